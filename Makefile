@@ -1,0 +1,50 @@
+# Smart Customs — the two commands a user needs are `make run` and `make test`.
+# Everything is installed into the repository: Python into .venv/, Node tools into
+# node_modules/, Debian packages (mosquitto) through apt when missing.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+PYTEST_ARGS ?= -n 2
+
+.PHONY: setup run test lint bench clean distclean system python node
+
+setup: system python node
+
+python: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+node: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+system:
+	@scripts/install-system.sh
+
+run: setup
+	$(BIN)/smartcustoms run
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+bench: setup
+	$(PY) scripts/bench/chain.py
+
+clean:
+	rm -rf .pytest_cache .ruff_cache .hypothesis build
+	find . -name __pycache__ -type d -prune -not -path './node_modules/*' -exec rm -rf {} +
+
+# Also removes chain state, keys and databases under var/.
+distclean: clean
+	rm -rf $(VENV) node_modules var

@@ -1,0 +1,1 @@
+"""Everything that talks to the chain: compiler bridge, devnet, client, facades, deployment."""

@@ -1,0 +1,79 @@
+"""Errors of the chain layer, each with a message a person can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ChainError(Exception):
+    """Base of everything the chain layer raises on purpose."""
+
+    code = "chain_error"
+
+
+class ChainUnavailable(ChainError):
+    """No Ethereum JSON-RPC endpoint answers at the configured URL."""
+
+    code = "chain_unavailable"
+
+
+class PortInUse(ChainError):
+    """A port we must listen on is already taken by another process."""
+
+    code = "port_in_use"
+
+
+class CompileError(ChainError):
+    """Solidity sources did not compile; the message lists `file:line: message` lines."""
+
+    code = "compile_error"
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Solidity compilation failed:\n" + "\n".join(problems))
+
+
+class DeploymentMissing(ChainError):
+    """The contracts are not deployed on the chain we talk to."""
+
+    code = "deployment_missing"
+
+
+class ContractReverted(ChainError):
+    """A contract call reverted; carries the decoded custom error, not a hex blob."""
+
+    code = "contract_reverted"
+
+    def __init__(
+        self,
+        contract: str,
+        function: str,
+        error: str,
+        args: dict[str, Any] | None = None,
+        raw: str = "",
+    ) -> None:
+        self.contract = contract
+        self.function = function
+        self.error = error
+        self.error_args = args or {}
+        self.raw = raw
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in self.error_args.items())
+        super().__init__(f"{contract}.{function} reverted: {error}({shown})")
+
+
+class TransactionFailed(ChainError):
+    """A transaction was mined but failed, or was never mined in time."""
+
+    code = "transaction_failed"
+
+
+def _show(value: Any) -> str:
+    """Render decoded error arguments the way a person reads them (ids as text)."""
+    if isinstance(value, bytes):
+        stripped = value.rstrip(b"\0")
+        if stripped and len(value) == 32 and all(32 < b < 127 for b in stripped):
+            return repr(stripped.decode())
+        return "0x" + value.hex()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return repr(value) if isinstance(value, str) else str(value)

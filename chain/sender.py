@@ -1,0 +1,178 @@
+"""The one transaction sender: signs locally, manages nonces for concurrent callers, waits.
+
+Why local nonce management: several threads of one node (API requests, batchers) send from
+the same account.  Asking the chain for the nonce per transaction races and costs a round
+trip; a counter under a lock does not.  On a nonce error the counter is resynchronised
+from the chain once and the send retried.
+
+Why `send_many`: from Python one transaction at a time runs at tens per second against
+anvil; signing and sending a batch before waiting for the receipts pipelines the round
+trips.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.types import TxReceipt
+
+from chain.client import RevertDecoder, chain_errors
+from chain.errors import ContractReverted, TransactionFailed
+
+_NONCE_ERRORS = ("nonce too low", "nonce too high", "already known", "replacement transaction")
+_FEE_TTL_S = 5.0
+
+
+class TxSender:
+    """Sends contract transactions from one account."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        account: LocalAccount,
+        decoder: RevertDecoder,
+        *,
+        receipt_timeout_s: float = 60.0,
+    ) -> None:
+        self.w3 = w3
+        self.account = account
+        self.decoder = decoder
+        self.receipt_timeout_s = receipt_timeout_s
+        self._lock = threading.Lock()
+        self._nonce: int | None = None
+        self._gas_price: tuple[float, int] | None = None
+        self._chain_id: int | None = None
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def resync(self) -> None:
+        """Forget the local nonce; the next send asks the chain (after a revert to snapshot)."""
+        with self._lock:
+            self._nonce = None
+
+    def transact(self, fn: ContractFunction, *, gas: int | None = None) -> TxReceipt:
+        """Send one call and wait for its receipt; ContractReverted names the custom error."""
+        tx_hash = self.send(fn, gas=gas)
+        return self.wait(tx_hash, fn)
+
+    def send(self, fn: ContractFunction, *, gas: int | None = None) -> bytes:
+        """Sign and send without waiting; the gas estimate surfaces reverts before sending."""
+        if gas is None:
+            gas = self._estimate(fn)
+        with self._lock:
+            for attempt in (1, 2):
+                nonce = self._next_nonce()
+                tx = fn.build_transaction(
+                    {
+                        "from": self.account.address,
+                        "nonce": nonce,
+                        "gas": gas,
+                        "gasPrice": self._fee(),
+                        "chainId": self._chain(),
+                    }
+                )
+                signed = self.account.sign_transaction(tx)
+                try:
+                    with chain_errors():
+                        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                except Web3RPCError as exc:
+                    if attempt == 1 and any(s in str(exc).lower() for s in _NONCE_ERRORS):
+                        self._nonce = None
+                        continue
+                    raise TransactionFailed(
+                        f"{_contract_name(fn, self.decoder)}.{_fn_name(fn)} from "
+                        f"{self.account.address} was refused: {exc}"
+                    ) from exc
+                self._nonce = nonce + 1
+                return bytes(tx_hash)
+        raise AssertionError("unreachable")
+
+    def send_many(
+        self, fns: Sequence[ContractFunction], *, gas: int | None = None
+    ) -> list[TxReceipt]:
+        """Send all, then wait for all; returns receipts in the order given."""
+        hashes = [self.send(fn, gas=gas) for fn in fns]
+        return [self.wait(h, fn) for h, fn in zip(hashes, fns)]
+
+    def wait(self, tx_hash: bytes, fn: ContractFunction | None = None) -> TxReceipt:
+        try:
+            with chain_errors():
+                receipt = self.w3.eth.wait_for_transaction_receipt(
+                    tx_hash, timeout=self.receipt_timeout_s, poll_latency=0.02
+                )
+        except TimeExhausted as exc:
+            raise TransactionFailed(
+                f"transaction 0x{tx_hash.hex()} was not mined within "
+                f"{self.receipt_timeout_s:.0f} s; is the chain producing blocks?"
+            ) from exc
+        if receipt["status"] != 1:
+            raise self._failure(tx_hash, receipt, fn)
+        return receipt
+
+    def _estimate(self, fn: ContractFunction) -> int:
+        try:
+            with chain_errors():
+                estimate = fn.estimate_gas({"from": self.account.address})
+        except ContractLogicError as exc:
+            raise self.decoder.reverted(_contract_name(fn, self.decoder), _fn_name(fn), exc) from exc
+        return int(estimate * 1.2) + 10_000
+
+    def _failure(self, tx_hash: bytes, receipt: TxReceipt, fn: ContractFunction | None):
+        if fn is not None:
+            try:
+                fn.call({"from": self.account.address}, block_identifier=receipt["blockNumber"])
+            except ContractLogicError as exc:
+                return self.decoder.reverted(_contract_name(fn, self.decoder), _fn_name(fn), exc)
+        return TransactionFailed(
+            f"transaction 0x{tx_hash.hex()} failed in block {receipt['blockNumber']} "
+            f"(gas used {receipt['gasUsed']})"
+        )
+
+    def _next_nonce(self) -> int:
+        if self._nonce is None:
+            with chain_errors():
+                self._nonce = self.w3.eth.get_transaction_count(self.account.address, "pending")
+        return self._nonce
+
+    def _fee(self) -> int:
+        now = time.monotonic()
+        if self._gas_price is None or now - self._gas_price[0] > _FEE_TTL_S:
+            with chain_errors():
+                price = self.w3.eth.gas_price
+            self._gas_price = (now, max(2 * price, 1))
+        return self._gas_price[1]
+
+    def _chain(self) -> int:
+        if self._chain_id is None:
+            with chain_errors():
+                self._chain_id = self.w3.eth.chain_id
+        return self._chain_id
+
+
+def call(fn: ContractFunction, decoder: RevertDecoder, **kwargs: Any) -> Any:
+    """A read-only call with the same error translation as transactions."""
+    try:
+        with chain_errors():
+            return fn.call(**kwargs)
+    except ContractLogicError as exc:
+        raise decoder.reverted(_contract_name(fn, decoder), _fn_name(fn), exc) from exc
+
+
+def _contract_name(fn: ContractFunction, decoder: RevertDecoder) -> str:
+    return decoder.contract_names.get(getattr(fn, "address", None) or "", "contract")
+
+
+__all__ = ["ContractReverted", "TxSender", "call"]
+
+
+def _fn_name(fn: Any) -> str:
+    return getattr(fn, "fn_name", None) or "constructor"

@@ -1,0 +1,162 @@
+"""The one settings object of Smart Customs.
+
+Every tunable lives here, read (in order of precedence) from `SMARTCUSTOMS_*` environment
+variables, then from a TOML file (`SMARTCUSTOMS_CONFIG`, default `smartcustoms.toml` in the
+working directory if present), then the embedded defaults below, which run the whole
+consortium on one machine.
+
+Why one object: a deployment that moves from the embedded anvil to a Besu network, or
+from `var/` to a mounted volume, changes a file or two variables, not code.
+Nested sections are set from the environment with `__`, e.g.
+`SMARTCUSTOMS_CHAIN__RPC_URL=http://10.0.0.5:8545`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+ROLE_NAMES = ("ISSUER", "VERIFIER", "ORACLE_OPERATOR", "AUDITOR", "PERMIT_AGENCY")
+
+
+class MemberConfig(BaseModel):
+    """A customs administration of the consortium and the roles its accounts receive at genesis."""
+
+    id: str = Field(min_length=1, max_length=31, pattern=r"^[A-Z][A-Z0-9_-]*$")
+    name: str
+    api_port: int = Field(ge=1, le=65535)
+    roles: list[str] = Field(default_factory=lambda: list(ROLE_NAMES))
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: list[str]) -> list[str]:
+        unknown = sorted(set(roles) - set(ROLE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown role(s) {unknown}; known roles: {list(ROLE_NAMES)}")
+        return roles
+
+
+def _default_members() -> list[MemberConfig]:
+    return [
+        MemberConfig(id="TW", name="Taiwan Customs Administration", api_port=8000),
+        MemberConfig(id="SG", name="Singapore Customs", api_port=8001),
+        MemberConfig(id="NZ", name="New Zealand Customs Service", api_port=8002),
+    ]
+
+
+class ChainSettings(BaseModel):
+    """Where the chain is and how we talk to it."""
+
+    rpc_url: str = ""  # empty: the embedded anvil at anvil_host:anvil_port
+    chain_id: int = 31337
+    anvil_host: str = "127.0.0.1"
+    anvil_port: int = 8545
+    anvil_state_interval_s: int = 2
+    request_timeout_s: float = 10.0
+    receipt_timeout_s: float = 60.0
+    voting_period_s: int = 7 * 24 * 3600
+    event_page_blocks: int = 2_000
+    dev_funding_wei: int = 10_000 * 10**18
+
+    @model_validator(mode="after")
+    def _default_rpc_url(self) -> ChainSettings:
+        if not self.rpc_url:
+            self.rpc_url = f"http://{self.anvil_host}:{self.anvil_port}"
+        return self
+
+
+class Settings(BaseSettings):
+    """Settings of a Smart Customs installation (one machine or one node)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMARTCUSTOMS_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        toml_file=os.environ.get("SMARTCUSTOMS_CONFIG", "smartcustoms.toml"),
+    )
+
+    home: Path = REPO_ROOT / "var"
+    chain: ChainSettings = ChainSettings()
+    members: list[MemberConfig] = Field(default_factory=_default_members)
+    node_host: str = "127.0.0.1"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @field_validator("members")
+    @classmethod
+    def _unique_members(cls, members: list[MemberConfig]) -> list[MemberConfig]:
+        ids = [m.id for m in members]
+        ports = [m.api_port for m in members]
+        if not members:
+            raise ValueError("at least one member is needed")
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"member ids must be unique, got {ids}")
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"member api ports must be unique, got {ports}")
+        return members
+
+    # Paths derived from `home`, so moving the state is one setting.
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def deployment_file(self) -> Path:
+        return self.home / "deployments" / "devnet.json"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.home / "build"
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.home / "chain"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "log"
+
+    def node_dir(self, member_id: str) -> Path:
+        return self.home / "nodes" / member_id
+
+    def member(self, member_id: str) -> MemberConfig:
+        """The configured member, or a clear error naming the ones that exist."""
+        for m in self.members:
+            if m.id == member_id:
+                return m
+        known = ", ".join(m.id for m in self.members)
+        raise UnknownMemberError(f"unknown member id {member_id!r}; configured members: {known}")
+
+
+class UnknownMemberError(LookupError):
+    """A member id that is not part of the configured consortium."""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

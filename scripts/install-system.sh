@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Debian packages Smart Customs needs: mosquitto (MQTT broker for bonded-cargo tracking).
+# Installs them when missing; needs root (or sudo) only when something is missing.
+set -euo pipefail
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "installing Debian packages: ${need[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

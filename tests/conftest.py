@@ -1,0 +1,104 @@
+"""Session fixtures: a real anvil on a free port, the real compiled contracts deployed once.
+
+Each test that changes chain state takes `snapshot`, which rewinds the chain afterwards
+(anvil's evm_snapshot / evm_revert), so tests stay independent without redeploying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from chain.client import connect
+from chain.context import Chain
+from chain.deploy import Deployment, ensure_deployed, fund_dev_accounts
+from chain.devnet import Devnet, free_port
+from chain.registry import ConsortiumRegistry
+from chain.sender import TxSender
+from offchain.keystore import Keystore, member_admin_name, role_account_name
+from offchain.settings import Settings
+
+VOTING_PERIOD_S = 3600
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    home = tmp_path_factory.mktemp("var")
+    return Settings(
+        home=home,
+        chain={"anvil_port": free_port(), "voting_period_s": VOTING_PERIOD_S},
+    )
+
+
+@pytest.fixture(scope="session")
+def devnet(settings: Settings) -> Iterator[Devnet]:
+    with Devnet.from_settings(settings) as dn:
+        yield dn
+
+
+@pytest.fixture(scope="session")
+def w3(devnet: Devnet, settings: Settings) -> Web3:
+    return connect(settings)
+
+
+@pytest.fixture(scope="session")
+def deployment(settings: Settings, w3: Web3) -> Deployment:
+    dep, _ = ensure_deployed(settings, w3)
+    return dep
+
+
+@pytest.fixture(scope="session")
+def chain(settings: Settings, w3: Web3, deployment: Deployment) -> Chain:
+    return Chain(settings, w3=w3, deployment=deployment)
+
+
+@pytest.fixture(scope="session")
+def registry(chain: Chain) -> ConsortiumRegistry:
+    return chain.registry
+
+
+@pytest.fixture(scope="session")
+def keys(settings: Settings) -> Keystore:
+    return Keystore(settings.keys_dir)
+
+
+@pytest.fixture
+def snapshot(w3: Web3, chain: Chain) -> Iterator[None]:
+    """Rewind the chain after the test; senders forget their nonces."""
+    snap = w3.provider.make_request("evm_snapshot", [])["result"]
+    yield
+    w3.provider.make_request("evm_revert", [snap])
+    chain.resync_senders()
+
+
+@pytest.fixture(scope="session")
+def admin(chain: Chain) -> Callable[[str], TxSender]:
+    """`admin("TW")` is the sender of TW's governance account."""
+    return lambda member_id: chain.sender(member_admin_name(member_id))
+
+
+@pytest.fixture(scope="session")
+def role_account(keys: Keystore) -> Callable[[str, str], LocalAccount]:
+    """`role_account("TW", "ISSUER")` is the account TW holds the ISSUER role with."""
+    return lambda member_id, role: keys.account(role_account_name(member_id, role))
+
+
+@pytest.fixture(scope="session")
+def funded(chain: Chain, w3: Web3, settings: Settings) -> Callable[[str], TxSender]:
+    """`funded("JP/admin")`: a sender for a new keystore account with gas money."""
+
+    def make(name: str) -> TxSender:
+        acct = chain.keys.account(name)
+        fund_dev_accounts(w3, [acct.address], settings.chain.dev_funding_wei)
+        return chain.sender(acct)
+
+    return make
+
+
+@pytest.fixture
+def tmp_home(tmp_path: Path) -> Path:
+    return tmp_path / "var"
