@@ -141,7 +141,7 @@ class Devnet:
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,
+            preexec_fn=die_with_parent, process_group=0,
         )
         if out is not subprocess.DEVNULL:
             out.close()

@@ -67,13 +67,18 @@ class TransactionFailed(ChainError):
     code = "transaction_failed"
 
 
-def _show(value: Any) -> str:
-    """Render decoded error arguments the way a person reads them (ids as text)."""
+def readable(value: Any) -> Any:
+    """Decoded error arguments as a person reads them: bytes32 ids as text, bytes as hex."""
     if isinstance(value, bytes):
         stripped = value.rstrip(b"\0")
         if stripped and len(value) == 32 and all(32 < b < 127 for b in stripped):
-            return repr(stripped.decode())
+            return stripped.decode()
         return "0x" + value.hex()
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    return repr(value) if isinstance(value, str) else str(value)
+        return [readable(v) for v in value]
+    return value
+
+
+def _show(value: Any) -> str:
+    shown = readable(value)
+    return repr(shown) if isinstance(shown, str) and not shown.startswith("0x") else str(shown)

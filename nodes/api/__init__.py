@@ -1,0 +1,1 @@
+"""HTTP routers of a member node; thin: the logic lives in chain/ and offchain/ services."""

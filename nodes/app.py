@@ -1,0 +1,42 @@
+"""The FastAPI application of one member node."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from nodes.api import health, members
+from nodes.context import NodeContext
+from nodes.errors import install_error_handlers
+from offchain.settings import Settings, get_settings
+
+VERSION = "0.1.0"
+
+
+def create_app(member_id: str, settings: Settings | None = None) -> FastAPI:
+    """The node of `member_id` (e.g. "TW"); UnknownMemberError names the configured ones."""
+    settings = settings or get_settings()
+    ctx = NodeContext.open(settings, member_id)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        ctx.ensure_admin_key()
+        yield
+        ctx.close()
+
+    app = FastAPI(
+        title=f"Smart Customs node {ctx.member.id}",
+        description=(
+            f"Member node of **{ctx.member.name}** in the Smart Customs consortium. "
+            "Mutating endpoints need an `X-API-Key` header; errors are "
+            '`{"error": code, "detail": text}`.'
+        ),
+        version=VERSION,
+        lifespan=lifespan,
+    )
+    app.state.node = ctx
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(members.router)
+    return app

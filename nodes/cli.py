@@ -1,0 +1,329 @@
+"""`smartcustoms`: the command line of a Smart Customs installation.
+
+Readable output for people, `--json` where a machine reads it; errors are one line saying
+what went wrong and what to do, with exit code 1 (2 for usage errors).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chain.errors import ChainError
+from offchain.keystore import KeystoreError
+from offchain.settings import ROLE_NAMES, Settings, UnknownMemberError, get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Smart Customs: consortium chain and member nodes for partner customs.")
+devnet_app = typer.Typer(no_args_is_help=True, help="The local anvil chain.")
+members_app = typer.Typer(no_args_is_help=True, help="Consortium members and governance.")
+node_app = typer.Typer(no_args_is_help=True, help="Run and administer a member node.")
+network_app = typer.Typer(no_args_is_help=True, help="Configuration for a real network.")
+app.add_typer(devnet_app, name="devnet")
+app.add_typer(members_app, name="members")
+app.add_typer(node_app, name="node")
+app.add_typer(network_app, name="network")
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+AsMember = Annotated[str, typer.Option("--as", help="Member whose admin account acts, e.g. TW.")]
+
+_HANDLED = (ChainError, UnknownMemberError, KeystoreError, ValueError)
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _out(data: Any, as_json: bool, render=None) -> None:
+    if as_json:
+        print(json.dumps(data, default=str))
+    elif render is not None:
+        render(data)
+    else:
+        console.print(data)
+
+
+def _member_table(members: list[dict]) -> None:
+    table = Table(title="Consortium members", title_justify="left")
+    for col in ("id", "name", "active", "admin", "nodes", "accounts"):
+        table.add_column(col)
+    for m in members:
+        table.add_row(m["id"], m["name"], "yes" if m["active"] else "[red]no[/]", m["admin"],
+                      str(len(m["nodes"])), str(len(m["accounts"])))
+    console.print(table)
+
+
+def _proposal_line(p: dict) -> None:
+    target = p["member_id"] or ""
+    if p["role"]:
+        target = f"{p['role']} for {p['account']} ({p['member_id']})"
+    console.print(f"proposal #{p['id']} {p['kind']} {target}: [bold]{p['state']}[/] "
+                  f"(yes {p['yes']}, no {p['no']}, expires {p['expires_at']})")
+
+
+# --- run ---------------------------------------------------------------------------
+
+@app.command()
+def run(as_json: JsonOpt = False) -> None:
+    """Start the chain, deploy, and one node per member; stay in the foreground (Ctrl-C stops)."""
+    from nodes.launcher import run as launch
+
+    raise typer.Exit(launch(_settings(), console, as_json=as_json))
+
+
+# --- devnet ------------------------------------------------------------------------
+
+@devnet_app.command("up")
+def devnet_up(as_json: JsonOpt = False) -> None:
+    """Start anvil in the background (state kept under var/chain)."""
+    from chain import devnet
+
+    pid, started = devnet.up(_settings())
+    st = devnet.status(_settings()) | {"pid": pid, "started": started}
+    _out(st, as_json, lambda d: console.print(
+        f"anvil {'started' if started else 'already running'} (pid {pid}) at {d['rpc_url']}"))
+
+
+@devnet_app.command("down")
+def devnet_down(as_json: JsonOpt = False) -> None:
+    """Stop the background anvil; its state is saved."""
+    from chain import devnet
+
+    stopped = devnet.down(_settings())
+    _out({"stopped": stopped}, as_json, lambda d: console.print(
+        "anvil stopped" if stopped else "no background anvil was running"))
+
+
+@devnet_app.command("status")
+def devnet_status(as_json: JsonOpt = False) -> None:
+    """Is a chain answering at the configured RPC URL?"""
+    from chain import devnet
+
+    st = devnet.status(_settings())
+    _out(st, as_json, lambda d: console.print(
+        f"{d['rpc_url']}: " + (f"[green]answering[/] (chain id {d['chain_id']}, pid {d['pid']})"
+                               if d["answering"] else "[red]not answering[/]")))
+    if not st["answering"]:
+        raise typer.Exit(1)
+
+
+# --- deploy ------------------------------------------------------------------------
+
+@app.command()
+def deploy(
+    force: Annotated[bool, typer.Option(help="Deploy anew even if a deployment is reusable.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compile and deploy the contracts (reuses a matching deployment)."""
+    from chain.client import connect
+    from chain.deploy import ensure_deployed
+
+    s = _settings()
+    say = (lambda _m: None) if as_json else (lambda m: console.print(f"[dim]•[/] {m}"))
+    dep, reused = ensure_deployed(s, connect(s), force=force, progress=say)
+    data = dep.to_json() | {"reused": reused, "file": str(s.deployment_file)}
+    _out(data, as_json, lambda d: console.print(
+        "\n".join(f"{n}: {c['address']}" for n, c in d["contracts"].items())
+        + f"\nrecorded in {d['file']}"))
+
+
+# --- members -----------------------------------------------------------------------
+
+def _chain():
+    from chain.context import Chain
+
+    return Chain(_settings())
+
+
+def _admin(chain, member_id: str):
+    from offchain.keystore import member_admin_name
+
+    _settings().member(member_id)
+    return chain.sender(member_admin_name(member_id))
+
+
+@members_app.command("list")
+def members_list(
+    active: Annotated[bool, typer.Option("--active", help="Only active members.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Members as ConsortiumRegistry records them."""
+    data = [m.to_json() for m in _chain().registry.members(active_only=active)]
+    _out(data, as_json, _member_table)
+
+
+@members_app.command("show")
+def members_show(member_id: str, as_json: JsonOpt = False) -> None:
+    """One member, with its nodes and accounts."""
+    chain = _chain()
+    m = chain.registry.member(member_id).to_json()
+    m["roles"] = {a: chain.registry.roles_of(a) for a in m["accounts"]}
+    _out(m, as_json)
+
+
+class ProposalKind(str, Enum):
+    add = "add"
+    remove = "remove"
+    grant = "grant"
+    revoke = "revoke"
+
+
+@members_app.command("propose")
+def members_propose(
+    kind: Annotated[ProposalKind, typer.Argument(help="add | remove | grant | revoke")],
+    as_member: AsMember,
+    member: Annotated[str | None, typer.Option(help="Target member id.")] = None,
+    name: Annotated[str | None, typer.Option(help="Name of a member to add.")] = None,
+    admin: Annotated[str | None, typer.Option(help="Admin account of a member to add.")] = None,
+    x25519_key: Annotated[str | None, typer.Option(help="Hex X25519 key of a member to add.")] = None,
+    role: Annotated[str | None, typer.Option(help=f"One of {', '.join(ROLE_NAMES)}.")] = None,
+    account: Annotated[str | None, typer.Option(help="Account to grant/revoke a role.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Propose a membership or role change; counts as the proposing member's yes vote."""
+    chain = _chain()
+    reg, sender = chain.registry, _admin(chain, as_member)
+
+    def need(value: str | None, flag: str) -> str:
+        if not value:
+            raise typer.BadParameter(f"`{kind.value}` needs --{flag}")
+        return value
+
+    if kind is ProposalKind.add:
+        key = bytes.fromhex(need(x25519_key, "x25519-key").removeprefix("0x"))
+        p = reg.propose_add_member(sender, need(member, "member"), need(name, "name"),
+                                   need(admin, "admin"), key)
+    elif kind is ProposalKind.remove:
+        p = reg.propose_remove_member(sender, need(member, "member"))
+    elif kind is ProposalKind.grant:
+        p = reg.propose_grant_role(sender, need(role, "role"), need(account, "account"),
+                                   need(member, "member"))
+    else:
+        p = reg.propose_revoke_role(sender, need(role, "role"), need(account, "account"))
+    _out(p.to_json(), as_json, _proposal_line)
+
+
+@members_app.command("vote")
+def members_vote(
+    proposal_id: int,
+    as_member: AsMember,
+    support: Annotated[bool, typer.Option("--yes/--no", help="Vote for or against.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Vote on a proposal as a member."""
+    chain = _chain()
+    p = chain.registry.vote(_admin(chain, as_member), proposal_id, support)
+    _out(p.to_json(), as_json, _proposal_line)
+
+
+@members_app.command("execute")
+def members_execute(proposal_id: int, as_member: AsMember, as_json: JsonOpt = False) -> None:
+    """Re-tally a proposal after membership changed (executes or rejects it)."""
+    chain = _chain()
+    p = chain.registry.execute(_admin(chain, as_member), proposal_id)
+    _out(p.to_json(), as_json, _proposal_line)
+
+
+@members_app.command("proposals")
+def members_proposals(as_json: JsonOpt = False) -> None:
+    """All governance proposals and their state."""
+    data = [p.to_json() for p in _chain().registry.proposals()]
+    _out(data, as_json, lambda ps: [_proposal_line(p) for p in ps] or console.print("none"))
+
+
+# --- node --------------------------------------------------------------------------
+
+@node_app.command("serve")
+def node_serve(
+    member: Annotated[str, typer.Option(help="Member id of this node, e.g. TW.")],
+    port: Annotated[int | None, typer.Option(help="Port (default: the member's api_port).")] = None,
+) -> None:
+    """Serve one member node's API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from nodes.app import create_app
+
+    s = _settings()
+    cfg = s.member(member)
+    uvicorn.run(create_app(cfg.id, s), host=s.node_host, port=port or cfg.api_port,
+                log_level="info", access_log=False)
+
+
+@node_app.command("apikey")
+def node_apikey(
+    member: Annotated[str, typer.Option(help="Member id of the node.")],
+    user: Annotated[str, typer.Option(help="User name.")],
+    role: Annotated[str, typer.Option(help="admin | exporter | officer | auditor | agency")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key for a node user; the key is shown once."""
+    from nodes.context import NodeContext
+
+    ctx = NodeContext.open(_settings(), member)
+    key, u = ctx.api_keys.create(user, role)
+    _out({"key": key, "user": u.user, "role": u.role, "id": u.id}, as_json,
+         lambda d: console.print(f"API key for {d['user']} ({d['role']}): {d['key']}\n"
+                                 "[dim]store it now: it is not shown again[/]"))
+
+
+# --- network -----------------------------------------------------------------------
+
+@network_app.command("besu")
+def network_besu(
+    out: Annotated[Path, typer.Option(help="Directory to write the network into.")],
+    chain_id: Annotated[int, typer.Option(help="Chain id of the Besu network.")] = 1337_886,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a Hyperledger Besu QBFT network of the active members, allowlists from the registry."""
+    from nodes.network.export import export_besu
+
+    net = export_besu(_chain(), out, chain_id=chain_id, overwrite=overwrite)
+    data = {
+        "out": str(net.out), "chain_id": net.chain_id, "validators": list(net.validators),
+        "nodes_allowlist": list(net.nodes_allowlist),
+        "accounts_allowlist": list(net.accounts_allowlist),
+        "files": [str(f) for f in net.files],
+    }
+    _out(data, as_json, lambda d: console.print(
+        f"Besu QBFT network of {len(d['validators'])} validators written to {d['out']}; "
+        f"see {d['out']}/README.md"))
+
+
+def main() -> None:
+    """Console-script entry: run the app, turning known errors into one readable line."""
+    as_json = "--json" in sys.argv
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except _HANDLED as exc:
+        code = getattr(exc, "code", type(exc).__name__)
+        if as_json:
+            print(json.dumps({"error": code, "detail": str(exc)}))
+        else:
+            err_console.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""What one member node holds while it runs: its member, database, API keys and chain.
+
+The chain is connected lazily: a node starts (and answers /health) even while the chain is
+down, and reports it instead of crashing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chain.context import Chain
+from nodes.auth import ApiKeys
+from offchain.db import Database
+from offchain.keystore import member_admin_name
+from offchain.settings import MemberConfig, Settings
+
+
+@dataclass
+class NodeContext:
+    settings: Settings
+    member: MemberConfig
+    db: Database
+    api_keys: ApiKeys
+    chain: Chain = field(repr=False)
+
+    @classmethod
+    def open(cls, settings: Settings, member_id: str) -> NodeContext:
+        member = settings.member(member_id)
+        node_dir = settings.node_dir(member.id)
+        db = Database(node_dir / "node.sqlite")
+        return cls(
+            settings=settings,
+            member=member,
+            db=db,
+            api_keys=ApiKeys(db, member.id),
+            chain=Chain(settings),
+        )
+
+    @property
+    def admin_key_file(self) -> Path:
+        return self.settings.node_dir(self.member.id) / "admin.apikey"
+
+    def governance_sender(self):
+        """The TxSender of this member's governance (admin) account."""
+        return self.chain.sender(member_admin_name(self.member.id))
+
+    def ensure_admin_key(self) -> Path:
+        """On first start, create an admin API key and leave it (0600) for the operator."""
+        path = self.admin_key_file
+        if path.exists() and any(u.role == "admin" and not u.revoked_at
+                                 for u in self.api_keys.list()):
+            return path
+        key, _ = self.api_keys.create("admin", "admin")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + "\n")
+        os.replace(tmp, path)
+        return path
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,121 @@
+"""Map the project's exceptions to HTTP: `{"error": code, "detail": text}` with the right status.
+
+Why one table: services raise domain errors that know nothing of HTTP; the API decides the
+status once, here, so every endpoint answers errors the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from chain.errors import (
+    ChainError,
+    ChainUnavailable,
+    ContractReverted,
+    DeploymentMissing,
+    TransactionFailed,
+    readable,
+)
+from nodes.auth import AuthError, ForbiddenError
+from offchain.keystore import KeystoreError
+from offchain.settings import UnknownMemberError
+
+log = logging.getLogger(__name__)
+
+# Contract errors that mean "no such thing" rather than "not allowed now".
+_NOT_FOUND_REVERTS = {"UnknownMember", "UnknownProposal", "UnknownNode"}
+_FORBIDDEN_REVERTS = {"NotActiveMemberAdmin", "NotMemberAdmin", "GovernanceOnly"}
+
+
+class ApiError(Exception):
+    """An error an endpoint raises on purpose, with its status and code."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+def error_body(code: str, detail: str, **extra: object) -> dict:
+    return {"error": code, "detail": detail, **extra}
+
+
+def _json(status: int, code: str, detail: str, **extra: object) -> JSONResponse:
+    return JSONResponse(status_code=status, content=error_body(code, detail, **extra))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return _json(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(AuthError)
+    async def _auth(_: Request, exc: AuthError) -> JSONResponse:
+        resp = _json(401, exc.code, str(exc))
+        resp.headers["WWW-Authenticate"] = "ApiKey"
+        return resp
+
+    @app.exception_handler(ForbiddenError)
+    async def _forbidden(_: Request, exc: ForbiddenError) -> JSONResponse:
+        return _json(403, exc.code, str(exc))
+
+    @app.exception_handler(UnknownMemberError)
+    async def _unknown_member(_: Request, exc: UnknownMemberError) -> JSONResponse:
+        return _json(404, "unknown_member", str(exc))
+
+    @app.exception_handler(ContractReverted)
+    async def _reverted(_: Request, exc: ContractReverted) -> JSONResponse:
+        status = 409
+        if exc.error in _NOT_FOUND_REVERTS:
+            status = 404
+        elif exc.error in _FORBIDDEN_REVERTS:
+            status = 403
+        revert = {"error": exc.error, "args": {k: readable(v) for k, v in exc.error_args.items()}}
+        return _json(status, exc.code, str(exc), revert=revert)
+
+    @app.exception_handler(ChainUnavailable)
+    async def _down(_: Request, exc: ChainUnavailable) -> JSONResponse:
+        return _json(503, exc.code, str(exc))
+
+    @app.exception_handler(DeploymentMissing)
+    async def _undeployed(_: Request, exc: DeploymentMissing) -> JSONResponse:
+        return _json(503, exc.code, str(exc))
+
+    @app.exception_handler(TransactionFailed)
+    async def _tx(_: Request, exc: TransactionFailed) -> JSONResponse:
+        return _json(502, exc.code, str(exc))
+
+    @app.exception_handler(ChainError)
+    async def _chain(_: Request, exc: ChainError) -> JSONResponse:
+        return _json(502, exc.code, str(exc))
+
+    @app.exception_handler(KeystoreError)
+    async def _keys(_: Request, exc: KeystoreError) -> JSONResponse:
+        return _json(500, "keystore_error", str(exc))
+
+    @app.exception_handler(ValueError)
+    async def _value(_: Request, exc: ValueError) -> JSONResponse:
+        return _json(400, "invalid_input", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+        )
+        return _json(422, "invalid_request", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _json(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _json(500, "internal_error", f"{type(exc).__name__}: the node logged the details")

@@ -1,0 +1,241 @@
+"""`make run`: the whole consortium on one machine, in the foreground.
+
+Starts (or reuses) the anvil chain, compiles and deploys (or reuses the deployment), starts
+one node process per member, waits until each answers /health, prints where everything is,
+and stays in the foreground.  Ctrl-C (or SIGTERM) stops the nodes first and the chain last,
+so anvil writes its state file; children also die with us if we are killed outright
+(PR_SET_PDEATHSIG), so nothing is left orphaned.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from chain.client import connect
+from chain.deploy import ensure_deployed
+from chain.devnet import Devnet, port_is_free, rpc_chain_id
+from chain.errors import ChainError, PortInUse
+from offchain.keystore import Keystore
+from offchain.procs import die_with_parent
+from offchain.settings import MemberConfig, Settings
+
+HEALTH_TIMEOUT_S = 60.0
+
+
+class LaunchError(ChainError):
+    code = "launch_failed"
+
+
+@dataclass
+class NodeProcess:
+    member: MemberConfig
+    url: str
+    log: Path
+    process: subprocess.Popen
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, _frame: object) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+class Launcher:
+    def __init__(self, settings: Settings, console: Console | None = None) -> None:
+        self.settings = settings
+        self.console = console or Console()
+        self.devnet: Devnet | None = None
+        self.nodes: list[NodeProcess] = []
+
+    def say(self, msg: str) -> None:
+        self.console.print(f"[dim]•[/] {msg}")
+
+    def start(self) -> dict:
+        """Bring everything up; returns the summary. Cleans up what it started on failure."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> dict:
+        s = self.settings
+        t0 = time.monotonic()
+        for m in s.members:
+            if not port_is_free(s.node_host, m.api_port):
+                raise PortInUse(
+                    f"{s.node_host}:{m.api_port} (node {m.id}) is already in use; stop the "
+                    "process using it, or change the member's api_port in smartcustoms.toml"
+                )
+        Keystore(s.keys_dir)  # keys are created on first use below
+        if rpc_chain_id(s.chain.rpc_url) == s.chain.chain_id:
+            self.say(f"using the chain already running at {s.chain.rpc_url}")
+        else:
+            self.devnet = Devnet.from_settings(s).start()
+            self.say(f"anvil started at {self.devnet.rpc_url} (state in {s.chain_dir})")
+        w3 = connect(s)
+        deployment, reused = ensure_deployed(s, w3, progress=self.say)
+        for m in s.members:
+            self.nodes.append(self._spawn_node(m))
+        self._wait_healthy()
+        return {
+            "rpc_url": s.chain.rpc_url,
+            "chain_id": deployment.chain_id,
+            "block": w3.eth.block_number,
+            "deployment": str(s.deployment_file),
+            "deployment_reused": reused,
+            "contracts": {n: c.address for n, c in deployment.contracts.items()},
+            "nodes": [
+                {
+                    "member": n.member.id,
+                    "name": n.member.name,
+                    "url": n.url,
+                    "docs": f"{n.url}/docs",
+                    "admin_api_key_file": str(s.node_dir(n.member.id) / "admin.apikey"),
+                    "log": str(n.log),
+                }
+                for n in self.nodes
+            ],
+            "started_in_s": round(time.monotonic() - t0, 2),
+        }
+
+    def _spawn_node(self, m: MemberConfig) -> NodeProcess:
+        s = self.settings
+        log = s.log_dir / f"node-{m.id}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "nodes.cli", "node", "serve", "--member", m.id],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent, process_group=0, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        return NodeProcess(m, f"http://{s.node_host}:{m.api_port}", log, proc)
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        pending = list(self.nodes)
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                for n in list(pending):
+                    if n.process.poll() is not None:
+                        raise LaunchError(
+                            f"node {n.member.id} exited with code {n.process.returncode}; "
+                            f"last lines of {n.log}:\n{_tail(n.log)}"
+                        )
+                    try:
+                        if client.get(f"{n.url}/health").status_code == 200:
+                            pending.remove(n)
+                            self.say(f"node {n.member.id} is up at {n.url}")
+                    except httpx.HTTPError:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    names = ", ".join(n.member.id for n in pending)
+                    raise LaunchError(f"node(s) {names} did not become healthy in time; "
+                                      f"see {self.settings.log_dir}")
+                if pending:
+                    time.sleep(0.2)
+
+    def wait(self) -> int:
+        """Stay in the foreground until a signal or a child's death; 0 on a requested stop."""
+        while True:
+            for n in self.nodes:
+                if n.process.poll() is not None:
+                    self.console.print(
+                        f"[red]node {n.member.id} stopped unexpectedly "
+                        f"(code {n.process.returncode}); see {n.log}[/]"
+                    )
+                    return 1
+            if self.devnet and self.devnet.process and self.devnet.process.poll() is not None:
+                self.console.print("[red]anvil stopped unexpectedly; see var/log/anvil.log[/]")
+                return 1
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """Nodes first (graceful SIGTERM, then SIGKILL), the chain last so it saves state."""
+        for n in self.nodes:
+            if n.process.poll() is None:
+                n.process.send_signal(signal.SIGTERM)
+        for n in self.nodes:
+            try:
+                n.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                n.process.kill()
+                n.process.wait()
+        self.nodes = []
+        if self.devnet is not None:
+            self.devnet.stop()
+            self.devnet = None
+
+
+def print_summary(console: Console, summary: dict) -> None:
+    """Where everything is, one line per thing, readable on an 80-column terminal."""
+    console.print("[bold]Smart Customs consortium is up[/]")
+    for n in summary["nodes"]:
+        console.print(f"  [bold]{n['member']}[/] {n['name']}")
+        console.print(f"     API   {n['url']}   docs {n['docs']}")
+        console.print(f"     admin API key in {_short(n['admin_api_key_file'])}")
+    reused = "reused" if summary["deployment_reused"] else "new"
+    console.print(
+        f"  chain {summary['rpc_url']} (chain id {summary['chain_id']}, "
+        f"block {summary['block']}), {reused} deployment:"
+    )
+    for name, addr in summary["contracts"].items():
+        console.print(f"     {name} {addr}")
+    console.print(f"[green]ready in {summary['started_in_s']} s[/] — press Ctrl-C to stop")
+
+
+def _short(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def run(settings: Settings, console: Console | None = None, *, as_json: bool = False) -> int:
+    """Entry point of `smartcustoms run`: start, wait, stop cleanly."""
+    import json
+
+    # With --json, stdout carries only the summary line; progress goes to stderr.
+    console = Console(stderr=True) if as_json else (console or Console())
+    launcher = Launcher(settings, console)
+    old_term = signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        try:
+            summary = launcher.start()
+        except (KeyboardInterrupt, _Stop):
+            console.print("stopped during start-up")
+            return 130
+        if as_json:
+            print(json.dumps(summary), flush=True)
+        else:
+            print_summary(console, summary)
+        try:
+            code = launcher.wait()
+        except (KeyboardInterrupt, _Stop):
+            code = 0
+        console.print("stopping nodes and chain…")
+        launcher.stop()
+        console.print("stopped cleanly")
+        return code
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        launcher.stop()
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
