@@ -22,9 +22,7 @@ def connect(settings: Settings | None = None, *, rpc_url: str | None = None) -> 
     """A Web3 connected to the configured chain; ChainUnavailable when nothing answers."""
     settings = settings or get_settings()
     url = rpc_url or settings.chain.rpc_url
-    w3 = Web3(
-        Web3.HTTPProvider(url, request_kwargs={"timeout": settings.chain.request_timeout_s})
-    )
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": settings.chain.request_timeout_s}))
     with chain_errors(url):
         w3.eth.chain_id  # noqa: B018 - a real round trip, so a dead endpoint fails here
     return w3
@@ -88,7 +86,9 @@ class RevertDecoder:
             values = abi_decode([_type_str(i) for i in inputs], raw[4:])
         except Exception:  # malformed payload: still say which error it was
             return name, {"data": raw[4:]}
-        return name, {i["name"] or f"arg{n}": v for n, (i, v) in enumerate(zip(inputs, values))}
+        return name, {
+            i["name"] or f"arg{n}": v for n, (i, v) in enumerate(zip(inputs, values, strict=True))
+        }
 
     def reverted(self, contract: str, function: str, exc: Exception) -> ContractReverted:
         data = getattr(exc, "data", None)

@@ -32,9 +32,7 @@ COMPILER_SETTINGS: dict[str, Any] = {
     "remappings": ["@openzeppelin/=node_modules/@openzeppelin/"],
     "optimizer": {"enabled": True, "runs": 200},
     "evmVersion": "cancun",
-    "outputSelection": {
-        "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
-    },
+    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
 }
 
 

@@ -92,7 +92,9 @@ class Chain:
             found = self._senders.get(acct.address)
             if found is None:
                 found = TxSender(
-                    self.w3, acct, self.decoder,
+                    self.w3,
+                    acct,
+                    self.decoder,
                     receipt_timeout_s=self.settings.chain.receipt_timeout_s,
                 )
                 self._senders[acct.address] = found

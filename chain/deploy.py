@@ -182,10 +182,14 @@ def deploy(
     """Deploy every contract and register the members' nodes."""
     decoder = RevertDecoder(all_abis(artifacts))
     funded = fund_dev_accounts(w3, all_dev_accounts(settings, keys), settings.chain.dev_funding_wei)
-    progress("funded development accounts" if funded else "chain has no anvil_setBalance; "
-             "accounts must be funded in genesis")
-    deployer = TxSender(w3, keys.account(DEPLOYER), decoder,
-                        receipt_timeout_s=settings.chain.receipt_timeout_s)
+    progress(
+        "funded development accounts"
+        if funded
+        else "chain has no anvil_setBalance; accounts must be funded in genesis"
+    )
+    deployer = TxSender(
+        w3, keys.account(DEPLOYER), decoder, receipt_timeout_s=settings.chain.receipt_timeout_s
+    )
     with chain_errors():
         chain_id = w3.eth.chain_id
     deployment = Deployment(

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chain.errors import ChainError, ChainUnavailable, PortInUse
-from offchain.settings import REPO_ROOT, Settings
 from offchain.procs import die_with_parent
+from offchain.settings import REPO_ROOT, Settings
 
 
 def anvil_binary() -> str:
@@ -111,15 +111,19 @@ class Devnet:
     def command(self) -> list[str]:
         cmd = [
             anvil_binary(),
-            "--host", self.host,
-            "--port", str(self.port),
-            "--chain-id", str(self.chain_id),
-            "--accounts", "1",
-            "--gas-limit", "60000000",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--accounts",
+            "1",
+            "--gas-limit",
+            "60000000",
         ]
         if self.state_file is not None:
-            cmd += ["--state", str(self.state_file),
-                    "--state-interval", str(self.state_interval_s)]
+            cmd += ["--state", str(self.state_file), "--state-interval", str(self.state_interval_s)]
         return cmd
 
     def start(self, timeout_s: float = 20.0) -> Devnet:
@@ -141,7 +145,8 @@ class Devnet:
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent, process_group=0,
+            preexec_fn=die_with_parent,
+            process_group=0,
         )
         if out is not subprocess.DEVNULL:
             out.close()
@@ -179,6 +184,7 @@ class Devnet:
 
 # Detached devnet for `smartcustoms devnet up|down|status`.
 
+
 def _pidfile(settings: Settings) -> Path:
     return settings.run_dir / "anvil.pid"
 
@@ -199,8 +205,11 @@ def up(settings: Settings) -> tuple[int, bool]:
     devnet.log_file.parent.mkdir(parents=True, exist_ok=True)
     with devnet.log_file.open("ab") as log:
         proc = subprocess.Popen(
-            devnet.command(), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            devnet.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     pidfile.write_text(str(proc.pid))

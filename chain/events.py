@@ -13,9 +13,9 @@ from typing import Any
 
 from eth_utils import event_abi_to_log_topic
 from web3 import Web3
+from web3._utils.events import get_event_data
 from web3.contract import Contract
 from web3.exceptions import MismatchedABI
-from web3._utils.events import get_event_data
 
 from chain.client import chain_errors
 

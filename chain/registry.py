@@ -109,8 +109,11 @@ class ConsortiumRegistry:
         return self._call("hasRole", role_id(role), Web3.to_checksum_address(account))
 
     def roles_of(self, account: str) -> list[str]:
-        return [name for rid, name in ROLE_BY_ID.items()
-                if self._call("hasRole", rid, Web3.to_checksum_address(account))]
+        return [
+            name
+            for rid, name in ROLE_BY_ID.items()
+            if self._call("hasRole", rid, Web3.to_checksum_address(account))
+        ]
 
     # --- self-service by a member's admin ---------------------------------------------
 
@@ -195,7 +198,10 @@ class ConsortiumRegistry:
             "transactionAllowed",
             Web3.to_checksum_address(sender),
             Web3.to_checksum_address(target or "0x" + "00" * 20),
-            0, 0, 0, b"",
+            0,
+            0,
+            0,
+            b"",
         )
 
     def connection_allowed(self, enode_id: str, host: str = "127.0.0.1", port: int = 30303) -> bool:

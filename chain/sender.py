@@ -99,9 +99,82 @@ class TxSender:
     def send_many(
         self, fns: Sequence[ContractFunction], *, gas: int | None = None
     ) -> list[TxReceipt]:
-        """Send all, then wait for all; returns receipts in the order given."""
-        hashes = [self.send(fn, gas=gas) for fn in fns]
-        return [self.wait(h, fn) for h, fn in zip(hashes, fns)]
+        """Sign all, send them in one JSON-RPC batch, wait for all; receipts in order.
+
+        Each call is estimated first (unless `gas` is given), so a revert is reported
+        before anything is sent.  If the node refuses one transaction of the batch, the ones
+        before it are still awaited, the nonce is resynchronised, and TransactionFailed
+        names the refused one.
+        """
+        if not fns:
+            return []
+        gases = [gas if gas is not None else self._estimate(fn) for fn in fns]
+        with self._lock:
+            first = self._next_nonce()
+            raws = [
+                self.account.sign_transaction(
+                    fn.build_transaction(
+                        {
+                            "from": self.account.address,
+                            "nonce": first + i,
+                            "gas": g,
+                            "gasPrice": self._fee(),
+                            "chainId": self._chain(),
+                        }
+                    )
+                ).raw_transaction
+                for i, (fn, g) in enumerate(zip(fns, gases, strict=True))
+            ]
+            responses = self._batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws])
+            hashes: list[bytes] = []
+            refused: tuple[int, str] | None = None
+            for i, resp in enumerate(responses):
+                if "error" in resp:
+                    refused = (i, str(resp["error"].get("message", resp["error"])))
+                    break
+                hashes.append(bytes.fromhex(resp["result"][2:]))
+            self._nonce = None if refused else first + len(raws)
+        receipts = self._wait_all(hashes, list(fns[: len(hashes)]))
+        if refused:
+            i, why = refused
+            raise TransactionFailed(
+                f"{_contract_name(fns[i], self.decoder)}.{_fn_name(fns[i])} (#{i} of the "
+                f"batch) was refused: {why}; the {i} before it were mined"
+            )
+        return receipts
+
+    def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+        with chain_errors():
+            out = self.w3.provider.make_batch_request(calls)
+        if not isinstance(out, list):  # the whole batch was refused
+            raise TransactionFailed(f"the node refused the batch: {out.get('error', out)}")
+        return out
+
+    def _wait_all(self, hashes: list[bytes], fns: list[ContractFunction]) -> list[TxReceipt]:
+        """Poll receipts of many transactions in batched requests."""
+        receipts: dict[int, TxReceipt] = {}
+        deadline = time.monotonic() + self.receipt_timeout_s
+        while len(receipts) < len(hashes):
+            pending = [i for i in range(len(hashes)) if i not in receipts]
+            responses = self._batch(
+                [("eth_getTransactionReceipt", ["0x" + hashes[i].hex()]) for i in pending]
+            )
+            for i, resp in zip(pending, responses, strict=True):
+                if resp.get("result"):
+                    receipts[i] = self.w3.eth.wait_for_transaction_receipt(hashes[i])
+            if len(receipts) < len(hashes):
+                if time.monotonic() > deadline:
+                    raise TransactionFailed(
+                        f"{len(hashes) - len(receipts)} transactions were not mined within "
+                        f"{self.receipt_timeout_s:.0f} s; is the chain producing blocks?"
+                    )
+                time.sleep(0.02)
+        out = []
+        for i, fn in enumerate(fns):
+            if receipts[i]["status"] != 1:
+                raise self._failure(hashes[i], receipts[i], fn)
+            out.append(receipts[i])
+        return out
 
     def wait(self, tx_hash: bytes, fn: ContractFunction | None = None) -> TxReceipt:
         try:
@@ -123,7 +196,9 @@ class TxSender:
             with chain_errors():
                 estimate = fn.estimate_gas({"from": self.account.address})
         except ContractLogicError as exc:
-            raise self.decoder.reverted(_contract_name(fn, self.decoder), _fn_name(fn), exc) from exc
+            raise self.decoder.reverted(
+                _contract_name(fn, self.decoder), _fn_name(fn), exc
+            ) from exc
         return int(estimate * 1.2) + 10_000
 
     def _failure(self, tx_hash: bytes, receipt: TxReceipt, fn: ContractFunction | None):

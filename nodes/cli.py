@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -20,8 +21,12 @@ from chain.errors import ChainError
 from offchain.keystore import KeystoreError
 from offchain.settings import ROLE_NAMES, Settings, UnknownMemberError, get_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Smart Customs: consortium chain and member nodes for partner customs.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Smart Customs: consortium chain and member nodes for partner customs.",
+)
 devnet_app = typer.Typer(no_args_is_help=True, help="The local anvil chain.")
 members_app = typer.Typer(no_args_is_help=True, help="Consortium members and governance.")
 node_app = typer.Typer(no_args_is_help=True, help="Run and administer a member node.")
@@ -58,8 +63,14 @@ def _member_table(members: list[dict]) -> None:
     for col in ("id", "name", "active", "admin", "nodes", "accounts"):
         table.add_column(col)
     for m in members:
-        table.add_row(m["id"], m["name"], "yes" if m["active"] else "[red]no[/]", m["admin"],
-                      str(len(m["nodes"])), str(len(m["accounts"])))
+        table.add_row(
+            m["id"],
+            m["name"],
+            "yes" if m["active"] else "[red]no[/]",
+            m["admin"],
+            str(len(m["nodes"])),
+            str(len(m["accounts"])),
+        )
     console.print(table)
 
 
@@ -67,11 +78,14 @@ def _proposal_line(p: dict) -> None:
     target = p["member_id"] or ""
     if p["role"]:
         target = f"{p['role']} for {p['account']} ({p['member_id']})"
-    console.print(f"proposal #{p['id']} {p['kind']} {target}: [bold]{p['state']}[/] "
-                  f"(yes {p['yes']}, no {p['no']}, expires {p['expires_at']})")
+    console.print(
+        f"proposal #{p['id']} {p['kind']} {target}: [bold]{p['state']}[/] "
+        f"(yes {p['yes']}, no {p['no']}, expires {p['expires_at']})"
+    )
 
 
 # --- run ---------------------------------------------------------------------------
+
 
 @app.command()
 def run(as_json: JsonOpt = False) -> None:
@@ -83,6 +97,7 @@ def run(as_json: JsonOpt = False) -> None:
 
 # --- devnet ------------------------------------------------------------------------
 
+
 @devnet_app.command("up")
 def devnet_up(as_json: JsonOpt = False) -> None:
     """Start anvil in the background (state kept under var/chain)."""
@@ -90,8 +105,13 @@ def devnet_up(as_json: JsonOpt = False) -> None:
 
     pid, started = devnet.up(_settings())
     st = devnet.status(_settings()) | {"pid": pid, "started": started}
-    _out(st, as_json, lambda d: console.print(
-        f"anvil {'started' if started else 'already running'} (pid {pid}) at {d['rpc_url']}"))
+    _out(
+        st,
+        as_json,
+        lambda d: console.print(
+            f"anvil {'started' if started else 'already running'} (pid {pid}) at {d['rpc_url']}"
+        ),
+    )
 
 
 @devnet_app.command("down")
@@ -100,8 +120,11 @@ def devnet_down(as_json: JsonOpt = False) -> None:
     from chain import devnet
 
     stopped = devnet.down(_settings())
-    _out({"stopped": stopped}, as_json, lambda d: console.print(
-        "anvil stopped" if stopped else "no background anvil was running"))
+    _out(
+        {"stopped": stopped},
+        as_json,
+        lambda d: console.print("anvil stopped" if stopped else "no background anvil was running"),
+    )
 
 
 @devnet_app.command("status")
@@ -110,18 +133,30 @@ def devnet_status(as_json: JsonOpt = False) -> None:
     from chain import devnet
 
     st = devnet.status(_settings())
-    _out(st, as_json, lambda d: console.print(
-        f"{d['rpc_url']}: " + (f"[green]answering[/] (chain id {d['chain_id']}, pid {d['pid']})"
-                               if d["answering"] else "[red]not answering[/]")))
+    _out(
+        st,
+        as_json,
+        lambda d: console.print(
+            f"{d['rpc_url']}: "
+            + (
+                f"[green]answering[/] (chain id {d['chain_id']}, pid {d['pid']})"
+                if d["answering"]
+                else "[red]not answering[/]"
+            )
+        ),
+    )
     if not st["answering"]:
         raise typer.Exit(1)
 
 
 # --- deploy ------------------------------------------------------------------------
 
+
 @app.command()
 def deploy(
-    force: Annotated[bool, typer.Option(help="Deploy anew even if a deployment is reusable.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Deploy anew even if a deployment is reusable.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Compile and deploy the contracts (reuses a matching deployment)."""
@@ -132,12 +167,18 @@ def deploy(
     say = (lambda _m: None) if as_json else (lambda m: console.print(f"[dim]•[/] {m}"))
     dep, reused = ensure_deployed(s, connect(s), force=force, progress=say)
     data = dep.to_json() | {"reused": reused, "file": str(s.deployment_file)}
-    _out(data, as_json, lambda d: console.print(
-        "\n".join(f"{n}: {c['address']}" for n, c in d["contracts"].items())
-        + f"\nrecorded in {d['file']}"))
+    _out(
+        data,
+        as_json,
+        lambda d: console.print(
+            "\n".join(f"{n}: {c['address']}" for n, c in d["contracts"].items())
+            + f"\nrecorded in {d['file']}"
+        ),
+    )
 
 
 # --- members -----------------------------------------------------------------------
+
 
 def _chain():
     from chain.context import Chain
@@ -171,7 +212,7 @@ def members_show(member_id: str, as_json: JsonOpt = False) -> None:
     _out(m, as_json)
 
 
-class ProposalKind(str, Enum):
+class ProposalKind(StrEnum):
     add = "add"
     remove = "remove"
     grant = "grant"
@@ -185,7 +226,9 @@ def members_propose(
     member: Annotated[str | None, typer.Option(help="Target member id.")] = None,
     name: Annotated[str | None, typer.Option(help="Name of a member to add.")] = None,
     admin: Annotated[str | None, typer.Option(help="Admin account of a member to add.")] = None,
-    x25519_key: Annotated[str | None, typer.Option(help="Hex X25519 key of a member to add.")] = None,
+    x25519_key: Annotated[
+        str | None, typer.Option(help="Hex X25519 key of a member to add.")
+    ] = None,
     role: Annotated[str | None, typer.Option(help=f"One of {', '.join(ROLE_NAMES)}.")] = None,
     account: Annotated[str | None, typer.Option(help="Account to grant/revoke a role.")] = None,
     as_json: JsonOpt = False,
@@ -201,13 +244,15 @@ def members_propose(
 
     if kind is ProposalKind.add:
         key = bytes.fromhex(need(x25519_key, "x25519-key").removeprefix("0x"))
-        p = reg.propose_add_member(sender, need(member, "member"), need(name, "name"),
-                                   need(admin, "admin"), key)
+        p = reg.propose_add_member(
+            sender, need(member, "member"), need(name, "name"), need(admin, "admin"), key
+        )
     elif kind is ProposalKind.remove:
         p = reg.propose_remove_member(sender, need(member, "member"))
     elif kind is ProposalKind.grant:
-        p = reg.propose_grant_role(sender, need(role, "role"), need(account, "account"),
-                                   need(member, "member"))
+        p = reg.propose_grant_role(
+            sender, need(role, "role"), need(account, "account"), need(member, "member")
+        )
     else:
         p = reg.propose_revoke_role(sender, need(role, "role"), need(account, "account"))
     _out(p.to_json(), as_json, _proposal_line)
@@ -243,6 +288,7 @@ def members_proposals(as_json: JsonOpt = False) -> None:
 
 # --- node --------------------------------------------------------------------------
 
+
 @node_app.command("serve")
 def node_serve(
     member: Annotated[str, typer.Option(help="Member id of this node, e.g. TW.")],
@@ -255,8 +301,13 @@ def node_serve(
 
     s = _settings()
     cfg = s.member(member)
-    uvicorn.run(create_app(cfg.id, s), host=s.node_host, port=port or cfg.api_port,
-                log_level="info", access_log=False)
+    uvicorn.run(
+        create_app(cfg.id, s),
+        host=s.node_host,
+        port=port or cfg.api_port,
+        log_level="info",
+        access_log=False,
+    )
 
 
 @node_app.command("apikey")
@@ -271,12 +322,18 @@ def node_apikey(
 
     ctx = NodeContext.open(_settings(), member)
     key, u = ctx.api_keys.create(user, role)
-    _out({"key": key, "user": u.user, "role": u.role, "id": u.id}, as_json,
-         lambda d: console.print(f"API key for {d['user']} ({d['role']}): {d['key']}\n"
-                                 "[dim]store it now: it is not shown again[/]"))
+    _out(
+        {"key": key, "user": u.user, "role": u.role, "id": u.id},
+        as_json,
+        lambda d: console.print(
+            f"API key for {d['user']} ({d['role']}): {d['key']}\n"
+            "[dim]store it now: it is not shown again[/]"
+        ),
+    )
 
 
 # --- network -----------------------------------------------------------------------
+
 
 @network_app.command("besu")
 def network_besu(
@@ -290,25 +347,36 @@ def network_besu(
 
     net = export_besu(_chain(), out, chain_id=chain_id, overwrite=overwrite)
     data = {
-        "out": str(net.out), "chain_id": net.chain_id, "validators": list(net.validators),
+        "out": str(net.out),
+        "chain_id": net.chain_id,
+        "validators": list(net.validators),
         "nodes_allowlist": list(net.nodes_allowlist),
         "accounts_allowlist": list(net.accounts_allowlist),
         "files": [str(f) for f in net.files],
     }
-    _out(data, as_json, lambda d: console.print(
-        f"Besu QBFT network of {len(d['validators'])} validators written to {d['out']}; "
-        f"see {d['out']}/README.md"))
+    _out(
+        data,
+        as_json,
+        lambda d: console.print(
+            f"Besu QBFT network of {len(d['validators'])} validators written to {d['out']}; "
+            f"see {d['out']}/README.md"
+        ),
+    )
 
 
 def main() -> None:
     """Console-script entry: run the app, turning known errors into one readable line."""
     as_json = "--json" in sys.argv
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # returns the code of a typer.Exit raised inside
+        sys.exit(rc if isinstance(rc, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
+    except (click.ClickException, typer.TyperException) as exc:
+        exc.show()
+        sys.exit(getattr(exc, "exit_code", 2))
     except _HANDLED as exc:
         code = getattr(exc, "code", type(exc).__name__)
         if as_json:
@@ -316,13 +384,6 @@ def main() -> None:
         else:
             err_console.print(f"[red]error:[/] {exc}")
         sys.exit(1)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":

@@ -50,8 +50,9 @@ class NodeContext:
     def ensure_admin_key(self) -> Path:
         """On first start, create an admin API key and leave it (0600) for the operator."""
         path = self.admin_key_file
-        if path.exists() and any(u.role == "admin" and not u.revoked_at
-                                 for u in self.api_keys.list()):
+        if path.exists() and any(
+            u.role == "admin" and not u.revoked_at for u in self.api_keys.list()
+        ):
             return path
         key, _ = self.api_keys.create("admin", "admin")
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ status once, here, so every endpoint answers errors the same way.
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -50,6 +51,11 @@ def _json(status: int, code: str, detail: str, **extra: object) -> JSONResponse:
     return JSONResponse(status_code=status, content=error_body(code, detail, **extra))
 
 
+def _snake(name: str) -> str:
+    """`AlreadyVoted` -> `already_voted`: a contract's custom error as an API error code."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
@@ -77,7 +83,7 @@ def install_error_handlers(app: FastAPI) -> None:
         elif exc.error in _FORBIDDEN_REVERTS:
             status = 403
         revert = {"error": exc.error, "args": {k: readable(v) for k, v in exc.error_args.items()}}
-        return _json(status, exc.code, str(exc), revert=revert)
+        return _json(status, _snake(exc.error), str(exc), revert=revert)
 
     @app.exception_handler(ChainUnavailable)
     async def _down(_: Request, exc: ChainUnavailable) -> JSONResponse:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 from rich.console import Console
-from rich.table import Table
 
 from chain.client import connect
 from chain.deploy import ensure_deployed
@@ -118,8 +117,12 @@ class Launcher:
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "nodes.cli", "node", "serve", "--member", m.id],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=die_with_parent, process_group=0, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,
+                process_group=0,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         return NodeProcess(m, f"http://{s.node_host}:{m.api_port}", log, proc)
 
@@ -142,8 +145,10 @@ class Launcher:
                         pass
                 if pending and time.monotonic() > deadline:
                     names = ", ".join(n.member.id for n in pending)
-                    raise LaunchError(f"node(s) {names} did not become healthy in time; "
-                                      f"see {self.settings.log_dir}")
+                    raise LaunchError(
+                        f"node(s) {names} did not become healthy in time; "
+                        f"see {self.settings.log_dir}"
+                    )
                 if pending:
                     time.sleep(0.2)
 

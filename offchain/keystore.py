@@ -17,6 +17,7 @@ loader for an HSM; nothing else reads key files directly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -100,10 +101,8 @@ class Keystore:
             os.write(fd, (raw.hex() + "\n").encode())
             os.fsync(fd)
             os.close(fd)
-            try:
-                os.link(tmp, path)  # atomic, fails if another process won the race
-            except FileExistsError:
-                pass
+            with contextlib.suppress(FileExistsError):  # another process won the race
+                os.link(tmp, path)  # atomic: never a half-written key file
         finally:
             os.unlink(tmp)
 
@@ -113,6 +112,7 @@ def _valid_secp256k1(raw: bytes) -> bool:
 
 
 # Naming of the consortium's identities: one convention, used by deployment and nodes.
+
 
 def member_admin_name(member_id: str) -> str:
     """Key name of a member's admin account (proposes and votes in governance)."""

@@ -17,9 +17,7 @@ def node(request: Request) -> NodeContext:
     return request.app.state.node
 
 
-def user(
-    key: str | None = Depends(_api_key), ctx: NodeContext = Depends(node)
-) -> NodeUser:
+def user(key: str | None = Depends(_api_key), ctx: NodeContext = Depends(node)) -> NodeUser:
     """The authenticated node user; 401 on a missing, unknown or revoked key."""
     return ctx.api_keys.verify(key)
 

@@ -24,12 +24,8 @@ def health(ctx: NodeContext = Depends(node)) -> JSONResponse:
     }
     try:
         w3 = ctx.chain.w3
-        body["chain"].update(
-            reachable=True, chain_id=w3.eth.chain_id, block=w3.eth.block_number
-        )
-        body["contracts"] = {
-            name: c.address for name, c in ctx.chain.deployment.contracts.items()
-        }
+        body["chain"].update(reachable=True, chain_id=w3.eth.chain_id, block=w3.eth.block_number)
+        body["contracts"] = {name: c.address for name, c in ctx.chain.deployment.contracts.items()}
     except ChainError as exc:
         body["status"] = "degraded"
         body["error"] = {"error": exc.code, "detail": str(exc)}

@@ -85,7 +85,9 @@ def get_proposal(proposal_id: int, ctx: NodeContext = Depends(node)) -> dict:
 
 
 @router.post(
-    "/proposals", response_model=ProposalOut, status_code=201,
+    "/proposals",
+    response_model=ProposalOut,
+    status_code=201,
     summary="Propose a membership or role change (counts as this member's yes vote)",
 )
 def propose(
@@ -108,7 +110,8 @@ def propose(
 
 
 @router.post(
-    "/proposals/{proposal_id}/votes", response_model=ProposalOut,
+    "/proposals/{proposal_id}/votes",
+    response_model=ProposalOut,
     summary="Vote on a proposal as this member",
 )
 def vote(
@@ -121,7 +124,8 @@ def vote(
 
 
 @router.post(
-    "/proposals/{proposal_id}/execute", response_model=ProposalOut,
+    "/proposals/{proposal_id}/execute",
+    response_model=ProposalOut,
     summary="Re-tally a proposal after membership changed, executing or rejecting it",
 )
 def execute(
@@ -148,7 +152,8 @@ def _required(body: ProposalIn):
     missing = [f for f in fields if getattr(body, f) in (None, "")]
     if missing:
         raise ApiError(
-            422, "invalid_request",
+            422,
+            "invalid_request",
             f"a {body.kind} proposal needs {', '.join(fields)}; missing: {', '.join(missing)}",
         )
     return lambda name: getattr(body, name)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from chain.context import Chain
-from nodes.network.besu import DEFAULT_P2P_PORT, DEFAULT_RPC_PORT, BesuMember, BesuNetwork
-from nodes.network.besu import write_besu_network
+from nodes.network.besu import (
+    DEFAULT_P2P_PORT,
+    DEFAULT_RPC_PORT,
+    BesuMember,
+    BesuNetwork,
+    write_besu_network,
+)
 
 
-def export_besu(
-    chain: Chain, out: Path, *, chain_id: int, overwrite: bool = False
-) -> BesuNetwork:
+def export_besu(chain: Chain, out: Path, *, chain_id: int, overwrite: bool = False) -> BesuNetwork:
     """One validator per active member, allowlists read from the registry at the current block.
 
     The validator node keys come from this installation's keystore: on one machine every
@@ -36,6 +39,10 @@ def export_besu(
             )
         )
     return write_besu_network(
-        out, members, chain_id=chain_id, registry_address=registry.address,
-        registry_block=block, overwrite=overwrite,
+        out,
+        members,
+        chain_id=chain_id,
+        registry_address=registry.address,
+        registry_block=block,
+        overwrite=overwrite,
     )
