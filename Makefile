@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 PYTEST_ARGS ?= -n 2
 
-.PHONY: setup run test lint bench clean distclean system python node
+.PHONY: setup run test lint bench clean distclean system python node brownie
 
 setup: system python node
 
@@ -41,10 +41,24 @@ lint: setup
 bench: setup
 	$(PY) scripts/bench/chain.py
 
+# Optional: brownie in its own environment (it pins old web3/pytest), using our solc bridge.
+brownie: node
+	@test -x .venv-brownie/bin/brownie || ($(PYTHON) -m venv .venv-brownie && \
+		.venv-brownie/bin/pip install --quiet eth-brownie)
+	mkdir -p $(HOME)/.solcx && ln -sf $(CURDIR)/chain/bin/solc $(HOME)/.solcx/solc-v0.8.30
+	.venv-brownie/bin/brownie compile
+
 clean:
 	rm -rf .pytest_cache .ruff_cache .hypothesis build
 	find . -name __pycache__ -type d -prune -not -path './node_modules/*' -exec rm -rf {} +
 
 # Also removes chain state, keys and databases under var/.
-distclean: clean
-	rm -rf $(VENV) node_modules var
+dist# Optional: brownie in its own environment (it pins old web3/pytest), using our solc bridge.
+brownie: node
+	@test -x .venv-brownie/bin/brownie || ($(PYTHON) -m venv .venv-brownie && \
+		.venv-brownie/bin/pip install --quiet eth-brownie)
+	mkdir -p $(HOME)/.solcx && ln -sf $(CURDIR)/chain/bin/solc $(HOME)/.solcx/solc-v0.8.30
+	.venv-brownie/bin/brownie compile
+
+clean: clean
+	rm -rf $(VENV) .venv-brownie node_modules var build reports
