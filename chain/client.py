@@ -10,7 +10,12 @@ import requests
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
 from web3 import Web3
-from web3.exceptions import ContractLogicError, ProviderConnectionError, Web3RPCError
+from web3.exceptions import (
+    BadResponseFormat,
+    ContractLogicError,
+    ProviderConnectionError,
+    Web3RPCError,
+)
 
 from chain.errors import ChainUnavailable, ContractReverted
 from offchain.settings import Settings, get_settings
@@ -24,12 +29,18 @@ def connect(settings: Settings | None = None, *, rpc_url: str | None = None) -> 
     url = rpc_url or settings.chain.rpc_url
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": settings.chain.request_timeout_s}))
     with chain_errors(url):
-        w3.eth.chain_id  # noqa: B018 - a real round trip, so a dead endpoint fails here
+        try:
+            w3.eth.chain_id  # noqa: B018 - a real round trip, so a dead endpoint fails here
+        except (requests.HTTPError, BadResponseFormat, ValueError) as exc:
+            raise ChainUnavailable(
+                f"{url} answers, but not as an Ethereum JSON-RPC node ({type(exc).__name__}); "
+                "check SMARTCUSTOMS_CHAIN__RPC_URL"
+            ) from exc
     return w3
 
 
 @contextlib.contextmanager
-def chain_errors(url: str = "the chain") -> Iterator[None]:
+def chain_errors(url: str = "the configured RPC URL") -> Iterator[None]:
     """Re-raise transport failures as ChainUnavailable with the fix in the message."""
     try:
         yield
@@ -116,3 +127,8 @@ def _revert_bytes(data: str | bytes | dict | None) -> bytes:
 
 def is_revert(exc: BaseException) -> bool:
     return isinstance(exc, ContractLogicError)
+
+
+def endpoint(w3: Web3) -> str:
+    """The URL a Web3 talks to, for error messages."""
+    return str(getattr(w3.provider, "endpoint_uri", None) or "the configured RPC URL")

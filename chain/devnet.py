@@ -253,11 +253,20 @@ def status(settings: Settings) -> dict:
 
 
 def _alive_pid(pidfile: Path) -> int | None:
+    """The pid in `pidfile` if that process is alive and is an anvil (pids get reused)."""
     with contextlib.suppress(FileNotFoundError, ValueError):
         pid = int(pidfile.read_text().strip())
-        if _alive(pid):
+        if _alive(pid) and _is_anvil(pid):
             return pid
     return None
+
+
+def _is_anvil(pid: int) -> bool:
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return False
+    return Path(argv0.decode(errors="replace")).name == "anvil"
 
 
 def _alive(pid: int) -> bool:

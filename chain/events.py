@@ -54,6 +54,8 @@ def read_events(
     topics: list[Any] | None = None,
 ) -> Iterator[ChainEvent]:
     """Yield decoded events of `contract` in chain order, paging through blocks."""
+    if page_blocks < 1:
+        raise ValueError(f"page_blocks must be at least 1, got {page_blocks}")
     abis = [a for a in contract.abi if a.get("type") == "event"]
     if events is not None:
         wanted = set(events)

@@ -23,7 +23,7 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.types import TxReceipt
 
-from chain.client import RevertDecoder, chain_errors
+from chain.client import RevertDecoder, chain_errors, endpoint
 from chain.errors import ContractReverted, TransactionFailed
 
 _NONCE_ERRORS = ("nonce too low", "nonce too high", "already known", "replacement transaction")
@@ -82,7 +82,7 @@ class TxSender:
                 )
                 signed = self.account.sign_transaction(tx)
                 try:
-                    with chain_errors():
+                    with chain_errors(endpoint(self.w3)):
                         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
                 except Web3RPCError as exc:
                     if attempt == 1 and any(s in str(exc).lower() for s in _NONCE_ERRORS):
@@ -144,7 +144,7 @@ class TxSender:
         return receipts
 
     def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
-        with chain_errors():
+        with chain_errors(endpoint(self.w3)):
             out = self.w3.provider.make_batch_request(calls)
         if not isinstance(out, list):  # the whole batch was refused
             raise TransactionFailed(f"the node refused the batch: {out.get('error', out)}")
@@ -178,7 +178,7 @@ class TxSender:
 
     def wait(self, tx_hash: bytes, fn: ContractFunction | None = None) -> TxReceipt:
         try:
-            with chain_errors():
+            with chain_errors(endpoint(self.w3)):
                 receipt = self.w3.eth.wait_for_transaction_receipt(
                     tx_hash, timeout=self.receipt_timeout_s, poll_latency=0.02
                 )
@@ -193,7 +193,7 @@ class TxSender:
 
     def _estimate(self, fn: ContractFunction) -> int:
         try:
-            with chain_errors():
+            with chain_errors(endpoint(self.w3)):
                 estimate = fn.estimate_gas({"from": self.account.address})
         except ContractLogicError as exc:
             raise self.decoder.reverted(
@@ -214,21 +214,21 @@ class TxSender:
 
     def _next_nonce(self) -> int:
         if self._nonce is None:
-            with chain_errors():
+            with chain_errors(endpoint(self.w3)):
                 self._nonce = self.w3.eth.get_transaction_count(self.account.address, "pending")
         return self._nonce
 
     def _fee(self) -> int:
         now = time.monotonic()
         if self._gas_price is None or now - self._gas_price[0] > _FEE_TTL_S:
-            with chain_errors():
+            with chain_errors(endpoint(self.w3)):
                 price = self.w3.eth.gas_price
             self._gas_price = (now, max(2 * price, 1))
         return self._gas_price[1]
 
     def _chain(self) -> int:
         if self._chain_id is None:
-            with chain_errors():
+            with chain_errors(endpoint(self.w3)):
                 self._chain_id = self.w3.eth.chain_id
         return self._chain_id
 
@@ -236,7 +236,7 @@ class TxSender:
 def call(fn: ContractFunction, decoder: RevertDecoder, **kwargs: Any) -> Any:
     """A read-only call with the same error translation as transactions."""
     try:
-        with chain_errors():
+        with chain_errors(endpoint(fn.w3)):
             return fn.call(**kwargs)
     except ContractLogicError as exc:
         raise decoder.reverted(_contract_name(fn, decoder), _fn_name(fn), exc) from exc

@@ -40,24 +40,26 @@ class Database:
             )
 
     def migrate(self, component: str, migrations: Sequence[str]) -> int:
-        """Apply the not-yet-applied migrations of `component`, each in a transaction."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = ?",
-                (component,),
-            ).fetchone()
-            done = row[0]
-            for version, script in enumerate(migrations, start=1):
+        """Apply the not-yet-applied migrations of `component`, each in a transaction.
+
+        The applied version is read inside the write transaction, so two processes opening
+        the same file at once apply each migration exactly once.
+        """
+        for version, script in enumerate(migrations, start=1):
+            with self.transaction() as tx:
+                done = tx.execute(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = ?",
+                    (component,),
+                ).fetchone()[0]
                 if version <= done:
                     continue
-                with self.transaction() as tx:
-                    for statement in filter(None, (s.strip() for s in script.split(";"))):
-                        tx.execute(statement)
-                    tx.execute(
-                        "INSERT INTO schema_migrations (component, version) VALUES (?, ?)",
-                        (component, version),
-                    )
-            return len(migrations)
+                for statement in split_sql(script):
+                    tx.execute(statement)
+                tx.execute(
+                    "INSERT INTO schema_migrations (component, version) VALUES (?, ?)",
+                    (component, version),
+                )
+        return len(migrations)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -82,3 +84,18 @@ class Database:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def split_sql(script: str) -> list[str]:
+    """Split a script into complete statements (`;` inside triggers or strings stays)."""
+    statements, current = [], ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip().rstrip(";").strip():
+                statements.append(current.strip())
+            current = ""
+    rest = current.rstrip(";").strip()
+    if rest:
+        raise ValueError(f"incomplete SQL statement in migration: {rest[:80]!r}")
+    return statements

@@ -68,7 +68,7 @@ class Keystore:
         return self._path(kind, name).exists()
 
     def _path(self, kind: str, name: str) -> Path:
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise KeystoreError(
                 f"invalid key name {name!r}: use letters, digits, '.', '_', '-' and '/' "
                 "between parts (no leading dot, no '..')"

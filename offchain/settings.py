@@ -83,7 +83,6 @@ class Settings(BaseSettings):
         env_prefix="SMARTCUSTOMS_",
         env_nested_delimiter="__",
         extra="ignore",
-        toml_file=os.environ.get("SMARTCUSTOMS_CONFIG", "smartcustoms.toml"),
     )
 
     home: Path = REPO_ROOT / "var"
@@ -100,7 +99,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        # The TOML file is chosen when settings are built, not at import, so a process (or a
+        # test) can point SMARTCUSTOMS_CONFIG at another file before reading settings.
+        toml_file = os.environ.get("SMARTCUSTOMS_CONFIG", "smartcustoms.toml")
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
 
     @field_validator("members")
     @classmethod
