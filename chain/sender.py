@@ -99,49 +99,66 @@ class TxSender:
     def send_many(
         self, fns: Sequence[ContractFunction], *, gas: int | None = None
     ) -> list[TxReceipt]:
-        """Sign all, send them in one JSON-RPC batch, wait for all; receipts in order.
+        """Sign all, send them in one JSON-RPC batch, wait for all; receipts in input order.
 
-        Each call is estimated first (unless `gas` is given), so a revert is reported
-        before anything is sent.  If the node refuses one transaction of the batch, the ones
-        before it are still awaited, the nonce is resynchronised, and TransactionFailed
-        names the refused one.
+        Each call is estimated first (unless `gas` is given), so a revert is reported before
+        anything is sent.  The nonce is read from the chain once per batch (one round trip,
+        cheap next to the batch), so another process sending from the same account does not
+        break it.  If the node still refuses some for a nonce race, those are re-signed with
+        fresh nonces and sent once more (they then execute after the others).  Any other
+        refusal: every accepted transaction is still awaited, and TransactionFailed lists
+        which were refused and which were mined.
         """
         if not fns:
             return []
         gases = [gas if gas is not None else self._estimate(fn) for fn in fns]
-        with self._lock:
-            first = self._next_nonce()
-            raws = [
-                self.account.sign_transaction(
-                    fn.build_transaction(
-                        {
-                            "from": self.account.address,
-                            "nonce": first + i,
-                            "gas": g,
-                            "gasPrice": self._fee(),
-                            "chainId": self._chain(),
-                        }
-                    )
-                ).raw_transaction
-                for i, (fn, g) in enumerate(zip(fns, gases, strict=True))
-            ]
-            responses = self._batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws])
-            hashes: list[bytes] = []
-            refused: tuple[int, str] | None = None
-            for i, resp in enumerate(responses):
-                if "error" in resp:
-                    refused = (i, str(resp["error"].get("message", resp["error"])))
-                    break
-                hashes.append(bytes.fromhex(resp["result"][2:]))
-            self._nonce = None if refused else first + len(raws)
-        receipts = self._wait_all(hashes, list(fns[: len(hashes)]))
+        hashes: dict[int, bytes] = {}
+        pending = list(range(len(fns)))
+        refused: list[tuple[int, str]] = []
+        for attempt in (1, 2):
+            with self._lock:
+                self._nonce = None
+                first = self._next_nonce()
+                raws = [self._sign(fns[i], gases[i], first + k) for k, i in enumerate(pending)]
+                responses = self._batch(
+                    [("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws]
+                )
+                refused = []
+                for i, resp in zip(pending, responses, strict=True):
+                    if "error" in resp:
+                        refused.append((i, str(resp["error"].get("message", resp["error"]))))
+                    else:
+                        hashes[i] = bytes.fromhex(resp["result"][2:])
+                self._nonce = None if refused else first + len(pending)
+            nonce_race = all(any(s in why.lower() for s in _NONCE_ERRORS) for _, why in refused)
+            if not refused or attempt == 2 or not nonce_race:
+                break
+            pending = [i for i, _ in refused]
+        order = sorted(hashes)
+        mined = dict(zip(order, self._wait_all([hashes[i] for i in order],
+                                               [fns[i] for i in order]), strict=True))
         if refused:
-            i, why = refused
-            raise TransactionFailed(
-                f"{_contract_name(fns[i], self.decoder)}.{_fn_name(fns[i])} (#{i} of the "
-                f"batch) was refused: {why}; the {i} before it were mined"
+            lines = "; ".join(
+                f"#{i} {_contract_name(fns[i], self.decoder)}.{_fn_name(fns[i])}: {why}"
+                for i, why in refused
             )
-        return receipts
+            raise TransactionFailed(
+                f"{len(refused)} of the batch of {len(fns)} were refused ({lines}); "
+                f"mined: {sorted(mined) or 'none'}"
+            )
+        return [mined[i] for i in range(len(fns))]
+
+    def _sign(self, fn: ContractFunction, gas: int, nonce: int) -> bytes:
+        tx = fn.build_transaction(
+            {
+                "from": self.account.address,
+                "nonce": nonce,
+                "gas": gas,
+                "gasPrice": self._fee(),
+                "chainId": self._chain(),
+            }
+        )
+        return self.account.sign_transaction(tx).raw_transaction
 
     def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
         with chain_errors(endpoint(self.w3)):
