@@ -18,6 +18,7 @@ from web3.contract import Contract
 from chain.client import RevertDecoder, connect
 from chain.compiler import ContractArtifact, all_abis, compile_contracts
 from chain.deploy import Deployment, load_deployment, reusable
+from chain.documents import DocumentRegistry
 from chain.errors import DeploymentMissing
 from chain.registry import ConsortiumRegistry
 from chain.sender import TxSender
@@ -84,6 +85,10 @@ class Chain:
     @cached_property
     def registry(self) -> ConsortiumRegistry:
         return ConsortiumRegistry(self.contract("ConsortiumRegistry"), self.decoder)
+
+    @cached_property
+    def documents(self) -> DocumentRegistry:
+        return DocumentRegistry(self.contract("DocumentRegistry"), self.decoder)
 
     def sender(self, account: LocalAccount | str) -> TxSender:
         """The process-wide sender of an account (by key name or LocalAccount)."""

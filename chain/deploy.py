@@ -29,7 +29,7 @@ from chain.sender import TxSender
 from offchain.keystore import DEPLOYER, Keystore, member_admin_name, role_account_name
 from offchain.settings import Settings
 
-DEPLOY_ORDER = ("ConsortiumRegistry",)
+DEPLOY_ORDER = ("ConsortiumRegistry", "DocumentRegistry")
 
 Progress = Callable[[str], None]
 
@@ -80,7 +80,7 @@ def load_deployment(path: Path) -> Deployment | None:
         return None
     try:
         return Deployment.from_json(json.loads(path.read_text()))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ChainError(
             f"{path} is not a valid deployment record ({exc}); delete it to redeploy"
         ) from exc
@@ -222,4 +222,15 @@ def deploy(
             "accounts": {r: keys.account(role_account_name(m.id, r)).address for r in m.roles},
         }
     progress(f"registered {len(settings.members)} members and their nodes")
+
+    documents_art = artifacts["DocumentRegistry"]
+    ctor = w3.eth.contract(abi=documents_art.abi, bytecode=documents_art.bytecode)
+    receipt = deployer.transact(ctor.constructor(registry.address))
+    deployment.contracts["DocumentRegistry"] = DeployedContract(
+        address=receipt["contractAddress"],
+        tx=Web3.to_hex(receipt["transactionHash"]),
+        block=receipt["blockNumber"],
+        artifact_hash=artifact_hash(documents_art),
+    )
+    progress(f"DocumentRegistry at {receipt['contractAddress']}")
     return deployment
