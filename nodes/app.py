@@ -6,23 +6,33 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from nodes.api import health, members
+from nodes.api import documents, health, members
 from nodes.context import NodeContext
+from nodes.documents.workers import DocumentWorkers
 from nodes.errors import install_error_handlers
 from offchain.settings import Settings, get_settings
 
 VERSION = "0.1.0"
 
 
-def create_app(member_id: str, settings: Settings | None = None) -> FastAPI:
-    """The node of `member_id` (e.g. "TW"); UnknownMemberError names the configured ones."""
+def create_app(
+    member_id: str, settings: Settings | None = None, *, start_workers: bool = True
+) -> FastAPI:
+    """The node of `member_id` (e.g. "TW"); UnknownMemberError names the configured ones.
+
+    `start_workers=False` leaves the batcher and deliverer off (tests drive them by hand).
+    """
     settings = settings or get_settings()
     ctx = NodeContext.open(settings, member_id)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         ctx.ensure_admin_key()
+        workers = DocumentWorkers(ctx.documents)
+        if start_workers:
+            workers.start()
         yield
+        workers.stop()
         ctx.close()
 
     app = FastAPI(
@@ -39,4 +49,5 @@ def create_app(member_id: str, settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(members.router)
+    app.include_router(documents.router)
     return app

@@ -34,7 +34,11 @@ network_app = typer.Typer(no_args_is_help=True, help="Configuration for a real n
 app.add_typer(devnet_app, name="devnet")
 app.add_typer(members_app, name="members")
 app.add_typer(node_app, name="node")
+doc_app = typer.Typer(no_args_is_help=True, help="Trade documents: submit, verify, revoke.")
+trace_app = typer.Typer(no_args_is_help=True, help="Auditors' traces.")
 app.add_typer(network_app, name="network")
+app.add_typer(doc_app, name="doc")
+app.add_typer(trace_app, name="trace")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -362,6 +366,165 @@ def network_besu(
             f"see {d['out']}/README.md"
         ),
     )
+
+
+# --- documents ---------------------------------------------------------------------
+
+MemberOpt = Annotated[
+    str | None, typer.Option("--member", help="Member whose node to use (default: the first).")
+]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="SMARTCUSTOMS_API_KEY",
+                 help="Node API key (default: the node's admin key file under var/)."),
+]
+
+
+class NodeRequestFailed(ValueError):
+    """The node answered with an error; its JSON detail is the message."""
+
+
+def _node_call(member: str | None, api_key: str | None, method: str, path: str, **kw) -> Any:
+    import httpx
+
+    s = _settings()
+    member_id = member or s.members[0].id
+    url = s.node_url(member_id)
+    if api_key is None:
+        key_file = s.node_dir(member_id) / "admin.apikey"
+        if not key_file.exists():
+            raise NodeRequestFailed(
+                f"no API key: pass --api-key or set SMARTCUSTOMS_API_KEY ({key_file} does not "
+                "exist; it is created when the node first starts)"
+            )
+        api_key = key_file.read_text().strip()
+    try:
+        resp = httpx.request(method, f"{url}{path}", headers={"X-API-Key": api_key},
+                             timeout=kw.pop("timeout", 60.0), **kw)
+    except httpx.HTTPError as exc:
+        raise NodeRequestFailed(
+            f"node {member_id} does not answer at {url} ({type(exc).__name__}); start it with "
+            "`make run` or `smartcustoms node serve --member " + member_id + "`"
+        ) from exc
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {"error": "http_error", "detail": resp.text[:300]}
+    if resp.status_code >= 400:
+        raise NodeRequestFailed(f"{body.get('error')}: {body.get('detail')}")
+    return body
+
+
+@doc_app.command("submit")
+def doc_submit(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    doc_type: Annotated[str, typer.Option("--type", help="certificate-of-origin | "
+                                          "commercial-invoice | packing-list")],
+    to: Annotated[str, typer.Option("--to", help="Importing member id, e.g. SG.")],
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the anchor (max 60).")] = 30,
+    member: MemberOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit a document through this member's node; prints the receipt once anchored."""
+    out = _node_call(
+        member, api_key, "POST", "/documents",
+        params={"type": doc_type, "to": to, "wait": min(wait, 60)},
+        content=file.read_bytes(), timeout=wait + 30,
+    )
+    data = out.get("receipt") or out
+    _out(data, as_json, lambda _d: console.print(
+        f"document {out['doc_hash']} ({out['doc_type']} for {out['recipient']}): "
+        f"[bold]{out['state']}[/]" + ("" if "receipt" not in out else
+                                      f"\nroot {out['receipt']['root']}, tx {out['receipt']['tx']}"
+                                      f", leaf {out['receipt']['leaf_index']}")))
+
+
+@doc_app.command("verify")
+def doc_verify(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    receipt: Annotated[Path, typer.Option(exists=True, dir_okay=False, readable=True,
+                                          help="The receipt JSON file.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify a document and its receipt against the chain (no node needed); exit 1 if invalid."""
+    from chain.verification import verify_document
+    from offchain.receipt import Receipt
+    from offchain.xmlsafe import XmlLimits
+
+    s = _settings()
+    chain = _chain()
+    limits = XmlLimits(s.documents.max_xml_bytes, s.documents.max_xml_depth)
+    verdict = verify_document(
+        file.read_bytes(), Receipt.from_json(receipt.read_text()), documents=chain.documents,
+        registry=chain.registry, chain_id=chain.w3.eth.chain_id, limits=limits,
+    ).to_json()
+
+    def show(v: dict) -> None:
+        for c in v["checks"]:
+            mark = "[green]ok[/]  " if c["ok"] else "[red]FAIL[/]"
+            console.print(f"{mark} {c['name']:<12} {c['detail']}")
+        console.print("[bold green]VALID[/]" if v["valid"] else "[bold red]INVALID[/]")
+
+    _out(verdict, as_json, show)
+    if not verdict["valid"]:
+        raise typer.Exit(1)
+
+
+@doc_app.command("revoke")
+def doc_revoke(
+    doc_hash: str,
+    reason: Annotated[str, typer.Option(help="Why (recorded on chain).")],
+    member: MemberOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke one anchored document submitted through this member's node."""
+    out = _node_call(member, api_key, "POST", f"/documents/{doc_hash}/revoke",
+                     json={"reason": reason})
+    _out(out, as_json, lambda d: console.print(f"revoked {d['doc_hash']} in tx {d['tx']}"))
+
+
+@doc_app.command("status")
+def doc_status(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None,
+               as_json: JsonOpt = False) -> None:
+    """State, receipt and delivery of a document submitted through this node."""
+    out = _node_call(member, api_key, "GET", f"/documents/{doc_hash}")
+    _out(out, as_json, lambda d: console.print(
+        f"{d['doc_hash']} {d['doc_type']} → {d['recipient']}: [bold]{d['state']}[/]"))
+
+
+@doc_app.command("inbox")
+def doc_inbox(member: MemberOpt = None, api_key: ApiKeyOpt = None,
+              as_json: JsonOpt = False) -> None:
+    """Documents this member's node received from partner customs."""
+    out = _node_call(member, api_key, "GET", "/inbox")
+
+    def show(rows: list) -> None:
+        if not rows:
+            console.print("inbox is empty")
+        for r in rows:
+            mark = "[green]valid[/]" if r["valid"] else f"[red]INVALID[/] {r['verdict']['reason']}"
+            console.print(f"{r['received_at']} from {r['sender']} {r['doc_type']} "
+                          f"{r['doc_hash'][:18]}… {mark}")
+
+    _out(out, as_json, show)
+
+
+@trace_app.command("doc")
+def trace_doc(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None,
+              as_json: JsonOpt = False) -> None:
+    """Every on-chain event and node record about a document, re-verified, in time order."""
+    out = _node_call(member, api_key, "GET", f"/trace/documents/{doc_hash}")
+
+    def show(t: dict) -> None:
+        console.print(f"trace of {t['doc_hash']} on node {t['member']}")
+        for e in t["timeline"]:
+            ok = "[green]✓[/]" if e["reverified"]["ok"] else "[red]✗[/]"
+            console.print(f"{e['at']}  {e['source']:<5} {e['kind']:<9} {ok} "
+                          f"{e['reverified']['detail']}")
+
+    _out(out, as_json, show)
 
 
 def main() -> None:

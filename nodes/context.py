@@ -13,6 +13,7 @@ from pathlib import Path
 
 from chain.context import Chain
 from nodes.auth import ApiKeys
+from nodes.documents.service import DocumentService
 from offchain.db import Database
 from offchain.keystore import member_admin_name
 from offchain.settings import MemberConfig, Settings
@@ -25,18 +26,21 @@ class NodeContext:
     db: Database
     api_keys: ApiKeys
     chain: Chain = field(repr=False)
+    documents: DocumentService = field(repr=False)
 
     @classmethod
     def open(cls, settings: Settings, member_id: str) -> NodeContext:
         member = settings.member(member_id)
         node_dir = settings.node_dir(member.id)
         db = Database(node_dir / "node.sqlite")
+        chain = Chain(settings)
         return cls(
             settings=settings,
             member=member,
             db=db,
             api_keys=ApiKeys(db, member.id),
-            chain=Chain(settings),
+            chain=chain,
+            documents=DocumentService(settings, member.id, chain, db),
         )
 
     @property

@@ -23,6 +23,7 @@ from chain.errors import (
     readable,
 )
 from nodes.auth import AuthError, ForbiddenError
+from offchain.errors import OffchainError
 from offchain.keystore import KeystoreError
 from offchain.settings import UnknownMemberError
 
@@ -100,6 +101,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ChainError)
     async def _chain(_: Request, exc: ChainError) -> JSONResponse:
         return _json(502, exc.code, str(exc))
+
+    @app.exception_handler(OffchainError)
+    async def _offchain(_: Request, exc: OffchainError) -> JSONResponse:
+        status = int(getattr(exc, "http_status", 400))
+        detail = getattr(exc, "detail", None) or str(exc)
+        extra = {}
+        issues = getattr(exc, "issues", None)
+        if issues:
+            extra["issues"] = [dict(i) for i in issues]
+        return _json(status, exc.code, detail, **extra)
 
     @app.exception_handler(KeystoreError)
     async def _keys(_: Request, exc: KeystoreError) -> JSONResponse:

@@ -9,6 +9,7 @@ so anvil writes its state file; children also die with us if we are killed outri
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,11 +25,13 @@ from chain.client import connect
 from chain.deploy import ensure_deployed
 from chain.devnet import Devnet, port_is_free, rpc_chain_id
 from chain.errors import ChainError, PortInUse
+from offchain.doctypes import DOC_TYPES
 from offchain.keystore import Keystore
 from offchain.procs import die_with_parent
-from offchain.settings import MemberConfig, Settings
+from offchain.settings import REPO_ROOT, MemberConfig, Settings
 
 HEALTH_TIMEOUT_S = 60.0
+DEMO_DIR = REPO_ROOT / "examples"
 
 
 class LaunchError(ChainError):
@@ -89,6 +92,7 @@ class Launcher:
         for m in s.members:
             self.nodes.append(self._spawn_node(m))
         self._wait_healthy()
+        demo = self._seed_demo_documents()
         return {
             "rpc_url": s.chain.rpc_url,
             "chain_id": deployment.chain_id,
@@ -107,6 +111,7 @@ class Launcher:
                 }
                 for n in self.nodes
             ],
+            "demo_documents": demo,
             "started_in_s": round(time.monotonic() - t0, 2),
         }
 
@@ -125,6 +130,43 @@ class Launcher:
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         return NodeProcess(m, f"http://{s.node_host}:{m.api_port}", log, proc)
+
+    def _seed_demo_documents(self) -> list[dict]:
+        """On a new consortium, send the example documents from the first member to the
+        second, so a new user sees the whole flow; their receipts go to var/demo/."""
+        s = self.settings
+        if len(s.members) < 2 or not DEMO_DIR.is_dir():
+            return []
+        sender, receiver = s.members[0], s.members[1]
+        key = (s.node_dir(sender.id) / "admin.apikey").read_text().strip()
+        out_dir = s.home / "demo"
+        url = s.node_url(sender.id)
+        seeded = []
+        with httpx.Client(timeout=60.0, headers={"X-API-Key": key}) as client:
+            if client.get(f"{url}/documents", params={"limit": 1}).json()["documents"]:
+                return []  # not a new consortium
+            for dt in DOC_TYPES:
+                example = DEMO_DIR / f"{dt.name}.xml"
+                if not example.exists():
+                    continue
+                resp = client.post(f"{url}/documents", content=example.read_bytes(),
+                                   params={"type": dt.name, "to": receiver.id, "wait": 20})
+                body = resp.json()
+                if resp.status_code not in (201, 202):
+                    self.say(f"[yellow]demo {dt.name} refused: {body.get('detail')}[/]")
+                    continue
+                entry = {"doc_type": dt.name, "file": str(example), "doc_hash": body["doc_hash"],
+                         "state": body["state"]}
+                if body.get("receipt"):
+                    out_dir.mkdir(parents=True, exist_ok=True)
+                    path = out_dir / f"{dt.name}.receipt.json"
+                    path.write_text(json.dumps(body["receipt"], indent=2))
+                    entry["receipt"] = str(path)
+                seeded.append(entry)
+        if seeded:
+            self.say(f"sent {len(seeded)} demo documents {sender.id} → {receiver.id}; "
+                     f"receipts in {out_dir}")
+        return seeded
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
@@ -198,6 +240,10 @@ def print_summary(console: Console, summary: dict) -> None:
     )
     for name, addr in summary["contracts"].items():
         console.print(f"     {name} {addr}")
+    for d in summary.get("demo_documents", []):
+        if d.get("receipt"):
+            console.print(f"  demo: smartcustoms doc verify {_short(d['file'])} "
+                          f"--receipt {_short(d['receipt'])}")
     console.print(f"[green]ready in {summary['started_in_s']} s[/] — press Ctrl-C to stop")
 
 
@@ -210,8 +256,6 @@ def _short(path: str) -> str:
 
 def run(settings: Settings, console: Console | None = None, *, as_json: bool = False) -> int:
     """Entry point of `smartcustoms run`: start, wait, stop cleanly."""
-    import json
-
     # With --json, stdout carries only the summary line; progress goes to stderr.
     console = Console(stderr=True) if as_json else (console or Console())
     launcher = Launcher(settings, console)

@@ -37,6 +37,7 @@ class MemberConfig(BaseModel):
     name: str
     api_port: int = Field(ge=1, le=65535)
     roles: list[str] = Field(default_factory=lambda: list(ROLE_NAMES))
+    url: str = ""  # where other nodes reach this member's node; empty: node_host:api_port
 
     @field_validator("roles")
     @classmethod
@@ -76,6 +77,28 @@ class ChainSettings(BaseModel):
         return self
 
 
+class DocumentSettings(BaseModel):
+    """Trade documents: limits on what is accepted, batching, delivery."""
+
+    max_xml_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    max_xml_depth: int = Field(64, ge=4, le=255)  # libxml2 stops at 256 levels
+    max_batch: int = Field(1024, ge=1, le=1024)  # DocumentRegistry.MAX_BATCH_SIZE
+    batch_interval_s: float = Field(2.0, gt=0)
+    delivery_base_s: float = Field(1.0, gt=0)
+    delivery_cap_s: float = Field(300.0, gt=0)
+    envelope_max_skew_s: int = Field(300, ge=5)
+
+
+class StoreSettings(BaseModel):
+    """Where encrypted documents live: a local content-addressed directory, or IPFS (Kubo)."""
+
+    kind: str = Field("local", pattern="^(local|ipfs)$")
+    fsync: bool = True
+    max_object_bytes: int = 16 * 1024 * 1024
+    ipfs_api: str = "http://127.0.0.1:5001"
+    ipfs_timeout_s: float = 30.0
+
+
 class Settings(BaseSettings):
     """Settings of a Smart Customs installation (one machine or one node)."""
 
@@ -89,6 +112,8 @@ class Settings(BaseSettings):
     chain: ChainSettings = ChainSettings()
     members: list[MemberConfig] = Field(default_factory=_default_members)
     node_host: str = "127.0.0.1"
+    documents: DocumentSettings = DocumentSettings()
+    store: StoreSettings = StoreSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -144,6 +169,11 @@ class Settings(BaseSettings):
 
     def node_dir(self, member_id: str) -> Path:
         return self.home / "nodes" / member_id
+
+    def node_url(self, member_id: str) -> str:
+        """Base URL of a member's node, as other nodes and the CLI reach it."""
+        m = self.member(member_id)
+        return m.url.rstrip("/") if m.url else f"http://{self.node_host}:{m.api_port}"
 
     def member(self, member_id: str) -> MemberConfig:
         """The configured member, or a clear error naming the ones that exist."""

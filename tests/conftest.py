@@ -20,7 +20,7 @@ from chain.devnet import Devnet, free_port
 from chain.registry import ConsortiumRegistry
 from chain.sender import TxSender
 from offchain.keystore import Keystore, member_admin_name, role_account_name
-from offchain.settings import Settings
+from offchain.settings import MemberConfig, Settings
 
 VOTING_PERIOD_S = 3600
 
@@ -28,9 +28,16 @@ VOTING_PERIOD_S = 3600
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     home = tmp_path_factory.mktemp("var")
+    members = [
+        MemberConfig(id=mid, name=name, api_port=free_port())
+        for mid, name in (("TW", "Taiwan Customs Administration"), ("SG", "Singapore Customs"),
+                          ("NZ", "New Zealand Customs Service"))
+    ]
     return Settings(
         home=home,
         chain={"anvil_port": free_port(), "voting_period_s": VOTING_PERIOD_S},
+        members=members,
+        documents={"batch_interval_s": 0.3, "delivery_base_s": 0.2, "delivery_cap_s": 2.0},
     )
 
 

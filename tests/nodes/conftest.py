@@ -11,17 +11,19 @@ import httpx
 import pytest
 import uvicorn
 
-from chain.devnet import free_port
 from nodes.app import create_app
 from offchain.settings import Settings
 
 
 @contextmanager
-def serve(settings: Settings, member_id: str) -> Iterator[str]:
-    """Serve one node; yields its base URL; stops it on exit."""
-    port = free_port()
+def serve(
+    settings: Settings, member_id: str, *, port: int | None = None, start_workers: bool = True
+) -> Iterator[str]:
+    """Serve one node on its configured port (or `port`); yields its base URL; stops it."""
+    port = port or settings.member(member_id).api_port
     config = uvicorn.Config(
-        create_app(member_id, settings), host="127.0.0.1", port=port, log_level="warning"
+        create_app(member_id, settings, start_workers=start_workers),
+        host="127.0.0.1", port=port, log_level="warning",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -172,7 +172,7 @@ def test_unknown_role_in_proposal_is_400(node_url, http, settings):
 def test_chain_down_gives_503_not_a_crash(tmp_path, settings, serve_node, http):
     """A node whose chain is unreachable still serves /health (503) and JSON errors."""
     dead = Settings(home=tmp_path / "var", chain={"anvil_port": free_port()})
-    with serve_node(dead, "TW") as url:
+    with serve_node(dead, "TW", port=free_port()) as url:
         health = http.get(f"{url}/health")
         assert health.status_code == 503
         body = health.json()

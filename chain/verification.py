@@ -1,0 +1,152 @@
+"""Verify a trade document with its receipt against the chain: one line per check.
+
+Anyone holding the document and its receipt can run this — the importing customs node on
+every delivery, an officer from the CLI, an auditor — without trusting the exporter's node:
+the proof is checked locally and the chain is asked only about the batch root.  For many
+documents, `verify_many` asks the chain once per batch root, not once per document.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chain.documents import Batch, DocumentRegistry, DocumentStatus
+from chain.errors import ChainError
+from chain.registry import ConsortiumRegistry
+from offchain.documents import PreparedDocument, prepare
+from offchain.errors import DocumentRejected
+from offchain.merkle import leaf_hash, process_proof
+from offchain.receipt import Check, Receipt, Verdict
+from offchain.xmlsafe import XmlLimits
+
+ATTESTATIONS_DETAIL = "none required for trade documents yet"
+
+
+@dataclass(frozen=True)
+class _Offline:
+    """What can be decided without the chain."""
+
+    prepared: PreparedDocument | None
+    checks: list[Check]
+    proof_ok: bool
+
+
+def _offline(xml: bytes, receipt: Receipt, limits: XmlLimits) -> _Offline:
+    checks: list[Check] = []
+    try:
+        prepared = prepare(xml, receipt.doc_type, limits=limits)
+        checks.append(Check("schema", True, f"valid {prepared.doc_type.name}"))
+    except DocumentRejected as exc:
+        checks.append(Check("schema", False, f"{exc.code}: {exc.detail}"))
+        return _Offline(None, checks, False)
+    got = "0x" + prepared.doc_hash.hex()
+    if got == receipt.doc_hash:
+        checks.append(Check("integrity", True, f"canonical SHA-256 {got} matches the receipt"))
+    else:
+        checks.append(Check(
+            "integrity", False,
+            f"the document's canonical SHA-256 is {got}, the receipt is for {receipt.doc_hash}: "
+            "the document was altered, or this receipt belongs to another document",
+        ))
+    leaf = leaf_hash(bytes.fromhex(receipt.doc_hash[2:]))
+    computed = process_proof([bytes.fromhex(p[2:]) for p in receipt.proof], leaf)
+    proof_ok = "0x" + computed.hex() == receipt.root
+    return _Offline(prepared, checks, proof_ok)
+
+
+def _on_chain(
+    receipt: Receipt, off: _Offline, batch: Batch | None, status: DocumentStatus | None,
+    registry: ConsortiumRegistry, documents: DocumentRegistry, chain_id: int,
+) -> list[Check]:
+    checks = list(off.checks)
+    if off.prepared is None:
+        return checks
+    where = f"DocumentRegistry {documents.address} on chain {chain_id}"
+    if receipt.chain_id != chain_id or receipt.registry.lower() != documents.address.lower():
+        checks.append(Check(
+            "anchored", False,
+            f"the receipt points at {receipt.registry} on chain {receipt.chain_id}; "
+            f"this verifier reads {where}",
+        ))
+        return checks
+    if not off.proof_ok:
+        checks.append(Check("anchored", False,
+                            "the Merkle proof does not lead from this document to the receipt's "
+                            f"root {receipt.root}"))
+    elif batch is None:
+        checks.append(Check("anchored", False,
+                            f"root {receipt.root} was never anchored in {where}"))
+    elif receipt.leaf_index >= batch.count or batch.doc_type != off.prepared.doc_type.code:
+        checks.append(Check("anchored", False,
+                            f"root {receipt.root} is a batch of {batch.count} documents of type "
+                            f"{batch.doc_type}; the receipt claims leaf {receipt.leaf_index} of "
+                            f"type {off.prepared.doc_type.code}"))
+    else:
+        checks.append(Check("anchored", True,
+                            f"leaf {receipt.leaf_index} of root {receipt.root}, anchored at "
+                            f"unix time {batch.anchored_at} in {where}"))
+    if batch is None:
+        checks.append(Check("issuer", False, "no anchored batch, so no issuer"))
+    elif batch.issuer_member != receipt.issuer_member:
+        checks.append(Check("issuer", False,
+                            f"the batch was anchored by {batch.issuer_member}, the receipt says "
+                            f"{receipt.issuer_member}"))
+    else:
+        now = "still an active member" if registry.is_active_member(batch.issuer_member) \
+            else "no longer an active member"
+        checks.append(Check("issuer", True,
+                            f"{batch.issuer_member} ({batch.issuer}) held the ISSUER role and was "
+                            f"an active member when anchoring (the contract checks both); {now}"))
+    if status is None:
+        checks.append(Check("not revoked", False, "cannot tell: the batch is not anchored"))
+    elif status.batch_revoked:
+        rev = documents.batch_revocation(receipt.root)
+        checks.append(Check("not revoked", False,
+                            f"the whole batch was revoked: {rev.reason if rev else '?'}"))
+    elif status.doc_revoked:
+        rev = documents.document_revocation(receipt.root, receipt.doc_hash)
+        checks.append(Check("not revoked", False,
+                            f"the document was revoked: {rev.reason if rev else '?'}"))
+    else:
+        checks.append(Check("not revoked", True, "neither the document nor its batch is revoked"))
+    checks.append(Check("attestations", True, ATTESTATIONS_DETAIL))
+    return checks
+
+
+def verify_document(
+    xml: bytes, receipt: Receipt, *, documents: DocumentRegistry,
+    registry: ConsortiumRegistry, chain_id: int, limits: XmlLimits,
+) -> Verdict:
+    """The verdict for one document; ChainUnavailable propagates (no verdict without a chain)."""
+    return verify_many([(xml, receipt)], documents=documents, registry=registry,
+                       chain_id=chain_id, limits=limits)[0]
+
+
+def verify_many(
+    items: Sequence[tuple[bytes, Receipt]], *, documents: DocumentRegistry,
+    registry: ConsortiumRegistry, chain_id: int, limits: XmlLimits,
+) -> list[Verdict]:
+    """Verdicts for many documents, asking the chain once per distinct root."""
+    offline = [_offline(xml, r, limits) for xml, r in items]
+    by_root: dict[str, list[int]] = defaultdict(list)
+    for i, (_, r) in enumerate(items):
+        by_root[r.root].append(i)
+    batches: dict[str, Batch | None] = {}
+    statuses: dict[int, DocumentStatus] = {}
+    for root, idx in by_root.items():
+        batch = documents.batch(root)
+        batches[root] = batch
+        if batch is not None:
+            found = documents.statuses(root, [items[i][1].doc_hash for i in idx])
+            statuses.update(zip(idx, found, strict=True))
+    verdicts = []
+    for i, (_, r) in enumerate(items):
+        checks = _on_chain(r, offline[i], batches[r.root], statuses.get(i), registry, documents,
+                           chain_id)
+        verdicts.append(Verdict(doc_hash=r.doc_hash, checks=checks))
+    return verdicts
+
+
+__all__ = ["ChainError", "verify_document", "verify_many"]

@@ -1,0 +1,1 @@
+"""Trade documents on a member node: submit, batch-anchor, deliver, receive, verify, trace."""

@@ -1,0 +1,384 @@
+"""The document service of one member node; knows nothing of HTTP.
+
+Exporting side: `submit` validates, canonicalises, hashes, encrypts (sealed for the importing
+member, plus our own at-rest copy), stores the ciphertexts by CID and queues the document in
+the durable outbox — all before answering, and nothing is stored when any step refuses.
+`anchor_pending` (the batcher) turns queued documents into Merkle batches anchored in
+DocumentRegistry; `deliver_due` sends each anchored document with its receipt to the
+importing node until it acknowledges.
+
+Importing side: `receive` checks the node-to-node envelope (signer must be an account of the
+sending member, fresh, not replayed), opens the document, verifies it against the chain and
+keeps it with its verdict.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from chain.context import Chain
+from chain.errors import ChainError, ContractReverted
+from chain.verification import verify_document
+from offchain import crypto
+from offchain.cas import ContentStore, open_store
+from offchain.doclog import DocLog
+from offchain.documents import PreparedDocument, prepare
+from offchain.errors import DocumentRejected, OffchainError
+from offchain.inbox import Inbox
+from offchain.keystore import role_account_name
+from offchain.merkle import MerkleTree, leaf_hash
+from offchain.outbox import Outbox, OutDocument, QueuedDocument, backoff_s
+from offchain.receipt import Receipt, Verdict
+from offchain.settings import Settings
+from offchain.xmlsafe import XmlLimits
+
+log = logging.getLogger(__name__)
+
+_MEMBER_CACHE_S = 30.0
+
+
+class DocumentError(OffchainError):
+    """A request about documents that cannot be served as asked."""
+
+    def __init__(self, code: str, detail: str, status: int = 400) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.http_status = status
+
+
+@dataclass(frozen=True)
+class Submitted:
+    doc_hash: str
+    doc_type: str
+    recipient: str
+    state: str
+    duplicate: bool
+    summary: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class DocumentService:
+    def __init__(self, settings: Settings, member_id: str, chain: Chain, db) -> None:
+        self.settings = settings
+        self.member_id = member_id
+        self.chain = chain
+        self.outbox = Outbox(db)
+        self.inbox = Inbox(db)
+        self.log = DocLog(db)
+        node_dir = settings.node_dir(member_id)
+        st = settings.store
+        self.store: ContentStore = (
+            open_store("local", root=node_dir / "cas", fsync=st.fsync,
+                       max_object_bytes=st.max_object_bytes)
+            if st.kind == "local"
+            else open_store("ipfs", api_url=st.ipfs_api, timeout_s=st.ipfs_timeout_s,
+                            max_object_bytes=st.max_object_bytes)
+        )
+        self.limits = XmlLimits(settings.documents.max_xml_bytes, settings.documents.max_xml_depth)
+        self.box_key = chain.keys.box_key(member_id)
+        self.rest_key = crypto.at_rest_key(self.box_key)
+        self.issuer_key = role_account_name(member_id, "ISSUER")
+        self.wake = threading.Event()
+        self._members: dict[str, tuple[float, Any]] = {}
+
+    # --- exporting ------------------------------------------------------------------
+
+    def _recipient_key(self, recipient: str) -> bytes:
+        """The importing member's X25519 key from the registry (cached briefly)."""
+        if recipient == self.member_id:
+            raise DocumentError("invalid_recipient",
+                                f"{recipient} is this node's own member; name the importing customs")
+        hit = self._members.get(recipient)
+        if hit and time.monotonic() - hit[0] < _MEMBER_CACHE_S:
+            member = hit[1]
+        else:
+            try:
+                member = self.chain.registry.member(recipient)
+            except ContractReverted as exc:
+                if exc.error == "UnknownMember":
+                    raise DocumentError("unknown_member",
+                                        f"{recipient} is not a member of the consortium", 404) from None
+                raise
+            self._members[recipient] = (time.monotonic(), member)
+        if not member.active:
+            raise DocumentError("inactive_member", f"{recipient} is no longer an active member", 409)
+        key = bytes.fromhex(member.x25519_key[2:])
+        if not any(key):
+            raise DocumentError("no_encryption_key",
+                                f"{recipient} has not published an X25519 key in the registry", 409)
+        return key
+
+    def submit(self, xml: bytes, doc_type: str, recipient: str, user: str) -> Submitted:
+        """Accept one document; DocumentRejected/DocumentError say why not (nothing stored)."""
+        return self.submit_many([xml], doc_type, recipient, user)[0]
+
+    def submit_many(
+        self, xmls: Sequence[bytes], doc_type: str, recipient: str, user: str,
+        prepared: Sequence[PreparedDocument] | None = None,
+    ) -> list[Submitted]:
+        """Accept documents of one type for one recipient, in one transaction."""
+        key = self._recipient_key(recipient)
+        docs = list(prepared) if prepared is not None else [
+            prepare(x, doc_type, limits=self.limits) for x in xmls]
+        sealed = [crypto.seal(key, d.canonical) for d in docs]
+        own = [crypto.encrypt_at_rest(self.rest_key, d.canonical) for d in docs]
+        cids = self.store.put_many(sealed + own)
+        n = len(docs)
+        queued = [
+            QueuedDocument(
+                doc_hash="0x" + d.doc_hash.hex(), doc_type=d.doc_type.name,
+                doc_type_code=d.doc_type.code, recipient=recipient, submitted_by=user,
+                cid_recipient=cids[i], cid_self=cids[n + i], summary=d.summary,
+            )
+            for i, d in enumerate(docs)
+        ]
+        added = self.outbox.enqueue(queued)
+        self.log.record_many([
+            (q.doc_hash, "submitted", user,
+             {"recipient": recipient, "doc_type": q.doc_type, "cid": q.cid_recipient,
+              "cid_self": q.cid_self})
+            for q, new in zip(queued, added, strict=True) if new
+        ])
+        self.wake.set()
+        out = []
+        for q, new in zip(queued, added, strict=True):
+            state = "queued" if new else self.outbox.document(q.doc_hash).state
+            out.append(Submitted(q.doc_hash, q.doc_type, recipient, state, not new, q.summary))
+        return out
+
+    def receipt(self, doc: OutDocument) -> Receipt | None:
+        if doc.state != "anchored":
+            return None
+        batch = self.outbox.batch(doc.batch_root)
+        return Receipt(
+            doc_hash=doc.doc_hash, doc_type=doc.doc_type, leaf_index=doc.leaf_index,
+            proof=doc.proof, root=doc.batch_root, tx=batch.tx, block=batch.block,
+            anchored_at=batch.anchored_at, chain_id=self.chain.deployment.chain_id,
+            registry=self.chain.documents.address, issuer=batch.issuer,
+            issuer_member=batch.issuer_member, cid=doc.cid_recipient, recipient=doc.recipient,
+        )
+
+    def document(self, doc_hash: str) -> OutDocument:
+        doc = self.outbox.document(_norm_hash(doc_hash))
+        if doc is None:
+            raise DocumentError("unknown_document",
+                                f"no document {doc_hash} was submitted through this node", 404)
+        return doc
+
+    def wait_anchored(self, doc_hash: str, timeout_s: float) -> OutDocument:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            doc = self.document(doc_hash)
+            if doc.state == "anchored" or time.monotonic() >= deadline:
+                return doc
+            self.wake.set()
+            time.sleep(0.05)
+
+    # --- batching (the batcher thread calls this) -------------------------------------
+
+    def anchor_pending(self, *, force: bool = False) -> int:
+        """Anchor what is due; returns documents anchored. ChainError leaves all queued."""
+        sender = self.chain.sender(self.issuer_key)
+        documents = self.chain.documents
+        done = self._recover_prepared(sender, documents)
+        max_docs = self.settings.documents.max_batch
+        while True:
+            code, docs = self.outbox.next_batch(max_docs)
+            if not docs:
+                return done
+            if not force and len(docs) < max_docs and not self._oldest_due(docs[0]):
+                return done
+            hashes = [d.doc_hash for d in docs]
+            tree = MerkleTree([leaf_hash(bytes.fromhex(h[2:])) for h in hashes])
+            root = "0x" + tree.root.hex()
+            proofs = [["0x" + p.hex() for p in proof] for proof in tree.proofs()]
+            self.outbox.prepare_batch(root, code, hashes, proofs)
+            done += self._send_batch(sender, documents, root, code, len(docs))
+
+    def _oldest_due(self, doc: OutDocument) -> bool:
+        age = time.time() - datetime.fromisoformat(doc.submitted_at).timestamp()
+        return age >= self.settings.documents.batch_interval_s
+
+    def _recover_prepared(self, sender, documents) -> int:
+        """Batches fixed before a crash: send them, or record them if already on chain."""
+        done = 0
+        for b in self.outbox.prepared_batches():
+            found = documents.anchoring(b.root) if documents.is_anchored(b.root) else None
+            if found is not None:
+                self._record_anchored(b.root, found)
+                done += b.count
+            else:
+                done += self._send_batch(sender, documents, b.root, b.doc_type_code, b.count)
+        return done
+
+    def _send_batch(self, sender, documents, root: str, code: int, count: int) -> int:
+        try:
+            result = documents.anchor_batch(sender, root, count, code)
+        except ContractReverted as exc:
+            if exc.error != "RootAlreadyAnchored":
+                raise
+            result = documents.anchoring(root)
+        self._record_anchored(root, result)
+        return count
+
+    def _record_anchored(self, root: str, result) -> None:
+        self.outbox.mark_anchored(
+            root, tx_hash=result.tx_hash, block=result.block, anchored_at=result.anchored_at,
+            issuer=result.issuer, issuer_member=result.issuer_member,
+        )
+        self.log.record_many([
+            (d.doc_hash, "anchored", result.issuer,
+             {"root": root, "leaf_index": d.leaf_index, "tx": result.tx_hash,
+              "block": result.block})
+            for d in self.outbox.batch_documents(root)
+        ])
+
+    # --- delivery (the delivery thread calls this) --------------------------------------
+
+    def deliver_due(self, client: httpx.Client, *, now: float | None = None) -> int:
+        """Try every due delivery once; returns how many were acknowledged."""
+        now = time.time() if now is None else now
+        acked = 0
+        for d in self.outbox.due_deliveries(now):
+            doc = self.outbox.document(d.doc_hash)
+            try:
+                verdict = self._deliver(client, doc)
+            except (httpx.HTTPError, DeliveryRefused, ChainError, OffchainError) as exc:
+                delay = backoff_s(d.attempts, self.settings.documents.delivery_base_s,
+                                  self.settings.documents.delivery_cap_s)
+                self.outbox.mark_attempt_failed(d.doc_hash, d.recipient,
+                                                f"{type(exc).__name__}: {exc}", now + delay)
+                continue
+            self.outbox.mark_delivered(d.doc_hash, d.recipient, verdict)
+            self.log.record(d.doc_hash, "delivered", self.member_id, recipient=d.recipient,
+                            verdict_valid=verdict.get("valid"), reason=verdict.get("reason"))
+            acked += 1
+        return acked
+
+    def _deliver(self, client: httpx.Client, doc: OutDocument) -> dict[str, Any]:
+        receipt = self.receipt(doc)
+        body = json.dumps({
+            "receipt": receipt.to_json(),
+            "ciphertext": base64.b64encode(self.store.get(doc.cid_recipient)).decode(),
+        }).encode()
+        env = crypto.sign_envelope(
+            self.chain.keys.account(self.issuer_key), self.member_id, doc.recipient, body,
+            chain_id=self.chain.deployment.chain_id,
+        )
+        url = f"{self.settings.node_url(doc.recipient)}/inbox"
+        resp = client.post(url, content=body, headers={
+            **env.to_headers(), "Content-Type": "application/json"})
+        if resp.status_code != 200:
+            raise DeliveryRefused(f"{url} answered {resp.status_code}: {resp.text[:300]}")
+        return resp.json()["verdict"]
+
+    # --- importing side -------------------------------------------------------------------
+
+    def receive(self, body: bytes, headers: dict[str, str]) -> tuple[dict[str, Any], bool]:
+        """Check the envelope, open and verify the document, keep it; (verdict, new)."""
+        env = crypto.Envelope.from_headers(headers)
+        crypto.verify_envelope(
+            env, body, recipient=self.member_id, chain_id=self.chain.deployment.chain_id,
+            is_member_account=self._is_member_account,
+            seen_nonce=lambda sender, nonce: not self.inbox.claim_nonce(sender, nonce),
+            max_skew_s=self.settings.documents.envelope_max_skew_s,
+        )
+        try:
+            payload = json.loads(body)
+            receipt = Receipt.from_json(payload["receipt"])
+            ciphertext = base64.b64decode(payload["ciphertext"], validate=True)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DocumentError("invalid_delivery", f"delivery body is not valid: {exc}") from None
+        if receipt.recipient != self.member_id:
+            raise DocumentError("wrong_recipient",
+                                f"the receipt is for {receipt.recipient}, this node is {self.member_id}")
+        existing = self.inbox.get(receipt.doc_hash, env.sender)
+        if existing is not None:
+            return existing.verdict, False
+        plaintext = crypto.unseal(self.box_key, ciphertext)
+        cid = self.store.put(ciphertext)
+        verdict = self.verify(plaintext, receipt)
+        stored, new = self.inbox.store(doc_hash=receipt.doc_hash, sender=env.sender,
+                                       doc_type=receipt.doc_type, cid=cid,
+                                       receipt=receipt.to_json(), verdict=verdict.to_json())
+        if new:
+            self.log.record_many([
+                (receipt.doc_hash, "received", env.sender, {"cid": cid, "root": receipt.root}),
+                (receipt.doc_hash, "verified", self.member_id,
+                 {"valid": verdict.valid, "reason": verdict.reason}),
+            ])
+        return stored.verdict, new
+
+    def _is_member_account(self, member_id: str, address: str) -> bool:
+        reg = self.chain.registry
+        return reg.member_of(address) == member_id and reg.is_active_member(member_id)
+
+    def verify(self, xml: bytes, receipt: Receipt) -> Verdict:
+        return verify_document(
+            xml, receipt, documents=self.chain.documents, registry=self.chain.registry,
+            chain_id=self.chain.w3.eth.chain_id, limits=self.limits,
+        )
+
+    def open_received(self, doc_hash: str) -> bytes:
+        rec = self.inbox.get(_norm_hash(doc_hash))
+        if rec is None:
+            raise DocumentError("unknown_document", f"no document {doc_hash} was received", 404)
+        return crypto.unseal(self.box_key, self.store.get(rec.cid))
+
+    def open_own(self, doc_hash: str) -> bytes:
+        doc = self.document(doc_hash)
+        return crypto.decrypt_at_rest(self.rest_key, self.store.get(doc.cid_self))
+
+    # --- revocation ------------------------------------------------------------------------
+
+    def revoke_document(self, doc_hash: str, reason: str, user: str) -> dict[str, Any]:
+        doc = self.document(doc_hash)
+        if doc.state != "anchored":
+            raise DocumentError("not_anchored",
+                                f"document {doc.doc_hash} is {doc.state}, not anchored yet", 409)
+        rc = self.chain.documents.revoke_document(
+            self.chain.sender(self.issuer_key), doc.batch_root, doc.doc_hash,
+            doc.proof, reason)
+        tx = "0x" + bytes(rc["transactionHash"]).hex()
+        self.log.record(doc.doc_hash, "revoked", user, reason=reason, tx=tx, scope="document")
+        return {"doc_hash": doc.doc_hash, "root": doc.batch_root, "tx": tx, "reason": reason}
+
+    def revoke_batch(self, root: str, reason: str, user: str) -> dict[str, Any]:
+        root = _norm_hash(root)
+        batch = self.outbox.batch(root)
+        if batch is None or batch.state != "anchored":
+            raise DocumentError("unknown_batch", f"no anchored batch {root} on this node", 404)
+        rc = self.chain.documents.revoke_batch(self.chain.sender(self.issuer_key), root, reason)
+        tx = "0x" + bytes(rc["transactionHash"]).hex()
+        self.log.record_many([(d.doc_hash, "revoked", user,
+                               {"reason": reason, "tx": tx, "scope": "batch", "root": root})
+                              for d in self.outbox.batch_documents(root)])
+        return {"root": root, "tx": tx, "reason": reason, "documents": batch.count}
+
+
+class DeliveryRefused(Exception):
+    """The importing node answered, but not with an acknowledgement."""
+
+
+def _norm_hash(value: str) -> str:
+    text = value.lower()
+    text = text if text.startswith("0x") else "0x" + text
+    if len(text) != 66 or any(c not in "0123456789abcdef" for c in text[2:]):
+        raise DocumentError("invalid_hash", f"{value!r} is not a 32-byte hex hash")
+    return text
+
+
+__all__ = ["DocumentError", "DocumentRejected", "DocumentService", "Submitted"]

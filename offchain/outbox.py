@@ -1,0 +1,312 @@
+"""The durable outbox of an exporting node: documents accepted, batched, anchored, delivered.
+
+Why this shape: a document accepted by the node must never be lost or anchored twice, even
+if the process is killed at any point.  Every step is one SQLite transaction that moves rows
+from one state to the next:
+
+    queued --(batch prepared: root, leaf index, proof fixed)--> batched
+    batched --(anchorBatch mined)--> anchored   (+ a delivery row per document)
+
+A batch's root is deterministic from its documents, and DocumentRegistry refuses a root
+twice, so a batch left `prepared` by a crash is simply sent again after restart (or found
+already anchored on chain and recorded).  Deliveries are retried with exponential backoff
+until the receiving node acknowledges.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from offchain.db import Database
+
+MIGRATIONS = [
+    """
+    CREATE TABLE out_documents (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        doc_hash TEXT NOT NULL UNIQUE,
+        doc_type TEXT NOT NULL,
+        doc_type_code INTEGER NOT NULL,
+        recipient TEXT NOT NULL,
+        submitted_by TEXT NOT NULL,
+        submitted_at TEXT NOT NULL,
+        cid_recipient TEXT NOT NULL,
+        cid_self TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'batched', 'anchored')),
+        batch_root TEXT,
+        leaf_index INTEGER,
+        proof TEXT
+    );
+    CREATE INDEX out_documents_queue ON out_documents (state, doc_type_code, seq);
+    CREATE INDEX out_documents_root ON out_documents (batch_root, leaf_index);
+    CREATE TABLE out_batches (
+        root TEXT PRIMARY KEY,
+        doc_type_code INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('prepared', 'anchored')),
+        created_at TEXT NOT NULL,
+        tx TEXT,
+        block INTEGER,
+        anchored_at INTEGER,
+        issuer TEXT,
+        issuer_member TEXT
+    );
+    CREATE TABLE out_deliveries (
+        doc_hash TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        delivered_at TEXT,
+        verdict TEXT,
+        PRIMARY KEY (doc_hash, recipient)
+    );
+    CREATE INDEX out_deliveries_due ON out_deliveries (state, next_attempt_at)
+    """,
+]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class QueuedDocument:
+    """What the node keeps of an accepted document (the plaintext is never stored)."""
+
+    doc_hash: str
+    doc_type: str
+    doc_type_code: int
+    recipient: str
+    submitted_by: str
+    cid_recipient: str
+    cid_self: str
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutDocument:
+    seq: int
+    doc_hash: str
+    doc_type: str
+    doc_type_code: int
+    recipient: str
+    submitted_by: str
+    submitted_at: str
+    cid_recipient: str
+    cid_self: str
+    summary: dict[str, Any]
+    state: str
+    batch_root: str | None
+    leaf_index: int | None
+    proof: list[str] | None
+
+
+@dataclass(frozen=True)
+class Batch:
+    root: str
+    doc_type_code: int
+    count: int
+    state: str
+    created_at: str
+    tx: str | None
+    block: int | None
+    anchored_at: int | None
+    issuer: str | None
+    issuer_member: str | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    doc_hash: str
+    recipient: str
+    state: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    delivered_at: str | None
+    verdict: dict[str, Any] | None
+
+
+def _doc(row: Any) -> OutDocument:
+    d = dict(row)
+    d["summary"] = json.loads(d["summary"])
+    d["proof"] = json.loads(d["proof"]) if d["proof"] else None
+    return OutDocument(**d)
+
+
+class Outbox:
+    """Documents of one node on their way to the chain and to the importing customs."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.migrate("offchain.outbox", MIGRATIONS)
+
+    # --- accepting ------------------------------------------------------------------
+
+    def enqueue(self, docs: Sequence[QueuedDocument]) -> list[bool]:
+        """Queue documents in one transaction; False for a document already known (by hash)."""
+        now = utc_now()
+        added = []
+        with self.db.transaction() as tx:
+            for d in docs:
+                cur = tx.execute(
+                    "INSERT OR IGNORE INTO out_documents (doc_hash, doc_type, doc_type_code,"
+                    " recipient, submitted_by, submitted_at, cid_recipient, cid_self, summary,"
+                    " state) VALUES (?,?,?,?,?,?,?,?,?, 'queued')",
+                    (d.doc_hash, d.doc_type, d.doc_type_code, d.recipient, d.submitted_by, now,
+                     d.cid_recipient, d.cid_self, json.dumps(d.summary)),
+                )
+                added.append(cur.rowcount == 1)
+        return added
+
+    def document(self, doc_hash: str) -> OutDocument | None:
+        rows = self.db.query("SELECT * FROM out_documents WHERE doc_hash = ?", (doc_hash,))
+        return _doc(rows[0]) if rows else None
+
+    def documents(self, *, limit: int = 100, offset: int = 0) -> list[OutDocument]:
+        rows = self.db.query(
+            "SELECT * FROM out_documents ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset)
+        )
+        return [_doc(r) for r in rows]
+
+    def queued_count(self) -> int:
+        return self.db.query("SELECT COUNT(*) FROM out_documents WHERE state = 'queued'")[0][0]
+
+    # --- batching ---------------------------------------------------------------------
+
+    def next_batch(self, max_docs: int) -> tuple[int, list[OutDocument]]:
+        """The oldest queued documents of one type (the type of the oldest queued one)."""
+        first = self.db.query(
+            "SELECT doc_type_code FROM out_documents WHERE state = 'queued' ORDER BY seq LIMIT 1"
+        )
+        if not first:
+            return 0, []
+        code = first[0][0]
+        rows = self.db.query(
+            "SELECT * FROM out_documents WHERE state = 'queued' AND doc_type_code = ?"
+            " ORDER BY seq LIMIT ?",
+            (code, max_docs),
+        )
+        return code, [_doc(r) for r in rows]
+
+    def prepare_batch(
+        self, root: str, doc_type_code: int, doc_hashes: Sequence[str], proofs: Sequence[list[str]]
+    ) -> None:
+        """Fix a batch's membership, leaf indexes and proofs before anything is sent."""
+        now = utc_now()
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO out_batches (root, doc_type_code, count, state, created_at)"
+                " VALUES (?,?,?, 'prepared', ?)",
+                (root, doc_type_code, len(doc_hashes), now),
+            )
+            tx.executemany(
+                "UPDATE out_documents SET state = 'batched', batch_root = ?, leaf_index = ?,"
+                " proof = ? WHERE doc_hash = ? AND state = 'queued'",
+                [(root, i, json.dumps(p), h)
+                 for i, (h, p) in enumerate(zip(doc_hashes, proofs, strict=True))],
+            )
+
+    def prepared_batches(self) -> list[Batch]:
+        rows = self.db.query("SELECT * FROM out_batches WHERE state = 'prepared' ORDER BY rowid")
+        return [Batch(**dict(r)) for r in rows]
+
+    def batch(self, root: str) -> Batch | None:
+        rows = self.db.query("SELECT * FROM out_batches WHERE root = ?", (root,))
+        return Batch(**dict(rows[0])) if rows else None
+
+    def batch_documents(self, root: str) -> list[OutDocument]:
+        rows = self.db.query(
+            "SELECT * FROM out_documents WHERE batch_root = ? ORDER BY leaf_index", (root,)
+        )
+        return [_doc(r) for r in rows]
+
+    def mark_anchored(
+        self, root: str, *, tx_hash: str, block: int, anchored_at: int, issuer: str,
+        issuer_member: str, first_delivery_at: float | None = None,
+    ) -> None:
+        """Record the anchoring and schedule one delivery per document, atomically."""
+        due = time.time() if first_delivery_at is None else first_delivery_at
+        with self.db.transaction() as tx:
+            cur = tx.execute(
+                "UPDATE out_batches SET state = 'anchored', tx = ?, block = ?, anchored_at = ?,"
+                " issuer = ?, issuer_member = ? WHERE root = ? AND state = 'prepared'",
+                (tx_hash, block, anchored_at, issuer, issuer_member, root),
+            )
+            if cur.rowcount != 1:
+                return  # already recorded: idempotent
+            tx.execute(
+                "UPDATE out_documents SET state = 'anchored' WHERE batch_root = ?", (root,)
+            )
+            tx.execute(
+                "INSERT OR IGNORE INTO out_deliveries (doc_hash, recipient, state,"
+                " next_attempt_at) SELECT doc_hash, recipient, 'pending', ? FROM out_documents"
+                " WHERE batch_root = ?",
+                (due, root),
+            )
+
+    # --- delivery -----------------------------------------------------------------------
+
+    def due_deliveries(self, now: float, limit: int = 100) -> list[Delivery]:
+        rows = self.db.query(
+            "SELECT * FROM out_deliveries WHERE state = 'pending' AND next_attempt_at <= ?"
+            " ORDER BY next_attempt_at LIMIT ?",
+            (now, limit),
+        )
+        return [_delivery(r) for r in rows]
+
+    def delivery(self, doc_hash: str) -> Delivery | None:
+        rows = self.db.query("SELECT * FROM out_deliveries WHERE doc_hash = ?", (doc_hash,))
+        return _delivery(rows[0]) if rows else None
+
+    def pending_deliveries(self) -> int:
+        return self.db.query(
+            "SELECT COUNT(*) FROM out_deliveries WHERE state = 'pending'"
+        )[0][0]
+
+    def mark_delivered(self, doc_hash: str, recipient: str, verdict: dict[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE out_deliveries SET state = 'delivered', delivered_at = ?, verdict = ?,"
+            " attempts = attempts + 1, last_error = NULL WHERE doc_hash = ? AND recipient = ?",
+            (utc_now(), json.dumps(verdict), doc_hash, recipient),
+        )
+
+    def mark_attempt_failed(
+        self, doc_hash: str, recipient: str, error: str, retry_at: float
+    ) -> None:
+        self.db.execute(
+            "UPDATE out_deliveries SET attempts = attempts + 1, last_error = ?,"
+            " next_attempt_at = ? WHERE doc_hash = ? AND recipient = ? AND state = 'pending'",
+            (error[:500], retry_at, doc_hash, recipient),
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Documents per state and pending deliveries, for /health and the console."""
+        out = {s: 0 for s in ("queued", "batched", "anchored")}
+        for row in self.db.query("SELECT state, COUNT(*) FROM out_documents GROUP BY state"):
+            out[row[0]] = row[1]
+        out["delivery_pending"] = self.pending_deliveries()
+        return out
+
+
+def _delivery(row: Any) -> Delivery:
+    d = dict(row)
+    d["verdict"] = json.loads(d["verdict"]) if d["verdict"] else None
+    return Delivery(**d)
+
+
+def backoff_s(attempts: int, base_s: float = 1.0, cap_s: float = 300.0) -> float:
+    """Exponential backoff for delivery retries: 1, 2, 4, ... seconds, capped."""
+    return min(cap_s, base_s * (2 ** max(0, attempts)))
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
