@@ -13,17 +13,12 @@ a running consortium.  Prints one JSON line:
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# This file is scripts/bench/chain.py (the name the issue gives); run as a script, its folder
-# comes first on sys.path and would shadow the `chain` package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
+import _benchpath  # noqa: F401  (must come first: this file's name shadows `chain`)
 import argparse
 import json
 import os
 import tempfile
+from pathlib import Path
 import threading
 import time
 

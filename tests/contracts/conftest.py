@@ -8,7 +8,8 @@ Every fixture that changes chain state depends on `snapshot`, so the chain is re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
@@ -16,12 +17,38 @@ from web3 import Web3
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from chain.errors import ContractReverted
 from chain.registry import ConsortiumRegistry, Proposal
 from chain.sender import TxSender
 
 GENESIS = ("TW", "SG", "NZ")
 JP_NAME = "Japan Customs"
 JP_KEY = bytes(range(1, 33))
+
+
+@pytest.fixture
+def reverts() -> Callable[..., AbstractContextManager[pytest.ExceptionInfo[ContractReverted]]]:
+    """`with reverts("NotMemberAdmin", caller=addr):` the block reverts with that custom error.
+
+    Only the named arguments are compared; addresses are compared without regard to case
+    (the ABI decoder returns them in lower case).
+    """
+
+    @contextmanager
+    def expect(error: str, **args: Any) -> Iterator[pytest.ExceptionInfo[ContractReverted]]:
+        with pytest.raises(ContractReverted) as caught:
+            yield caught
+        assert caught.value.error == error, str(caught.value)
+        got = {k: _comparable(caught.value.error_args.get(k)) for k in args}
+        assert got == {k: _comparable(v) for k, v in args.items()}, str(caught.value)
+
+    return expect
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("0x"):
+        return value.lower()
+    return value
 
 
 @pytest.fixture
@@ -70,12 +97,12 @@ def decide(
 def remove_member(
     registry: ConsortiumRegistry, admin: Callable[[str], TxSender], snapshot: None
 ) -> Callable[[str], Proposal]:
-    """`remove_member("NZ")`: the other active members vote it out; returns the proposal."""
+    """`remove_member("NZ")`: the active members vote it out; returns the executed proposal."""
 
     def run(member_id: str) -> Proposal:
         others = [m.id for m in registry.members(active_only=True) if m.id != member_id]
         proposal = registry.propose_remove_member(admin(others[0]), member_id)
-        for member in others[1:]:
+        for member in [*others[1:], member_id]:  # the member itself votes yes when needed
             if registry.proposal(proposal.id).state != "pending":
                 break
             registry.vote(admin(member), proposal.id, True)
@@ -109,11 +136,8 @@ def admit_member(
 
 
 @pytest.fixture
-def jp_admin(
-    funded: Callable[[str], TxSender], admit_member: Callable[..., Proposal]
-) -> TxSender:
+def jp_admin(funded: Callable[[str], TxSender], admit_member: Callable[..., Proposal]) -> TxSender:
     """Admits JP as a fourth member (TW proposes, SG seconds); returns JP's admin sender."""
     sender = funded("JP/admin")
     admit_member("JP", sender.address)
     return sender
-
