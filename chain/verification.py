@@ -58,7 +58,7 @@ def _offline(xml: bytes, receipt: Receipt, limits: XmlLimits) -> _Offline:
 
 def _on_chain(
     receipt: Receipt, off: _Offline, batch: Batch | None, status: DocumentStatus | None,
-    registry: ConsortiumRegistry, documents: DocumentRegistry, chain_id: int,
+    issuer_active: bool, documents: DocumentRegistry, chain_id: int,
 ) -> list[Check]:
     checks = list(off.checks)
     if off.prepared is None:
@@ -94,8 +94,7 @@ def _on_chain(
                             f"the batch was anchored by {batch.issuer_member}, the receipt says "
                             f"{receipt.issuer_member}"))
     else:
-        now = "still an active member" if registry.is_active_member(batch.issuer_member) \
-            else "no longer an active member"
+        now = "still an active member" if issuer_active else "no longer an active member"
         checks.append(Check("issuer", True,
                             f"{batch.issuer_member} ({batch.issuer}) held the ISSUER role and was "
                             f"an active member when anchoring (the contract checks both); {now}"))
@@ -135,16 +134,21 @@ def verify_many(
         by_root[r.root].append(i)
     batches: dict[str, Batch | None] = {}
     statuses: dict[int, DocumentStatus] = {}
+    active: dict[str, bool] = {}
     for root, idx in by_root.items():
         batch = documents.batch(root)
         batches[root] = batch
         if batch is not None:
             found = documents.statuses(root, [items[i][1].doc_hash for i in idx])
             statuses.update(zip(idx, found, strict=True))
+            if batch.issuer_member not in active:
+                active[batch.issuer_member] = registry.is_active_member(batch.issuer_member)
     verdicts = []
     for i, (_, r) in enumerate(items):
-        checks = _on_chain(r, offline[i], batches[r.root], statuses.get(i), registry, documents,
-                           chain_id)
+        batch = batches[r.root]
+        checks = _on_chain(r, offline[i], batch, statuses.get(i),
+                           batch is not None and active.get(batch.issuer_member, False),
+                           documents, chain_id)
         verdicts.append(Verdict(doc_hash=r.doc_hash, checks=checks))
     return verdicts
 

@@ -4,7 +4,7 @@ Why this shape: a document accepted by the node must never be lost or anchored t
 if the process is killed at any point.  Every step is one SQLite transaction that moves rows
 from one state to the next:
 
-    queued --(batch prepared: root, leaf index, proof fixed)--> batched
+    queued --(batch prepared: root, leaf order fixed)--> batched
     batched --(anchorBatch mined)--> anchored   (+ a delivery row per document)
 
 A batch's root is deterministic from its documents, and DocumentRegistry refuses a root
@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from offchain.db import Database
+from offchain.merkle import MerkleTree, leaf_hash
 
 MIGRATIONS = [
     """
@@ -35,12 +36,11 @@ MIGRATIONS = [
         submitted_by TEXT NOT NULL,
         submitted_at TEXT NOT NULL,
         cid_recipient TEXT NOT NULL,
-        cid_self TEXT NOT NULL,
+        own_copy BLOB NOT NULL,
         summary TEXT NOT NULL,
         state TEXT NOT NULL CHECK (state IN ('queued', 'batched', 'anchored')),
         batch_root TEXT,
-        leaf_index INTEGER,
-        proof TEXT
+        leaf_index INTEGER
     );
     CREATE INDEX out_documents_queue ON out_documents (state, doc_type_code, seq);
     CREATE INDEX out_documents_root ON out_documents (batch_root, leaf_index);
@@ -48,6 +48,7 @@ MIGRATIONS = [
         root TEXT PRIMARY KEY,
         doc_type_code INTEGER NOT NULL,
         count INTEGER NOT NULL,
+        leaves BLOB NOT NULL,
         state TEXT NOT NULL CHECK (state IN ('prepared', 'anchored')),
         created_at TEXT NOT NULL,
         tx TEXT,
@@ -86,7 +87,7 @@ class QueuedDocument:
     recipient: str
     submitted_by: str
     cid_recipient: str
-    cid_self: str
+    own_copy: bytes  # our at-rest encrypted copy (kept in the database, not the CAS)
     summary: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,12 +101,10 @@ class OutDocument:
     submitted_by: str
     submitted_at: str
     cid_recipient: str
-    cid_self: str
     summary: dict[str, Any]
     state: str
     batch_root: str | None
     leaf_index: int | None
-    proof: list[str] | None
 
 
 @dataclass(frozen=True)
@@ -113,6 +112,7 @@ class Batch:
     root: str
     doc_type_code: int
     count: int
+    leaves: bytes
     state: str
     created_at: str
     tx: str | None
@@ -134,10 +134,15 @@ class Delivery:
     verdict: dict[str, Any] | None
 
 
+_DOC_COLUMNS = (
+    "seq, doc_hash, doc_type, doc_type_code, recipient, submitted_by, submitted_at,"
+    " cid_recipient, summary, state, batch_root, leaf_index"
+)
+
+
 def _doc(row: Any) -> OutDocument:
     d = dict(row)
     d["summary"] = json.loads(d["summary"])
-    d["proof"] = json.loads(d["proof"]) if d["proof"] else None
     return OutDocument(**d)
 
 
@@ -146,6 +151,7 @@ class Outbox:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._trees: dict[str, MerkleTree] = {}
         db.migrate("offchain.outbox", MIGRATIONS)
 
     # --- accepting ------------------------------------------------------------------
@@ -153,26 +159,42 @@ class Outbox:
     def enqueue(self, docs: Sequence[QueuedDocument]) -> list[bool]:
         """Queue documents in one transaction; False for a document already known (by hash)."""
         now = utc_now()
-        added = []
         with self.db.transaction() as tx:
+            known: set[str] = set()
+            hashes = [d.doc_hash for d in docs]
+            for i in range(0, len(hashes), 500):
+                part = hashes[i : i + 500]
+                marks = ",".join("?" * len(part))
+                known.update(r[0] for r in tx.execute(
+                    f"SELECT doc_hash FROM out_documents WHERE doc_hash IN ({marks})", part))
+            added, rows = [], []
             for d in docs:
-                cur = tx.execute(
-                    "INSERT OR IGNORE INTO out_documents (doc_hash, doc_type, doc_type_code,"
-                    " recipient, submitted_by, submitted_at, cid_recipient, cid_self, summary,"
-                    " state) VALUES (?,?,?,?,?,?,?,?,?, 'queued')",
-                    (d.doc_hash, d.doc_type, d.doc_type_code, d.recipient, d.submitted_by, now,
-                     d.cid_recipient, d.cid_self, json.dumps(d.summary)),
-                )
-                added.append(cur.rowcount == 1)
+                new = d.doc_hash not in known
+                known.add(d.doc_hash)
+                added.append(new)
+                if new:
+                    rows.append((d.doc_hash, d.doc_type, d.doc_type_code, d.recipient,
+                                 d.submitted_by, now, d.cid_recipient, d.own_copy,
+                                 json.dumps(d.summary)))
+            tx.executemany(
+                "INSERT INTO out_documents (doc_hash, doc_type, doc_type_code, recipient,"
+                " submitted_by, submitted_at, cid_recipient, own_copy, summary, state)"
+                " VALUES (?,?,?,?,?,?,?,?,?, 'queued')",
+                rows,
+            )
         return added
 
     def document(self, doc_hash: str) -> OutDocument | None:
-        rows = self.db.query("SELECT * FROM out_documents WHERE doc_hash = ?", (doc_hash,))
+        rows = self.db.query(f"SELECT {_DOC_COLUMNS} FROM out_documents WHERE doc_hash = ?", (doc_hash,))
         return _doc(rows[0]) if rows else None
+
+    def own_copy(self, doc_hash: str) -> bytes | None:
+        rows = self.db.query("SELECT own_copy FROM out_documents WHERE doc_hash = ?", (doc_hash,))
+        return bytes(rows[0][0]) if rows else None
 
     def documents(self, *, limit: int = 100, offset: int = 0) -> list[OutDocument]:
         rows = self.db.query(
-            "SELECT * FROM out_documents ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset)
+            f"SELECT {_DOC_COLUMNS} FROM out_documents ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset)
         )
         return [_doc(r) for r in rows]
 
@@ -190,29 +212,58 @@ class Outbox:
             return 0, []
         code = first[0][0]
         rows = self.db.query(
-            "SELECT * FROM out_documents WHERE state = 'queued' AND doc_type_code = ?"
+            f"SELECT {_DOC_COLUMNS} FROM out_documents WHERE state = 'queued' AND doc_type_code = ?"
             " ORDER BY seq LIMIT ?",
             (code, max_docs),
         )
         return code, [_doc(r) for r in rows]
 
-    def prepare_batch(
-        self, root: str, doc_type_code: int, doc_hashes: Sequence[str], proofs: Sequence[list[str]]
-    ) -> None:
-        """Fix a batch's membership, leaf indexes and proofs before anything is sent."""
+    def prepare_batch(self, root: str, doc_type_code: int, doc_hashes: Sequence[str]) -> None:
+        """Fix a batch's membership and leaf order before anything is sent.
+
+        The leaves (document hashes in order) are kept once per batch; proofs are derived
+        from them when a receipt is asked for, instead of storing one proof per document.
+        """
         now = utc_now()
+        leaves = b"".join(bytes.fromhex(h[2:]) for h in doc_hashes)
         with self.db.transaction() as tx:
             tx.execute(
-                "INSERT INTO out_batches (root, doc_type_code, count, state, created_at)"
-                " VALUES (?,?,?, 'prepared', ?)",
-                (root, doc_type_code, len(doc_hashes), now),
+                "INSERT INTO out_batches (root, doc_type_code, count, leaves, state, created_at)"
+                " VALUES (?,?,?,?, 'prepared', ?)",
+                (root, doc_type_code, len(doc_hashes), leaves, now),
             )
             tx.executemany(
-                "UPDATE out_documents SET state = 'batched', batch_root = ?, leaf_index = ?,"
-                " proof = ? WHERE doc_hash = ? AND state = 'queued'",
-                [(root, i, json.dumps(p), h)
-                 for i, (h, p) in enumerate(zip(doc_hashes, proofs, strict=True))],
+                "UPDATE out_documents SET state = 'batched', batch_root = ?, leaf_index = ?"
+                " WHERE doc_hash = ? AND state = 'queued'",
+                [(root, i, h) for i, h in enumerate(doc_hashes)],
             )
+
+    def proof(self, root: str, leaf_index: int) -> list[str]:
+        """The Merkle proof of leaf `leaf_index` of batch `root` (trees cached per root)."""
+        tree = self._tree(root)
+        return ["0x" + p.hex() for p in tree.proof(leaf_index)]
+
+    def _tree(self, root: str) -> MerkleTree:
+        tree = self._trees.get(root)
+        if tree is None:
+            rows = self.db.query("SELECT leaves FROM out_batches WHERE root = ?", (root,))
+            if not rows:
+                raise KeyError(f"no batch {root} in the outbox")
+            raw = bytes(rows[0][0])
+            tree = MerkleTree([leaf_hash(raw[i : i + 32]) for i in range(0, len(raw), 32)])
+            if "0x" + tree.root.hex() != root:
+                raise ValueError(f"stored leaves of batch {root} do not rebuild its root")
+            if len(self._trees) >= 64:
+                self._trees.pop(next(iter(self._trees)))
+            self._trees[root] = tree
+        return tree
+
+    def batch_hashes(self, root: str) -> list[tuple[str, int]]:
+        """(doc_hash, leaf_index) of a batch, in leaf order."""
+        rows = self.db.query(
+            "SELECT doc_hash, leaf_index FROM out_documents WHERE batch_root = ?"
+            " ORDER BY leaf_index", (root,))
+        return [(r[0], r[1]) for r in rows]
 
     def prepared_batches(self) -> list[Batch]:
         rows = self.db.query("SELECT * FROM out_batches WHERE state = 'prepared' ORDER BY rowid")
@@ -224,7 +275,7 @@ class Outbox:
 
     def batch_documents(self, root: str) -> list[OutDocument]:
         rows = self.db.query(
-            "SELECT * FROM out_documents WHERE batch_root = ? ORDER BY leaf_index", (root,)
+            f"SELECT {_DOC_COLUMNS} FROM out_documents WHERE batch_root = ? ORDER BY leaf_index", (root,)
         )
         return [_doc(r) for r in rows]
 

@@ -126,30 +126,43 @@ class DocumentService:
         return self.submit_many([xml], doc_type, recipient, user)[0]
 
     def submit_many(
-        self, xmls: Sequence[bytes], doc_type: str, recipient: str, user: str,
-        prepared: Sequence[PreparedDocument] | None = None,
+        self, xmls: Sequence[bytes], doc_type: str, recipient: str, user: str
     ) -> list[Submitted]:
         """Accept documents of one type for one recipient, in one transaction."""
         key = self._recipient_key(recipient)
-        docs = list(prepared) if prepared is not None else [
-            prepare(x, doc_type, limits=self.limits) for x in xmls]
-        sealed = [crypto.seal(key, d.canonical) for d in docs]
-        own = [crypto.encrypt_at_rest(self.rest_key, d.canonical) for d in docs]
-        cids = self.store.put_many(sealed + own)
-        n = len(docs)
+        docs = [prepare(x, doc_type, limits=self.limits) for x in xmls]
+        return self.accept(docs, seal_documents(docs, key, self.rest_key), recipient, user)
+
+    def recipient_key(self, recipient: str) -> bytes:
+        """The X25519 key documents for `recipient` are sealed to (checked: active member)."""
+        return self._recipient_key(recipient)
+
+    def accept(
+        self, docs: Sequence[PreparedDocument], sealed: Sequence[tuple[bytes, bytes]],
+        recipient: str, user: str, *, cids: Sequence[str] | None = None,
+    ) -> list[Submitted]:
+        """Store prepared and sealed documents and queue them (bulk path for importers).
+
+        `cids`: the sealed copies were already put in this node's store by the caller (e.g.
+        worker processes of a bulk import, which write through the same LocalStore); they are
+        not written again.
+        """
+        if cids is None:
+            cids = self.store.put_many([s[0] for s in sealed])
+        elif len(cids) != len(docs):
+            raise DocumentError("missing_content", "bulk import: one CID per document is needed")
         queued = [
             QueuedDocument(
                 doc_hash="0x" + d.doc_hash.hex(), doc_type=d.doc_type.name,
                 doc_type_code=d.doc_type.code, recipient=recipient, submitted_by=user,
-                cid_recipient=cids[i], cid_self=cids[n + i], summary=d.summary,
+                cid_recipient=cids[i], own_copy=sealed[i][1], summary=d.summary,
             )
             for i, d in enumerate(docs)
         ]
         added = self.outbox.enqueue(queued)
         self.log.record_many([
             (q.doc_hash, "submitted", user,
-             {"recipient": recipient, "doc_type": q.doc_type, "cid": q.cid_recipient,
-              "cid_self": q.cid_self})
+             {"recipient": recipient, "doc_type": q.doc_type, "cid": q.cid_recipient})
             for q, new in zip(queued, added, strict=True) if new
         ])
         self.wake.set()
@@ -165,7 +178,8 @@ class DocumentService:
         batch = self.outbox.batch(doc.batch_root)
         return Receipt(
             doc_hash=doc.doc_hash, doc_type=doc.doc_type, leaf_index=doc.leaf_index,
-            proof=doc.proof, root=doc.batch_root, tx=batch.tx, block=batch.block,
+            proof=self.outbox.proof(doc.batch_root, doc.leaf_index), root=doc.batch_root,
+            tx=batch.tx, block=batch.block,
             anchored_at=batch.anchored_at, chain_id=self.chain.deployment.chain_id,
             registry=self.chain.documents.address, issuer=batch.issuer,
             issuer_member=batch.issuer_member, cid=doc.cid_recipient, recipient=doc.recipient,
@@ -190,23 +204,37 @@ class DocumentService:
     # --- batching (the batcher thread calls this) -------------------------------------
 
     def anchor_pending(self, *, force: bool = False) -> int:
-        """Anchor what is due; returns documents anchored. ChainError leaves all queued."""
+        """Anchor what is due; returns documents anchored. ChainError leaves all queued.
+
+        Due: a full batch (`max_batch` documents of one type), or the oldest queued document
+        waited `batch_interval_s`, or `force`.  All due batches are fixed in the outbox
+        first, then sent together in one pipelined JSON-RPC batch.
+        """
         sender = self.chain.sender(self.issuer_key)
         documents = self.chain.documents
         done = self._recover_prepared(sender, documents)
         max_docs = self.settings.documents.max_batch
+        fixed: list[tuple[str, int, int]] = []
         while True:
             code, docs = self.outbox.next_batch(max_docs)
-            if not docs:
-                return done
-            if not force and len(docs) < max_docs and not self._oldest_due(docs[0]):
-                return done
+            if not docs or (not force and len(docs) < max_docs
+                            and not self._oldest_due(docs[0])):
+                break
             hashes = [d.doc_hash for d in docs]
             tree = MerkleTree([leaf_hash(bytes.fromhex(h[2:])) for h in hashes])
             root = "0x" + tree.root.hex()
-            proofs = [["0x" + p.hex() for p in proof] for proof in tree.proofs()]
-            self.outbox.prepare_batch(root, code, hashes, proofs)
-            done += self._send_batch(sender, documents, root, code, len(docs))
+            self.outbox.prepare_batch(root, code, hashes)
+            fixed.append((root, len(docs), code))
+        if len(fixed) == 1:
+            root, count, code = fixed[0]
+            done += self._send_batch(sender, documents, root, code, count)
+        elif fixed:
+            for (root, count, _), result in zip(
+                fixed, documents.anchor_many(sender, fixed), strict=True
+            ):
+                self._record_anchored(root, result)
+                done += count
+        return done
 
     def _oldest_due(self, doc: OutDocument) -> bool:
         age = time.time() - datetime.fromisoformat(doc.submitted_at).timestamp()
@@ -240,10 +268,9 @@ class DocumentService:
             issuer=result.issuer, issuer_member=result.issuer_member,
         )
         self.log.record_many([
-            (d.doc_hash, "anchored", result.issuer,
-             {"root": root, "leaf_index": d.leaf_index, "tx": result.tx_hash,
-              "block": result.block})
-            for d in self.outbox.batch_documents(root)
+            (h, "anchored", result.issuer,
+             {"root": root, "leaf_index": i, "tx": result.tx_hash, "block": result.block})
+            for h, i in self.outbox.batch_hashes(root)
         ])
 
     # --- delivery (the delivery thread calls this) --------------------------------------
@@ -339,8 +366,9 @@ class DocumentService:
         return crypto.unseal(self.box_key, self.store.get(rec.cid))
 
     def open_own(self, doc_hash: str) -> bytes:
+        """Our copy of a document we submitted (canonical form), decrypted."""
         doc = self.document(doc_hash)
-        return crypto.decrypt_at_rest(self.rest_key, self.store.get(doc.cid_self))
+        return crypto.decrypt_at_rest(self.rest_key, self.outbox.own_copy(doc.doc_hash))
 
     # --- revocation ------------------------------------------------------------------------
 
@@ -351,7 +379,7 @@ class DocumentService:
                                 f"document {doc.doc_hash} is {doc.state}, not anchored yet", 409)
         rc = self.chain.documents.revoke_document(
             self.chain.sender(self.issuer_key), doc.batch_root, doc.doc_hash,
-            doc.proof, reason)
+            self.outbox.proof(doc.batch_root, doc.leaf_index), reason)
         tx = "0x" + bytes(rc["transactionHash"]).hex()
         self.log.record(doc.doc_hash, "revoked", user, reason=reason, tx=tx, scope="document")
         return {"doc_hash": doc.doc_hash, "root": doc.batch_root, "tx": tx, "reason": reason}
@@ -367,6 +395,22 @@ class DocumentService:
                                {"reason": reason, "tx": tx, "scope": "batch", "root": root})
                               for d in self.outbox.batch_documents(root)])
         return {"root": root, "tx": tx, "reason": reason, "documents": batch.count}
+
+
+def seal_documents(
+    docs: Sequence[PreparedDocument], recipient_key: bytes, rest_key: bytes
+) -> list[tuple[bytes, bytes]]:
+    """(sealed for the recipient, our at-rest copy) of each canonical document.
+
+    The sealed copy goes to the content-addressed store (it travels); our copy stays in the
+    outbox row, which keeps one file per document instead of two.
+
+    A plain function of its arguments so bulk importers can run it in worker processes.
+    """
+    return [
+        (crypto.seal(recipient_key, d.canonical), crypto.encrypt_at_rest(rest_key, d.canonical))
+        for d in docs
+    ]
 
 
 class DeliveryRefused(Exception):

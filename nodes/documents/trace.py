@@ -15,6 +15,7 @@ from web3 import Web3
 from chain.errors import ChainError
 from chain.events import read_events
 from nodes.documents.service import DocumentError, DocumentService, _norm_hash
+from offchain.canonical import document_hash
 from offchain.errors import OffchainError
 from offchain.merkle import leaf_hash, process_proof
 from offchain.receipt import Receipt
@@ -105,15 +106,18 @@ class _Reverifier:
 
     def _submitted(self, detail: dict[str, Any]) -> dict[str, Any]:
         self.s.store.get(detail["cid"])  # raises ContentCorrupted/NotFound
-        self.s.store.get(detail["cid_self"])
-        return {"ok": True, "detail": f"both ciphertexts present and hash to their CIDs "
-                                      f"({detail['cid']})"}
+        canonical = self.s.open_own(self.h)
+        if "0x" + document_hash(canonical).hex() != self.h:
+            return {"ok": False, "detail": "our stored copy no longer hashes to the document hash"}
+        return {"ok": True, "detail": f"sealed copy {detail['cid']} matches its CID; our copy "
+                                      "still hashes to the document hash"}
 
     def _anchored(self, detail: dict[str, Any]) -> dict[str, Any]:
         doc = self.out_doc
-        if doc is None or doc.proof is None:
-            return {"ok": False, "detail": "no proof recorded for this document"}
-        got = process_proof([bytes.fromhex(p[2:]) for p in doc.proof],
+        if doc is None or doc.batch_root is None:
+            return {"ok": False, "detail": "no batch recorded for this document"}
+        proof = self.s.outbox.proof(doc.batch_root, doc.leaf_index)
+        got = process_proof([bytes.fromhex(p[2:]) for p in proof],
                             leaf_hash(bytes.fromhex(self.h[2:])))
         if "0x" + got.hex() != detail["root"]:
             return {"ok": False, "detail": "the recorded proof no longer leads to the root"}
