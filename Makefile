@@ -39,7 +39,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 bench: setup
-	$(PY) scripts/bench/chain.py
+	@for b in scripts/bench/[a-z]*.py; do echo "$$b"; $(PY) $$b || exit 1; done
 
 # Optional: brownie in its own environment (it pins old web3/pytest), using our solc bridge.
 brownie: node
