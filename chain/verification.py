@@ -63,7 +63,7 @@ def _on_chain(
 ) -> list[Check]:
     checks = list(off.checks)
     if off.prepared is None:
-        return checks
+        return _complete(checks, "the document itself was refused")
     where = f"DocumentRegistry {documents.address} on chain {chain_id}"
     if receipt.chain_id != chain_id or receipt.registry.lower() != documents.address.lower():
         checks.append(Check(
@@ -71,7 +71,7 @@ def _on_chain(
             f"the receipt points at {receipt.registry} on chain {receipt.chain_id}; "
             f"this verifier reads {where}",
         ))
-        return checks
+        return _complete(checks, "the receipt is for another chain or contract")
     if not off.proof_ok:
         checks.append(Check("anchored", False,
                             "the Merkle proof does not lead from this document to the receipt's "
@@ -113,6 +113,15 @@ def _on_chain(
         checks.append(Check("not revoked", True, "neither the document nor its batch is revoked"))
     checks.append(Check("attestations", True, ATTESTATIONS_DETAIL))
     return checks
+
+
+CHECK_NAMES = ("schema", "integrity", "anchored", "issuer", "not revoked", "attestations")
+
+
+def _complete(checks: list[Check], why: str) -> list[Check]:
+    """Every verdict has one line per check, in order; the ones not reached say why."""
+    done = {c.name for c in checks}
+    return checks + [Check(n, False, f"not checked: {why}") for n in CHECK_NAMES if n not in done]
 
 
 def verify_document(

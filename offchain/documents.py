@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from lxml import etree
@@ -49,8 +50,7 @@ def prepare(data: bytes, doc_type: str | int | DocType, *, limits: XmlLimits) ->
     """
     dt = doctypes.doc_type(doc_type)
     root = load_xml(data, max_bytes=limits.max_bytes, max_depth=limits.max_depth)
-    _check_root(root, dt)
-    _validate(root, dt)
+    validate(root, dt)
     try:
         canonical = canonicalize(root)
     except NotCanonicalizable as exc:
@@ -62,6 +62,15 @@ def prepare(data: bytes, doc_type: str | int | DocType, *, limits: XmlLimits) ->
             "the document's data",
             line=exc.line,
         ) from None
+    if len(canonical) > limits.max_bytes:
+        # Escaping can make the canonical form larger than the upload; the receiving node
+        # applies the same cap to what it receives, so refuse here rather than ship a
+        # document the partner must reject.
+        raise DocumentRejected(
+            "xml_too_large",
+            f"the canonical form is {len(canonical)} bytes, over the {limits.max_bytes}-byte "
+            "cap (escaping made it larger than the upload)",
+        )
     return PreparedDocument(
         doc_type=dt,
         canonical=canonical,
@@ -80,6 +89,17 @@ def summarize(root: etree._Element, dt: DocType) -> dict[str, Any]:
 
 
 # -- checks ---------------------------------------------------------------------------------
+
+
+def validate(root: etree._Element, dt: DocType) -> None:
+    """Check a tree from `load_xml` against a type's root element and XSD.
+
+    `dt` need not be one of `DOC_TYPES`: customs declarations (`offchain.declarations`) are
+    validated here too, so there is one validator.  Raises `DocumentRejected` with
+    `wrong_root` or `schema_invalid`.
+    """
+    _check_root(root, dt)
+    _validate(root, dt)
 
 
 def _check_root(root: etree._Element, dt: DocType) -> None:
@@ -104,7 +124,7 @@ def _check_root(root: etree._Element, dt: DocType) -> None:
 
 
 def _validate(root: etree._Element, dt: DocType) -> None:
-    schema, lock = _schema(dt.name)
+    schema, lock = _schema_at(dt.xsd)
     with lock:  # an XMLSchema object keeps the errors of its last run
         if schema.validate(root):
             return
@@ -162,12 +182,15 @@ def _element_path(el: etree._Element) -> str:
 # -- compiled once per process --------------------------------------------------------------
 
 
-@cache
 def _schema(name: str) -> tuple[etree.XMLSchema, threading.Lock]:
     """The compiled XSD of a document type and the lock that serialises its use."""
-    dt = doctypes.doc_type(name)
+    return _schema_at(doctypes.doc_type(name).xsd)
+
+
+@cache
+def _schema_at(xsd: Path) -> tuple[etree.XMLSchema, threading.Lock]:
     parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
-    return etree.XMLSchema(etree.parse(str(dt.xsd), parser)), threading.Lock()
+    return etree.XMLSchema(etree.parse(str(xsd), parser)), threading.Lock()
 
 
 @cache

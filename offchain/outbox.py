@@ -49,7 +49,7 @@ MIGRATIONS = [
         doc_type_code INTEGER NOT NULL,
         count INTEGER NOT NULL,
         leaves BLOB NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ('prepared', 'anchored')),
+        state TEXT NOT NULL CHECK (state IN ('prepared', 'anchored', 'abandoned')),
         created_at TEXT NOT NULL,
         tx TEXT,
         block INTEGER,
@@ -184,6 +184,17 @@ class Outbox:
             )
         return added
 
+    def known(self, doc_hashes: Iterable[str]) -> set[str]:
+        """Which of these document hashes are already in the outbox."""
+        hashes = list(doc_hashes)
+        found: set[str] = set()
+        for i in range(0, len(hashes), 500):
+            part = hashes[i : i + 500]
+            marks = ",".join("?" * len(part))
+            found.update(r[0] for r in self.db.query(
+                f"SELECT doc_hash FROM out_documents WHERE doc_hash IN ({marks})", part))
+        return found
+
     def document(self, doc_hash: str) -> OutDocument | None:
         rows = self.db.query(f"SELECT {_DOC_COLUMNS} FROM out_documents WHERE doc_hash = ?", (doc_hash,))
         return _doc(rows[0]) if rows else None
@@ -218,14 +229,16 @@ class Outbox:
         )
         return code, [_doc(r) for r in rows]
 
-    def prepare_batch(self, root: str, doc_type_code: int, doc_hashes: Sequence[str]) -> None:
+    def prepare_batch(
+        self, root: str, doc_type_code: int, doc_hashes: Sequence[str], *, salt: bytes = b""
+    ) -> None:
         """Fix a batch's membership and leaf order before anything is sent.
 
         The leaves (document hashes in order) are kept once per batch; proofs are derived
         from them when a receipt is asked for, instead of storing one proof per document.
         """
         now = utc_now()
-        leaves = b"".join(bytes.fromhex(h[2:]) for h in doc_hashes)
+        leaves = b"".join(bytes.fromhex(h[2:]) for h in doc_hashes) + salt
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT INTO out_batches (root, doc_type_code, count, leaves, state, created_at)"
@@ -237,6 +250,14 @@ class Outbox:
                 " WHERE doc_hash = ? AND state = 'queued'",
                 [(root, i, h) for i, h in enumerate(doc_hashes)],
             )
+
+    def abandon_batch(self, root: str) -> None:
+        """Give up a prepared batch (its root was taken): documents go back to the queue."""
+        with self.db.transaction() as tx:
+            tx.execute("UPDATE out_batches SET state = 'abandoned' WHERE root = ?"
+                       " AND state = 'prepared'", (root,))
+            tx.execute("UPDATE out_documents SET state = 'queued', batch_root = NULL,"
+                       " leaf_index = NULL WHERE batch_root = ? AND state = 'batched'", (root,))
 
     def proof(self, root: str, leaf_index: int) -> list[str]:
         """The Merkle proof of leaf `leaf_index` of batch `root` (trees cached per root)."""

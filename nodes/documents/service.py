@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -131,7 +132,21 @@ class DocumentService:
         """Accept documents of one type for one recipient, in one transaction."""
         key = self._recipient_key(recipient)
         docs = [prepare(x, doc_type, limits=self.limits) for x in xmls]
-        return self.accept(docs, seal_documents(docs, key, self.rest_key), recipient, user)
+        # Known documents are answered from the outbox: sealing and storing them again would
+        # leave an unreferenced ciphertext (sealed boxes are randomised) for every resubmission.
+        known = self.outbox.known("0x" + d.doc_hash.hex() for d in docs)
+        fresh = [d for d in docs if "0x" + d.doc_hash.hex() not in known]
+        accepted = iter(self.accept(fresh, seal_documents(fresh, key, self.rest_key), recipient,
+                                    user) if fresh else [])
+        out = []
+        for d in docs:
+            h = "0x" + d.doc_hash.hex()
+            if h in known:
+                state = self.outbox.document(h).state
+                out.append(Submitted(h, d.doc_type.name, recipient, state, True, d.summary))
+            else:
+                out.append(next(accepted))
+        return out
 
     def recipient_key(self, recipient: str) -> bytes:
         """The X25519 key documents for `recipient` are sealed to (checked: active member)."""
@@ -221,9 +236,13 @@ class DocumentService:
                             and not self._oldest_due(docs[0])):
                 break
             hashes = [d.doc_hash for d in docs]
-            tree = MerkleTree([leaf_hash(bytes.fromhex(h[2:])) for h in hashes])
+            # A random last leaf makes the root unpredictable before it is broadcast, and new
+            # after a batch had to be rebuilt (see _claim).
+            salt = os.urandom(32)
+            tree = MerkleTree([leaf_hash(bytes.fromhex(h[2:])) for h in hashes]
+                              + [leaf_hash(salt)])
             root = "0x" + tree.root.hex()
-            self.outbox.prepare_batch(root, code, hashes)
+            self.outbox.prepare_batch(root, code, hashes, salt=salt)
             fixed.append((root, len(docs), code))
         if len(fixed) == 1:
             root, count, code = fixed[0]
@@ -232,8 +251,7 @@ class DocumentService:
             for (root, count, _), result in zip(
                 fixed, documents.anchor_many(sender, fixed), strict=True
             ):
-                self._record_anchored(root, result)
-                done += count
+                done += self._claim(root, result, sender, count)
         return done
 
     def _oldest_due(self, doc: OutDocument) -> bool:
@@ -246,8 +264,7 @@ class DocumentService:
         for b in self.outbox.prepared_batches():
             found = documents.anchoring(b.root) if documents.is_anchored(b.root) else None
             if found is not None:
-                self._record_anchored(b.root, found)
-                done += b.count
+                done += self._claim(b.root, found, sender, b.count)
             else:
                 done += self._send_batch(sender, documents, b.root, b.doc_type_code, b.count)
         return done
@@ -259,6 +276,21 @@ class DocumentService:
             if exc.error != "RootAlreadyAnchored":
                 raise
             result = documents.anchoring(root)
+        return self._claim(root, result, sender, count)
+
+    def _claim(self, root: str, result, sender, count: int) -> int:
+        """Record an anchoring of our root — only if we anchored it.
+
+        Someone else anchoring our root first (a member copying it from the pool) must not
+        make our receipts name them as issuer: the batch is abandoned and its documents go
+        back to the queue, to be batched again under a new random leaf.
+        """
+        if result.issuer.lower() != sender.address.lower():
+            log.warning("root %s was anchored by %s (%s), not by us; rebuilding the batch",
+                        root, result.issuer_member, result.issuer)
+            self.outbox.abandon_batch(root)
+            self.wake.set()
+            return 0
         self._record_anchored(root, result)
         return count
 
@@ -283,7 +315,10 @@ class DocumentService:
             doc = self.outbox.document(d.doc_hash)
             try:
                 verdict = self._deliver(client, doc)
-            except (httpx.HTTPError, DeliveryRefused, ChainError, OffchainError) as exc:
+            except Exception as exc:  # any failure is one failed attempt; the queue moves on
+                if not isinstance(exc, (httpx.HTTPError, DeliveryRefused, ChainError,
+                                        OffchainError)):
+                    log.exception("delivery of %s to %s failed", d.doc_hash, d.recipient)
                 delay = backoff_s(d.attempts, self.settings.documents.delivery_base_s,
                                   self.settings.documents.delivery_cap_s)
                 self.outbox.mark_attempt_failed(d.doc_hash, d.recipient,
@@ -306,11 +341,22 @@ class DocumentService:
             chain_id=self.chain.deployment.chain_id,
         )
         url = f"{self.settings.node_url(doc.recipient)}/inbox"
-        resp = client.post(url, content=body, headers={
-            **env.to_headers(), "Content-Type": "application/json"})
+        try:
+            resp = client.post(url, content=body, headers={
+                **env.to_headers(), "Content-Type": "application/json"})
+        except httpx.HTTPError as exc:
+            raise DeliveryRefused(f"{url}: {type(exc).__name__}: {exc}") from exc
         if resp.status_code != 200:
             raise DeliveryRefused(f"{url} answered {resp.status_code}: {resp.text[:300]}")
-        return resp.json()["verdict"]
+        try:
+            verdict = resp.json()["verdict"]
+            if not isinstance(verdict, dict) or "valid" not in verdict:
+                raise TypeError("no verdict object")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DeliveryRefused(
+                f"{url} answered 200 without an acknowledgement ({exc}): {resp.text[:200]!r}"
+            ) from None
+        return verdict
 
     # --- importing side -------------------------------------------------------------------
 

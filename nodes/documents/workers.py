@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import httpx
 
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.2
 MAX_BACKOFF_S = 10.0
+PRUNE_EVERY_S = 60.0
 
 
 class DocumentWorkers:
@@ -60,9 +62,15 @@ class DocumentWorkers:
                 log.exception("batcher failed; retrying in %.0f s", delay)
 
     def _deliver_loop(self) -> None:
+        skew = self.service.settings.documents.envelope_max_skew_s
+        last_prune = 0.0
         with httpx.Client(timeout=10.0) as client:
             while not self._stop.wait(POLL_S * 2):
                 try:
+                    if time.monotonic() - last_prune > PRUNE_EVERY_S:
+                        # Envelopes older than twice the clock skew are refused by time anyway.
+                        self.service.inbox.prune_nonces(2 * skew)
+                        last_prune = time.monotonic()
                     self.service.deliver_due(client)
                 except (ChainError, OffchainError) as exc:
                     log.warning("delivery deferred: %s", exc)
