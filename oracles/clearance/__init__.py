@@ -1,0 +1,1 @@
+"""The clearance oracle: duties, permit and document checks, selectivity, the channel."""
