@@ -19,7 +19,7 @@ from chain.client import RevertDecoder
 from chain.ids import ROLE_BY_ID, member_id_bytes, member_id_str, role_id
 from chain.sender import TxSender, call
 
-PROPOSAL_KINDS = ("add_member", "remove_member", "grant_role", "revoke_role")
+PROPOSAL_KINDS = ("add_member", "remove_member", "grant_role", "revoke_role", "call")
 PROPOSAL_STATES = ("pending", "executed", "rejected", "expired")
 
 
@@ -166,6 +166,23 @@ class ConsortiumRegistry:
             role_id(role), Web3.to_checksum_address(account)
         )
         return self._proposed(sender.transact(fn))
+
+    def propose_call(self, sender: TxSender, target: str, data: bytes | str) -> Proposal:
+        """Propose that the registry call `target` with `data` once the members pass it.
+
+        How settings of other contracts that obey only the registry change (for example
+        `AttestationHub.setQuorum`).  The returned proposal's `account` is the target; read
+        the calldata back with `proposal_call`.  If the call reverts when the proposal passes,
+        the proposal is rejected and `ProposalInvalidated` carries the target's error.
+        """
+        raw = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else bytes(data)
+        fn = self.contract.functions.proposeCall(Web3.to_checksum_address(target), raw)
+        return self._proposed(sender.transact(fn))
+
+    def proposal_call(self, proposal_id: int) -> tuple[str, bytes]:
+        """(target, calldata) of a Call proposal; (zero address, b"") for other kinds."""
+        target, data = self._call("proposalCall", proposal_id)
+        return target, bytes(data)
 
     def vote(self, sender: TxSender, proposal_id: int, support: bool) -> Proposal:
         sender.transact(self.contract.functions.vote(proposal_id, support))

@@ -29,7 +29,8 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry, IAccountPermi
         AddMember,
         RemoveMember,
         GrantRole,
-        RevokeRole
+        RevokeRole,
+        Call
     }
 
     /// @notice Where a proposal stands. `Expired` is never stored: a `Pending` proposal reads as
@@ -71,7 +72,8 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry, IAccountPermi
     /// @notice A proposal as returned by `getProposal`. Which parameters matter depends on `kind`:
     /// AddMember uses memberId, name, account (the admin) and x25519Key; RemoveMember uses
     /// memberId; GrantRole uses role, account and memberId; RevokeRole uses role and account (its
-    /// memberId records, for filtering, the member the account was bound to when proposed).
+    /// memberId records, for filtering, the member the account was bound to when proposed); Call
+    /// uses account (the target contract), and `proposalCall` returns what will be called.
     /// `yes` and `no` count the votes of the members active at the time of the call.
     struct Proposal {
         uint256 id;
@@ -159,6 +161,8 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry, IAccountPermi
     mapping(bytes32 enodeHash => bytes enodePubkey) private _enodes;
     mapping(uint256 proposalId => ProposalRecord) private _proposals;
     mapping(uint256 proposalId => mapping(bytes32 memberId => Ballot)) private _ballots;
+    /// @dev The calldata of Call proposals; their target is the record's `account`.
+    mapping(uint256 proposalId => bytes data) private _callData;
 
     // ---------------------------------------------------------------- errors
 
@@ -242,6 +246,14 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry, IAccountPermi
     /// @param no No votes of active members.
     /// @param activeMembers Number of active members.
     error ProposalUndecided(uint256 id, uint256 yes, uint256 no, uint256 activeMembers);
+    /// @notice A Call proposal must target another contract: not the zero address, not an account
+    /// without code, not this registry.
+    /// @param target The rejected target.
+    error InvalidCallTarget(address target);
+    /// @notice The call of a passed Call proposal ran out of gas; the transaction is reverted so
+    /// the proposal stays open. Send the deciding vote (or `execute`) again with more gas.
+    /// @param id The proposal id.
+    error InsufficientGasForCall(uint256 id);
 
     // ---------------------------------------------------------------- events
 
@@ -288,7 +300,8 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry, IAccountPermi
     /// @param memberId The member to add or remove; for GrantRole the member to bind the account to;
     /// for RevokeRole the member the account is bound to.
     /// @param role The role to grant or revoke.
-    /// @param account The admin of the member to add, or the account to grant or revoke a role.
+    /// @param account The admin of the member to add, the account to grant or revoke a role, or the
+    /// contract a Call proposal calls (its calldata is in `CallProposed`).
     /// @param name The name of the member to add.
     /// @param x25519Key The X25519 key of the member to add.
     event ProposalCreated(
@@ -321,6 +334,11 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry, IAccountPermi
     /// @param reason The ABI-encoded custom error of this contract that says why (for example
     /// `MemberExists(id)` or `LastMember(id)`).
     event ProposalInvalidated(uint256 indexed id, bytes reason);
+    /// @notice What a Call proposal will call; emitted right after its `ProposalCreated`.
+    /// @param id The proposal id.
+    /// @param target The contract to call.
+    /// @param data The calldata (function selector and arguments).
+    event CallProposed(uint256 indexed id, address indexed target, bytes data);
 
     // ---------------------------------------------------------------- modifiers
 
@@ -529,6 +547,26 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry, IAccountPermi
         _open(proposalId, p);
     }
 
+    /// @notice Proposes that the registry call `target` with `data`: how the members change
+    /// settings of other Smart Customs contracts that obey only the registry (for example the
+    /// AttestationHub quorum, or deactivating an oracle).
+    /// @dev Counts as the proposer member's yes vote. When the proposal passes, the registry
+    /// calls `target` (no value). If that call reverts, the proposal is rejected with the
+    /// target's revert data in `ProposalInvalidated`, and the deciding vote still goes through;
+    /// if it runs out of gas, the vote reverts with `InsufficientGasForCall` instead.
+    /// @param target The contract to call; not zero, not this registry, must hold code.
+    /// @param data The calldata: selector and ABI-encoded arguments.
+    /// @return proposalId The id of the new proposal.
+    function proposeCall(address target, bytes calldata data) external returns (uint256 proposalId) {
+        bytes32 proposer = _requireActiveMemberAdmin();
+        _revertIfError(_callTargetError(target));
+        ProposalRecord storage p;
+        (proposalId, p) = _newProposal(ProposalKind.Call, proposer);
+        p.account = target;
+        _callData[proposalId] = data;
+        _open(proposalId, p);
+    }
+
     /// @notice Casts the caller's member's vote; executes or rejects the proposal when the vote
     /// decides it.
     /// @dev Passed when yes * 2 > active members; rejected when no * 2 >= active members (a tie
@@ -688,6 +726,16 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry, IAccountPermi
         (proposal.yes, proposal.no) = _tally(proposalId);
     }
 
+    /// @notice What a Call proposal calls; zero target and empty data for other kinds.
+    /// @param proposalId The proposal.
+    /// @return target The contract the registry calls when the proposal passes.
+    /// @return data The calldata.
+    function proposalCall(uint256 proposalId) external view returns (address target, bytes memory data) {
+        ProposalRecord storage p = _knownProposal(proposalId);
+        if (p.kind != ProposalKind.Call) return (address(0), "");
+        return (p.account, _callData[proposalId]);
+    }
+
     /// @notice Where a proposal stands.
     /// @param proposalId The proposal.
     /// @return The state; `Expired` for a pending proposal whose voting period is over.
@@ -727,6 +775,7 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry, IAccountPermi
         emit ProposalCreated(
             proposalId, p.kind, p.proposerMember, p.expiresAt, p.memberId, p.role, p.account, p.name, p.x25519Key
         );
+        if (p.kind == ProposalKind.Call) emit CallProposed(proposalId, p.account, _callData[proposalId]);
         _castVote(proposalId, p.proposerMember, true);
     }
 
@@ -777,11 +826,33 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry, IAccountPermi
             return;
         }
         p.state = ProposalState.Executed;
-        if (p.kind == ProposalKind.AddMember) _admitMember(p.memberId, p.name, p.account, p.x25519Key);
-        else if (p.kind == ProposalKind.RemoveMember) _expelMember(p.memberId);
-        else if (p.kind == ProposalKind.GrantRole) _grantMemberRole(p.role, p.account, p.memberId);
-        else _revokeMemberRole(p.role, p.account);
+        if (p.kind == ProposalKind.AddMember) {
+            _admitMember(p.memberId, p.name, p.account, p.x25519Key);
+        } else if (p.kind == ProposalKind.RemoveMember) {
+            _expelMember(p.memberId);
+        } else if (p.kind == ProposalKind.GrantRole) {
+            _grantMemberRole(p.role, p.account, p.memberId);
+        } else if (p.kind == ProposalKind.RevokeRole) {
+            _revokeMemberRole(p.role, p.account);
+        } else {
+            (bool ok, bytes memory returnData) = _performCall(proposalId, p.account);
+            if (!ok) {
+                emit ProposalInvalidated(proposalId, returnData);
+                _reject(proposalId);
+                return;
+            }
+        }
         emit ProposalExecuted(proposalId);
+    }
+
+    /// @dev The state is already Executed, so the target cannot re-enter to decide this proposal
+    /// again. A callee that used up the gas it was given (all but 1/64 of what was left) most
+    /// likely ran out of it because the sender gave too little: revert rather than let the voter's
+    /// gas limit reject a proposal the members passed.
+    function _performCall(uint256 proposalId, address target) private returns (bool ok, bytes memory returnData) {
+        uint256 gasBefore = gasleft();
+        (ok, returnData) = target.call(_callData[proposalId]);
+        if (!ok && gasleft() <= gasBefore / 63) revert InsufficientGasForCall(proposalId);
     }
 
     function _reject(uint256 proposalId) private {
@@ -809,7 +880,15 @@ contract ConsortiumRegistry is AccessControl, IConsortiumRegistry, IAccountPermi
         if (p.kind == ProposalKind.AddMember) return _addMemberError(p.memberId, p.account);
         if (p.kind == ProposalKind.RemoveMember) return _removeMemberError(p.memberId);
         if (p.kind == ProposalKind.GrantRole) return _grantRoleError(p.role, p.account, p.memberId);
-        return _revokeRoleError(p.role, p.account);
+        if (p.kind == ProposalKind.RevokeRole) return _revokeRoleError(p.role, p.account);
+        return _callTargetError(p.account);
+    }
+
+    function _callTargetError(address target) private view returns (bytes memory) {
+        if (target == address(0) || target == address(this) || target.code.length == 0) {
+            return abi.encodeWithSelector(InvalidCallTarget.selector, target);
+        }
+        return "";
     }
 
     function _addMemberError(bytes32 id, address admin) private view returns (bytes memory) {

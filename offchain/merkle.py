@@ -107,6 +107,21 @@ def leaf_hash(value: bytes) -> bytes:
     return _fast_keccak256(_fast_keccak256(bytes(value)))
 
 
+def pair_leaf_hash(first: bytes, second: bytes) -> bytes:
+    """The leaf of a pair of 32-byte values: `keccak256(keccak256(first ++ second))`.
+
+    OZ StandardMerkleTree's leaf for `["bytes32", "bytes32"]` values (`abi.encode` of two
+    static words is their concatenation), as AttestationHub uses for `(subject, resultHash)`
+    results in a batch.  A leaf is the double hash of 64 bytes and an internal node the single
+    hash of 64 bytes, so one cannot pass for the other.
+
+    Raises ValueError unless both values are exactly 32 bytes.
+    """
+    _check_hash(first, "first value")
+    _check_hash(second, "second value")
+    return _fast_keccak256(_fast_keccak256(bytes(first) + bytes(second)))
+
+
 def hash_pair(a: bytes, b: bytes) -> bytes:
     """The parent of two nodes: keccak256 of both, smaller first (OZ commutative hashing)."""
     return keccak256(bytes(a + b if a < b else b + a))

@@ -55,6 +55,8 @@ FUNCTIONS_UNDER_TEST = frozenset(
         "proposeGrantRole",
         "proposeRemoveMember",
         "proposeRevokeRole",
+        "proposeCall",  # tested in test_governance_call.py
+        "proposalCall",
         "vote",
         "execute",
         "getProposal",
