@@ -15,11 +15,13 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
+from chain.attestations import AttestationHub
 from chain.client import RevertDecoder, connect
 from chain.compiler import ContractArtifact, all_abis, compile_contracts
 from chain.deploy import Deployment, load_deployment, reusable
 from chain.documents import DocumentRegistry
 from chain.errors import DeploymentMissing
+from chain.permits import PermitRegistry
 from chain.registry import ConsortiumRegistry
 from chain.sender import TxSender
 from offchain.keystore import Keystore
@@ -89,6 +91,14 @@ class Chain:
     @cached_property
     def documents(self) -> DocumentRegistry:
         return DocumentRegistry(self.contract("DocumentRegistry"), self.decoder)
+
+    @cached_property
+    def permits(self) -> PermitRegistry:
+        return PermitRegistry(self.contract("PermitRegistry"), self.decoder)
+
+    @cached_property
+    def attestations(self) -> AttestationHub:
+        return AttestationHub(self.contract("AttestationHub"), self.decoder)
 
     def sender(self, account: LocalAccount | str) -> TxSender:
         """The process-wide sender of an account (by key name or LocalAccount)."""

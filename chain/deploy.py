@@ -26,10 +26,17 @@ from chain.compiler import ContractArtifact, all_abis, compile_contracts
 from chain.errors import ChainError
 from chain.ids import member_id_bytes, role_id
 from chain.sender import TxSender
-from offchain.keystore import DEPLOYER, Keystore, member_admin_name, role_account_name
+from offchain.attestation import Kind
+from offchain.keystore import (
+    DEPLOYER,
+    Keystore,
+    member_admin_name,
+    oracle_account_name,
+    role_account_name,
+)
 from offchain.settings import Settings
 
-DEPLOY_ORDER = ("ConsortiumRegistry", "DocumentRegistry")
+DEPLOY_ORDER = ("ConsortiumRegistry", "DocumentRegistry", "PermitRegistry", "AttestationHub")
 
 Progress = Callable[[str], None]
 
@@ -223,14 +230,36 @@ def deploy(
         }
     progress(f"registered {len(settings.members)} members and their nodes")
 
-    documents_art = artifacts["DocumentRegistry"]
-    ctor = w3.eth.contract(abi=documents_art.abi, bytecode=documents_art.bytecode)
-    receipt = deployer.transact(ctor.constructor(registry.address))
-    deployment.contracts["DocumentRegistry"] = DeployedContract(
-        address=receipt["contractAddress"],
-        tx=Web3.to_hex(receipt["transactionHash"]),
-        block=receipt["blockNumber"],
-        artifact_hash=artifact_hash(documents_art),
+    def deploy_one(name: str, *args: Any) -> str:
+        art = artifacts[name]
+        ctor = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+        rc = deployer.transact(ctor.constructor(*args))
+        deployment.contracts[name] = DeployedContract(
+            address=rc["contractAddress"], tx=Web3.to_hex(rc["transactionHash"]),
+            block=rc["blockNumber"], artifact_hash=artifact_hash(art),
+        )
+        decoder.name_contract(rc["contractAddress"], name)
+        progress(f"{name} at {rc['contractAddress']}")
+        return rc["contractAddress"]
+
+    deploy_one("DocumentRegistry", registry.address)
+    deploy_one("PermitRegistry", registry.address)
+    kinds = [int(k) for k in Kind]
+    hub_address = deploy_one(
+        "AttestationHub", registry.address, kinds, [settings.clearance.quorum] * len(kinds)
     )
-    progress(f"DocumentRegistry at {receipt['contractAddress']}")
+    hub = w3.eth.contract(address=hub_address, abi=artifacts["AttestationHub"].abi)
+    for m in settings.members:
+        if "ORACLE_OPERATOR" not in m.roles:
+            continue
+        operator = TxSender(w3, keys.account(role_account_name(m.id, "ORACLE_OPERATOR")), decoder)
+        operator.send_many([
+            hub.functions.registerOracle(keys.account(oracle_account_name(m.id, k.name)).address,
+                                         int(k))
+            for k in Kind
+        ])
+        deployment.members[m.id]["oracles"] = {
+            k.name: keys.account(oracle_account_name(m.id, k.name)).address for k in Kind
+        }
+    progress("registered each member's oracle signers (one per kind)")
     return deployment

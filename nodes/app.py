@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from nodes.api import documents, health, members
+from nodes.api import declarations, documents, health, members
 from nodes.context import NodeContext
 from nodes.documents.workers import DocumentWorkers
 from nodes.errors import install_error_handlers
@@ -50,4 +50,5 @@ def create_app(
     app.include_router(health.router)
     app.include_router(members.router)
     app.include_router(documents.router)
+    app.include_router(declarations.router)
     return app

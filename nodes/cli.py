@@ -38,6 +38,10 @@ doc_app = typer.Typer(no_args_is_help=True, help="Trade documents: submit, verif
 trace_app = typer.Typer(no_args_is_help=True, help="Auditors' traces.")
 app.add_typer(network_app, name="network")
 app.add_typer(doc_app, name="doc")
+permit_app = typer.Typer(no_args_is_help=True, help="Permits issued by permit agencies.")
+oracle_app = typer.Typer(no_args_is_help=True, help="Oracle instances (clearance, ...).")
+app.add_typer(permit_app, name="permit")
+app.add_typer(oracle_app, name="oracle")
 app.add_typer(trace_app, name="trace")
 
 console = Console()
@@ -399,7 +403,8 @@ def _node_call(member: str | None, api_key: str | None, method: str, path: str, 
             )
         api_key = key_file.read_text().strip()
     try:
-        resp = httpx.request(method, f"{url}{path}", headers={"X-API-Key": api_key},
+        headers = {"X-API-Key": api_key, **kw.pop("headers", {})}
+        resp = httpx.request(method, f"{url}{path}", headers=headers,
                              timeout=kw.pop("timeout", 60.0), **kw)
     except httpx.HTTPError as exc:
         raise NodeRequestFailed(
@@ -525,6 +530,87 @@ def trace_doc(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None
                           f"{e['reverified']['detail']}")
 
     _out(out, as_json, show)
+
+
+# --- clearance -----------------------------------------------------------------------
+
+
+def _decision_lines(d: dict) -> None:
+    colour = {"C1": "green", "C2": "yellow", "C3": "red"}.get(d["channel"], "white")
+    console.print(f"declaration {d['declaration']}: [bold {colour}]{d['channel']}[/]"
+                  + (" (already lodged)" if d.get("duplicate") else ""))
+    duties = d["duties"]
+    console.print(f"  duty {duties['duty']}, tax {duties['tax']}, total {duties['total']}")
+    for r in d["reasons"]:
+        console.print(f"  [{r['channel']}] {r['rule']}: {r['text']}")
+    for p in d["permits"]:
+        console.print(f"  permit {p['permit']} (item {p['item']}): "
+                      + ("ok" if p["ok"] else f"[red]{p['reason']}[/]"))
+    for doc in d["documents"]:
+        console.print(f"  document {doc['doc_hash'][:18]}…: "
+                      + ("ok" if doc["ok"] else f"[red]{doc['reason']}[/]"))
+    a = d["attestation"]
+    console.print(f"  attested in tx {a['tx']} by {len(a['signers'])} oracles")
+
+
+@app.command("declare")
+def declare(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    member: MemberOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Lodge a declaration (XML or JSON) at this member's node: attested channel and duties."""
+    ctype = "application/xml" if file.suffix.lower() == ".xml" else "application/json"
+    out = _node_call(member, api_key, "POST", "/declarations", content=file.read_bytes(),
+                     headers={"Content-Type": ctype}, timeout=60)
+    _out(out, as_json, _decision_lines)
+
+
+@permit_app.command("issue")
+def permit_issue(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    member: MemberOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue a permit (JSON file) through the agency member's node."""
+    from offchain.permits import load_permit
+
+    permit = load_permit(file.read_bytes())
+    out = _node_call(member or permit.agency, api_key, "POST", "/permits",
+                     content=file.read_bytes(), headers={"Content-Type": "application/json"})
+    _out(out, as_json, lambda d: console.print(f"permit {permit.permit_id} issued: {d}"))
+
+
+@permit_app.command("show")
+def permit_show(permit_id: str, as_json: JsonOpt = False) -> None:
+    """A permit as the chain records it (remaining quantity, validity, revocation)."""
+    from offchain.permits import permit_id_bytes
+
+    view = _chain().permits.permit(permit_id_bytes(permit_id))
+    if view is None:
+        raise NodeRequestFailed(f"unknown_permit: no permit {permit_id} on chain")
+    _out(view.to_json(), as_json)
+
+
+@oracle_app.command("serve")
+def oracle_serve(
+    member: Annotated[str, typer.Option(help="Member operating this instance, e.g. TW.")],
+    port: Annotated[int | None, typer.Option(help="Port (default: clearance.oracle_base_port "
+                                                  "+ the member's index).")] = None,
+) -> None:
+    """Serve this member's oracle instance (signs results for AttestationHub)."""
+    import uvicorn
+
+    from oracles.instances import instance_url, member_instances
+    from oracles.service import create_instance_app
+
+    s = _settings()
+    s.member(member)
+    app_ = create_instance_app(member, member_instances(s, member))
+    port = port or int(instance_url(s, member).rsplit(":", 1)[1])
+    uvicorn.run(app_, host=s.node_host, port=port, log_level="info", access_log=False)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from chain.context import Chain
 from nodes.auth import ApiKeys
+from nodes.clearance.service import ClearanceService
 from nodes.documents.service import DocumentService
 from offchain.db import Database
 from offchain.keystore import member_admin_name
@@ -27,6 +28,7 @@ class NodeContext:
     api_keys: ApiKeys
     chain: Chain = field(repr=False)
     documents: DocumentService = field(repr=False)
+    clearance: ClearanceService = field(repr=False)
 
     @classmethod
     def open(cls, settings: Settings, member_id: str) -> NodeContext:
@@ -41,6 +43,7 @@ class NodeContext:
             api_keys=ApiKeys(db, member.id),
             chain=chain,
             documents=DocumentService(settings, member.id, chain, db),
+            clearance=ClearanceService(settings, member.id, chain, db),
         )
 
     @property

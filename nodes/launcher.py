@@ -9,6 +9,7 @@ so anvil writes its state file; children also die with us if we are killed outri
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -25,13 +26,19 @@ from chain.client import connect
 from chain.deploy import ensure_deployed
 from chain.devnet import Devnet, port_is_free, rpc_chain_id
 from chain.errors import ChainError, PortInUse
+from offchain.declarations import load_declaration_json, load_declaration_xml
 from offchain.doctypes import DOC_TYPES
 from offchain.keystore import Keystore
 from offchain.procs import die_with_parent
 from offchain.settings import REPO_ROOT, MemberConfig, Settings
+from oracles.instances import instance_url
 
 HEALTH_TIMEOUT_S = 60.0
 DEMO_DIR = REPO_ROOT / "examples"
+DEMO_DECLARATIONS = (
+    "01-machinery-parts-sg.json", "02-frozen-beef-nz-permit.json", "03-preference-astep-sg.json",
+    "04-lithium-batteries-cn.xml", "05-undervalued-apparel-vn.xml", "06-arms-prohibited-hr.xml",
+)
 
 
 class LaunchError(ChainError):
@@ -44,6 +51,7 @@ class NodeProcess:
     url: str
     log: Path
     process: subprocess.Popen
+    what: str = "node"
 
 
 class _Stop(Exception):
@@ -81,6 +89,12 @@ class Launcher:
                     f"{s.node_host}:{m.api_port} (node {m.id}) is already in use; stop the "
                     "process using it, or change the member's api_port in smartcustoms.toml"
                 )
+            oracle_port = int(instance_url(s, m.id).rsplit(":", 1)[1])
+            if "ORACLE_OPERATOR" in m.roles and not port_is_free(s.node_host, oracle_port):
+                raise PortInUse(
+                    f"{s.node_host}:{oracle_port} (oracle instance of {m.id}) is already in "
+                    "use; stop that process or set SMARTCUSTOMS_CLEARANCE__ORACLE_BASE_PORT"
+                )
         Keystore(s.keys_dir)  # keys are created on first use below
         if rpc_chain_id(s.chain.rpc_url) == s.chain.chain_id:
             self.say(f"using the chain already running at {s.chain.rpc_url}")
@@ -90,9 +104,13 @@ class Launcher:
         w3 = connect(s)
         deployment, reused = ensure_deployed(s, w3, progress=self.say)
         for m in s.members:
+            if "ORACLE_OPERATOR" in m.roles:
+                self.nodes.append(self._spawn_oracle(m))
+        for m in s.members:
             self.nodes.append(self._spawn_node(m))
         self._wait_healthy()
         demo = self._seed_demo_documents()
+        demo_declarations = self._seed_demo_clearance()
         return {
             "rpc_url": s.chain.rpc_url,
             "chain_id": deployment.chain_id,
@@ -110,8 +128,12 @@ class Launcher:
                     "log": str(n.log),
                 }
                 for n in self.nodes
+                if n.what == "node"
             ],
             "demo_documents": demo,
+            "demo_declarations": demo_declarations,
+            "oracles": [{"member": n.member.id, "url": n.url} for n in self.nodes
+                        if n.what == "oracle"],
             "started_in_s": round(time.monotonic() - t0, 2),
         }
 
@@ -130,6 +152,61 @@ class Launcher:
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         return NodeProcess(m, f"http://{s.node_host}:{m.api_port}", log, proc)
+
+    def _spawn_oracle(self, m: MemberConfig) -> NodeProcess:
+        s = self.settings
+        log = s.log_dir / f"oracle-{m.id}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "nodes.cli", "oracle", "serve", "--member", m.id],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent, process_group=0,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        return NodeProcess(m, instance_url(s, m.id), log, proc, what="oracle")
+
+    def _seed_demo_clearance(self) -> list[dict]:
+        """On a new consortium, issue the example permit and lodge example declarations
+        (dated today) at the first member's node, so every channel shows up."""
+        s = self.settings
+        first = s.members[0]
+        examples = REPO_ROOT / "examples"
+        key = (s.node_dir(first.id) / "admin.apikey").read_text().strip()
+        url = s.node_url(first.id)
+        today = dt.date.today()
+        out = []
+        with httpx.Client(timeout=60.0, headers={"X-API-Key": key}) as client:
+            if client.get(f"{url}/declarations", params={"limit": 1}).json():
+                return []
+            permit_file = examples / "permits" / "frozen-beef-tw.json"
+            if permit_file.exists():
+                permit = json.loads(permit_file.read_text())
+                if permit.get("agency") == first.id:
+                    permit["valid_from"] = (today - dt.timedelta(days=1)).isoformat()
+                    permit["valid_to"] = (today + dt.timedelta(days=365)).isoformat()
+                    resp = client.post(f"{url}/permits", json=permit)
+                    if resp.status_code != 201:
+                        self.say(f"[yellow]demo permit refused: {resp.json().get('detail')}[/]")
+            for name in DEMO_DECLARATIONS:
+                path = examples / "declarations" / name
+                if not path.exists():
+                    continue
+                decl = (load_declaration_xml(path.read_bytes()) if path.suffix == ".xml"
+                        else load_declaration_json(path.read_bytes()))
+                body = decl.model_copy(update={"date": today}).to_json()
+                resp = client.post(f"{url}/declarations", json=body)
+                data = resp.json()
+                if resp.status_code not in (200, 201):
+                    self.say(f"[yellow]demo declaration {name} refused: {data.get('detail')}[/]")
+                    continue
+                out.append({"file": name, "declaration": data["declaration"],
+                            "channel": data["channel"],
+                            "reasons": [r["rule"] for r in data["reasons"]]})
+        if out:
+            self.say("lodged demo declarations: " + ", ".join(
+                f"{d['declaration']} → {d['channel']}" for d in out))
+        return out
 
     def _seed_demo_documents(self) -> list[dict]:
         """On a new consortium, send the example documents from the first member to the
@@ -176,13 +253,13 @@ class Launcher:
                 for n in list(pending):
                     if n.process.poll() is not None:
                         raise LaunchError(
-                            f"node {n.member.id} exited with code {n.process.returncode}; "
+                            f"{n.what} {n.member.id} exited with code {n.process.returncode}; "
                             f"last lines of {n.log}:\n{_tail(n.log)}"
                         )
                     try:
                         if client.get(f"{n.url}/health").status_code == 200:
                             pending.remove(n)
-                            self.say(f"node {n.member.id} is up at {n.url}")
+                            self.say(f"{n.what} {n.member.id} is up at {n.url}")
                     except httpx.HTTPError:
                         pass
                 if pending and time.monotonic() > deadline:
@@ -200,7 +277,7 @@ class Launcher:
             for n in self.nodes:
                 if n.process.poll() is not None:
                     self.console.print(
-                        f"[red]node {n.member.id} stopped unexpectedly "
+                        f"[red]{n.what} {n.member.id} stopped unexpectedly "
                         f"(code {n.process.returncode}); see {n.log}[/]"
                     )
                     return 1
@@ -240,6 +317,11 @@ def print_summary(console: Console, summary: dict) -> None:
     )
     for name, addr in summary["contracts"].items():
         console.print(f"     {name} {addr}")
+    for o in summary.get("oracles", []):
+        console.print(f"  oracle instance of {o['member']}: {o['url']}")
+    for d in summary.get("demo_declarations", []):
+        console.print(f"  demo declaration {d['declaration']}: {d['channel']}"
+                      + (f" ({', '.join(d['reasons'])})" if d["reasons"] else ""))
     for d in summary.get("demo_documents", []):
         if d.get("receipt"):
             console.print(f"  demo: smartcustoms doc verify {_short(d['file'])} "

@@ -9,7 +9,11 @@ Kinds of key, one directory each:
 - `accounts/`  secp256k1 transaction signers (member admins, role holders, oracles, deployer)
 - `nodes/`     secp256k1 node keys; their public key is the node's enode id
 - `box/`       X25519 keys for sealed-box encryption of documents between members
-- `signing/`   Ed25519 keys (devices such as on-board units, node-to-node envelopes)
+- `signing/`   Ed25519 keys (devices such as on-board units)
+- `secrets/`   other 32-byte secrets (the selectivity sampling seed)
+
+Node-to-node envelopes are signed with the member's ISSUER account (`accounts/`), which the
+registry binds to the member, so the receiver can check membership on chain.
 
 A production node keeps the same layout on an encrypted volume or swaps this module's
 loader for an HSM; nothing else reads key files directly.
@@ -63,6 +67,10 @@ class Keystore:
     def signing_key(self, name: str) -> SigningKey:
         """The Ed25519 key called `name` (a device or a node envelope signer)."""
         return SigningKey(self._secret("signing", name, lambda _: True))
+
+    def secret(self, name: str) -> bytes:
+        """A 32-byte random secret (e.g. the selectivity sampling seed), made on first use."""
+        return self._secret("secrets", name, lambda _: True)
 
     def exists(self, kind: str, name: str) -> bool:
         return self._path(kind, name).exists()
@@ -122,6 +130,11 @@ def member_admin_name(member_id: str) -> str:
 def role_account_name(member_id: str, role: str) -> str:
     """Key name of the account through which a member exercises `role`."""
     return f"{member_id}/{role.lower()}"
+
+
+def oracle_account_name(member_id: str, kind: str) -> str:
+    """Key name of the signer of a member's oracle instance of `kind` (e.g. CLEARANCE)."""
+    return f"{member_id}/oracle-{kind.lower()}"
 
 
 DEPLOYER = "deployer"

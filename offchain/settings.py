@@ -99,6 +99,16 @@ class StoreSettings(BaseModel):
     ipfs_timeout_s: float = 30.0
 
 
+class ClearanceSettings(BaseModel):
+    """Automated clearance: the tariff table, the selectivity rules, oracle quorums."""
+
+    tariff_dir: Path = REPO_ROOT / "data" / "tariff"
+    rules_file: Path = REPO_ROOT / "data" / "selectivity" / "rules.toml"
+    quorum: int = Field(2, ge=1)  # initial k of every oracle kind at deployment
+    oracle_timeout_s: float = Field(10.0, gt=0)
+    oracle_base_port: int = Field(8100, ge=1, le=65000)  # instance i of `make run` on base+i
+
+
 class Settings(BaseSettings):
     """Settings of a Smart Customs installation (one machine or one node)."""
 
@@ -114,6 +124,7 @@ class Settings(BaseSettings):
     node_host: str = "127.0.0.1"
     documents: DocumentSettings = DocumentSettings()
     store: StoreSettings = StoreSettings()
+    clearance: ClearanceSettings = ClearanceSettings()
 
     @classmethod
     def settings_customise_sources(

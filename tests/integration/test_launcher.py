@@ -25,6 +25,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 MEMBERS = ("TW", "SG", "NZ")
 
 
+def _free_run(n: int) -> int:
+    """A base port with `n` consecutive free ports (oracle instances use base + index)."""
+    for _ in range(50):
+        base = free_port()
+        if base + n < 65000 and all(port_is_free("127.0.0.1", base + i) for i in range(n)):
+            return base
+    raise RuntimeError("no run of free ports")
+
+
 def _env(home: Path, anvil_port: int, node_ports: list[int]) -> dict[str, str]:
     members = [
         {"id": mid, "name": f"{mid} customs", "api_port": port}
@@ -35,6 +44,7 @@ def _env(home: Path, anvil_port: int, node_ports: list[int]) -> dict[str, str]:
         "SMARTCUSTOMS_HOME": str(home),
         "SMARTCUSTOMS_CHAIN__ANVIL_PORT": str(anvil_port),
         "SMARTCUSTOMS_MEMBERS": json.dumps(members),
+        "SMARTCUSTOMS_CLEARANCE__ORACLE_BASE_PORT": str(_free_run(len(MEMBERS))),
         "NO_COLOR": "1",
     }
 
@@ -82,7 +92,10 @@ def test_run_starts_three_nodes_stops_cleanly_and_restart_reuses(tmp_path):
             assert health["status"] == "ok" and health["member"] == node["member"]
             assert httpx.get(f"http://127.0.0.1:{port}/docs", timeout=10).status_code == 200
         children = _children(proc.pid)
-        assert len(children) == 4  # anvil + three nodes
+        assert len(children) == 7  # anvil, three oracle instances, three nodes
+        assert [o["member"] for o in summary["oracles"]] == list(MEMBERS)
+        channels = {d["channel"] for d in summary["demo_declarations"]}
+        assert channels == {"C1", "C2", "C3"}, summary["demo_declarations"]
         address = summary["contracts"]["ConsortiumRegistry"]
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
@@ -99,6 +112,7 @@ def test_run_starts_three_nodes_stops_cleanly_and_restart_reuses(tmp_path):
     proc2, summary2 = _start(env)
     try:
         assert summary2["deployment_reused"] is True
+        assert summary2["demo_declarations"] == []  # seeded once, not again
         assert summary2["contracts"]["ConsortiumRegistry"] == address
         assert summary2["block"] >= summary["block"]  # chain state survived the restart
         members = httpx.get(f"http://127.0.0.1:{node_ports[0]}/members", timeout=10).json()

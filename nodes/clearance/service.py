@@ -1,0 +1,192 @@
+"""The clearance service of a node: a declaration in, an attested channel decision out.
+
+The node does not decide: it asks the consortium's clearance oracle instances (one per
+member) through the aggregator, which submits the k-of-n signed result to AttestationHub.
+Then, if every permit check passed, the permits are drawn down on chain for this
+declaration (all lines or none), and the decision is kept in the node's database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from chain.context import Chain
+from chain.errors import ContractReverted
+from offchain import attestation as att
+from offchain.db import Database
+from offchain.declarations import (
+    Declaration,
+    declaration_hash,
+    load_declaration_json,
+    load_declaration_xml,
+)
+from offchain.keystore import role_account_name
+from offchain.outbox import utc_now
+from offchain.permits import permit_id_bytes
+from offchain.settings import Settings
+from offchain.xmlsafe import XmlLimits
+from oracles.aggregator import Aggregator
+from oracles.base import OracleError
+from oracles.clearance.selectivity import Channel
+from oracles.instances import instance_url
+from oracles.service import HttpInstance
+
+MIGRATIONS = [
+    """
+    CREATE TABLE declarations (
+        declaration_id TEXT PRIMARY KEY,
+        declaration_hash TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        attestation TEXT NOT NULL,
+        draws TEXT NOT NULL,
+        reroutes TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    )
+    """,
+]
+
+
+class ClearanceError(OracleError):
+    pass
+
+
+class ClearanceService:
+    def __init__(self, settings: Settings, member_id: str, chain: Chain, db: Database,
+                 instances: list | None = None) -> None:
+        self.settings = settings
+        self.member_id = member_id
+        self.chain = chain
+        self.db = db
+        db.migrate("nodes.clearance", MIGRATIONS)
+        self._instances = instances
+        self._aggregator: Aggregator | None = None
+        self.limits = XmlLimits(settings.documents.max_xml_bytes, settings.documents.max_xml_depth)
+
+    @property
+    def aggregator(self) -> Aggregator:
+        if self._aggregator is None:
+            instances = self._instances or [
+                HttpInstance(m.id, instance_url(self.settings, m.id),
+                             timeout_s=self.settings.clearance.oracle_timeout_s)
+                for m in self.settings.members if "ORACLE_OPERATOR" in m.roles
+            ]
+            self._aggregator = Aggregator(
+                instances, self.chain.attestations, self._operator(),
+                quorum=self.chain.attestations.quorum,
+                timeout_s=self.settings.clearance.oracle_timeout_s,
+            )
+        return self._aggregator
+
+    def _operator(self):
+        return self.chain.sender(role_account_name(self.member_id, "ORACLE_OPERATOR"))
+
+    def parse(self, body: bytes, content_type: str) -> Declaration:
+        if "xml" in content_type:
+            return load_declaration_xml(body, self.limits)
+        return load_declaration_json(body)
+
+    def declare(self, decl: Declaration, user: str, *,
+                oracle_results: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Attest the clearance decision; draw down permits; keep and return the decision."""
+        existing = self.get(decl.declaration_id)
+        if existing is not None:
+            if existing["declaration_hash"] != "0x" + declaration_hash(decl).hex():
+                raise ClearanceError(
+                    "declaration_exists",
+                    f"declaration {decl.declaration_id} was already lodged with other content; "
+                    "amend it under a new declaration id", 409)
+            return {**existing, "duplicate": True}
+        request = {"declaration": json.loads(decl.model_dump_json()),
+                   "oracles": oracle_results or {}}
+        done = self.aggregator.attest(int(att.CLEARANCE), request)
+        decision = done.result.output
+        draws = self._draw_down(decl, decision)
+        out = {
+            "declaration": decl.declaration_id,
+            "declaration_hash": decision["declaration_hash"],
+            "channel": decision["channel"],
+            "duties": decision["duties"],
+            "reasons": decision["reasons"],
+            "permits": decision["permits"],
+            "documents": decision["documents"],
+            "audit_candidate": decision["audit_candidate"],
+            "attestation": {**done.to_json(), "kind": "CLEARANCE",
+                            "subject": decision["declaration_hash"]},
+            "permit_draws": draws,
+        }
+        self.db.execute(
+            "INSERT INTO declarations (declaration_id, declaration_hash, channel, decision,"
+            " attestation, draws, created_at, created_by) VALUES (?,?,?,?,?,?,?,?)",
+            (decl.declaration_id, out["declaration_hash"], out["channel"], json.dumps(decision),
+             json.dumps(out["attestation"]), json.dumps(draws), utc_now(), user),
+        )
+        return out
+
+    def _draw_down(self, decl: Declaration, decision: dict[str, Any]) -> list[dict[str, Any]]:
+        permits = decision["permits"]
+        if not permits or not all(p["ok"] for p in permits):
+            return []
+        lines: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        for p in permits:
+            item = next(i for i in decl.items if i.sequence == p["item"])
+            lines[(p["permit"], item.hs_code[:6])] += Decimal(p["quantity"])
+        try:
+            draws = self.chain.permits.draw_down_many(
+                self._operator(), declaration_hash(decl),
+                [(permit_id_bytes(pid), hs, qty) for (pid, hs), qty in lines.items()],
+            )
+        except ContractReverted as exc:
+            raise ClearanceError(
+                "permit_draw_failed",
+                f"the decision was attested, but drawing the permits failed: {exc}", 409,
+            ) from exc
+        return [{"permit": pid, "hs_code": hs, "quantity": str(q)}
+                for (pid, hs), q in lines.items()] if draws is not None else []
+
+    def reroute(self, declaration_id: str, channel: str, officer: str,
+                reason: str) -> dict[str, Any]:
+        """An officer's re-route, kept with the original decision (which stays attested)."""
+        rec = self.get(declaration_id)
+        if rec is None:
+            raise ClearanceError("unknown_declaration",
+                                 f"no declaration {declaration_id} on this node", 404)
+        try:
+            new = Channel(channel)
+        except ValueError:
+            raise ClearanceError("invalid_channel", "channel must be C1, C2 or C3", 400) from None
+        if new == rec["channel"]:
+            raise ClearanceError("same_channel", f"the declaration is already {new}", 409)
+        entry = {"from": rec["channel"], "to": str(new), "officer": officer, "reason": reason,
+                 "at": utc_now()}
+        reroutes = [*rec["reroutes"], entry]
+        self.db.execute("UPDATE declarations SET channel = ?, reroutes = ? WHERE declaration_id = ?",
+                        (str(new), json.dumps(reroutes), declaration_id))
+        return self.get(declaration_id)
+
+    def get(self, declaration_id: str) -> dict[str, Any] | None:
+        rows = self.db.query("SELECT * FROM declarations WHERE declaration_id = ?",
+                             (declaration_id,))
+        return _row(rows[0]) if rows else None
+
+    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT * FROM declarations ORDER BY created_at DESC LIMIT ?",
+                             (limit,))
+        return [_row(r) for r in rows]
+
+
+def _row(r) -> dict[str, Any]:
+    decision = json.loads(r["decision"])
+    return {
+        "declaration": r["declaration_id"], "declaration_hash": r["declaration_hash"],
+        "channel": r["channel"], "engine_channel": decision["channel"],
+        "duties": decision["duties"], "reasons": decision["reasons"],
+        "permits": decision["permits"], "documents": decision["documents"],
+        "attestation": json.loads(r["attestation"]), "permit_draws": json.loads(r["draws"]),
+        "reroutes": json.loads(r["reroutes"]), "created_at": r["created_at"],
+        "created_by": r["created_by"],
+    }

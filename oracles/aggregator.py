@@ -1,0 +1,129 @@
+"""Collect k matching signatures from independent oracle instances and submit them.
+
+Why an aggregator: AttestationHub accepts a result only when k distinct oracles of the kind
+signed the same typed data.  The aggregator fixes `issuedAt` and a nonce, asks every
+instance in parallel, keeps the largest group of instances that computed the same result
+hash, and submits once that group reaches the quorum.  An instance that is down or slow
+only costs its vote; too few answers is a clear `OracleUnavailable` and nothing is sent.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from oracles.base import KIND_NAMES, OracleError, SignedResult
+
+
+class InstanceClient(Protocol):
+    name: str
+
+    def attest(self, kind: int, request: dict[str, Any], *, issued_at: int,
+               nonce: int) -> SignedResult: ...
+
+
+class OracleUnavailable(OracleError):
+    def __init__(self, detail: str) -> None:
+        super().__init__("oracle_unavailable", detail, 503)
+
+
+@dataclass(frozen=True)
+class AttestedResult:
+    """A result accepted on chain: the full result, who signed it, where it was recorded."""
+
+    result: Any  # OracleResult
+    signers: list[str]
+    instances: list[str]
+    tx: str
+    block: int
+    gas_used: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"result_hash": "0x" + self.result.result_hash.hex(), "signers": self.signers,
+                "instances": self.instances, "tx": self.tx, "block": self.block,
+                "gas_used": self.gas_used, "model_version": self.result.model_version}
+
+
+class Aggregator:
+    def __init__(
+        self, instances: Sequence[InstanceClient], hub, sender, *,
+        quorum: Callable[[int], int], timeout_s: float = 10.0, clock=time.time,
+    ) -> None:
+        self.instances = list(instances)
+        self.hub = hub
+        self.sender = sender
+        self.quorum = quorum
+        self.timeout_s = timeout_s
+        self.clock = clock
+        self._pool = ThreadPoolExecutor(max(1, len(self.instances)), thread_name_prefix="oracle")
+
+    def collect(self, kind: int, request: dict[str, Any]) -> list[SignedResult]:
+        """Ask every instance; return the largest agreeing group (quorum checked)."""
+        k = self.quorum(kind)
+        issued_at, nonce = int(self.clock()), secrets.randbits(63)
+        futures = {
+            self._pool.submit(i.attest, kind, request, issued_at=issued_at, nonce=nonce): i
+            for i in self.instances
+        }
+        answers: list[SignedResult] = []
+        failures: list[str] = []
+        deadline = time.monotonic() + self.timeout_s
+        for fut, inst in futures.items():
+            try:
+                answers.append(fut.result(timeout=max(0.0, deadline - time.monotonic())))
+            except OracleError as exc:
+                if 400 <= exc.http_status < 500 and exc.code != "bad_time":
+                    raise  # the request itself is bad: every instance would say the same
+                failures.append(f"{inst.name}: {exc}")
+            except TimeoutError:
+                failures.append(f"{inst.name}: no answer within {self.timeout_s:g} s")
+            except Exception as exc:  # down, transport
+                failures.append(f"{inst.name}: {type(exc).__name__}: {exc}")
+        groups: dict[bytes, list[SignedResult]] = defaultdict(list)
+        seen: set[str] = set()
+        for a in answers:
+            if a.signer.lower() not in seen:
+                seen.add(a.signer.lower())
+                groups[a.result.result_hash].append(a)
+        best = max(groups.values(), key=len, default=[])
+        if len(best) < k:
+            name = KIND_NAMES.get(kind, kind)
+            why = "; ".join(failures) or "instances disagreed on the result"
+            raise OracleUnavailable(
+                f"{name}: {len(best)} matching signature(s) of {len(self.instances)} instances, "
+                f"quorum is {k} ({why}); nothing was submitted"
+            )
+        return best
+
+    def attest(self, kind: int, request: dict[str, Any]) -> AttestedResult:
+        """Collect a quorum and submit; ContractReverted if the hub refuses (e.g. replay)."""
+        group = self.collect(kind, request)
+        done = self.hub.submit(self.sender, group[0].attestation, [g.signature for g in group])
+        return AttestedResult(
+            result=group[0].result, signers=list(done.signers),
+            instances=[g.instance for g in group], tx=done.tx_hash, block=done.block,
+            gas_used=done.gas_used,
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class LocalInstance:
+    """An instance in this process: one OracleInstance per kind (tests, benchmarks)."""
+
+    def __init__(self, name: str, by_kind: dict[int, Any]) -> None:
+        self.name = name
+        self.by_kind = by_kind
+
+    def attest(self, kind: int, request: dict[str, Any], *, issued_at: int,
+               nonce: int) -> SignedResult:
+        inst = self.by_kind.get(kind)
+        if inst is None:
+            raise OracleError("unknown_kind", f"instance {self.name} runs no oracle of kind {kind}")
+        return inst.attest(request, issued_at=issued_at, nonce=nonce)

@@ -1,0 +1,156 @@
+"""The base of every oracle service: compute a result, keep it, sign it for AttestationHub.
+
+An oracle (tariff, X-ray, audit, clearance) turns a request into an output with a named
+model version.  Every instance keeps the full result off chain (input hash, output, model
+version, time) and signs the EIP-712 digest of the on-chain summary:
+`Attestation(subject, kind, resultHash, modelVersion, issuedAt, nonce)`.  Independent
+instances (run by different members) must reach the same `resultHash` for the aggregator to
+collect a quorum, so `compute` must be deterministic for a given request and model version.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+
+from offchain import attestation as att
+from offchain.errors import OffchainError
+
+KINDS = {k.name: k for k in att.Kind}
+KIND_NAMES = {int(k): k.name for k in att.Kind}
+MAX_SKEW_S = 300
+
+
+class OracleError(OffchainError):
+    """An oracle could not produce or sign a result."""
+
+    code = "oracle_error"
+
+    def __init__(self, code: str, detail: str, http_status: int = 422) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.http_status = http_status
+
+
+def canonical_json(obj: Any) -> bytes:
+    """The one JSON form results are hashed in: sorted keys, no spaces, no NaN."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode()
+
+
+def hash_json(obj: Any) -> bytes:
+    return keccak(canonical_json(obj))
+
+
+def check_finite(obj: Any, where: str = "output") -> None:
+    """Refuse NaN/Infinity anywhere in an output: it would not hash the same everywhere."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise OracleError("non_finite", f"{where} holds {obj!r}")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            check_finite(v, f"{where}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            check_finite(v, f"{where}[{i}]")
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    """A result as every instance computes it (identical across honest instances)."""
+
+    kind: int
+    subject: bytes
+    model_version: str
+    input_hash: bytes
+    output: dict[str, Any]
+    result_hash: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": KIND_NAMES.get(self.kind, self.kind),
+            "subject": "0x" + self.subject.hex(),
+            "model_version": self.model_version,
+            "input_hash": "0x" + self.input_hash.hex(),
+            "result_hash": "0x" + self.result_hash.hex(),
+            "output": self.output,
+        }
+
+
+@dataclass(frozen=True)
+class SignedResult:
+    result: OracleResult
+    attestation: att.Attestation
+    signature: bytes
+    signer: str
+    instance: str = ""
+
+
+class Oracle(ABC):
+    """One kind of oracle: deterministic `compute` over a JSON request."""
+
+    kind: ClassVar[int]
+    model_version: str
+
+    @abstractmethod
+    def subject(self, request: dict[str, Any]) -> bytes:
+        """The 32-byte subject the result is about (a declaration id hash, an image hash...)."""
+
+    @abstractmethod
+    def compute(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The output for a request; raise OracleError for a request it cannot judge."""
+
+    def evaluate(self, request: dict[str, Any]) -> OracleResult:
+        output = self.compute(request)
+        check_finite(output)
+        full = {"output": output, "model_version": self.model_version}
+        return OracleResult(
+            kind=self.kind,
+            subject=self.subject(request),
+            model_version=self.model_version,
+            input_hash=hash_json(request),
+            output=output,
+            result_hash=hash_json(full),
+        )
+
+
+@dataclass
+class OracleInstance:
+    """A running instance: an oracle, its signing key and the hub it signs for."""
+
+    name: str
+    oracle: Oracle
+    account: LocalAccount
+    chain_id: int
+    hub_address: str
+    store: Any = None  # oracles.store.ResultStore, optional
+    clock: Any = field(default=time.time)
+
+    @property
+    def signer(self) -> str:
+        return self.account.address
+
+    def attest(self, request: dict[str, Any], *, issued_at: int, nonce: int) -> SignedResult:
+        """Compute, keep and sign. `issued_at` comes from the aggregator so all instances sign
+        the same typed data; an instance refuses a time far from its own clock."""
+        now = int(self.clock())
+        if abs(issued_at - now) > MAX_SKEW_S:
+            raise OracleError("bad_time", f"issued_at {issued_at} is {issued_at - now:+d} s "
+                                          f"from this instance's clock", 400)
+        result = self.oracle.evaluate(request)
+        a = att.Attestation(
+            subject=result.subject, kind=result.kind, result_hash=result.result_hash,
+            model_version=att.model_version(result.model_version), issued_at=issued_at,
+            nonce=nonce,
+        )
+        sig = att.sign(self.account, att.domain(self.chain_id, self.hub_address), a)
+        if self.store is not None:
+            self.store.save(result, a, sig, self.signer)
+        return SignedResult(result, a, sig, self.signer, self.name)

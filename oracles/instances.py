@@ -1,0 +1,64 @@
+"""Build a member's oracle instances (one per kind it runs) from the settings.
+
+Used by the instance process (`smartcustoms oracle serve --member TW`), by tests and the
+benchmark (in process).  New oracle kinds (tariff, X-ray, audit) plug in here.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from chain.context import Chain
+from offchain import attestation as att
+from offchain.db import Database
+from offchain.keystore import oracle_account_name
+from offchain.settings import Settings
+from offchain.tariff import TariffTable
+from oracles.base import OracleInstance
+from oracles.clearance.oracle import ClearanceOracle
+from oracles.clearance.selectivity import load_rules
+from oracles.store import ResultStore
+
+SEED_NAME = "clearance/selection-seed"
+
+
+@lru_cache(maxsize=4)
+def _tariff(folder: Path) -> TariffTable:
+    return TariffTable.load(folder)
+
+
+def clearance_oracle(settings: Settings, chain: Chain) -> ClearanceOracle:
+    """The clearance oracle with this installation's tariff, rules and sampling seed.
+
+    The seed is one secret of the consortium: every instance must draw the same random
+    selections, so on one machine it comes from the shared keystore; in a real network the
+    members exchange it out of band (it never goes on chain).
+    """
+    c = settings.clearance
+    return ClearanceOracle(chain, _tariff(c.tariff_dir), load_rules(c.rules_file),
+                           chain.keys.secret(SEED_NAME))
+
+
+def member_instances(settings: Settings, member_id: str, chain: Chain | None = None,
+                     *, store: bool = True) -> dict[int, OracleInstance]:
+    """kind -> OracleInstance for the oracles `member_id` operates."""
+    chain = chain or Chain(settings)
+    results = None
+    if store:
+        results = ResultStore(Database(settings.home / "oracles" / member_id / "results.sqlite"))
+    hub = chain.attestations.address
+    chain_id = chain.deployment.chain_id
+    oracle = clearance_oracle(settings, chain)
+    return {
+        int(att.CLEARANCE): OracleInstance(
+            name=member_id, oracle=oracle,
+            account=chain.keys.account(oracle_account_name(member_id, "CLEARANCE")),
+            chain_id=chain_id, hub_address=hub, store=results,
+        ),
+    }
+
+
+def instance_url(settings: Settings, member_id: str) -> str:
+    ids = [m.id for m in settings.members]
+    return f"http://{settings.node_host}:{settings.clearance.oracle_base_port + ids.index(member_id)}"
