@@ -110,8 +110,53 @@ class Aggregator:
             gas_used=done.gas_used,
         )
 
+    def attest_batch(self, kind: int, requests: list[dict[str, Any]]) -> AttestedBatch:
+        """Collect a quorum of signatures over one batch root and submit it once."""
+        k = self.quorum(kind)
+        issued_at, nonce = int(self.clock()), secrets.randbits(63)
+        futures = {
+            self._pool.submit(i.attest_batch, kind, requests, issued_at=issued_at, nonce=nonce): i
+            for i in self.instances
+        }
+        groups: dict[bytes, list] = defaultdict(list)
+        failures: list[str] = []
+        for fut, inst in futures.items():
+            try:
+                signed = fut.result(timeout=self.timeout_s + len(requests) * 0.01)
+            except OracleError as exc:
+                if 400 <= exc.http_status < 500 and exc.code != "bad_time":
+                    raise
+                failures.append(f"{inst.name}: {exc}")
+                continue
+            except Exception as exc:
+                failures.append(f"{inst.name}: {type(exc).__name__}: {exc}")
+                continue
+            if all(s.signer.lower() != signed.signer.lower() for s in groups[signed.batch.root]):
+                groups[signed.batch.root].append(signed)
+        best = max(groups.values(), key=len, default=[])
+        if len(best) < k:
+            raise OracleUnavailable(
+                f"{KIND_NAMES.get(kind, kind)} batch of {len(requests)}: {len(best)} matching "
+                f"signature(s), quorum is {k} ({'; '.join(failures) or 'instances disagreed'}); "
+                "nothing was submitted"
+            )
+        done = self.hub.submit_batch(self.sender, best[0].batch, [b.signature for b in best])
+        return AttestedBatch(results=best[0].results, root=best[0].batch.root,
+                             signers=list(done.signers), tx=done.tx_hash, block=done.block,
+                             gas_used=done.gas_used)
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class AttestedBatch:
+    results: list[Any]
+    root: bytes
+    signers: list[str]
+    tx: str
+    block: int
+    gas_used: int
 
 
 class LocalInstance:
@@ -127,3 +172,10 @@ class LocalInstance:
         if inst is None:
             raise OracleError("unknown_kind", f"instance {self.name} runs no oracle of kind {kind}")
         return inst.attest(request, issued_at=issued_at, nonce=nonce)
+
+    def attest_batch(self, kind: int, requests: list[dict[str, Any]], *, issued_at: int,
+                     nonce: int):
+        inst = self.by_kind.get(kind)
+        if inst is None:
+            raise OracleError("unknown_kind", f"instance {self.name} runs no oracle of kind {kind}")
+        return inst.attest_batch(requests, issued_at=issued_at, nonce=nonce)

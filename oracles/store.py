@@ -50,9 +50,10 @@ class ResultStore:
                 " result_hash, output, issued_at, nonce, signer, signature, batch_root)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (r.kind, "0x" + r.subject.hex(), r.model_version, "0x" + r.input_hash.hex(),
-                     "0x" + r.result_hash.hex(), json.dumps(r.output, sort_keys=True),
-                     a.issued_at, a.nonce, signer, "0x" + sig.hex(), root)
+                    (int(r.kind), "0x" + r.subject.hex(), r.model_version,
+                     "0x" + r.input_hash.hex(), "0x" + r.result_hash.hex(),
+                     json.dumps(r.output, sort_keys=True), a.issued_at, a.nonce, signer,
+                     "0x" + sig.hex(), root)
                     for r, a, sig, signer, root in rows
                 ],
             )

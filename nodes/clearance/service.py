@@ -122,7 +122,8 @@ class ClearanceService:
         self.db.execute(
             "INSERT INTO declarations (declaration_id, declaration_hash, channel, decision,"
             " attestation, draws, created_at, created_by) VALUES (?,?,?,?,?,?,?,?)",
-            (decl.declaration_id, out["declaration_hash"], out["channel"], json.dumps(decision),
+            (decl.declaration_id, out["declaration_hash"], out["channel"],
+             json.dumps({**decision, "declaration": request["declaration"]}),
              json.dumps(out["attestation"]), json.dumps(draws), utc_now(), user),
         )
         return out
@@ -150,7 +151,7 @@ class ClearanceService:
 
     def reroute(self, declaration_id: str, channel: str, officer: str,
                 reason: str) -> dict[str, Any]:
-        """An officer's re-route, kept with the original decision (which stays attested)."""
+        """An officer's re-route: attested by the oracles, kept next to the original."""
         rec = self.get(declaration_id)
         if rec is None:
             raise ClearanceError("unknown_declaration",
@@ -161,8 +162,18 @@ class ClearanceService:
             raise ClearanceError("invalid_channel", "channel must be C1, C2 or C3", 400) from None
         if new == rec["channel"]:
             raise ClearanceError("same_channel", f"the declaration is already {new}", 409)
+        rows = self.db.query("SELECT decision FROM declarations WHERE declaration_id = ?",
+                             (declaration_id,))
+        previous = rec["reroutes"][-1]["attestation"]["result_hash"] if rec["reroutes"] \
+            else rec["attestation"]["result_hash"]
+        request = {"reroute": {
+            "declaration": json.loads(rows[0][0])["declaration"],
+            "from": rec["channel"], "to": str(new), "officer": officer, "reason": reason,
+            "previous_result_hash": previous,
+        }}
+        done = self.aggregator.attest(int(att.CLEARANCE), request)
         entry = {"from": rec["channel"], "to": str(new), "officer": officer, "reason": reason,
-                 "at": utc_now()}
+                 "at": utc_now(), "attestation": done.to_json()}
         reroutes = [*rec["reroutes"], entry]
         self.db.execute("UPDATE declarations SET channel = ?, reroutes = ? WHERE declaration_id = ?",
                         (str(new), json.dumps(reroutes), declaration_id))

@@ -43,11 +43,14 @@ class ClearanceOracle(Oracle):
 
     @staticmethod
     def _declaration(request: dict[str, Any]) -> Declaration:
-        if not isinstance(request, dict) or "declaration" not in request:
+        body = request.get("reroute", request) if isinstance(request, dict) else None
+        if not isinstance(body, dict) or "declaration" not in body:
             raise OracleError("invalid_request", "a clearance request needs a `declaration`", 400)
-        return load_declaration_json(request["declaration"])
+        return load_declaration_json(body["declaration"])
 
     def compute(self, request: dict[str, Any]) -> dict[str, Any]:
+        if "reroute" in request:
+            return self._reroute(request["reroute"])
         decl = self._declaration(request)
         others = request.get("oracles") or {}
         documents = self._documents(decl)
@@ -68,6 +71,35 @@ class ClearanceOracle(Oracle):
             "documents": documents,
             "oracles": others,
             "rules_version": selection.rules_version,
+        }
+
+    def _reroute(self, r: dict[str, Any]) -> dict[str, Any]:
+        """An officer's re-route, attested like a decision: every instance checks that it
+        re-routes the decision the chain holds now, so a re-route cannot be replayed onto
+        a newer decision or invented for a declaration never decided."""
+        decl = load_declaration_json(r["declaration"])
+        subject = declaration_hash(decl)
+        latest = self.chain.attestations.latest(subject, att.CLEARANCE)
+        if latest is None or "0x" + latest.result_hash.hex() != r.get("previous_result_hash"):
+            raise OracleError(
+                "stale_decision",
+                f"declaration {decl.declaration_id}: the re-route names result "
+                f"{r.get('previous_result_hash')}, the chain holds "
+                f"{'none' if latest is None else '0x' + latest.result_hash.hex()}", 409)
+        missing = [k for k in ("from", "to", "officer", "reason") if not r.get(k)]
+        if missing or r["to"] not in ("C1", "C2", "C3") or r["to"] == r["from"]:
+            raise OracleError("invalid_reroute",
+                              f"a re-route needs from, to (another of C1/C2/C3), officer and "
+                              f"reason; missing or wrong: {missing or ['to']}", 400)
+        return {
+            "declaration_id": decl.declaration_id,
+            "declaration_hash": "0x" + subject.hex(),
+            "rerouted": True,
+            "channel": r["to"],
+            "previous_channel": r["from"],
+            "previous_result_hash": r["previous_result_hash"],
+            "officer": r["officer"],
+            "reason": r["reason"],
         }
 
     # --- duties -------------------------------------------------------------------------
