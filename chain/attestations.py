@@ -27,9 +27,10 @@ from web3.types import TxReceipt
 from chain.client import RevertDecoder, chain_errors, endpoint
 from chain.compiler import ContractArtifact
 from chain.errors import ContractReverted
+from chain.facade import Facade
 from chain.ids import member_id_str
 from chain.registry import ConsortiumRegistry, Proposal
-from chain.sender import TxSender, call
+from chain.sender import TxSender
 from offchain.attestation import (
     Attestation,
     BatchAttestation,
@@ -40,6 +41,7 @@ from offchain.attestation import (
     model_version_str,
     to_bytes32,
 )
+from offchain.hexbytes import hex0x
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,9 @@ class Result:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "subject": _hex(self.subject),
+            "subject": hex0x(self.subject),
             "kind": self.kind.name,
-            "result_hash": _hex(self.result_hash),
+            "result_hash": hex0x(self.result_hash),
             "model_version": model_version_str(self.model_version),
             "issued_at": self.issued_at,
             "nonce": self.nonce,
@@ -108,7 +110,7 @@ class Batch:
     def to_json(self) -> dict[str, Any]:
         return {
             **self.__dict__,
-            "root": _hex(self.root),
+            "root": hex0x(self.root),
             "kind": self.kind.name,
             "model_version": model_version_str(self.model_version),
         }
@@ -125,22 +127,14 @@ class Attested:
     gas_used: int
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.__dict__, "digest": _hex(self.digest), "signers": list(self.signers)}
+        return {**self.__dict__, "digest": hex0x(self.digest), "signers": list(self.signers)}
 
 
-class AttestationHub:
+class AttestationHub(Facade):
     """Oracle registry, governance calldata, submissions and lookups on one AttestationHub."""
 
     name = "AttestationHub"
 
-    def __init__(self, contract: Contract, decoder: RevertDecoder) -> None:
-        self.contract = contract
-        self.decoder = decoder
-        decoder.name_contract(contract.address, self.name)
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
 
     @cached_property
     def domain(self) -> Domain:
@@ -149,8 +143,6 @@ class AttestationHub:
             chain_id = self.contract.w3.eth.chain_id
         return Domain(chain_id, self.address)
 
-    def _call(self, fn_name: str, *args: Any) -> Any:
-        return call(getattr(self.contract.functions, fn_name)(*args), self.decoder)
 
     # --- oracle registry ------------------------------------------------------------
 
@@ -264,7 +256,7 @@ class AttestationHub:
                     block=receipt["blockNumber"],
                     gas_used=receipt["gasUsed"],
                 )
-        raise AssertionError(f"receipt has no {event} event for {_hex(want)}")
+        raise AssertionError(f"receipt has no {event} event for {hex0x(want)}")
 
     # --- lookups --------------------------------------------------------------------
 
@@ -362,6 +354,3 @@ def constructor_args(registry: str, quorums: Mapping[Kind | int, int]) -> tuple[
 def _calldata(contract: Contract, fn_name: str, *args: Any) -> bytes:
     return bytes.fromhex(contract.encode_abi(fn_name, args=list(args)).removeprefix("0x"))
 
-
-def _hex(raw: bytes) -> str:
-    return "0x" + raw.hex()

@@ -20,17 +20,17 @@ from enum import IntEnum
 from typing import Any
 
 from web3 import Web3
-from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from chain.client import RevertDecoder
 from chain.errors import ContractReverted
 from chain.events import read_events
+from chain.facade import Facade
 from chain.ids import member_id_str
-from chain.sender import TxSender, call
+from chain.sender import TxSender
 from offchain.doctypes import DOC_TYPES
+from offchain.hexbytes import hex0x, to_bytes32
 
 Hash32 = bytes | str
 """A 32-byte value (root, document hash, proof element) as bytes or 0x-prefixed hex."""
@@ -54,7 +54,7 @@ class AnchorResult:
     issuer_member: str
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.__dict__, "root": _hex(self.root)}
+        return {**self.__dict__, "root": hex0x(self.root)}
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Batch:
     revoked: bool
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.__dict__, "root": _hex(self.root), "doc_type": self.doc_type.name}
+        return {**self.__dict__, "root": hex0x(self.root), "doc_type": self.doc_type.name}
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class DocumentStatus:
         return self.batch_revoked or self.doc_revoked
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.__dict__, "doc_hash": _hex(self.doc_hash), "revoked": self.revoked}
+        return {**self.__dict__, "doc_hash": hex0x(self.doc_hash), "revoked": self.revoked}
 
 
 @dataclass(frozen=True)
@@ -107,27 +107,17 @@ class Revocation:
     def to_json(self) -> dict[str, Any]:
         return {
             **self.__dict__,
-            "root": _hex(self.root),
-            "doc_hash": None if self.doc_hash is None else _hex(self.doc_hash),
+            "root": hex0x(self.root),
+            "doc_hash": None if self.doc_hash is None else hex0x(self.doc_hash),
         }
 
 
-class DocumentRegistry:
+class DocumentRegistry(Facade):
     """Anchoring, revocation and lookups on one deployed DocumentRegistry."""
 
     name = "DocumentRegistry"
 
-    def __init__(self, contract: Contract, decoder: RevertDecoder) -> None:
-        self.contract = contract
-        self.decoder = decoder
-        decoder.name_contract(contract.address, self.name)
 
-    @property
-    def address(self) -> str:
-        return self.contract.address
-
-    def _call(self, fn_name: str, *args: Any) -> Any:
-        return call(getattr(self.contract.functions, fn_name)(*args), self.decoder)
 
     # --- anchoring ------------------------------------------------------------------
 
@@ -151,25 +141,25 @@ class DocumentRegistry:
         same root twice in `batches` is refused here (ValueError): both would pass the
         estimate and the second would fail on chain.
         """
-        items = [(_hash32(r, "root"), c, t) for r, c, t in batches]
+        items = [(to_bytes32(r, "root"), c, t) for r, c, t in batches]
         roots = [r for r, _, _ in items]
         if len(set(roots)) != len(roots):
             dup = next(r for r in roots if roots.count(r) > 1)
-            raise ValueError(f"root {_hex(dup)} appears more than once in the batches")
+            raise ValueError(f"root {hex0x(dup)} appears more than once in the batches")
         receipts = sender.send_many([self._anchor_fn(*item) for item in items], gas=gas)
         return [self._anchored(rc, root) for rc, root in zip(receipts, roots, strict=True)]
 
     def _anchor_fn(self, root: Hash32, count: int, doc_type: DocType | int) -> ContractFunction:
-        return self.contract.functions.anchorBatch(_hash32(root, "root"), count, int(doc_type))
+        return self.contract.functions.anchorBatch(to_bytes32(root, "root"), count, int(doc_type))
 
     def _anchored(self, receipt: TxReceipt, root: Hash32) -> AnchorResult:
-        want = _hash32(root, "root")
+        want = to_bytes32(root, "root")
         for event in self.contract.events.BatchAnchored().process_receipt(receipt, errors=DISCARD):
             if bytes(event["args"]["root"]) == want:
                 return _anchor_result(
                     event["args"], receipt["transactionHash"], receipt["blockNumber"]
                 )
-        raise AssertionError(f"anchorBatch receipt has no BatchAnchored event for {_hex(want)}")
+        raise AssertionError(f"anchorBatch receipt has no BatchAnchored event for {hex0x(want)}")
 
     def anchoring(self, root: Hash32, *, from_block: int = 0) -> AnchorResult | None:
         """The anchoring of `root` read back from its BatchAnchored log (tx and block), or None.
@@ -177,7 +167,7 @@ class DocumentRegistry:
         The contract does not store the block; the log, indexed by root, does.  Pass the
         deployment block as `from_block` to scan less of the chain.
         """
-        want = _hash32(root, "root")
+        want = to_bytes32(root, "root")
         for event in read_events(
             self.contract.w3,
             self.contract,
@@ -193,7 +183,7 @@ class DocumentRegistry:
 
     def revoke_batch(self, sender: TxSender, root: Hash32, reason: str = "") -> TxReceipt:
         """Revoke a whole batch; only an ISSUER of the member that anchored it may."""
-        return sender.transact(self.contract.functions.revokeBatch(_hash32(root, "root"), reason))
+        return sender.transact(self.contract.functions.revokeBatch(to_bytes32(root, "root"), reason))
 
     def revoke_document(
         self,
@@ -206,7 +196,7 @@ class DocumentRegistry:
         """Revoke one document of a batch; `proof` must show it is in the batch (NotInBatch)."""
         return sender.transact(
             self.contract.functions.revokeDocument(
-                _hash32(root, "root"), _hash32(doc_hash, "doc_hash"), _proof(proof), reason
+                to_bytes32(root, "root"), to_bytes32(doc_hash, "doc_hash"), _proof(proof), reason
             )
         )
 
@@ -214,7 +204,7 @@ class DocumentRegistry:
 
     def batch(self, root: Hash32) -> Batch | None:
         """The batch anchored with `root`, or None if it was never anchored."""
-        raw = _hash32(root, "root")
+        raw = to_bytes32(root, "root")
         try:
             b = self._call("batchOf", raw)
         except ContractReverted as exc:
@@ -232,22 +222,22 @@ class DocumentRegistry:
         )
 
     def is_anchored(self, root: Hash32) -> bool:
-        return self._call("isAnchored", _hash32(root, "root"))
+        return self._call("isAnchored", to_bytes32(root, "root"))
 
     def status(self, root: Hash32, doc_hash: Hash32) -> DocumentStatus:
-        raw = _hash32(doc_hash, "doc_hash")
+        raw = to_bytes32(doc_hash, "doc_hash")
         anchored, batch_revoked, doc_revoked = self._call(
-            "documentStatus", _hash32(root, "root"), raw
+            "documentStatus", to_bytes32(root, "root"), raw
         )
         return DocumentStatus(raw, anchored, batch_revoked, doc_revoked)
 
     def statuses(self, root: Hash32, doc_hashes: Sequence[Hash32]) -> list[DocumentStatus]:
         """The status of many documents of one batch, in one call; in the order given."""
-        raws = [_hash32(h, "doc_hash") for h in doc_hashes]
+        raws = [to_bytes32(h, "doc_hash") for h in doc_hashes]
         if not raws:
             return []
         anchored, batch_revoked, doc_revoked = self._call(
-            "documentStatuses", _hash32(root, "root"), raws
+            "documentStatuses", to_bytes32(root, "root"), raws
         )
         return [
             DocumentStatus(h, anchored, batch_revoked, revoked)
@@ -261,40 +251,24 @@ class DocumentRegistry:
         and use `statuses`; this is for audits and tests of the on-chain path.
         """
         return self._call(
-            "verifyDocument", _hash32(root, "root"), _hash32(doc_hash, "doc_hash"), _proof(proof)
+            "verifyDocument", to_bytes32(root, "root"), to_bytes32(doc_hash, "doc_hash"), _proof(proof)
         )
 
     def batch_revocation(self, root: Hash32) -> Revocation | None:
-        raw = _hash32(root, "root")
+        raw = to_bytes32(root, "root")
         return _revocation(self._call("batchRevocation", raw), raw, None)
 
     def document_revocation(self, root: Hash32, doc_hash: Hash32) -> Revocation | None:
-        raw, doc = _hash32(root, "root"), _hash32(doc_hash, "doc_hash")
+        raw, doc = to_bytes32(root, "root"), to_bytes32(doc_hash, "doc_hash")
         return _revocation(self._call("documentRevocation", raw, doc), raw, doc)
 
     def max_batch_size(self) -> int:
         return self._call("MAX_BATCH_SIZE")
 
 
-def _hash32(value: Hash32, what: str) -> bytes:
-    if isinstance(value, str):
-        try:
-            raw = bytes.fromhex(value.removeprefix("0x"))
-        except ValueError:
-            raise ValueError(f"{what} must be 32 bytes of hex, got {value!r}") from None
-    else:
-        raw = bytes(value)
-    if len(raw) != 32:
-        raise ValueError(f"{what} must be 32 bytes, got {len(raw)}")
-    return raw
-
-
 def _proof(proof: Sequence[Hash32]) -> list[bytes]:
-    return [_hash32(p, "proof element") for p in proof]
+    return [to_bytes32(p, "proof element") for p in proof]
 
-
-def _hex(raw: bytes) -> str:
-    return "0x" + raw.hex()
 
 
 def _anchor_result(args: Any, tx_hash: Any, block: int) -> AnchorResult:

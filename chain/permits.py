@@ -40,8 +40,10 @@ from chain.client import RevertDecoder
 from chain.compiler import ContractArtifact
 from chain.errors import ChainError, ContractReverted
 from chain.events import ChainEvent, read_events
+from chain.facade import Facade
 from chain.ids import member_id_str
 from chain.sender import TxSender, call
+from offchain.hexbytes import hex0x
 from offchain.permits import (
     Permit,
     hs_code_number,
@@ -153,8 +155,8 @@ class IssueResult:
     def to_json(self) -> dict[str, Any]:
         return {
             **self.__dict__,
-            "permit_id": _hex(self.permit_id),
-            "document_hash": _hex(self.document_hash),
+            "permit_id": hex0x(self.permit_id),
+            "document_hash": hex0x(self.document_hash),
         }
 
 
@@ -174,8 +176,8 @@ class DrawResult:
     def to_json(self) -> dict[str, Any]:
         return {
             **self.__dict__,
-            "permit_id": _hex(self.permit_id),
-            "declaration_id": _hex(self.declaration_id),
+            "permit_id": hex0x(self.permit_id),
+            "declaration_id": hex0x(self.declaration_id),
             "quantity": str(self.quantity),
             "remaining": str(self.remaining),
         }
@@ -193,7 +195,7 @@ class RevokeResult:
     block: int
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.__dict__, "permit_id": _hex(self.permit_id)}
+        return {**self.__dict__, "permit_id": hex0x(self.permit_id)}
 
 
 @dataclass(frozen=True)
@@ -229,9 +231,9 @@ class PermitView:
     def to_json(self) -> dict[str, Any]:
         return {
             **self.__dict__,
-            "permit_id": _hex(self.permit_id),
-            "holder_hash": _hex(self.holder_hash),
-            "document_hash": _hex(self.document_hash),
+            "permit_id": hex0x(self.permit_id),
+            "holder_hash": hex0x(self.holder_hash),
+            "document_hash": hex0x(self.document_hash),
             "hs_codes": list(self.hs_codes),
             "quantity": str(self.quantity),
             "remaining": str(self.remaining),
@@ -239,23 +241,14 @@ class PermitView:
         }
 
 
-class PermitRegistry:
+class PermitRegistry(Facade):
     """Issuing, drawing, revocation and lookups on one deployed PermitRegistry."""
 
     name = "PermitRegistry"
 
     def __init__(self, contract: Contract, decoder: RevertDecoder) -> None:
-        self.contract = contract
-        self.decoder = decoder
+        super().__init__(contract, decoder)
         self._registry: Contract | None = None
-        decoder.name_contract(contract.address, self.name)
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
-
-    def _call(self, fn_name: str, *args: Any) -> Any:
-        return call(getattr(self.contract.functions, fn_name)(*args), self.decoder)
 
     # --- issuing --------------------------------------------------------------------
 
@@ -534,6 +527,3 @@ def _check(reason: int) -> PermitCheck:
     code = CheckReason(reason)
     return PermitCheck(code is CheckReason.OK, code, code.text)
 
-
-def _hex(raw: bytes) -> str:
-    return "0x" + raw.hex()

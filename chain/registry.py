@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from web3 import Web3
-from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from chain.client import RevertDecoder
+from chain.facade import Facade
 from chain.ids import ROLE_BY_ID, member_id_bytes, member_id_str, role_id
-from chain.sender import TxSender, call
+from chain.sender import TxSender
 
 PROPOSAL_KINDS = ("add_member", "remove_member", "grant_role", "revoke_role", "call")
 PROPOSAL_STATES = ("pending", "executed", "rejected", "expired")
@@ -68,22 +67,12 @@ class Proposal:
         return dict(self.__dict__)
 
 
-class ConsortiumRegistry:
+class ConsortiumRegistry(Facade):
     """Reads and governance transactions on one deployed ConsortiumRegistry."""
 
     name = "ConsortiumRegistry"
 
-    def __init__(self, contract: Contract, decoder: RevertDecoder) -> None:
-        self.contract = contract
-        self.decoder = decoder
-        decoder.name_contract(contract.address, self.name)
 
-    @property
-    def address(self) -> str:
-        return self.contract.address
-
-    def _call(self, fn_name: str, *args: Any) -> Any:
-        return call(getattr(self.contract.functions, fn_name)(*args), self.decoder)
 
     # --- members -------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from eth_keys.exceptions import BadSignature as _EthKeysBadSignature
 from eth_utils import to_checksum_address
 
 from offchain.errors import OffchainError
+from offchain.hexbytes import hex0x, to_bytes32
 from offchain.merkle import HASH_SIZE, MerkleTree, keccak256, pair_leaf_hash
 
 DOMAIN_NAME = "SmartCustoms AttestationHub"
@@ -251,9 +252,9 @@ class Attestation:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "subject": _hex(self.subject),
+            "subject": hex0x(self.subject),
             "kind": self.kind.name,
-            "result_hash": _hex(self.result_hash),
+            "result_hash": hex0x(self.result_hash),
             "model_version": model_version_str(self.model_version),
             "issued_at": self.issued_at,
             "nonce": self.nonce,
@@ -337,7 +338,7 @@ class BatchAttestation:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "root": _hex(self.root),
+            "root": hex0x(self.root),
             "kind": self.kind.name,
             "count": self.count,
             "model_version": model_version_str(self.model_version),
@@ -415,22 +416,6 @@ def recover_digest(message_digest: bytes, signature: bytes) -> str:
 # ---- helpers -------------------------------------------------------------------------------
 
 
-def to_bytes32(value: Bytes32, what: str) -> bytes:
-    """32 bytes from bytes or 0x-hex; ValueError naming `what` otherwise."""
-    if isinstance(value, str):
-        try:
-            raw = bytes.fromhex(value.removeprefix("0x"))
-        except ValueError:
-            raise ValueError(f"{what} must be 32 bytes of hex, got {value!r}") from None
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        raw = bytes(value)
-    else:
-        raise ValueError(f"{what} must be 32 bytes, got {type(value).__name__}")
-    if len(raw) != HASH_SIZE:
-        raise ValueError(f"{what} must be 32 bytes, got {len(raw)}")
-    return raw
-
-
 def _kind(value: Kind | int) -> Kind:
     try:
         return Kind(value)
@@ -452,6 +437,3 @@ def _set(obj: object, name: str, value: Any) -> None:
 def _word(value: int) -> bytes:
     return int(value).to_bytes(32, "big")
 
-
-def _hex(raw: bytes) -> str:
-    return "0x" + raw.hex()
