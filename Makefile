@@ -53,12 +53,5 @@ clean:
 	find . -name __pycache__ -type d -prune -not -path './node_modules/*' -exec rm -rf {} +
 
 # Also removes chain state, keys and databases under var/.
-dist# Optional: brownie in its own environment (it pins old web3/pytest), using our solc bridge.
-brownie: node
-	@test -x .venv-brownie/bin/brownie || ($(PYTHON) -m venv .venv-brownie && \
-		.venv-brownie/bin/pip install --quiet eth-brownie)
-	mkdir -p $(HOME)/.solcx && ln -sf $(CURDIR)/chain/bin/solc $(HOME)/.solcx/solc-v0.8.30
-	.venv-brownie/bin/brownie compile
-
-clean: clean
+distclean: clean
 	rm -rf $(VENV) .venv-brownie node_modules var build reports
