@@ -51,6 +51,13 @@ def list_declarations(
     return ctx.clearance.list(limit)
 
 
+@router.get("/declarations/stats", summary="Declarations per channel and per selectivity rule")
+def declaration_stats(
+    ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
+) -> dict[str, Any]:
+    return ctx.clearance.stats()
+
+
 @router.get("/declarations/{declaration_id}", summary="One declaration and its decision")
 def get_declaration(
     declaration_id: str, ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)

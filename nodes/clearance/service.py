@@ -184,6 +184,23 @@ class ClearanceService:
                              (declaration_id,))
         return _row(rows[0]) if rows else None
 
+    def stats(self) -> dict[str, Any]:
+        """How many declarations each rule selected and each channel received (engine and
+        final, after re-routes), so a risk officer can tune the rules."""
+        channels: dict[str, int] = defaultdict(int)
+        engine: dict[str, int] = defaultdict(int)
+        rules: dict[str, int] = defaultdict(int)
+        rows = self.db.query("SELECT channel, decision FROM declarations")
+        for r in rows:
+            decision = json.loads(r["decision"])
+            channels[r["channel"]] += 1
+            engine[decision["channel"]] += 1
+            for reason in decision["reasons"]:
+                rules[reason["rule"]] += 1
+        return {"declarations": len(rows), "channels": dict(channels),
+                "engine_channels": dict(engine),
+                "rules": dict(sorted(rules.items(), key=lambda kv: -kv[1]))}
+
     def list(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.db.query("SELECT * FROM declarations ORDER BY created_at DESC LIMIT ?",
                              (limit,))
