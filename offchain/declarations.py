@@ -370,7 +370,9 @@ Measure = Annotated[
     Decimal, PlainValidator(_number(places=3, total=15, positive=True)), _DecimalOut
 ]
 Rate = Annotated[Decimal, PlainValidator(_number(places=6, total=18, positive=True)), _DecimalOut]
-DateField = Annotated[date, PlainValidator(_check_date)]
+DateField = Annotated[
+    date, PlainValidator(_check_date), PlainSerializer(lambda d: d.isoformat(), return_type=str)
+]
 Hash = Annotated[str, PlainValidator(_check_hash)]
 DocTypeName = Annotated[str, PlainValidator(_check_doc_type)]
 ReceiptField = Annotated[

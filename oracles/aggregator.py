@@ -17,7 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from offchain import attestation as att
 from oracles.base import KIND_NAMES, OracleError, SignedResult
+
+_IS_ACTIVE_ABI = [{
+    "type": "function", "name": "isActiveMember", "stateMutability": "view",
+    "inputs": [{"name": "id", "type": "bytes32"}], "outputs": [{"name": "", "type": "bool"}],
+}]
 
 
 class InstanceClient(Protocol):
@@ -53,7 +59,10 @@ class Aggregator:
     def __init__(
         self, instances: Sequence[InstanceClient], hub, sender, *,
         quorum: Callable[[int], int], timeout_s: float = 10.0, clock=time.time,
+        member_active: Callable[[str], bool] | None = None,
     ) -> None:
+        self.member_active = member_active
+        self._eligible_cache: dict[tuple[str, int], tuple[float, bool]] = {}
         self.instances = list(instances)
         self.hub = hub
         self.sender = sender
@@ -87,6 +96,12 @@ class Aggregator:
         groups: dict[bytes, list[SignedResult]] = defaultdict(list)
         seen: set[str] = set()
         for a in answers:
+            problem = self._check(kind, a.attestation, a.signature, a.signer, issued_at, nonce)
+            if problem is None and a.attestation.result_hash != a.result.result_hash:
+                problem = "signed another result than it reported"
+            if problem:
+                failures.append(f"{a.instance or a.signer}: {problem}")
+                continue
             if a.signer.lower() not in seen:
                 seen.add(a.signer.lower())
                 groups[a.result.result_hash].append(a)
@@ -131,6 +146,13 @@ class Aggregator:
             except Exception as exc:
                 failures.append(f"{inst.name}: {type(exc).__name__}: {exc}")
                 continue
+            problem = self._check(kind, signed.batch, signed.signature, signed.signer,
+                                  issued_at, nonce)
+            if problem is None and signed.batch.count != len(requests):
+                problem = f"signed a batch of {signed.batch.count}, not {len(requests)}"
+            if problem:
+                failures.append(f"{inst.name}: {problem}")
+                continue
             if all(s.signer.lower() != signed.signer.lower() for s in groups[signed.batch.root]):
                 groups[signed.batch.root].append(signed)
         best = max(groups.values(), key=len, default=[])
@@ -144,6 +166,43 @@ class Aggregator:
         return AttestedBatch(results=best[0].results, root=best[0].batch.root,
                              signers=list(done.signers), tx=done.tx_hash, block=done.block,
                              gas_used=done.gas_used)
+
+    def _check(self, kind: int, item, signature: bytes, signer: str, issued_at: int,
+               nonce: int) -> str | None:
+        """Why the hub would not count this signature, or None: an answer that would make
+        the whole submission revert costs only its own vote."""
+        if (int(item.kind), item.issued_at, item.nonce) != (kind, issued_at, nonce):
+            return "signed other kind, time or nonce than asked"
+        try:
+            recovered = att.recover(self.hub.domain, item, signature)
+        except att.BadSignature as exc:
+            return f"bad signature ({exc})"
+        if recovered.lower() != signer.lower():
+            return f"signature is by {recovered}, not by the claimed {signer}"
+        if not self._eligible(signer, kind):
+            return f"{signer} is not an active oracle of this kind of an active member"
+        return None
+
+    def _eligible(self, signer: str, kind: int) -> bool:
+        key = (signer.lower(), kind)
+        hit = self._eligible_cache.get(key)
+        if hit and time.monotonic() - hit[0] < 30.0:
+            return hit[1]
+        info = self.hub.oracle(signer)
+        ok = bool(info and info.active and int(info.kind) == kind
+                  and self._member_active(info.member))
+        self._eligible_cache[key] = (time.monotonic(), ok)
+        return ok
+
+    def _member_active(self, member: str) -> bool:
+        """Whether the oracle's member is active in the registry the hub itself reads."""
+        if self.member_active is None:
+            w3 = self.hub.contract.w3
+            address = self.hub.contract.functions.registry().call()
+            registry = w3.eth.contract(address=address, abi=_IS_ACTIVE_ABI)
+            self.member_active = lambda m: registry.functions.isActiveMember(
+                m.encode().ljust(32, b"\0")).call()
+        return bool(self.member_active(member))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

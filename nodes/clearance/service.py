@@ -79,6 +79,7 @@ class ClearanceService:
                 instances, self.chain.attestations, self._operator(),
                 quorum=self.chain.attestations.quorum,
                 timeout_s=self.settings.clearance.oracle_timeout_s,
+                member_active=self.chain.registry.is_active_member,
             )
         return self._aggregator
 
@@ -105,7 +106,13 @@ class ClearanceService:
                    "oracles": oracle_results or {}}
         done = self.aggregator.attest(int(att.CLEARANCE), request)
         decision = done.result.output
-        draws = self._draw_down(decl, decision)
+        try:
+            draws = self._draw_down(decl, decision)
+            draw_error = None
+        except ClearanceError as exc:
+            # The decision is on chain already: keep it (so lodging again does not attest
+            # again) and say plainly that the permits were not drawn.
+            draws, draw_error = [], exc.detail
         out = {
             "declaration": decl.declaration_id,
             "declaration_hash": decision["declaration_hash"],
@@ -119,6 +126,8 @@ class ClearanceService:
                             "subject": decision["declaration_hash"]},
             "permit_draws": draws,
         }
+        if draw_error:
+            out["permit_draw_error"] = draw_error
         self.db.execute(
             "INSERT INTO declarations (declaration_id, declaration_hash, channel, decision,"
             " attestation, draws, created_at, created_by) VALUES (?,?,?,?,?,?,?,?)",

@@ -19,7 +19,12 @@ from typing import Any
 
 from chain.context import Chain
 from offchain import attestation as att
-from offchain.declarations import Declaration, declaration_hash, load_declaration_json
+from offchain.declarations import (
+    Declaration,
+    DeclarationRejected,
+    declaration_hash,
+    load_declaration_json,
+)
 from offchain.merkle import leaf_hash, process_proof
 from offchain.permits import convert_quantity, holder_hash, permit_id_bytes
 from offchain.tariff import TariffError, TariffTable
@@ -46,7 +51,10 @@ class ClearanceOracle(Oracle):
         body = request.get("reroute", request) if isinstance(request, dict) else None
         if not isinstance(body, dict) or "declaration" not in body:
             raise OracleError("invalid_request", "a clearance request needs a `declaration`", 400)
-        return load_declaration_json(body["declaration"])
+        try:
+            return load_declaration_json(body["declaration"])
+        except DeclarationRejected as exc:
+            raise OracleError(exc.code, exc.detail, exc.http_status) from None
 
     def compute(self, request: dict[str, Any]) -> dict[str, Any]:
         if "reroute" in request:
@@ -141,6 +149,7 @@ class ClearanceOracle(Oracle):
         at = int(dt.datetime.combine(decl.date, dt.time(12), dt.UTC).timestamp())
         regs = {d["sequence"]: set(d.get("regulation_codes", ())) for d in duties["items"]}
         out = []
+        lines = []
         for it in decl.items:
             if not it.permits:
                 if PERMIT_REGULATION in regs.get(it.sequence, set()):
@@ -148,8 +157,11 @@ class ClearanceOracle(Oracle):
                                 "reason": f"HS {it.hs_code} needs an import permit; none cited"})
                 continue
             for pid in it.permits:
-                out.append({"item": it.sequence, "permit": pid,
-                            **self._permit_check(pid, holder, it, at)})
+                entry = {"item": it.sequence, "permit": pid,
+                         **self._permit_check(pid, holder, it, at)}
+                out.append(entry)
+                lines.append((entry, it))
+        self._check_totals(lines, holder, at)
         return out
 
     def _permit_check(self, pid: str, holder: bytes, it, at: int) -> dict[str, Any]:
@@ -163,6 +175,23 @@ class ClearanceOracle(Oracle):
         check = self.chain.permits.check(permit_id_bytes(pid), holder, it.hs_code[:6], qty, at)
         return {"ok": check.ok, "reason": check.reason_text, "quantity": str(qty),
                 "unit": view.unit}
+
+    def _check_totals(self, lines: list, holder: bytes, at: int) -> None:
+        """Items drawing on the same permit and HS code must fit together, not one by one."""
+        totals: dict[tuple[str, str], Decimal] = {}
+        for entry, it in lines:
+            if entry["ok"]:
+                key = (entry["permit"], it.hs_code[:6])
+                totals[key] = totals.get(key, Decimal(0)) + Decimal(entry["quantity"])
+        for (pid, hs6), qty in totals.items():
+            check = self.chain.permits.check(permit_id_bytes(pid), holder, hs6, qty, at)
+            if check.ok:
+                continue
+            for entry, it in lines:
+                if entry["permit"] == pid and it.hs_code[:6] == hs6:
+                    entry["ok"] = False
+                    entry["reason"] = (f"together the items ask {qty} {entry['unit']} of "
+                                       f"permit {pid}: {check.reason_text}")
 
     # --- documents ----------------------------------------------------------------------
 

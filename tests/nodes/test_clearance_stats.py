@@ -29,5 +29,5 @@ def test_stats_count_channels_before_and_after_reroutes_and_rules(settings, tmp_
     assert stats["declarations"] == 4
     assert stats["engine_channels"] == {"C1": 1, "C3": 2, "C2": 1}
     assert stats["channels"] == {"C1": 1, "C3": 3}
-    assert list(stats["rules"].items())[0] == ("QUARANTINE", 2)
+    assert next(iter(stats["rules"].items())) == ("QUARANTINE", 2)
     assert stats["rules"]["DANGEROUS-GOODS"] == 1
