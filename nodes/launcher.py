@@ -138,33 +138,24 @@ class Launcher:
         }
 
     def _spawn_node(self, m: MemberConfig) -> NodeProcess:
-        s = self.settings
-        log = s.log_dir / f"node-{m.id}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "nodes.cli", "node", "serve", "--member", m.id],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=die_with_parent,
-                process_group=0,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        return NodeProcess(m, f"http://{s.node_host}:{m.api_port}", log, proc)
+        return self._spawn("node", m, f"http://{self.settings.node_host}:{m.api_port}")
 
     def _spawn_oracle(self, m: MemberConfig) -> NodeProcess:
-        s = self.settings
-        log = s.log_dir / f"oracle-{m.id}.log"
+        return self._spawn("oracle", m, instance_url(self.settings, m.id))
+
+    def _spawn(self, what: str, m: MemberConfig, url: str) -> NodeProcess:
+        """`smartcustoms <what> serve --member <id>` as a child in its own process group,
+        logging to var/log/<what>-<id>.log, dying with us."""
+        log = self.settings.log_dir / f"{what}-{m.id}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "nodes.cli", "oracle", "serve", "--member", m.id],
+                [sys.executable, "-m", "nodes.cli", what, "serve", "--member", m.id],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 preexec_fn=die_with_parent, process_group=0,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        return NodeProcess(m, instance_url(s, m.id), log, proc, what="oracle")
+        return NodeProcess(m, url, log, proc, what=what)
 
     def _seed_demo_clearance(self) -> list[dict]:
         """On a new consortium, issue the example permit and lodge example declarations
