@@ -94,8 +94,12 @@ def test_run_starts_three_nodes_stops_cleanly_and_restart_reuses(tmp_path):
         children = _children(proc.pid)
         assert len(children) == 7  # anvil, three oracle instances, three nodes
         assert [o["member"] for o in summary["oracles"]] == list(MEMBERS)
-        channels = {d["channel"] for d in summary["demo_declarations"]}
-        assert channels == {"C1", "C2", "C3"}, summary["demo_declarations"]
+        demo = {d["file"]: d for d in summary["demo_declarations"]}
+        assert {"C2", "C3"} <= {d["channel"] for d in demo.values()}, demo
+        # The low-risk one is green unless the keyed random draw (a new seed per
+        # installation, about 2.5 % of green traffic) sampled it for a check.
+        low_risk = demo["01-machinery-parts-sg.json"]
+        assert low_risk["channel"] == "C1" or low_risk["reasons"] == ["RANDOM"], low_risk
         address = summary["contracts"]["ConsortiumRegistry"]
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
