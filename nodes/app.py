@@ -10,6 +10,7 @@ from nodes.api import declarations, documents, health, members
 from nodes.context import NodeContext
 from nodes.documents.workers import DocumentWorkers
 from nodes.errors import install_error_handlers
+from nodes.jsonguard import JsonGuard
 from offchain.settings import Settings, get_settings
 
 VERSION = "0.1.0"
@@ -47,6 +48,8 @@ def create_app(
     )
     app.state.node = ctx
     install_error_handlers(app)
+    # JSON bodies are checked for size and nesting before FastAPI parses them.
+    app.add_middleware(JsonGuard, max_bytes=settings.documents.max_xml_bytes, max_depth=64)
     app.include_router(health.router)
     app.include_router(members.router)
     app.include_router(documents.router)

@@ -191,3 +191,33 @@ def test_node_for_unknown_member_is_refused(settings):
 
     with pytest.raises(UnknownMemberError, match="TW, SG, NZ"):
         create_app("XX", settings)
+
+
+def test_deeply_nested_json_is_refused_and_the_node_survives(node_url, http, settings):
+    """100,000 nested arrays used to crash the whole node process in the JSON parser."""
+    url = node_url("TW")
+    body = b"[" * 100_000 + b"]" * 100_000
+    resp = http.post(f"{url}/proposals", content=body,
+                     headers={"X-API-Key": _admin_key(settings, "TW"),
+                              "Content-Type": "application/json"})
+    assert resp.status_code == 400
+    assert resp.json()["error"] == "json_too_deep"
+    assert http.get(f"{url}/health").status_code == 200
+
+
+def test_oversized_json_is_413(node_url, http, settings):
+    url = node_url("TW")
+    cap = settings.documents.max_xml_bytes
+    resp = http.post(f"{url}/declarations", content=b'{"a": "' + b"x" * cap + b'"}',
+                     headers={"X-API-Key": _admin_key(settings, "TW"),
+                              "Content-Type": "application/json"})
+    assert resp.status_code == 413
+    assert resp.json()["error"] == "json_too_large"
+
+
+def test_json_depth_ignores_brackets_inside_strings():
+    from nodes.jsonguard import json_depth
+
+    assert json_depth(b'{"a": [1, {"b": "[[[[[[["}]}') == 3
+    assert json_depth(b'"\\"[[[["') == 0
+    assert json_depth(b"[]") == 1
