@@ -30,6 +30,7 @@ import httpx
 from chain.context import Chain
 from chain.errors import ChainError, ContractReverted
 from chain.verification import verify_document
+from nodes.jsonguard import json_depth
 from offchain import crypto
 from offchain.cas import ContentStore, open_store
 from offchain.doclog import DocLog
@@ -369,6 +370,8 @@ class DocumentService:
             seen_nonce=lambda sender, nonce: not self.inbox.claim_nonce(sender, nonce),
             max_skew_s=self.settings.documents.envelope_max_skew_s,
         )
+        if json_depth(body) > 16:  # a delivery is two levels deep; never parse a deep one
+            raise DocumentError("invalid_delivery", "delivery body is nested too deeply")
         try:
             payload = json.loads(body)
             receipt = Receipt.from_json(payload["receipt"])
