@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+
+import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
+
+/// @title TransportLedger
+/// @notice Bonded cargo trips between free-trade zones: a customs officer starts a trip (seal,
+/// vehicle, origin and destination zone, hash of the approved route, deadline), the member's
+/// customs node anchors the trip's tracking events in Merkle-rooted batches, and an officer
+/// closes the trip with its outcome. The events themselves (GPS fixes, seal states) stay off
+/// chain; one of them is proven with its hash, its Merkle proof and the anchored root.
+/// @dev Conventions, shared with chain/transport.py:
+/// - Trip, seal, vehicle and zone ids are `keccak256` of their UTF-8 text ("TRIP-2026-000123",
+///   "KEELUNG-PORT"); the route hash is the hash of the approved corridor's canonical form.
+/// - Merkle leaves follow OpenZeppelin's StandardMerkleTree convention for one `bytes32`
+///   value: `leaf = keccak256(bytes.concat(keccak256(abi.encode(eventHash))))`, pairs hashed
+///   commutatively (offchain/merkle.py builds the trees).
+/// - Times are unix seconds; a trip is overdue once the block time is past its deadline.
+///
+/// Who may act: the customs officer's role is VERIFIER (officers verify cargo and seals; ISSUER
+/// is the exporting side's document anchoring). A VERIFIER account of an active member starts
+/// trips for that member; only VERIFIER accounts of the starting member anchor a trip's events
+/// and close it. A member removed by governance loses its roles, so it can neither start new
+/// trips nor touch its open ones.
+///
+/// Storage: seven slots per trip plus one for its index, and ONE slot per anchored batch
+/// (the batch refers to its trip by a 32-bit index instead of the 32-byte id), since batches
+/// are many per trip. Starting and closing accounts are not stored: the events carry them.
+contract TransportLedger {
+    // ---------------------------------------------------------------- types
+
+    /// @notice How a trip ended; `None` while it is open.
+    enum Outcome {
+        None,
+        ArrivedIntact,
+        ArrivedWithAlerts,
+        SealBroken,
+        Overdue
+    }
+
+    /// @notice A trip as stored and as returned by `trip`.
+    /// @dev Slots: sealId | vehicleId | originZone | destinationZone | routeHash | member |
+    /// deadline, startedAt, lastEventTs, eventCount, index, outcome (64+40+64+32+32+8 bits).
+    /// `startedAt == 0` means "never started" (block timestamps are never zero).
+    struct Trip {
+        bytes32 sealId;
+        bytes32 vehicleId;
+        bytes32 originZone;
+        bytes32 destinationZone;
+        bytes32 routeHash;
+        bytes32 member;
+        uint64 deadline;
+        uint40 startedAt;
+        uint64 lastEventTs;
+        uint32 eventCount;
+        uint32 index;
+        Outcome outcome;
+    }
+
+    /// @notice An anchored batch of a trip's events, as returned by `batchOf`;
+    /// `anchoredAt == 0` (and `tripId == 0`) means "never anchored".
+    struct Batch {
+        bytes32 tripId;
+        uint32 count;
+        uint64 firstTs;
+        uint64 lastTs;
+        uint40 anchoredAt;
+    }
+
+    /// @dev A batch as stored: one slot (32+32+64+64+40 bits).
+    struct BatchRecord {
+        uint32 tripIndex;
+        uint32 count;
+        uint64 firstTs;
+        uint64 lastTs;
+        uint40 anchoredAt;
+    }
+
+    // ---------------------------------------------------------------- state
+
+    /// @notice The consortium registry that says who is a customs officer of which member.
+    IConsortiumRegistry public immutable registry;
+
+    /// @dev `registry.VERIFIER_ROLE()`, read once.
+    bytes32 private immutable _customsRole;
+
+    /// @notice How many trips were started; trip indexes run from 1 to this.
+    uint32 public tripCount;
+
+    mapping(bytes32 tripId => Trip) private _trips;
+    mapping(uint32 index => bytes32 tripId) private _tripIds;
+    mapping(bytes32 root => BatchRecord) private _batches;
+
+    // ---------------------------------------------------------------- errors
+
+    /// @notice The registry address must not be zero.
+    error ZeroRegistry();
+    /// @notice `account` does not hold the VERIFIER (customs officer) role through an active member.
+    /// @param account The calling account.
+    error NotCustoms(address account);
+    /// @notice `account` is a customs officer, but of another member than the one that started the trip.
+    /// @param account The calling account.
+    /// @param tripId The trip.
+    /// @param tripMember The member that started the trip.
+    error NotTripMember(address account, bytes32 tripId, bytes32 tripMember);
+    /// @notice Trip, seal and vehicle ids, zones and the route hash must not be zero.
+    /// @param field Which argument: "tripId", "sealId", "vehicleId", "originZone",
+    /// "destinationZone" or "routeHash", right-padded with zeros.
+    error ZeroId(bytes32 field);
+    /// @notice A trip goes from one zone to another.
+    /// @param zone The zone given as both origin and destination.
+    error SameZone(bytes32 zone);
+    /// @notice The deadline must be later than the current block time.
+    /// @param deadline The rejected deadline.
+    /// @param nowTs The block time.
+    error DeadlineInPast(uint64 deadline, uint64 nowTs);
+    /// @notice A trip with this id was started before (open or closed); ids are used once.
+    /// @param tripId The trip.
+    error TripExists(bytes32 tripId);
+    /// @notice No trip with this id was ever started.
+    /// @param tripId The trip.
+    error UnknownTrip(bytes32 tripId);
+    /// @notice The trip was closed; nothing more can be anchored or changed.
+    /// @param tripId The trip.
+    /// @param outcome How it ended.
+    error TripAlreadyClosed(bytes32 tripId, Outcome outcome);
+    /// @notice The zero root is not a Merkle root.
+    error ZeroRoot();
+    /// @notice A batch holds at least one event.
+    error ZeroCount();
+    /// @notice The first event of a batch cannot be later than its last.
+    /// @param firstTs The rejected first timestamp.
+    /// @param lastTs The rejected last timestamp.
+    error InvalidTimeRange(uint64 firstTs, uint64 lastTs);
+    /// @notice This root was anchored before (for this or another trip).
+    /// @param root The root.
+    /// @param tripId The trip it was anchored for.
+    error RootAlreadyAnchored(bytes32 root, bytes32 tripId);
+    /// @notice `None` is not an outcome.
+    error InvalidOutcome();
+    /// @notice `Overdue` can be recorded only once the deadline has passed.
+    /// @param deadline The trip's deadline.
+    error NotOverdue(uint64 deadline);
+
+    // ---------------------------------------------------------------- events
+
+    /// @notice A bonded trip was started.
+    /// @param tripId The trip id.
+    /// @param member The member whose officer started it.
+    /// @param sealId The electronic seal's id.
+    /// @param vehicleId The vehicle's id.
+    /// @param originZone The zone the cargo leaves.
+    /// @param destinationZone The zone the cargo must reach.
+    /// @param routeHash The hash of the approved route.
+    /// @param deadline Arrival deadline (unix seconds).
+    /// @param by The starting officer's account.
+    event TripStarted(
+        bytes32 indexed tripId,
+        bytes32 indexed member,
+        bytes32 indexed sealId,
+        bytes32 vehicleId,
+        bytes32 originZone,
+        bytes32 destinationZone,
+        bytes32 routeHash,
+        uint64 deadline,
+        address by
+    );
+
+    /// @notice A batch of a trip's events was anchored.
+    /// @param tripId The trip id.
+    /// @param root The batch's Merkle root.
+    /// @param count How many events the batch holds.
+    /// @param firstTs Timestamp of its earliest event.
+    /// @param lastTs Timestamp of its latest event.
+    event EventsAnchored(bytes32 indexed tripId, bytes32 indexed root, uint32 count, uint64 firstTs, uint64 lastTs);
+
+    /// @notice A trip was closed.
+    /// @param tripId The trip id.
+    /// @param outcome How it ended.
+    /// @param byMember The trip's member, whose officer closed it.
+    /// @param by The closing officer's account.
+    event TripClosed(bytes32 indexed tripId, Outcome outcome, bytes32 byMember, address by);
+
+    // ---------------------------------------------------------------- constructor
+
+    /// @param registry_ The ConsortiumRegistry that grants the VERIFIER (customs officer) role.
+    constructor(IConsortiumRegistry registry_) {
+        if (address(registry_) == address(0)) revert ZeroRegistry();
+        registry = registry_;
+        _customsRole = registry_.VERIFIER_ROLE();
+    }
+
+    // ---------------------------------------------------------------- trips
+
+    /// @notice Starts a bonded trip on behalf of the caller's member.
+    /// @dev Reverts `NotCustoms` unless the caller holds VERIFIER through an active member, then
+    /// `ZeroId`, `SameZone`, `DeadlineInPast`, `TripExists`.
+    /// @param tripId keccak256 of the trip number.
+    /// @param sealId keccak256 of the electronic seal's id.
+    /// @param vehicleId keccak256 of the vehicle's id (plate or container number).
+    /// @param originZone keccak256 of the origin zone's id.
+    /// @param destinationZone keccak256 of the destination zone's id.
+    /// @param routeHash Hash of the approved route (corridor).
+    /// @param deadline Arrival deadline, unix seconds, later than now.
+    function startTrip(
+        bytes32 tripId,
+        bytes32 sealId,
+        bytes32 vehicleId,
+        bytes32 originZone,
+        bytes32 destinationZone,
+        bytes32 routeHash,
+        uint64 deadline
+    ) external {
+        (bool ok, bytes32 member) = registry.memberRole(_customsRole, msg.sender);
+        if (!ok) revert NotCustoms(msg.sender);
+        if (tripId == bytes32(0)) revert ZeroId("tripId");
+        if (sealId == bytes32(0)) revert ZeroId("sealId");
+        if (vehicleId == bytes32(0)) revert ZeroId("vehicleId");
+        if (originZone == bytes32(0)) revert ZeroId("originZone");
+        if (destinationZone == bytes32(0)) revert ZeroId("destinationZone");
+        if (routeHash == bytes32(0)) revert ZeroId("routeHash");
+        if (originZone == destinationZone) revert SameZone(originZone);
+        if (deadline <= block.timestamp) revert DeadlineInPast(deadline, uint64(block.timestamp));
+        Trip storage t = _trips[tripId];
+        if (t.startedAt != 0) revert TripExists(tripId);
+
+        uint32 index = ++tripCount;
+        _tripIds[index] = tripId;
+        t.sealId = sealId;
+        t.vehicleId = vehicleId;
+        t.originZone = originZone;
+        t.destinationZone = destinationZone;
+        t.routeHash = routeHash;
+        t.member = member;
+        t.deadline = deadline;
+        t.startedAt = uint40(block.timestamp);
+        t.index = index;
+        emit TripStarted(
+            tripId, member, sealId, vehicleId, originZone, destinationZone, routeHash, deadline, msg.sender
+        );
+    }
+
+    /// @notice Anchors a batch of an open trip's events as one Merkle root.
+    /// @dev Reverts `NotCustoms`, `UnknownTrip`, `NotTripMember`, `TripAlreadyClosed`, `ZeroRoot`,
+    /// `ZeroCount`, `InvalidTimeRange`, `RootAlreadyAnchored`. Batches may overlap in time
+    /// (late events are anchored in a later batch); the trip keeps the latest timestamp seen.
+    /// @param tripId The trip.
+    /// @param root Merkle root over `leaf(eventHash)` of the batch's events.
+    /// @param count How many events the batch holds (at least one).
+    /// @param firstTs Timestamp of the batch's earliest event.
+    /// @param lastTs Timestamp of the batch's latest event.
+    function anchorEvents(bytes32 tripId, bytes32 root, uint32 count, uint64 firstTs, uint64 lastTs) external {
+        Trip storage t = _openTripOfCaller(tripId);
+        if (root == bytes32(0)) revert ZeroRoot();
+        if (count == 0) revert ZeroCount();
+        if (firstTs > lastTs) revert InvalidTimeRange(firstTs, lastTs);
+        BatchRecord storage b = _batches[root];
+        if (b.anchoredAt != 0) revert RootAlreadyAnchored(root, _tripIds[b.tripIndex]);
+
+        b.tripIndex = t.index;
+        b.count = count;
+        b.firstTs = firstTs;
+        b.lastTs = lastTs;
+        b.anchoredAt = uint40(block.timestamp);
+        t.eventCount += count;
+        if (lastTs > t.lastEventTs) t.lastEventTs = lastTs;
+        emit EventsAnchored(tripId, root, count, firstTs, lastTs);
+    }
+
+    /// @notice Closes an open trip with its outcome.
+    /// @dev Reverts `NotCustoms`, `UnknownTrip`, `NotTripMember`, `TripAlreadyClosed` (also when closed
+    /// before), `InvalidOutcome` for `None`, `NotOverdue` for `Overdue` before the deadline passed.
+    /// @param tripId The trip.
+    /// @param outcome How it ended.
+    function closeTrip(bytes32 tripId, Outcome outcome) external {
+        Trip storage t = _openTripOfCaller(tripId);
+        if (outcome == Outcome.None) revert InvalidOutcome();
+        if (outcome == Outcome.Overdue && block.timestamp <= t.deadline) revert NotOverdue(t.deadline);
+        t.outcome = outcome;
+        emit TripClosed(tripId, outcome, t.member, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice A trip as recorded.
+    /// @dev Reverts `UnknownTrip` if it was never started.
+    /// @param tripId The trip.
+    /// @return The trip.
+    function trip(bytes32 tripId) external view returns (Trip memory) {
+        Trip memory t = _trips[tripId];
+        if (t.startedAt == 0) revert UnknownTrip(tripId);
+        return t;
+    }
+
+    /// @notice Whether the trip was started and not closed yet.
+    /// @param tripId The trip.
+    /// @return True if open.
+    function isOpen(bytes32 tripId) external view returns (bool) {
+        Trip storage t = _trips[tripId];
+        return t.startedAt != 0 && t.outcome == Outcome.None;
+    }
+
+    /// @notice The batch anchored under `root`; all zeros if none. Never reverts.
+    /// @param root The Merkle root.
+    /// @return The batch.
+    function batchOf(bytes32 root) external view returns (Batch memory) {
+        BatchRecord memory b = _batches[root];
+        return Batch(_tripIds[b.tripIndex], b.count, b.firstTs, b.lastTs, b.anchoredAt);
+    }
+
+    /// @notice The Merkle leaf of an event hash: `keccak256(bytes.concat(keccak256(abi.encode(eventHash))))`.
+    /// @param eventHash The event's hash.
+    /// @return The leaf.
+    function eventLeaf(bytes32 eventHash) public pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(eventHash))));
+    }
+
+    /// @notice Whether `root` was anchored and `proof` shows `eventHash` is in its batch.
+    /// @param root The batch's Merkle root.
+    /// @param eventHash The event's hash.
+    /// @param proof The Merkle proof, leaf to root.
+    /// @return True if anchored and included.
+    function verifyEvent(bytes32 root, bytes32 eventHash, bytes32[] calldata proof) external view returns (bool) {
+        return _batches[root].anchoredAt != 0 && MerkleProof.verifyCalldata(proof, root, eventLeaf(eventHash));
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    /// @dev The open trip `tripId`, if the caller is a customs officer of its member.
+    function _openTripOfCaller(bytes32 tripId) private view returns (Trip storage t) {
+        (bool ok, bytes32 member) = registry.memberRole(_customsRole, msg.sender);
+        if (!ok) revert NotCustoms(msg.sender);
+        t = _trips[tripId];
+        if (t.startedAt == 0) revert UnknownTrip(tripId);
+        if (member != t.member) revert NotTripMember(msg.sender, tripId, t.member);
+        if (t.outcome != Outcome.None) revert TripAlreadyClosed(tripId, t.outcome);
+    }
+}
