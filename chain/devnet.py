@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -22,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chain.errors import ChainError, ChainUnavailable, PortInUse
-from offchain.procs import die_with_parent
+from offchain.procs import die_with_parent, port_is_free
+from offchain.procs import free_port as free_port  # re-exported for tests and scripts
 from offchain.settings import REPO_ROOT, Settings
 
 
@@ -44,23 +44,6 @@ def anvil_binary() -> str:
         "anvil not found: run `npm ci` in the repository (it installs @foundry-rs/anvil) "
         "or set SMARTCUSTOMS_ANVIL to an anvil binary"
     )
-
-
-def port_is_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (for tests and benchmarks)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def rpc_chain_id(url: str, timeout: float = 2.0) -> int | None:

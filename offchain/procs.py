@@ -1,9 +1,10 @@
-"""Child-process hygiene shared by the devnet, the broker and the launcher."""
+"""Child processes and ports: hygiene shared by the devnet, the broker and the launcher."""
 
 from __future__ import annotations
 
 import ctypes
 import signal
+import socket
 import sys
 
 _PR_SET_PDEATHSIG = 1
@@ -18,3 +19,21 @@ def die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether we could listen on host:port right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (for tests and benchmarks)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

@@ -1,0 +1,358 @@
+"""MQTT ingestion of device messages into SQLite, with no loss and no duplicates.
+
+Delivery: a paho client with a fixed client id and a persistent session (MQTT 3.1.1,
+clean_session=False) subscribes with QoS 1 to `smartcustoms/<member>/trips/+/events`, so the
+broker queues what is published while the ingester is away and redelivers on reconnect.
+
+Acknowledgement: the client runs with `manual_ack`; a PUBACK is sent only *after* the batch
+holding the message has been committed.  So there is no window between ack and commit: a
+crash loses nothing (unacked messages are redelivered), and a redelivered message that was
+already committed is recognised by its (device, seq) and counted as a duplicate.  The price
+is that redelivery after a crash can show up in `duplicates`, never as a second row.
+
+Per message, one of three outcomes, nothing silently lost:
+- a row in `trip_events` (accepted; `flag = 'gps_spoofing'` when the implied speed to the
+  nearest stored neighbour in time exceeds `max_speed_kmh`);
+- a row in `rejected_messages` (reason = MessageRejected code, or wrong_trip, wrong_topic,
+  seq_conflict: same (device, seq) but different bytes); a rejected payload received again
+  bumps `times` of its row;
+- the duplicate counter (same device, seq and payload bytes as a stored event: a replay).
+
+Messages are queued by the paho thread and stored by one writer thread, one transaction per
+batch (`batch_size` messages or `batch_interval_s`, whichever comes first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from offchain.db import Database
+from offchain.devices import (
+    DeviceMessage,
+    DeviceRegistry,
+    MessageRejected,
+    decode_and_verify,
+    parse_topic,
+)
+
+log = logging.getLogger(__name__)
+
+GPS_SPOOFING = "gps_spoofing"
+_EARTH_RADIUS_M = 6_371_008.8
+
+_MIGRATIONS = [
+    """
+    CREATE TABLE trip_events (
+        id INTEGER PRIMARY KEY,
+        trip TEXT NOT NULL,
+        device TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        ts REAL NOT NULL,
+        lat REAL NOT NULL,
+        lon REAL NOT NULL,
+        speed REAL NOT NULL,
+        seal_id TEXT NOT NULL,
+        seal_state TEXT NOT NULL,
+        payload_hash BLOB NOT NULL,
+        flag TEXT,
+        received_at REAL NOT NULL,
+        UNIQUE (device, seq)
+    );
+    CREATE INDEX trip_events_trip_ts ON trip_events (trip, ts);
+    CREATE INDEX trip_events_device_ts ON trip_events (device, ts);
+    CREATE TABLE rejected_messages (
+        id INTEGER PRIMARY KEY,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        payload_hash BLOB NOT NULL,
+        times INTEGER NOT NULL DEFAULT 1,
+        received_at REAL NOT NULL,
+        UNIQUE (payload_hash, reason)
+    );
+    """
+]
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * _EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True)
+class _Received:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    received_at: float
+
+
+class Ingester:
+    """Subscribes to one member's trip events and stores them; see the module docstring."""
+
+    def __init__(
+        self,
+        db: Database,
+        broker_host: str,
+        broker_port: int,
+        member_id: str,
+        device_registry: DeviceRegistry,
+        client_id: str,
+        *,
+        max_speed_kmh: float = 200.0,
+        clock: Callable[[], float] = time.time,
+        batch_size: int = 500,
+        batch_interval_s: float = 0.02,
+    ) -> None:
+        self.db = db
+        self.member_id = member_id
+        self.registry = device_registry
+        self.max_speed_kmh = max_speed_kmh
+        self.clock = clock
+        self.batch_size = batch_size
+        self.batch_interval_s = batch_interval_s
+        self.topic_filter = f"smartcustoms/{member_id}/trips/+/events"
+        self._host, self._port = broker_host, broker_port
+        db.migrate("ingest", _MIGRATIONS)
+        self._queue: queue.Queue[_Received | None] = queue.Queue()
+        self._stats: Counter[str] = Counter()
+        self._rejected: Counter[str] = Counter()
+        self._stats_lock = threading.Lock()
+        self._accepting = threading.Event()
+        self._connected = threading.Event()
+        self._writer: threading.Thread | None = None
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        self.client.reconnect_delay_set(min_delay=0.05, max_delay=1)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, timeout_s: float = 10.0) -> Ingester:
+        """Connect and subscribe (waits for SUBACK); TimeoutError if no broker answers."""
+        self._accepting.set()
+        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        self._writer.start()
+        self.client.connect_async(self._host, self._port, keepalive=30)
+        self.client.loop_start()
+        if not self._connected.wait(timeout_s):
+            self.stop()
+            raise TimeoutError(f"MQTT broker at {self._host}:{self._port} did not answer")
+        return self
+
+    def stop(self) -> None:
+        """Clean stop: stop taking messages, commit and ack what is queued, then disconnect.
+
+        Messages arriving during the stop are neither stored nor acked, so the broker
+        redelivers them to the next session with this client id.
+        """
+        self._accepting.clear()
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
+            self._writer = None
+        with contextlib.suppress(Exception):
+            self.client.disconnect()
+        self.client.loop_stop()
+
+    def __enter__(self) -> Ingester:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stats(self) -> dict[str, Any]:
+        """Counts since start: received, accepted, duplicates, flagged, rejected by reason."""
+        with self._stats_lock:
+            return {
+                "received": self._stats["received"],
+                "accepted": self._stats["accepted"],
+                "duplicates": self._stats["duplicates"],
+                "flagged": self._stats["flagged"],
+                "rejected": dict(self._rejected),
+                "pending": self._queue.qsize(),
+            }
+
+    # -- paho callbacks (network thread) -----------------------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("MQTT connect refused: %s", reason_code)
+            return
+        client.subscribe(self.topic_filter, qos=1)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        if any(rc.is_failure for rc in reason_codes):
+            log.error("subscription to %s refused: %s", self.topic_filter, reason_codes)
+            return
+        self._connected.set()  # ready only once the broker confirmed the subscription
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connected.clear()
+
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+        if not self._accepting.is_set():
+            return  # not acked: redelivered to the next session
+        self._queue.put(_Received(msg.topic, msg.payload, msg.mid, msg.qos, self.clock()))
+
+    # -- writer thread -----------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            deadline = time.monotonic() + self.batch_interval_s
+            while len(batch) < self.batch_size:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._store(batch)
+        rest = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                rest.append(item)
+        if rest:
+            self._store(rest)
+
+    def _store(self, batch: list[_Received]) -> None:
+        counts: Counter[str] = Counter()
+        rejected: Counter[str] = Counter()
+        try:
+            with self.db.transaction() as tx:
+                for item in batch:
+                    outcome = self._store_one(tx, item)
+                    if outcome in ("accepted", "flagged", "duplicates"):
+                        counts[outcome] += 1
+                        if outcome == "flagged":
+                            counts["accepted"] += 1
+                    else:
+                        rejected[outcome] += 1
+        except Exception:
+            # Not acked: the broker redelivers these messages; log so an operator sees why.
+            log.exception("storing a batch of %d device messages failed", len(batch))
+            return
+        for item in batch:
+            if item.qos > 0:
+                self.client.ack(item.mid, item.qos)
+        with self._stats_lock:
+            self._stats["received"] += len(batch)
+            self._stats.update(counts)
+            self._rejected.update(rejected)
+
+    def _store_one(self, tx, item: _Received) -> str:
+        try:
+            msg = self._check(item)
+        except MessageRejected as exc:
+            self._reject(tx, item, exc)
+            return exc.code
+        prior = tx.execute(
+            "SELECT payload_hash FROM trip_events WHERE device = ? AND seq = ?",
+            (msg.device, msg.seq),
+        ).fetchone()
+        if prior is not None:
+            if prior[0] == msg.payload_hash:
+                return "duplicates"
+            exc = MessageRejected(
+                "seq_conflict", f"device {msg.device} seq {msg.seq} already stored, other content"
+            )
+            self._reject(tx, item, exc)
+            return exc.code
+        flag = GPS_SPOOFING if self._impossible_jump(tx, msg) else None
+        tx.execute(
+            "INSERT INTO trip_events (trip, device, seq, ts, lat, lon, speed, seal_id,"
+            " seal_state, payload_hash, flag, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                msg.trip,
+                msg.device,
+                msg.seq,
+                msg.ts,
+                msg.lat,
+                msg.lon,
+                msg.speed_kmh,
+                msg.seal_id,
+                msg.seal_state,
+                msg.payload_hash,
+                flag,
+                item.received_at,
+            ),
+        )
+        return "flagged" if flag else "accepted"
+
+    def _check(self, item: _Received) -> DeviceMessage:
+        msg = decode_and_verify(item.payload, self.registry.verify_key, now=self.clock())
+        parsed = parse_topic(item.topic)
+        if parsed is None or parsed != (self.member_id, msg.trip):
+            raise MessageRejected(
+                "wrong_topic", f"message for trip {msg.trip} arrived on topic {item.topic}"
+            )
+        if not self.registry.is_bound(msg.device, msg.trip):
+            raise MessageRejected(
+                "wrong_trip", f"device {msg.device} is not bound to trip {msg.trip}"
+            )
+        return msg
+
+    def _impossible_jump(self, tx, msg: DeviceMessage) -> bool:
+        """True if reaching a stored neighbour in time needs more than max_speed_kmh."""
+        for sql in (
+            "SELECT ts, lat, lon FROM trip_events WHERE device = ? AND ts <= ?"
+            " ORDER BY ts DESC LIMIT 1",
+            "SELECT ts, lat, lon FROM trip_events WHERE device = ? AND ts >= ?"
+            " ORDER BY ts ASC LIMIT 1",
+        ):
+            row = tx.execute(sql, (msg.device, msg.ts)).fetchone()
+            if row is None:
+                continue
+            metres = haversine_m(row[1], row[2], msg.lat, msg.lon)
+            seconds = abs(msg.ts - row[0])
+            if metres > 50 and metres > self.max_speed_kmh / 3.6 * seconds:
+                return True
+        return False
+
+    def _reject(self, tx, item: _Received, exc: MessageRejected) -> None:
+        tx.execute(
+            "INSERT INTO rejected_messages (reason, detail, topic, payload_hash, received_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (payload_hash, reason)"
+            " DO UPDATE SET times = times + 1",
+            (
+                exc.code,
+                exc.detail,
+                item.topic,
+                hashlib.sha256(item.payload).digest(),
+                item.received_at,
+            ),
+        )

@@ -1,0 +1,245 @@
+"""Ingestion against a real mosquitto on a free port: counts, rejections and faults."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from nacl.signing import SigningKey
+
+from offchain.broker import Broker, BrokerPortInUse
+from offchain.db import Database
+from offchain.devices import DeviceRegistry, encode, topic_for
+from offchain.ingest import GPS_SPOOFING, Ingester
+from offchain.procs import free_port
+
+pytestmark = pytest.mark.integration
+
+MEMBER = "TW"
+KEY = SigningKey(b"\x03" * 32)
+KEY2 = SigningKey(b"\x04" * 32)
+T0 = time.time() - 3600
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    with Broker(free_port(), tmp_path / "mqtt") as b:
+        yield b
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    d = Database(tmp_path / "node.db")
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def registry(db: Database) -> DeviceRegistry:
+    reg = DeviceRegistry(db)
+    reg.register_device("obu-1", bytes(KEY.verify_key))
+    reg.register_device("obu-2", bytes(KEY2.verify_key))
+    reg.bind("obu-1", "T1")
+    reg.bind("obu-2", "T2")
+    return reg
+
+
+@pytest.fixture
+def make_ingester(db, registry, broker) -> Iterator[Callable[[], Ingester]]:
+    made: list[Ingester] = []
+
+    def make() -> Ingester:
+        ing = Ingester(db, broker.host, broker.port, MEMBER, registry, "ingest-TW")
+        made.append(ing.start())
+        return ing
+
+    yield make
+    for ing in made:
+        ing.stop()
+
+
+class Publisher:
+    """A device-side client: persistent session, QoS 1, automatic reconnect."""
+
+    def __init__(self, broker: Broker, client_id: str = "obu-pub") -> None:
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
+        )
+        self.client.max_queued_messages_set(0)
+        self.client.max_inflight_messages_set(1000)
+        self.client.reconnect_delay_set(0.05, 0.5)
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        self.infos: list[mqtt.MQTTMessageInfo] = []
+        self.acked: set[int] = set()
+        self.client.on_publish = lambda client, userdata, mid, rc, props: self.acked.add(mid)
+
+    def send(self, payload: bytes, trip: str = "T1") -> None:
+        self.infos.append(self.client.publish(topic_for(MEMBER, trip), payload, qos=1))
+
+    def wait_all_acked(self, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        for info in self.infos:  # is_published() raises for messages queued while offline
+            while info.mid not in self.acked:
+                assert time.monotonic() < deadline, "publisher's QoS 1 messages not acked"
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def publisher(broker: Broker) -> Iterator[Publisher]:
+    p = Publisher(broker)
+    yield p
+    p.close()
+
+
+def msg(seq: int, *, device="obu-1", trip="T1", key=KEY, ts=None, lat=25.0, lon=121.5, **kw):
+    body = {
+        "device": device,
+        "trip": trip,
+        "seq": seq,
+        "ts": T0 + seq if ts is None else ts,
+        "lat": lat,
+        "lon": lon,
+        "speed_kmh": 40.0,
+        "seal": {"id": "S-1", "state": "CLOSED"},
+        **kw,
+    }
+    return encode(body, key)
+
+
+def wait_for(cond: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def count(db: Database, table: str = "trip_events") -> int:
+    return db.query(f"SELECT COUNT(*) FROM {table}")[0][0]
+
+
+def settled(ing: Ingester, received: int) -> Callable[[], bool]:
+    return lambda: ing.stats()["received"] >= received
+
+
+def test_200_signed_messages_are_all_stored(make_ingester, publisher, db):
+    ing = make_ingester()
+    for seq in range(200):
+        publisher.send(msg(seq, lat=25.0 + seq * 1e-4))
+    wait_for(settled(ing, 200))
+    assert count(db) == 200
+    assert ing.stats()["accepted"] == 200
+    row = db.query("SELECT trip, device, seal_state, length(payload_hash) FROM trip_events")[0]
+    assert tuple(row) == ("T1", "obu-1", "CLOSED", 32)
+
+
+def test_duplicate_and_replay_are_dropped_and_counted(make_ingester, publisher, db):
+    ing = make_ingester()
+    first = msg(1)
+    publisher.send(first)
+    publisher.send(first)  # duplicate
+    publisher.send(msg(2))
+    publisher.send(first)  # replay of an old message after a newer one
+    wait_for(settled(ing, 4))
+    assert count(db) == 2
+    assert ing.stats()["duplicates"] == 2
+
+
+def test_reused_seq_with_other_content_is_rejected(make_ingester, publisher, db):
+    ing = make_ingester()
+    publisher.send(msg(1))
+    publisher.send(msg(1, lat=25.0001))
+    wait_for(settled(ing, 2))
+    assert count(db) == 1
+    assert ing.stats()["rejected"] == {"seq_conflict": 1}
+
+
+def test_out_of_order_pair_is_stored(make_ingester, publisher, db):
+    ing = make_ingester()
+    publisher.send(msg(11))
+    publisher.send(msg(10))
+    wait_for(settled(ing, 2))
+    rows = db.query("SELECT seq FROM trip_events WHERE device = 'obu-1' ORDER BY ts")
+    assert [r[0] for r in rows] == [10, 11]
+
+
+def test_device_publishing_for_another_trip_is_wrong_trip(make_ingester, publisher, db):
+    ing = make_ingester()
+    publisher.send(msg(1, trip="T2"), trip="T2")  # obu-1 is bound to T1 only
+    publisher.send(msg(2, trip="T1"), trip="T2")  # trip in message != trip in topic
+    wait_for(settled(ing, 2))
+    assert count(db) == 0
+    reasons = {r[0] for r in db.query("SELECT reason FROM rejected_messages")}
+    assert reasons == {"wrong_trip", "wrong_topic"}
+
+
+def test_unknown_device_and_bad_signature_are_rejected(make_ingester, publisher, db):
+    ing = make_ingester()
+    publisher.send(msg(1, device="obu-x"))
+    publisher.send(msg(2, key=KEY2))  # swapped key
+    publisher.send(b"garbage")
+    wait_for(settled(ing, 3))
+    assert count(db) == 0
+    assert ing.stats()["rejected"] == {"unknown_device": 1, "bad_signature": 1, "malformed": 1}
+    assert count(db, "rejected_messages") == 3
+
+
+def test_gps_jump_is_stored_and_flagged(make_ingester, publisher, db):
+    ing = make_ingester()
+    publisher.send(msg(1, lat=25.00, lon=121.50))
+    publisher.send(msg(2, lat=25.0001, lon=121.5001))
+    publisher.send(msg(3, lat=22.60, lon=120.30))  # ~290 km in one second
+    wait_for(settled(ing, 3))
+    flags = {r[0]: r[1] for r in db.query("SELECT seq, flag FROM trip_events")}
+    assert flags == {1: None, 2: None, 3: GPS_SPOOFING}
+    assert ing.stats()["flagged"] == 1
+
+
+def test_ingester_restart_loses_nothing_and_duplicates_nothing(make_ingester, publisher, db):
+    ing = make_ingester()
+    for seq in range(50):
+        publisher.send(msg(seq))
+    wait_for(settled(ing, 50))
+    ing.stop()
+    for seq in range(50, 150):  # 100 messages while the ingester is away
+        publisher.send(msg(seq))
+    publisher.wait_all_acked()
+    assert count(db) == 50
+    again = make_ingester()
+    wait_for(lambda: count(db) >= 150)
+    time.sleep(0.3)  # nothing more may arrive
+    assert count(db) == 150
+    assert again.stats()["received"] == 100
+    assert again.stats()["duplicates"] == 0
+    seqs = [r[0] for r in db.query("SELECT seq FROM trip_events ORDER BY seq")]
+    assert seqs == list(range(150))
+
+
+def test_broker_restart_mid_stream_loses_nothing(make_ingester, publisher, broker, db):
+    ing = make_ingester()
+    n = 600
+    for seq in range(n // 2):
+        publisher.send(msg(seq))
+    broker.restart()  # stops mid-delivery; persisted sessions survive
+    for seq in range(n // 2, n):  # queued by paho while disconnected, sent on reconnect
+        publisher.send(msg(seq))
+    publisher.wait_all_acked(timeout_s=15)
+    wait_for(lambda: count(db) >= n, timeout_s=15)
+    time.sleep(0.3)
+    assert count(db) == n
+    distinct = db.query("SELECT COUNT(DISTINCT seq) FROM trip_events")[0][0]
+    assert distinct == n
+    assert count(db, "rejected_messages") == 0
+    assert ing.stats()["accepted"] == n
+
+
+def test_second_broker_on_a_taken_port_is_refused_clearly(broker, tmp_path):
+    with pytest.raises(BrokerPortInUse, match="already in use"):
+        Broker(broker.port, tmp_path / "other").start()
