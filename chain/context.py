@@ -24,6 +24,7 @@ from chain.errors import DeploymentMissing
 from chain.permits import PermitRegistry
 from chain.registry import ConsortiumRegistry
 from chain.sender import TxSender
+from chain.transport import TransportLedger
 from offchain.keystore import Keystore
 from offchain.settings import Settings, get_settings
 
@@ -95,6 +96,10 @@ class Chain:
     @cached_property
     def permits(self) -> PermitRegistry:
         return PermitRegistry(self.contract("PermitRegistry"), self.decoder)
+
+    @cached_property
+    def transport(self) -> TransportLedger:
+        return TransportLedger(self.contract("TransportLedger"), self.decoder)
 
     @cached_property
     def attestations(self) -> AttestationHub:

@@ -36,7 +36,10 @@ from offchain.keystore import (
 )
 from offchain.settings import Settings
 
-DEPLOY_ORDER = ("ConsortiumRegistry", "DocumentRegistry", "PermitRegistry", "AttestationHub")
+DEPLOY_ORDER = (
+    "ConsortiumRegistry", "DocumentRegistry", "PermitRegistry", "AttestationHub",
+    "TransportLedger",
+)
 
 Progress = Callable[[str], None]
 
@@ -244,6 +247,7 @@ def deploy(
 
     deploy_one("DocumentRegistry", registry.address)
     deploy_one("PermitRegistry", registry.address)
+    deploy_one("TransportLedger", registry.address)
     kinds = [int(k) for k in Kind]
     hub_address = deploy_one(
         "AttestationHub", registry.address, kinds, [settings.clearance.quorum] * len(kinds)

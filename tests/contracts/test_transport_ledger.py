@@ -358,3 +358,11 @@ def test_gas_of_start_anchor_and_close(ledger, customs, now, w3, snapshot):
     assert start < 245_000  # nine fresh slots: seven for the trip, its index, the counter
     assert anchor < 70_000  # one fresh slot per batch (not two: the trip is an index)
     assert close < 45_000
+
+
+def test_the_deployment_includes_the_transport_ledger(chain, deployment):
+    """make run deploys TransportLedger with the others, bound to the session registry."""
+    assert "TransportLedger" in deployment.contracts
+    ledger = chain.transport
+    assert ledger.address == deployment.address("TransportLedger")
+    assert ledger.contract.functions.registry().call() == deployment.address("ConsortiumRegistry")
