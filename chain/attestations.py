@@ -336,13 +336,9 @@ def deploy(
     decoder: RevertDecoder,
 ) -> tuple[AttestationHub, TxReceipt]:
     """Deploy an AttestationHub obeying `registry`, with an initial quorum for every kind."""
-    w3 = sender.w3
-    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    receipt = sender.transact(factory.constructor(*constructor_args(registry, quorums)))
-    contract = w3.eth.contract(
-        address=receipt["contractAddress"], abi=artifact.abi, decode_tuples=True
+    return AttestationHub.deploy_new(
+        sender, artifact, *constructor_args(registry, quorums), decoder=decoder
     )
-    return AttestationHub(contract, decoder), receipt
 
 
 def constructor_args(registry: str, quorums: Mapping[Kind | int, int]) -> tuple[str, list, list]:

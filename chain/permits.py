@@ -467,13 +467,9 @@ def deploy(
     decoder: RevertDecoder,
 ) -> tuple[PermitRegistry, TxReceipt]:
     """Deploy a PermitRegistry that asks `registry_address` (a ConsortiumRegistry) for roles."""
-    w3 = sender.w3
-    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    receipt = sender.transact(factory.constructor(Web3.to_checksum_address(registry_address)))
-    contract = w3.eth.contract(
-        address=receipt["contractAddress"], abi=artifact.abi, decode_tuples=True
+    return PermitRegistry.deploy_new(
+        sender, artifact, Web3.to_checksum_address(registry_address), decoder=decoder
     )
-    return PermitRegistry(contract, decoder), receipt
 
 
 # ---------------------------------------------------------------------------- conversions

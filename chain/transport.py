@@ -26,7 +26,6 @@ from typing import Any
 
 from eth_utils import keccak
 from web3 import Web3
-from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -294,13 +293,9 @@ def deploy(
     decoder: RevertDecoder,
 ) -> tuple[TransportLedger, TxReceipt]:
     """Deploy a TransportLedger that asks `registry_address` (a ConsortiumRegistry) for roles."""
-    w3 = sender.w3
-    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    receipt = sender.transact(factory.constructor(Web3.to_checksum_address(registry_address)))
-    contract: Contract = w3.eth.contract(
-        address=receipt["contractAddress"], abi=artifact.abi, decode_tuples=True
+    return TransportLedger.deploy_new(
+        sender, artifact, Web3.to_checksum_address(registry_address), decoder=decoder
     )
-    return TransportLedger(contract, decoder), receipt
 
 
 def _id(ref: IdRef, what: str) -> bytes:
