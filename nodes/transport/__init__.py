@@ -1,0 +1,1 @@
+"""Bonded cargo on a member node: trip events anchored as evidence, proofs of single events."""

@@ -1,0 +1,265 @@
+"""Merkle-anchored evidence of a trip's events, and proofs of single events against the chain.
+
+Why: a stored GPS/seal event is only evidence if anyone can check later that it was not
+changed or invented after the fact.  The ingester stores each event with `payload_hash`, the
+SHA-256 of the exact signed bytes the device published; this module anchors the trip's events
+in batches on TransportLedger (a Merkle root over `leaf_hash(payload_hash)`) and answers
+`prove(event_id)` with the event, its proof and the anchoring transaction.
+
+Crash and outage safety: a batch is first recorded as `prepared` (root, leaves, which events)
+in one transaction, then sent, then marked `anchored`.  If the chain is down the batch stays
+`prepared` and the next `anchor_due` sends it first; if it was in fact mined before the
+crash, the contract answers RootAlreadyAnchored and the batch is recorded as anchored.  An
+event therefore belongs to exactly one batch and is never anchored twice.
+
+Tables (component "nodes.trip_evidence"): `trip_batches` (one row per root, `leaves` is the
+concatenated payload hashes in leaf order) and `trip_batch_events` (event id -> root, leaf
+index).  The ingester's `trip_events` table must exist in the same database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from web3 import Web3
+
+from chain.context import Chain
+from chain.errors import ContractReverted
+from chain.transport import trip_id_bytes
+from offchain.db import Database
+from offchain.errors import OffchainError
+from offchain.hexbytes import hex0x, to_bytes32
+from offchain.keystore import role_account_name
+from offchain.merkle import HASH_SIZE, MerkleTree
+
+COMPONENT = "nodes.trip_evidence"
+PREPARED = "prepared"
+ANCHORED = "anchored"
+
+_MIGRATIONS = [
+    """
+    CREATE TABLE trip_batches (
+        root BLOB PRIMARY KEY,
+        trip TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        first_ts INTEGER NOT NULL,
+        last_ts INTEGER NOT NULL,
+        leaves BLOB NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('prepared', 'anchored')),
+        tx TEXT,
+        block INTEGER,
+        prepared_at REAL NOT NULL
+    );
+    CREATE INDEX trip_batches_trip_state ON trip_batches (trip, state);
+    CREATE TABLE trip_batch_events (
+        event_id INTEGER PRIMARY KEY,
+        root BLOB NOT NULL REFERENCES trip_batches (root),
+        leaf_index INTEGER NOT NULL,
+        UNIQUE (root, leaf_index)
+    );
+    """
+]
+
+
+class EvidenceError(OffchainError):
+    """A proof cannot be given: `unknown_event` (404) or `not_anchored` (409, try later)."""
+
+    code: str = "evidence_error"
+    _STATUS: ClassVar[dict[str, int]] = {"unknown_event": 404, "not_anchored": 409}
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+    @property
+    def http_status(self) -> int:
+        return self._STATUS.get(self.code, 400)
+
+
+class TripEvidence:
+    """Anchors one member's trip events in batches and proves single events; see module doc."""
+
+    def __init__(self, db: Database, chain: Chain, member_id: str) -> None:
+        self.db = db
+        self.chain = chain
+        self.member_id = member_id
+        self.sender_name = role_account_name(member_id, "VERIFIER")
+        db.migrate(COMPONENT, _MIGRATIONS)
+
+    # -- anchoring ---------------------------------------------------------------------------
+
+    def anchor_due(self, trip_id: str, *, max_events: int = 1024) -> list[str]:
+        """Anchor the trip's events that are in no batch yet; returns the roots anchored (0x).
+
+        Prepared batches left by an earlier failure are sent first.  Raises
+        chain.errors.ChainUnavailable when the chain does not answer (the batch stays
+        prepared and is sent by the next call), ContractReverted for other refusals
+        (e.g. TripAlreadyClosed, NotTripMember: the batch stays prepared too).
+        """
+        if max_events < 1:
+            raise ValueError("max_events must be at least 1")
+        anchored = []
+        for root in self._prepared_roots(trip_id):
+            self._send(root)
+            anchored.append(hex0x(root))
+        while (root := self._prepare(trip_id, max_events)) is not None:
+            self._send(root)
+            anchored.append(hex0x(root))
+        return anchored
+
+    def _prepared_roots(self, trip_id: str) -> list[bytes]:
+        rows = self.db.query(
+            "SELECT root FROM trip_batches WHERE trip = ? AND state = ? ORDER BY prepared_at, rowid",
+            (trip_id, PREPARED),
+        )
+        return [bytes(r["root"]) for r in rows]
+
+    def _prepare(self, trip_id: str, max_events: int) -> bytes | None:
+        """Record the next batch of unbatched events as prepared; None if there are none."""
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                "SELECT e.id, e.ts, e.payload_hash FROM trip_events e"
+                " LEFT JOIN trip_batch_events b ON b.event_id = e.id"
+                " WHERE e.trip = ? AND b.event_id IS NULL ORDER BY e.ts, e.id LIMIT ?",
+                (trip_id, max_events),
+            ).fetchall()
+            if not rows:
+                return None
+            hashes = [bytes(r["payload_hash"]) for r in rows]
+            root = MerkleTree.from_values(hashes).root
+            tx.execute(
+                "INSERT INTO trip_batches (root, trip, count, first_ts, last_ts, leaves, state,"
+                " prepared_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    root,
+                    trip_id,
+                    len(rows),
+                    math.floor(min(r["ts"] for r in rows)),
+                    math.ceil(max(r["ts"] for r in rows)),
+                    b"".join(hashes),
+                    PREPARED,
+                    time.time(),
+                ),
+            )
+            tx.executemany(
+                "INSERT INTO trip_batch_events (event_id, root, leaf_index) VALUES (?, ?, ?)",
+                [(r["id"], root, i) for i, r in enumerate(rows)],
+            )
+        return root
+
+    def _send(self, root: bytes) -> None:
+        """Send one prepared batch and mark it anchored (also when it already was)."""
+        b = self.db.query("SELECT * FROM trip_batches WHERE root = ?", (root,))[0]
+        transport = self.chain.transport
+        try:
+            result = transport.anchor_events(
+                self.chain.sender(self.sender_name),
+                b["trip"],
+                root,
+                b["count"],
+                b["first_ts"],
+                b["last_ts"],
+            )
+            tx_hash, block = result.tx_hash, result.block
+        except ContractReverted as exc:
+            if exc.error != "RootAlreadyAnchored":
+                raise
+            tx_hash, block = self._find_anchoring(b["trip"], root)
+        self.db.execute(
+            "UPDATE trip_batches SET state = ?, tx = ?, block = ? WHERE root = ?",
+            (ANCHORED, tx_hash, block, root),
+        )
+
+    def _find_anchoring(self, trip_id: str, root: bytes) -> tuple[str | None, int | None]:
+        """The transaction that anchored `root` before (sent, then the answer was lost)."""
+        event = self.chain.transport.contract.events.EventsAnchored()
+        logs = event.get_logs(
+            argument_filters={"tripId": trip_id_bytes(trip_id), "root": root}, from_block=0
+        )
+        if not logs:
+            return None, None
+        return Web3.to_hex(logs[0]["transactionHash"]), logs[0]["blockNumber"]
+
+    # -- proofs ------------------------------------------------------------------------------
+
+    def prove(self, event_id: int) -> dict[str, Any]:
+        """The stored event, its Merkle proof, the anchoring tx and the chain's verdict.
+
+        Raises EvidenceError `unknown_event` if no such event is stored, `not_anchored` if it
+        is not in an anchored batch yet; ChainUnavailable if the chain cannot be asked.
+        """
+        event = self.db.query("SELECT * FROM trip_events WHERE id = ?", (event_id,))
+        if not event:
+            raise EvidenceError("unknown_event", f"no trip event with id {event_id} is stored")
+        found = self.db.query(
+            "SELECT b.root, b.leaves, b.state, b.tx, b.block, m.leaf_index"
+            " FROM trip_batch_events m JOIN trip_batches b ON b.root = m.root"
+            " WHERE m.event_id = ?",
+            (event_id,),
+        )
+        if not found or found[0]["state"] != ANCHORED:
+            raise EvidenceError(
+                "not_anchored",
+                f"trip event {event_id} is not anchored yet; try again after the next batch",
+            )
+        batch = found[0]
+        leaves = bytes(batch["leaves"])
+        values = [leaves[i : i + HASH_SIZE] for i in range(0, len(leaves), HASH_SIZE)]
+        proof = MerkleTree.from_values(values).proof(batch["leaf_index"])
+        payload_hash = bytes(event[0]["payload_hash"])
+        root = bytes(batch["root"])
+        return {
+            "event": _row_json(event[0]),
+            "payload_hash": hex0x(payload_hash),
+            "root": hex0x(root),
+            "leaf_index": batch["leaf_index"],
+            "proof": [hex0x(p) for p in proof],
+            "tx": batch["tx"],
+            "block": batch["block"],
+            "verified_on_chain": self.chain.transport.verify_event(root, payload_hash, proof),
+        }
+
+    def verify(self, event: Mapping[str, Any] | sqlite3.Row, proof_doc: Mapping[str, Any]) -> bool:
+        """Whether the chain confirms `event` (by its payload hash) under the proof document.
+
+        Checks that the event's payload hash is the one proven, that the root is anchored for
+        the event's trip, and that the proof leads there; trusts nothing in `proof_doc` but
+        the path.  The payload hash covers the signed bytes, not the stored columns: to check
+        the content itself, use `verify_payload` with the exact bytes the device sent.
+        """
+        try:
+            payload_hash = to_bytes32(event["payload_hash"], "payload_hash")
+            if payload_hash != to_bytes32(proof_doc["payload_hash"], "payload_hash"):
+                return False
+            return self._on_chain(payload_hash, proof_doc, event["trip"])
+        except (KeyError, TypeError, ValueError):
+            return False
+
+    def verify_payload(self, payload: bytes, proof_doc: Mapping[str, Any]) -> bool:
+        """Whether the exact signed `payload` bytes are anchored as the proof document says.
+
+        The payload is hashed here (SHA-256, as on ingestion), so one changed byte fails.
+        """
+        try:
+            trip = proof_doc["event"]["trip"]
+            return self._on_chain(hashlib.sha256(payload).digest(), proof_doc, trip)
+        except (KeyError, TypeError, ValueError):
+            return False
+
+    def _on_chain(self, payload_hash: bytes, proof_doc: Mapping[str, Any], trip: str) -> bool:
+        root = to_bytes32(proof_doc["root"], "root")
+        proof: Sequence[bytes] = [to_bytes32(p, "proof element") for p in proof_doc["proof"]]
+        batch = self.chain.transport.batch(root)
+        if batch is None or batch.trip_id != trip_id_bytes(trip):
+            return False
+        return self.chain.transport.verify_event(root, payload_hash, proof)
+
+
+def _row_json(row: sqlite3.Row) -> dict[str, Any]:
+    return {k: hex0x(row[k]) if isinstance(row[k], bytes) else row[k] for k in row.keys()}
