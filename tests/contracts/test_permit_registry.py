@@ -75,15 +75,9 @@ _serial = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def permits(chain, registry, funded) -> PermitRegistry:
-    """A PermitRegistry of this module's own, asking the session's ConsortiumRegistry."""
-    facade, _ = deploy(
-        funded("permits-deployer"),
-        chain.artifacts["PermitRegistry"],
-        registry.address,
-        chain.decoder,
-    )
-    return facade
+def permits(chain) -> PermitRegistry:
+    """The session deployment's PermitRegistry (tests rewind their changes with `snapshot`)."""
+    return chain.permits
 
 
 @pytest.fixture(scope="module")

@@ -45,15 +45,9 @@ _serial = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def ledger(chain, registry, funded) -> TransportLedger:
-    """A TransportLedger of this module's own, asking the session's ConsortiumRegistry."""
-    facade, _ = deploy(
-        funded("transport-deployer"),
-        chain.artifacts["TransportLedger"],
-        registry.address,
-        chain.decoder,
-    )
-    return facade
+def ledger(chain) -> TransportLedger:
+    """The session deployment's TransportLedger (tests rewind their changes with `snapshot`)."""
+    return chain.transport
 
 
 @pytest.fixture(scope="module")
