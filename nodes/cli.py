@@ -10,16 +10,28 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import click
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from chain.errors import ChainError
+from nodes.cliutil import (
+    ApiKeyOpt,
+    AsMember,
+    JsonOpt,
+    MemberOpt,
+    NodeRequestFailed,
+    console,
+    err_console,
+    node_call,
+    out,
+    settings,
+)
+from offchain.errors import OffchainError
 from offchain.keystore import KeystoreError
-from offchain.settings import ROLE_NAMES, Settings, UnknownMemberError, get_settings
+from offchain.settings import ROLE_NAMES, UnknownMemberError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -44,26 +56,7 @@ app.add_typer(permit_app, name="permit")
 app.add_typer(oracle_app, name="oracle")
 app.add_typer(trace_app, name="trace")
 
-console = Console()
-err_console = Console(stderr=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-AsMember = Annotated[str, typer.Option("--as", help="Member whose admin account acts, e.g. TW.")]
-
-_HANDLED = (ChainError, UnknownMemberError, KeystoreError, ValueError)
-
-
-def _settings() -> Settings:
-    return get_settings()
-
-
-def _out(data: Any, as_json: bool, render=None) -> None:
-    if as_json:
-        print(json.dumps(data, default=str))
-    elif render is not None:
-        render(data)
-    else:
-        console.print(data)
+_HANDLED = (ChainError, OffchainError, UnknownMemberError, KeystoreError, ValueError)
 
 
 def _member_table(members: list[dict]) -> None:
@@ -100,7 +93,7 @@ def run(as_json: JsonOpt = False) -> None:
     """Start the chain, deploy, and one node per member; stay in the foreground (Ctrl-C stops)."""
     from nodes.launcher import run as launch
 
-    raise typer.Exit(launch(_settings(), console, as_json=as_json))
+    raise typer.Exit(launch(settings(), console, as_json=as_json))
 
 
 # --- devnet ------------------------------------------------------------------------
@@ -111,9 +104,9 @@ def devnet_up(as_json: JsonOpt = False) -> None:
     """Start anvil in the background (state kept under var/chain)."""
     from chain import devnet
 
-    pid, started = devnet.up(_settings())
-    st = devnet.status(_settings()) | {"pid": pid, "started": started}
-    _out(
+    pid, started = devnet.up(settings())
+    st = devnet.status(settings()) | {"pid": pid, "started": started}
+    out(
         st,
         as_json,
         lambda d: console.print(
@@ -127,8 +120,8 @@ def devnet_down(as_json: JsonOpt = False) -> None:
     """Stop the background anvil; its state is saved."""
     from chain import devnet
 
-    stopped = devnet.down(_settings())
-    _out(
+    stopped = devnet.down(settings())
+    out(
         {"stopped": stopped},
         as_json,
         lambda d: console.print("anvil stopped" if stopped else "no background anvil was running"),
@@ -140,8 +133,8 @@ def devnet_status(as_json: JsonOpt = False) -> None:
     """Is a chain answering at the configured RPC URL?"""
     from chain import devnet
 
-    st = devnet.status(_settings())
-    _out(
+    st = devnet.status(settings())
+    out(
         st,
         as_json,
         lambda d: console.print(
@@ -171,11 +164,11 @@ def deploy(
     from chain.client import connect
     from chain.deploy import ensure_deployed
 
-    s = _settings()
+    s = settings()
     say = (lambda _m: None) if as_json else (lambda m: console.print(f"[dim]•[/] {m}"))
     dep, reused = ensure_deployed(s, connect(s), force=force, progress=say)
     data = dep.to_json() | {"reused": reused, "file": str(s.deployment_file)}
-    _out(
+    out(
         data,
         as_json,
         lambda d: console.print(
@@ -191,13 +184,13 @@ def deploy(
 def _chain():
     from chain.context import Chain
 
-    return Chain(_settings())
+    return Chain(settings())
 
 
 def _admin(chain, member_id: str):
     from offchain.keystore import member_admin_name
 
-    _settings().member(member_id)
+    settings().member(member_id)
     return chain.sender(member_admin_name(member_id))
 
 
@@ -208,7 +201,7 @@ def members_list(
 ) -> None:
     """Members as ConsortiumRegistry records them."""
     data = [m.to_json() for m in _chain().registry.members(active_only=active)]
-    _out(data, as_json, _member_table)
+    out(data, as_json, _member_table)
 
 
 @members_app.command("show")
@@ -217,7 +210,7 @@ def members_show(member_id: str, as_json: JsonOpt = False) -> None:
     chain = _chain()
     m = chain.registry.member(member_id).to_json()
     m["roles"] = {a: chain.registry.roles_of(a) for a in m["accounts"]}
-    _out(m, as_json)
+    out(m, as_json)
 
 
 class ProposalKind(StrEnum):
@@ -263,7 +256,7 @@ def members_propose(
         )
     else:
         p = reg.propose_revoke_role(sender, need(role, "role"), need(account, "account"))
-    _out(p.to_json(), as_json, _proposal_line)
+    out(p.to_json(), as_json, _proposal_line)
 
 
 @members_app.command("vote")
@@ -276,7 +269,7 @@ def members_vote(
     """Vote on a proposal as a member."""
     chain = _chain()
     p = chain.registry.vote(_admin(chain, as_member), proposal_id, support)
-    _out(p.to_json(), as_json, _proposal_line)
+    out(p.to_json(), as_json, _proposal_line)
 
 
 @members_app.command("execute")
@@ -284,14 +277,14 @@ def members_execute(proposal_id: int, as_member: AsMember, as_json: JsonOpt = Fa
     """Re-tally a proposal after membership changed (executes or rejects it)."""
     chain = _chain()
     p = chain.registry.execute(_admin(chain, as_member), proposal_id)
-    _out(p.to_json(), as_json, _proposal_line)
+    out(p.to_json(), as_json, _proposal_line)
 
 
 @members_app.command("proposals")
 def members_proposals(as_json: JsonOpt = False) -> None:
     """All governance proposals and their state."""
     data = [p.to_json() for p in _chain().registry.proposals()]
-    _out(data, as_json, lambda ps: [_proposal_line(p) for p in ps] or console.print("none"))
+    out(data, as_json, lambda ps: [_proposal_line(p) for p in ps] or console.print("none"))
 
 
 # --- node --------------------------------------------------------------------------
@@ -307,7 +300,7 @@ def node_serve(
 
     from nodes.app import create_app
 
-    s = _settings()
+    s = settings()
     cfg = s.member(member)
     uvicorn.run(
         create_app(cfg.id, s),
@@ -328,9 +321,9 @@ def node_apikey(
     """Create an API key for a node user; the key is shown once."""
     from nodes.context import NodeContext
 
-    ctx = NodeContext.open(_settings(), member)
+    ctx = NodeContext.open(settings(), member)
     key, u = ctx.api_keys.create(user, role)
-    _out(
+    out(
         {"key": key, "user": u.user, "role": u.role, "id": u.id},
         as_json,
         lambda d: console.print(
@@ -362,7 +355,7 @@ def network_besu(
         "accounts_allowlist": list(net.accounts_allowlist),
         "files": [str(f) for f in net.files],
     }
-    _out(
+    out(
         data,
         as_json,
         lambda d: console.print(
@@ -373,52 +366,6 @@ def network_besu(
 
 
 # --- documents ---------------------------------------------------------------------
-
-MemberOpt = Annotated[
-    str | None, typer.Option("--member", help="Member whose node to use (default: the first).")
-]
-ApiKeyOpt = Annotated[
-    str | None,
-    typer.Option("--api-key", envvar="SMARTCUSTOMS_API_KEY",
-                 help="Node API key (default: the node's admin key file under var/)."),
-]
-
-
-class NodeRequestFailed(ValueError):
-    """The node answered with an error; its JSON detail is the message."""
-
-
-def _node_call(member: str | None, api_key: str | None, method: str, path: str, **kw) -> Any:
-    import httpx
-
-    s = _settings()
-    member_id = member or s.members[0].id
-    url = s.node_url(member_id)
-    if api_key is None:
-        key_file = s.node_dir(member_id) / "admin.apikey"
-        if not key_file.exists():
-            raise NodeRequestFailed(
-                f"no API key: pass --api-key or set SMARTCUSTOMS_API_KEY ({key_file} does not "
-                "exist; it is created when the node first starts)"
-            )
-        api_key = key_file.read_text().strip()
-    try:
-        headers = {"X-API-Key": api_key, **kw.pop("headers", {})}
-        resp = httpx.request(method, f"{url}{path}", headers=headers,
-                             timeout=kw.pop("timeout", 60.0), **kw)
-    except httpx.HTTPError as exc:
-        raise NodeRequestFailed(
-            f"node {member_id} does not answer at {url} ({type(exc).__name__}); start it with "
-            "`make run` or `smartcustoms node serve --member " + member_id + "`"
-        ) from exc
-    try:
-        body = resp.json()
-    except ValueError:
-        body = {"error": "http_error", "detail": resp.text[:300]}
-    if resp.status_code >= 400:
-        raise NodeRequestFailed(f"{body.get('error')}: {body.get('detail')}")
-    return body
-
 
 @doc_app.command("submit")
 def doc_submit(
@@ -432,13 +379,13 @@ def doc_submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a document through this member's node; prints the receipt once anchored."""
-    out = _node_call(
+    out = node_call(
         member, api_key, "POST", "/documents",
         params={"type": doc_type, "to": to, "wait": min(wait, 60)},
         content=file.read_bytes(), timeout=wait + 30,
     )
     data = out.get("receipt") or out
-    _out(data, as_json, lambda _d: console.print(
+    out(data, as_json, lambda _d: console.print(
         f"document {out['doc_hash']} ({out['doc_type']} for {out['recipient']}): "
         f"[bold]{out['state']}[/]" + ("" if "receipt" not in out else
                                       f"\nroot {out['receipt']['root']}, tx {out['receipt']['tx']}"
@@ -457,7 +404,7 @@ def doc_verify(
     from offchain.receipt import Receipt
     from offchain.xmlsafe import XmlLimits
 
-    s = _settings()
+    s = settings()
     chain = _chain()
     limits = XmlLimits(s.documents.max_xml_bytes, s.documents.max_xml_depth)
     verdict = verify_document(
@@ -471,7 +418,7 @@ def doc_verify(
             console.print(f"{mark} {c['name']:<12} {c['detail']}")
         console.print("[bold green]VALID[/]" if v["valid"] else "[bold red]INVALID[/]")
 
-    _out(verdict, as_json, show)
+    out(verdict, as_json, show)
     if not verdict["valid"]:
         raise typer.Exit(1)
 
@@ -485,17 +432,17 @@ def doc_revoke(
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke one anchored document submitted through this member's node."""
-    out = _node_call(member, api_key, "POST", f"/documents/{doc_hash}/revoke",
+    out = node_call(member, api_key, "POST", f"/documents/{doc_hash}/revoke",
                      json={"reason": reason})
-    _out(out, as_json, lambda d: console.print(f"revoked {d['doc_hash']} in tx {d['tx']}"))
+    out(out, as_json, lambda d: console.print(f"revoked {d['doc_hash']} in tx {d['tx']}"))
 
 
 @doc_app.command("status")
 def doc_status(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None,
                as_json: JsonOpt = False) -> None:
     """State, receipt and delivery of a document submitted through this node."""
-    out = _node_call(member, api_key, "GET", f"/documents/{doc_hash}")
-    _out(out, as_json, lambda d: console.print(
+    out = node_call(member, api_key, "GET", f"/documents/{doc_hash}")
+    out(out, as_json, lambda d: console.print(
         f"{d['doc_hash']} {d['doc_type']} → {d['recipient']}: [bold]{d['state']}[/]"))
 
 
@@ -503,7 +450,7 @@ def doc_status(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = Non
 def doc_inbox(member: MemberOpt = None, api_key: ApiKeyOpt = None,
               as_json: JsonOpt = False) -> None:
     """Documents this member's node received from partner customs."""
-    out = _node_call(member, api_key, "GET", "/inbox")
+    out = node_call(member, api_key, "GET", "/inbox")
 
     def show(rows: list) -> None:
         if not rows:
@@ -513,14 +460,14 @@ def doc_inbox(member: MemberOpt = None, api_key: ApiKeyOpt = None,
             console.print(f"{r['received_at']} from {r['sender']} {r['doc_type']} "
                           f"{r['doc_hash'][:18]}… {mark}")
 
-    _out(out, as_json, show)
+    out(out, as_json, show)
 
 
 @trace_app.command("doc")
 def trace_doc(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None,
               as_json: JsonOpt = False) -> None:
     """Every on-chain event and node record about a document, re-verified, in time order."""
-    out = _node_call(member, api_key, "GET", f"/trace/documents/{doc_hash}")
+    out = node_call(member, api_key, "GET", f"/trace/documents/{doc_hash}")
 
     def show(t: dict) -> None:
         console.print(f"trace of {t['doc_hash']} on node {t['member']}")
@@ -529,7 +476,7 @@ def trace_doc(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None
             console.print(f"{e['at']}  {e['source']:<5} {e['kind']:<9} {ok} "
                           f"{e['reverified']['detail']}")
 
-    _out(out, as_json, show)
+    out(out, as_json, show)
 
 
 # --- clearance -----------------------------------------------------------------------
@@ -562,9 +509,9 @@ def declare(
 ) -> None:
     """Lodge a declaration (XML or JSON) at this member's node: attested channel and duties."""
     ctype = "application/xml" if file.suffix.lower() == ".xml" else "application/json"
-    out = _node_call(member, api_key, "POST", "/declarations", content=file.read_bytes(),
+    out = node_call(member, api_key, "POST", "/declarations", content=file.read_bytes(),
                      headers={"Content-Type": ctype}, timeout=60)
-    _out(out, as_json, _decision_lines)
+    out(out, as_json, _decision_lines)
 
 
 @permit_app.command("issue")
@@ -578,9 +525,9 @@ def permit_issue(
     from offchain.permits import load_permit
 
     permit = load_permit(file.read_bytes())
-    out = _node_call(member or permit.agency, api_key, "POST", "/permits",
+    out = node_call(member or permit.agency, api_key, "POST", "/permits",
                      content=file.read_bytes(), headers={"Content-Type": "application/json"})
-    _out(out, as_json, lambda d: console.print(f"permit {permit.permit_id} issued: {d}"))
+    out(out, as_json, lambda d: console.print(f"permit {permit.permit_id} issued: {d}"))
 
 
 @permit_app.command("show")
@@ -591,7 +538,7 @@ def permit_show(permit_id: str, as_json: JsonOpt = False) -> None:
     view = _chain().permits.permit(permit_id_bytes(permit_id))
     if view is None:
         raise NodeRequestFailed(f"unknown_permit: no permit {permit_id} on chain")
-    _out(view.to_json(), as_json)
+    out(view.to_json(), as_json)
 
 
 @oracle_app.command("serve")
@@ -606,7 +553,7 @@ def oracle_serve(
     from oracles.instances import instance_url, member_instances
     from oracles.service import create_instance_app
 
-    s = _settings()
+    s = settings()
     s.member(member)
     app_ = create_instance_app(member, member_instances(s, member))
     port = port or int(instance_url(s, member).rsplit(":", 1)[1])

@@ -1,0 +1,1 @@
+"""`smartcustoms` command groups, one module each (registered in nodes/cli.py)."""
