@@ -6,11 +6,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from nodes.api import declarations, documents, health, members
+from nodes.api import alerts, declarations, documents, health, members, transport
 from nodes.context import NodeContext
 from nodes.documents.workers import DocumentWorkers
 from nodes.errors import install_error_handlers
 from nodes.jsonguard import JsonGuard
+from nodes.transport.service import TransportWorker
 from offchain.settings import Settings, get_settings
 
 VERSION = "0.1.0"
@@ -30,10 +31,13 @@ def create_app(
     async def lifespan(app: FastAPI):
         ctx.ensure_admin_key()
         workers = DocumentWorkers(ctx.documents)
+        trips = TransportWorker(ctx.transport)
         if start_workers:
             workers.start()
+            trips.start()
         yield
         workers.stop()
+        trips.stop()
         ctx.close()
 
     app = FastAPI(
@@ -54,4 +58,6 @@ def create_app(
     app.include_router(members.router)
     app.include_router(documents.router)
     app.include_router(declarations.router)
+    app.include_router(transport.router)
+    app.include_router(alerts.router)
     return app

@@ -15,6 +15,7 @@ from chain.context import Chain
 from nodes.auth import ApiKeys
 from nodes.clearance.service import ClearanceService
 from nodes.documents.service import DocumentService
+from nodes.transport.service import TransportService
 from offchain.db import Database
 from offchain.keystore import member_admin_name
 from offchain.settings import MemberConfig, Settings
@@ -29,6 +30,7 @@ class NodeContext:
     chain: Chain = field(repr=False)
     documents: DocumentService = field(repr=False)
     clearance: ClearanceService = field(repr=False)
+    transport: TransportService = field(repr=False)
 
     @classmethod
     def open(cls, settings: Settings, member_id: str) -> NodeContext:
@@ -44,6 +46,7 @@ class NodeContext:
             chain=chain,
             documents=DocumentService(settings, member.id, chain, db),
             clearance=ClearanceService(settings, member.id, chain, db),
+            transport=TransportService(settings, member.id, chain, db),
         )
 
     @property
@@ -71,4 +74,5 @@ class NodeContext:
         return path
 
     def close(self) -> None:
+        self.transport.close_db()
         self.db.close()

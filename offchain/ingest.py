@@ -20,6 +20,12 @@ Per message, one of three outcomes, nothing silently lost:
 
 Messages are queued by the paho thread and stored by one writer thread, one transaction per
 batch (`batch_size` messages or `batch_interval_s`, whichever comes first).
+
+Rules: an `on_batch(tx, accepted, rejected)` hook runs inside that transaction with the
+events just stored and the messages just refused, so whatever it writes (alerts) commits or
+rolls back with the events.  If the hook raises, the batch is stored again without it (a
+broken rule must not stop ingestion: the events are the evidence) and `on_hook_error` is
+called so the hook's owner can re-evaluate those events from the database.
 """
 
 from __future__ import annotations
@@ -82,7 +88,10 @@ _MIGRATIONS = [
         received_at REAL NOT NULL,
         UNIQUE (payload_hash, reason)
     );
-    """
+    """,
+    # The exact signed bytes: with them anyone can re-check the signature and the hash that
+    # was anchored, so a changed column of a stored event shows.
+    "ALTER TABLE trip_events ADD COLUMN payload BLOB;",
 ]
 
 
@@ -94,12 +103,38 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 @dataclass(frozen=True)
+class StoredEvent:
+    """An accepted message and the id of its `trip_events` row."""
+
+    id: int
+    message: DeviceMessage
+    flag: str | None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A refused message: its topic and why (the trip comes from the topic, if it parses)."""
+
+    topic: str
+    reason: MessageRejected
+
+
+BatchHook = Callable[[Any, list[StoredEvent], list[Refused]], None]
+
+
+@dataclass(frozen=True)
 class _Received:
     topic: str
     payload: bytes
     mid: int
     qos: int
     received_at: float
+
+
+class _HookFailed(Exception):
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(repr(cause))
+        self.cause = cause
 
 
 class Ingester:
@@ -118,8 +153,12 @@ class Ingester:
         clock: Callable[[], float] = time.time,
         batch_size: int = 500,
         batch_interval_s: float = 0.02,
+        on_batch: BatchHook | None = None,
+        on_hook_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.db = db
+        self.on_batch = on_batch
+        self.on_hook_error = on_hook_error
         self.member_id = member_id
         self.registry = device_registry
         self.max_speed_kmh = max_speed_kmh
@@ -192,6 +231,7 @@ class Ingester:
                 "accepted": self._stats["accepted"],
                 "duplicates": self._stats["duplicates"],
                 "flagged": self._stats["flagged"],
+                "hook_errors": self._stats["hook_errors"],
                 "rejected": dict(self._rejected),
                 "pending": self._queue.qsize(),
             }
@@ -250,18 +290,19 @@ class Ingester:
             self._store(rest)
 
     def _store(self, batch: list[_Received]) -> None:
-        counts: Counter[str] = Counter()
-        rejected: Counter[str] = Counter()
         try:
-            with self.db.transaction() as tx:
-                for item in batch:
-                    outcome = self._store_one(tx, item)
-                    if outcome in ("accepted", "flagged", "duplicates"):
-                        counts[outcome] += 1
-                        if outcome == "flagged":
-                            counts["accepted"] += 1
-                    else:
-                        rejected[outcome] += 1
+            counts, rejected = self._commit(batch, self.on_batch)
+        except _HookFailed as failed:
+            log.error("rules hook failed on a batch of %d messages: %r; storing without it",
+                      len(batch), failed.cause)
+            if self.on_hook_error is not None:
+                self.on_hook_error(failed.cause)
+            try:
+                counts, rejected = self._commit(batch, None)
+            except Exception:
+                log.exception("storing a batch of %d device messages failed", len(batch))
+                return
+            counts["hook_errors"] += 1
         except Exception:
             # Not acked: the broker redelivers these messages; log so an operator sees why.
             log.exception("storing a batch of %d device messages failed", len(batch))
@@ -274,11 +315,37 @@ class Ingester:
             self._stats.update(counts)
             self._rejected.update(rejected)
 
-    def _store_one(self, tx, item: _Received) -> str:
+    def _commit(
+        self, batch: list[_Received], hook: BatchHook | None
+    ) -> tuple[Counter[str], Counter[str]]:
+        counts: Counter[str] = Counter()
+        rejected: Counter[str] = Counter()
+        stored: list[StoredEvent] = []
+        refused: list[Refused] = []
+        with self.db.transaction() as tx:
+            for item in batch:
+                outcome = self._store_one(tx, item, stored, refused)
+                if outcome in ("accepted", "flagged", "duplicates"):
+                    counts[outcome] += 1
+                    if outcome == "flagged":
+                        counts["accepted"] += 1
+                else:
+                    rejected[outcome] += 1
+            if hook is not None and (stored or refused):
+                try:
+                    hook(tx, stored, refused)
+                except Exception as exc:
+                    raise _HookFailed(exc) from exc
+        return counts, rejected
+
+    def _store_one(
+        self, tx, item: _Received, stored: list[StoredEvent], refused: list[Refused]
+    ) -> str:
         try:
             msg = self._check(item)
         except MessageRejected as exc:
             self._reject(tx, item, exc)
+            refused.append(Refused(item.topic, exc))
             return exc.code
         prior = tx.execute(
             "SELECT payload_hash FROM trip_events WHERE device = ? AND seq = ?",
@@ -291,11 +358,13 @@ class Ingester:
                 "seq_conflict", f"device {msg.device} seq {msg.seq} already stored, other content"
             )
             self._reject(tx, item, exc)
+            refused.append(Refused(item.topic, exc))
             return exc.code
         flag = GPS_SPOOFING if self._impossible_jump(tx, msg) else None
-        tx.execute(
+        cur = tx.execute(
             "INSERT INTO trip_events (trip, device, seq, ts, lat, lon, speed, seal_id,"
-            " seal_state, payload_hash, flag, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " seal_state, payload_hash, flag, received_at, payload)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 msg.trip,
                 msg.device,
@@ -309,8 +378,10 @@ class Ingester:
                 msg.payload_hash,
                 flag,
                 item.received_at,
+                item.payload,
             ),
         )
+        stored.append(StoredEvent(int(cur.lastrowid), msg, flag))
         return "flagged" if flag else "accepted"
 
     def _check(self, item: _Received) -> DeviceMessage:

@@ -109,6 +109,23 @@ class ClearanceSettings(BaseModel):
     oracle_base_port: int = Field(8100, ge=1, le=65000)  # instance i of `make run` on base+i
 
 
+class TransportSettings(BaseModel):
+    """Bonded trips: the MQTT broker, zones and corridors, rule thresholds, event anchoring."""
+
+    broker_host: str = "127.0.0.1"
+    broker_port: int = Field(1883, ge=1, le=65535)
+    ingest: bool = True  # nodes subscribe to their trips' events (off: API only)
+    zones_file: Path = REPO_ROOT / "data" / "zones" / "zones.geojson"
+    corridors_file: Path = REPO_ROOT / "data" / "zones" / "corridors.geojson"
+    max_speed_kmh: float = Field(200.0, gt=0)  # implied speed above this: GPS jump / spoofing
+    stop_speed_kmh: float = Field(3.0, ge=0)
+    long_stop_min: float = Field(30.0, gt=0)
+    signal_lost_min: float = Field(10.0, gt=0)
+    anchor_every_events: int = Field(256, ge=1)  # anchor a trip's events at this many ...
+    anchor_interval_s: float = Field(30.0, gt=0)  # ... or when the oldest waits this long
+    tick_s: float = Field(1.0, gt=0)  # how often silent trips and anchoring are checked
+
+
 class Settings(BaseSettings):
     """Settings of a Smart Customs installation (one machine or one node)."""
 
@@ -125,6 +142,7 @@ class Settings(BaseSettings):
     documents: DocumentSettings = DocumentSettings()
     store: StoreSettings = StoreSettings()
     clearance: ClearanceSettings = ClearanceSettings()
+    transport: TransportSettings = TransportSettings()
 
     @classmethod
     def settings_customise_sources(

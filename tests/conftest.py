@@ -38,6 +38,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         chain={"anvil_port": free_port(), "voting_period_s": VOTING_PERIOD_S},
         members=members,
         documents={"batch_interval_s": 0.3, "delivery_base_s": 0.2, "delivery_cap_s": 2.0},
+        # Nodes of most tests have no broker; transport tests give theirs one.
+        transport={"ingest": False},
     )
 
 

@@ -20,6 +20,7 @@ index).  The ingester's `trip_events` table must exist in the same database.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import sqlite3
 import time
@@ -214,8 +215,11 @@ class TripEvidence:
         proof = MerkleTree.from_values(values).proof(batch["leaf_index"])
         payload_hash = bytes(event[0]["payload_hash"])
         root = bytes(batch["root"])
+        row = _row_json(event[0])
+        payload = row.pop("payload", None)
         return {
-            "event": _row_json(event[0]),
+            "event": row,
+            "payload": bytes.fromhex(payload[2:]).decode() if payload else None,
             "payload_hash": hex0x(payload_hash),
             "root": hex0x(root),
             "leaf_index": batch["leaf_index"],
@@ -251,6 +255,65 @@ class TripEvidence:
             return self._on_chain(hashlib.sha256(payload).digest(), proof_doc, trip)
         except (KeyError, TypeError, ValueError):
             return False
+
+    def check_proof(self, proof_doc: Mapping[str, Any],
+                    device_key: Any = None) -> dict[str, Any]:
+        """Re-check a proof document from `prove` against the chain, trusting nothing in it.
+
+        Checks, each reported: the signed payload hashes to `payload_hash`; the event's fields
+        are the payload's (so an edited column fails); the device signature (when the
+        device's key is given); the root is anchored on TransportLedger for the event's trip;
+        the Merkle proof leads from the payload hash to that root.
+        """
+        checks: list[dict[str, Any]] = []
+
+        def add(name: str, ok: bool, detail: str) -> bool:
+            checks.append({"check": name, "ok": ok, "detail": detail})
+            return ok
+
+        try:
+            event = proof_doc["event"]
+            payload = str(proof_doc["payload"]).encode()
+            claimed = to_bytes32(proof_doc["payload_hash"], "payload_hash")
+        except (KeyError, TypeError, ValueError) as exc:
+            add("document", False, f"not a proof document: {exc}")
+            return {"valid": False, "checks": checks}
+        digest = hashlib.sha256(payload).digest()
+        add("payload_hash", digest == claimed,
+            "sha256 of the payload" + (" matches" if digest == claimed else " differs"))
+        try:
+            msg = json.loads(payload)
+            fields = {"trip": msg["trip"], "device": msg["device"], "seq": msg["seq"],
+                      "ts": msg["ts"], "lat": msg["lat"], "lon": msg["lon"],
+                      "speed": msg["speed_kmh"], "seal_id": msg["seal"]["id"],
+                      "seal_state": msg["seal"]["state"]}
+            differ = sorted(k for k, v in fields.items() if event.get(k) != v)
+        except (ValueError, KeyError, TypeError) as exc:
+            differ = [f"payload unreadable: {exc}"]
+        add("event_matches_payload", not differ,
+            "every field as signed" if not differ else f"differs from the payload: {differ}")
+        if device_key is not None:
+            try:
+                body = {k: v for k, v in msg.items() if k != "sig"}
+                device_key.verify(json.dumps(body, sort_keys=True, separators=(",", ":"),
+                                             allow_nan=False).encode(),
+                                  bytes.fromhex(msg["sig"]))
+                add("device_signature", True, f"signed by device {msg['device']}")
+            except Exception as exc:  # BadSignatureError, or a payload without sig
+                add("device_signature", False, f"does not verify: {type(exc).__name__}")
+        try:
+            root = to_bytes32(proof_doc["root"], "root")
+            proof = [to_bytes32(p, "proof element") for p in proof_doc["proof"]]
+            batch = self.chain.transport.batch(root)
+            trip_ok = batch is not None and batch.trip_id == trip_id_bytes(str(event["trip"]))
+            add("anchored", trip_ok, "root anchored on TransportLedger for trip "
+                f"{event['trip']}" if trip_ok else "root not anchored for this trip")
+            on_chain = trip_ok and self.chain.transport.verify_event(root, claimed, proof)
+            add("merkle_proof", bool(on_chain),
+                "proof leads to the anchored root" if on_chain else "proof does not lead there")
+        except (KeyError, TypeError, ValueError) as exc:
+            add("merkle_proof", False, f"malformed proof: {exc}")
+        return {"valid": all(c["ok"] for c in checks), "checks": checks}
 
     def _on_chain(self, payload_hash: bytes, proof_doc: Mapping[str, Any], trip: str) -> bool:
         root = to_bytes32(proof_doc["root"], "root")

@@ -1,0 +1,92 @@
+"""Alerts for officers: list, acknowledge, and a live server-sent-event stream.
+
+The stream reads the alerts table (every source writes there, in the transaction of the data
+that raised the alert) from the client's last id: a reconnecting client sends
+`Last-Event-ID` (browsers do it themselves) and misses nothing.  A comment line every
+`KEEPALIVE_S` keeps proxies from closing a quiet stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from nodes.api.deps import node, require_role, user
+from nodes.auth import NodeUser
+from nodes.context import NodeContext
+from nodes.errors import ApiError
+from offchain.alerts import UnknownAlert
+
+router = APIRouter(tags=["alerts"])
+
+POLL_S = 0.25
+KEEPALIVE_S = 15.0
+
+
+class AckIn(BaseModel):
+    note: str = Field("", max_length=500)
+
+
+@router.get("/alerts", summary="Alerts after an id, oldest first (filter by source, subject)")
+def list_alerts(
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    source: str | None = None, subject: str | None = None, kind: str | None = None,
+    unacked: bool = False, limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+    ctx: NodeContext = Depends(node), _: NodeUser = Depends(user),
+) -> list[dict[str, Any]]:
+    return ctx.transport.alerts.list(after_id=after_id, source=source, subject=subject,
+                                     kind=kind, unacked=unacked, limit=limit)
+
+
+@router.post("/alerts/{alert_id}/ack", summary="An officer acknowledges an alert")
+def ack_alert(alert_id: int, body: AckIn | None = None, ctx: NodeContext = Depends(node),
+              u: NodeUser = Depends(require_role("officer"))) -> dict[str, Any]:
+    try:
+        return ctx.transport.alerts.ack(alert_id, u.user, body.note if body else "")
+    except UnknownAlert as exc:
+        raise ApiError(404, exc.code, str(exc)) from None
+
+
+@router.get("/alerts/stream", summary="Server-sent events: every new alert as it is stored",
+            response_class=StreamingResponse)
+async def stream_alerts(
+    request: Request,
+    after_id: Annotated[int | None, Query(ge=0, description="Default: only new alerts")] = None,
+    source: str | None = None, subject: str | None = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+    ctx: NodeContext = Depends(node), _: NodeUser = Depends(user),
+) -> StreamingResponse:
+    store = ctx.transport.alerts
+    if last_event_id is not None and last_event_id.isdigit():
+        cursor = int(last_event_id)
+    elif after_id is not None:
+        cursor = after_id
+    else:
+        cursor = await run_in_threadpool(store.last_id)
+
+    async def events():
+        nonlocal cursor
+        yield "retry: 2000\n\n"
+        quiet_since = time.monotonic()
+        while not await request.is_disconnected():
+            rows = await run_in_threadpool(store.list, after_id=cursor, source=source,
+                                           subject=subject, limit=500)
+            for r in rows:
+                cursor = r["id"]
+                yield f"id: {r['id']}\nevent: alert\ndata: {json.dumps(r)}\n\n"
+            if rows:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > KEEPALIVE_S:
+                quiet_since = time.monotonic()
+                yield ": keepalive\n\n"
+            await asyncio.sleep(POLL_S)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

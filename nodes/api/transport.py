@@ -1,0 +1,140 @@
+"""Bonded trips over HTTP: devices, trip start / status / close, event proofs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, field_validator
+
+from chain.transport import Outcome
+from nodes.api.deps import node, require_role, user
+from nodes.auth import NodeUser
+from nodes.context import NodeContext
+
+router = APIRouter(tags=["transport"])
+
+_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+class DeviceIn(BaseModel):
+    device: str = Field(pattern=_ID)
+    public_key: str = Field(description="Ed25519 public key, 32 bytes as hex")
+
+
+class TripIn(BaseModel):
+    trip: str = Field(pattern=_ID)
+    device: str = Field(pattern=_ID)
+    seal_id: str = Field(pattern=_ID)
+    vehicle_id: str = Field(pattern=_ID)
+    origin: str
+    destination: str
+    corridor: str | None = None
+    deadline: float | str = Field(description="Unix seconds or ISO 8601 with a time zone")
+
+    @field_validator("deadline")
+    @classmethod
+    def _unix(cls, v: float | str) -> float:
+        if isinstance(v, str):
+            try:
+                when = dt.datetime.fromisoformat(v)
+            except ValueError:
+                raise ValueError("deadline must be Unix seconds or ISO 8601") from None
+            if when.tzinfo is None:
+                raise ValueError("an ISO deadline needs a time zone, e.g. 2026-11-25T18:00+08:00")
+            return when.timestamp()
+        return float(v)
+
+
+class CloseIn(BaseModel):
+    outcome: str | None = Field(None, description="ARRIVED_INTACT, ARRIVED_WITH_ALERTS, "
+                                                  "SEAL_BROKEN or OVERDUE; default: from alerts")
+
+    @field_validator("outcome")
+    @classmethod
+    def _known(cls, v: str | None) -> str | None:
+        if v is not None and (v not in Outcome.__members__ or v == "NONE"):
+            raise ValueError("outcome must be ARRIVED_INTACT, ARRIVED_WITH_ALERTS, SEAL_BROKEN "
+                             "or OVERDUE")
+        return v
+
+
+@router.post("/devices", status_code=201, summary="Register an on-board unit's public key")
+def register_device(body: DeviceIn, ctx: NodeContext = Depends(node),
+                    _: NodeUser = Depends(require_role("officer"))) -> dict[str, Any]:
+    return ctx.transport.register_device(body.device, body.public_key)
+
+
+@router.post("/trips", status_code=201, summary="Start a bonded trip (on chain) for a device")
+async def start_trip(body: TripIn, ctx: NodeContext = Depends(node),
+                     u: NodeUser = Depends(require_role("officer"))) -> dict[str, Any]:
+    trip = await run_in_threadpool(
+        ctx.transport.start_trip, trip_id=body.trip, device=body.device, seal_id=body.seal_id,
+        vehicle_id=body.vehicle_id, origin=body.origin, destination=body.destination,
+        deadline=float(body.deadline), corridor=body.corridor, by=u.user)
+    return trip.to_json()
+
+
+@router.get("/trips", summary="Trips of this node, newest first")
+def list_trips(state: Annotated[str | None, Query(pattern="^(open|arrived|closed)$")] = None,
+               ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
+               ) -> list[dict[str, Any]]:
+    return ctx.transport.list_trips(state)
+
+
+@router.get("/trips/ingest", summary="MQTT ingestion: broker, connection, counts")
+def ingest_status(ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
+                  ) -> dict[str, Any]:
+    return ctx.transport.ingest_status()
+
+
+@router.get("/trips/{trip_id}", summary="A trip: events, last point, alerts, anchoring, chain")
+async def trip_status(trip_id: str, ctx: NodeContext = Depends(node),
+                      _: NodeUser = Depends(user)) -> dict[str, Any]:
+    return await run_in_threadpool(ctx.transport.status, trip_id)
+
+
+@router.get("/trips/{trip_id}/events", summary="A trip's stored events in device-time order")
+def trip_events(trip_id: str, after_id: Annotated[int, Query(ge=0)] = 0,
+                limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+                ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
+                ) -> list[dict[str, Any]]:
+    ctx.transport.trip(trip_id)
+    rows = ctx.db.query(
+        "SELECT id, device, seq, ts, lat, lon, speed, seal_id, seal_state, flag, received_at"
+        " FROM trip_events WHERE trip = ? AND id > ? ORDER BY ts, id LIMIT ?",
+        (trip_id, after_id, limit))
+    return [dict(r) for r in rows]
+
+
+@router.post("/trips/{trip_id}/anchor", summary="Anchor the trip's waiting events now")
+async def anchor_now(trip_id: str, ctx: NodeContext = Depends(node),
+                     _: NodeUser = Depends(require_role("officer"))) -> dict[str, Any]:
+    ctx.transport.trip(trip_id)
+    roots = await run_in_threadpool(ctx.transport.evidence.anchor_due, trip_id)
+    return {"trip": trip_id, "anchored": roots}
+
+
+@router.post("/trips/{trip_id}/close", summary="Close a trip on chain with an outcome")
+async def close_trip(trip_id: str, body: CloseIn | None = None,
+                     ctx: NodeContext = Depends(node),
+                     _: NodeUser = Depends(require_role("officer"))) -> dict[str, Any]:
+    outcome = Outcome[body.outcome] if body is not None and body.outcome else None
+    return await run_in_threadpool(ctx.transport.close, trip_id, outcome)
+
+
+@router.get("/trips/events/{event_id}/proof",
+            summary="An event, its signed payload, Merkle proof and anchoring transaction")
+async def prove(event_id: int, ctx: NodeContext = Depends(node),
+                _: NodeUser = Depends(user)) -> dict[str, Any]:
+    return await run_in_threadpool(ctx.transport.prove, event_id)
+
+
+@router.post("/trips/proofs/verify", summary="Re-check a proof document against the chain")
+async def verify_proof(doc: dict[str, Any], ctx: NodeContext = Depends(node),
+                       _: NodeUser = Depends(user)) -> dict[str, Any]:
+    event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
+    key = ctx.transport.devices.verify_key(str(event.get("device", "")))
+    return await run_in_threadpool(ctx.transport.evidence.check_proof, doc, key)

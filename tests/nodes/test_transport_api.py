@@ -1,0 +1,260 @@
+"""Bonded trips end to end: a real node (HTTP), real mosquitto, real chain (TransportLedger).
+
+The simulator drives a fleet with every scenario; the node ingests, runs the rules, streams
+alerts, anchors events, closes arrived trips on chain; proofs verify against the chain and
+an edited event does not.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chain.devnet import free_port
+from chain.transport import Outcome
+from nodes.transport.simulator import SCENARIOS, simulate
+from offchain.broker import Broker
+from offchain.geo import default_index
+from offchain.settings import Settings
+
+pytestmark = [pytest.mark.contract, pytest.mark.integration]
+
+MEMBER = "TW"
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory) -> Iterator[Broker]:
+    with Broker(free_port(), tmp_path_factory.mktemp("mqtt")) as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def trip_settings(settings: Settings, deployment, broker: Broker, tmp_path_factory,
+                  make_fresh_settings) -> Settings:
+    s = make_fresh_settings(settings, tmp_path_factory.mktemp("transport") / "home")
+    return s.model_copy(update={"transport": s.transport.model_copy(update={
+        "ingest": True, "broker_port": broker.port, "anchor_every_events": 64,
+        "anchor_interval_s": 1.0, "tick_s": 0.2})})
+
+
+@pytest.fixture(scope="module")
+def node(hdr, trip_settings: Settings, serve_node) -> Iterator[str]:
+    with serve_node(trip_settings, MEMBER) as url:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if httpx.get(f"{url}/trips/ingest", headers=hdr(trip_settings, "auditor")
+                         ).json().get("connected"):
+                break
+            time.sleep(0.1)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def hdr(make_api_key) -> Callable[[Settings, str], dict[str, str]]:
+    """`hdr(settings, "officer")`: headers with an API key of that role on the TW node."""
+    made: dict[tuple[str, str], str] = {}
+
+    def get(s: Settings, role: str) -> dict[str, str]:
+        if (str(s.home), role) not in made:
+            made[str(s.home), role] = make_api_key(s, MEMBER, role)
+        return {"X-API-Key": made[str(s.home), role]}
+
+    return get
+
+
+def _caller(url: str, headers: dict[str, str]) -> Callable:
+    def call(method: str, path: str, **kw):
+        r = httpx.request(method, url + path, headers=headers, timeout=30, **kw)
+        assert r.status_code < 400, r.text
+        return r.json()
+    return call
+
+
+def _wait(pred: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def fleet(hdr, node: str, trip_settings: Settings, broker: Broker) -> dict:
+    """Seven trips: one per scenario and one clean, all on short corridors, until closed."""
+    officer = hdr(trip_settings, "officer")
+    out = simulate(_caller(node, officer), MEMBER, default_index(), (broker.host, broker.port),
+                   trips=len(SCENARIOS) + 1, rate=0, scenarios=SCENARIOS, prefix="FLEET",
+                   corridors=["TPP-TPE", "KEL-TPP"], seed=5)
+    auditor = hdr(trip_settings, "auditor")
+
+    def all_closed() -> bool:
+        trips = httpx.get(f"{node}/trips", headers=auditor).json()
+        mine = [t for t in trips if t["trip"].startswith("FLEET")]
+        return len(mine) == len(out["trips"]) and all(t["state"] == "closed" for t in mine)
+
+    _wait(all_closed, 120, "every simulated trip to arrive and close")
+    return out
+
+
+def _alert_kinds(url: str, hdr: dict, trip: str) -> dict[str, int]:
+    return httpx.get(f"{url}/trips/{trip}", headers=hdr).json()["alerts"]
+
+
+def test_each_scenario_raises_its_alert_and_the_clean_trip_none(hdr, fleet, node, trip_settings):
+    hdr = hdr(trip_settings, "auditor")
+    for t in fleet["trips"]:
+        kinds = _alert_kinds(node, hdr, t["trip"])
+        assert kinds.get("arrived") == 1, (t, kinds)
+        if t["expect"]:
+            assert kinds.get(t["expect"], 0) >= 1, (t, kinds)
+        if t["scenario"] is None or t["scenario"] == "replay":
+            assert set(kinds) <= {"arrived", "closed"}, (t, kinds)
+
+
+def test_replayed_messages_are_dropped_not_stored_twice(hdr, fleet, node, trip_settings):
+    hdr = hdr(trip_settings, "auditor")
+    replay = next(t for t in fleet["trips"] if t["scenario"] == "replay")
+    status = httpx.get(f"{node}/trips/{replay['trip']}", headers=hdr).json()
+    replayed = replay["messages"] - status["events"]
+    assert replayed > 0
+    assert httpx.get(f"{node}/trips/ingest", headers=hdr).json()["duplicates"] >= replayed
+
+
+def test_closed_trips_carry_their_outcome_on_chain(hdr, fleet, node, trip_settings, chain):
+    hdr = hdr(trip_settings, "auditor")
+    want = {None: "ARRIVED_INTACT", "replay": "ARRIVED_INTACT", "seal_open": "SEAL_BROKEN",
+            "deviation": "ARRIVED_WITH_ALERTS", "gps_jump": "ARRIVED_WITH_ALERTS"}
+    for t in fleet["trips"]:
+        status = httpx.get(f"{node}/trips/{t['trip']}", headers=hdr).json()
+        view = chain.transport.trip(t["trip"])
+        assert view is not None and not view.open
+        assert Outcome(view.outcome).name == status["outcome"]
+        if t["scenario"] in want:
+            assert status["outcome"] == want[t["scenario"]], t
+        assert status["anchored"]["anchored"]["events"] == status["events"]
+        assert "prepared" not in status["anchored"]
+
+
+def test_event_proof_verifies_and_an_edited_event_does_not(hdr, fleet, node, trip_settings):
+    hdr = hdr(trip_settings, "auditor")
+    trip = fleet["trips"][-1]["trip"]
+    events = httpx.get(f"{node}/trips/{trip}/events", headers=hdr).json()
+    proof = httpx.get(f"{node}/trips/events/{events[7]['id']}/proof", headers=hdr).json()
+    assert proof["verified_on_chain"] is True
+    assert proof["tx"].startswith("0x") and len(proof["proof"]) >= 1
+    ok = httpx.post(f"{node}/trips/proofs/verify", headers=hdr, json=proof).json()
+    assert ok["valid"] is True
+    assert {c["check"] for c in ok["checks"]} >= {
+        "payload_hash", "event_matches_payload", "device_signature", "anchored", "merkle_proof"}
+
+    edited = json.loads(json.dumps(proof))
+    edited["event"]["lat"] += 0.001
+    bad = httpx.post(f"{node}/trips/proofs/verify", headers=hdr, json=edited).json()
+    assert bad["valid"] is False
+    assert [c["check"] for c in bad["checks"] if not c["ok"]] == ["event_matches_payload"]
+
+    forged = json.loads(json.dumps(proof))
+    forged["payload"] = forged["payload"].replace('"speed_kmh":', '"speed_kmh":1')
+    bad = httpx.post(f"{node}/trips/proofs/verify", headers=hdr, json=forged).json()
+    assert bad["valid"] is False
+    failed = {c["check"] for c in bad["checks"] if not c["ok"]}
+    assert "payload_hash" in failed
+
+
+def test_alert_stream_resumes_from_last_event_id(hdr, fleet, node, trip_settings):
+    hdr = hdr(trip_settings, "auditor")
+    first = httpx.get(f"{node}/alerts", headers=hdr, params={"limit": 3}).json()
+    assert len(first) == 3
+    got = []
+    with httpx.stream("GET", f"{node}/alerts/stream",
+                      headers={**hdr, "Last-Event-ID": str(first[0]["id"])}, timeout=10) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                got.append(json.loads(line[6:]))
+                if len(got) == 2:
+                    break
+    assert [a["id"] for a in got] == [first[1]["id"], first[2]["id"]]
+    assert got[0]["source"] == "transport" and got[0]["kind"]
+
+
+def test_officer_acknowledges_an_alert(hdr, fleet, node, trip_settings):
+    officer, auditor = hdr(trip_settings, "officer"), hdr(trip_settings, "auditor")
+    alert = httpx.get(f"{node}/alerts", headers=auditor, params={"kind": "gps_jump"}).json()[0]
+    r = httpx.post(f"{node}/alerts/{alert['id']}/ack", headers=officer, json={"note": "seen"})
+    assert r.status_code == 200 and r.json()["acked_at"] is not None
+    assert httpx.post(f"{node}/alerts/{alert['id']}/ack", headers=auditor).status_code == 403
+    r = httpx.post(f"{node}/alerts/999999/ack", headers=officer)
+    assert r.status_code == 404 and r.json()["error"] == "unknown_alert"
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"device": "nobody"}, 404, "unknown_device"),
+        ({"origin": "TW-XXX"}, 400, "unknown_zone"),
+        ({"origin": "TW-TPP", "destination": "TW-KHH"}, 400, "no_corridor"),
+        ({"destination": "TW-TPP"}, 400, "invalid_trip"),
+        ({"deadline": 1_000}, 400, "invalid_trip"),
+        ({"deadline": "2030-01-01T00:00"}, 422, "invalid_request"),
+        ({"trip": "has space"}, 422, "invalid_request"),
+    ],
+)
+def test_bad_trip_requests_are_refused_clearly(hdr, node, trip_settings, change, status, code):
+    officer = hdr(trip_settings, "officer")
+    httpx.post(f"{node}/devices", headers=officer,
+               json={"device": "obu-bad", "public_key": "ab" * 32}).raise_for_status()
+    body = {"trip": "BAD-1", "device": "obu-bad", "seal_id": "S", "vehicle_id": "V",
+            "origin": "TW-TPP", "destination": "TW-TPE", "deadline": time.time() + 3600,
+            **change}
+    r = httpx.post(f"{node}/trips", headers=officer, json=body)
+    assert r.status_code == status, r.text
+    assert r.json()["error"] == code and r.json()["detail"]
+
+
+def test_trip_ids_are_used_once_and_roles_are_checked(hdr, node, trip_settings):
+    officer, exporter = hdr(trip_settings, "officer"), hdr(trip_settings, "exporter")
+    httpx.post(f"{node}/devices", headers=officer,
+               json={"device": "obu-once", "public_key": "cd" * 32}).raise_for_status()
+    body = {"trip": "ONCE-1", "device": "obu-once", "seal_id": "S1", "vehicle_id": "V1",
+            "origin": "TW-KEL", "destination": "TW-TPP", "deadline": time.time() + 3600}
+    assert httpx.post(f"{node}/trips", headers=exporter, json=body).status_code == 403
+    assert httpx.post(f"{node}/trips", headers=officer, json=body).status_code == 201
+    r = httpx.post(f"{node}/trips", headers=officer, json=body)
+    assert r.status_code == 409 and r.json()["error"] == "trip_exists"
+
+
+def test_bad_device_keys_and_unknown_ids(hdr, node, trip_settings):
+    officer = hdr(trip_settings, "officer")
+    for key in ("zz" * 32, "ab" * 31):
+        r = httpx.post(f"{node}/devices", headers=officer, json={"device": "d1", "public_key": key})
+        assert r.status_code == 400 and r.json()["error"] == "invalid_device"
+    r = httpx.get(f"{node}/trips/NOPE", headers=officer)
+    assert r.status_code == 404 and r.json()["error"] == "unknown_trip"
+    r = httpx.get(f"{node}/trips/events/987654/proof", headers=officer)
+    assert r.status_code == 404 and r.json()["error"] == "unknown_event"
+    r = httpx.post(f"{node}/trips/proofs/verify", headers=officer, json={"nothing": 1})
+    assert r.status_code == 200 and r.json()["valid"] is False
+
+
+def test_node_waits_for_a_broker_that_is_down_then_ingests(hdr, settings, deployment, serve_node,
+                                                           make_fresh_settings, tmp_path: Path):
+    port = free_port()
+    s = make_fresh_settings(settings, tmp_path / "home")
+    s = s.model_copy(update={"transport": s.transport.model_copy(update={
+        "ingest": True, "broker_port": port, "tick_s": 0.2})})
+    with serve_node(s, MEMBER) as url:
+        hdr = hdr(s, "auditor")
+        _wait(lambda: "error" in httpx.get(f"{url}/trips/ingest", headers=hdr).json(), 15,
+              "the node to report the missing broker")
+        body = httpx.get(f"{url}/trips/ingest", headers=hdr).json()
+        assert body["connected"] is False and str(port) in body["error"]
+        with Broker(port, tmp_path / "mqtt"):
+            _wait(lambda: httpx.get(f"{url}/trips/ingest", headers=hdr).json()["connected"],
+                  20, "the node to connect once the broker is up")
