@@ -29,6 +29,7 @@ from nodes.cliutil import (
     out,
     settings,
 )
+from nodes.commands import trip as trip_commands
 from offchain.errors import OffchainError
 from offchain.keystore import KeystoreError
 from offchain.settings import ROLE_NAMES, UnknownMemberError
@@ -55,6 +56,7 @@ oracle_app = typer.Typer(no_args_is_help=True, help="Oracle instances (clearance
 app.add_typer(permit_app, name="permit")
 app.add_typer(oracle_app, name="oracle")
 app.add_typer(trace_app, name="trace")
+app.add_typer(trip_commands.app, name="trip")
 
 _HANDLED = (ChainError, OffchainError, UnknownMemberError, KeystoreError, ValueError)
 

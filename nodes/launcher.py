@@ -1,8 +1,10 @@
 """`make run`: the whole consortium on one machine, in the foreground.
 
-Starts (or reuses) the anvil chain, compiles and deploys (or reuses the deployment), starts
-one node process per member, waits until each answers /health, prints where everything is,
-and stays in the foreground.  Ctrl-C (or SIGTERM) stops the nodes first and the chain last,
+Starts (or reuses) the anvil chain and the MQTT broker, compiles and deploys (or reuses the
+deployment), starts one oracle instance and one node process per member, waits until each
+answers /health, seeds demo documents, declarations and bonded trips (a small simulated
+fleet keeps driving while it runs), prints where everything is, and stays in the
+foreground.  Ctrl-C (or SIGTERM) stops the nodes first and the chain last,
 so anvil writes its state file; children also die with us if we are killed outright
 (PR_SET_PDEATHSIG), so nothing is left orphaned.
 """
@@ -12,9 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +30,20 @@ from chain.client import connect
 from chain.deploy import ensure_deployed
 from chain.devnet import Devnet, port_is_free, rpc_chain_id
 from chain.errors import ChainError, PortInUse
+from nodes.transport.simulator import SCENARIOS, simulate
+from offchain.broker import Broker, accepts
 from offchain.declarations import load_declaration_json, load_declaration_xml
 from offchain.doctypes import DOC_TYPES
+from offchain.geo import GeoIndex
 from offchain.keystore import Keystore
 from offchain.procs import die_with_parent
 from offchain.settings import REPO_ROOT, MemberConfig, Settings
 from oracles.instances import instance_url
 
 HEALTH_TIMEOUT_S = 60.0
+DEMO_TRIP_SCENARIOS = ("seal_open", "deviation", "swapped_key")
+DEMO_CORRIDORS = ("TPP-TPE", "KEL-TPP", "KEL-TPE")
+LIVE_TRIP_EVERY_S = 45.0
 DEMO_DIR = REPO_ROOT / "examples"
 DEMO_DECLARATIONS = (
     "01-machinery-parts-sg.json", "02-frozen-beef-nz-permit.json", "03-preference-astep-sg.json",
@@ -67,7 +77,10 @@ class Launcher:
         self.settings = settings
         self.console = console or Console()
         self.devnet: Devnet | None = None
+        self.broker: Broker | None = None
         self.nodes: list[NodeProcess] = []
+        self._live_stop = threading.Event()
+        self._live: threading.Thread | None = None
 
     def say(self, msg: str) -> None:
         self.console.print(f"[dim]•[/] {msg}")
@@ -101,6 +114,7 @@ class Launcher:
         else:
             self.devnet = Devnet.from_settings(s).start()
             self.say(f"anvil started at {self.devnet.rpc_url} (state in {s.chain_dir})")
+        self._start_broker()
         w3 = connect(s)
         deployment, reused = ensure_deployed(s, w3, progress=self.say)
         for m in s.members:
@@ -111,6 +125,8 @@ class Launcher:
         self._wait_healthy()
         demo = self._seed_demo_documents()
         demo_declarations = self._seed_demo_clearance()
+        demo_trips = self._seed_demo_trips()
+        self._start_live_trips()
         return {
             "rpc_url": s.chain.rpc_url,
             "chain_id": deployment.chain_id,
@@ -132,6 +148,8 @@ class Launcher:
             ],
             "demo_documents": demo,
             "demo_declarations": demo_declarations,
+            "demo_trips": demo_trips,
+            "broker": f"{s.transport.broker_host}:{s.transport.broker_port}",
             "oracles": [{"member": n.member.id, "url": n.url} for n in self.nodes
                         if n.what == "oracle"],
             "started_in_s": round(time.monotonic() - t0, 2),
@@ -198,6 +216,74 @@ class Launcher:
             self.say("lodged demo declarations: " + ", ".join(
                 f"{d['declaration']} → {d['channel']}" for d in out))
         return out
+
+    def _start_broker(self) -> None:
+        t = self.settings.transport
+        if accepts(t.broker_host, t.broker_port):
+            self.say(f"using the MQTT broker already running at {t.broker_host}:{t.broker_port}")
+            return
+        self.broker = Broker(t.broker_port, self.settings.home / "mqtt", t.broker_host).start()
+        self.say(f"mosquitto started at {t.broker_host}:{t.broker_port} "
+                 f"(persistence in {self.settings.home / 'mqtt'})")
+
+    def _node_caller(self):
+        first = self.settings.members[0]
+        key = (self.settings.node_dir(first.id) / "admin.apikey").read_text().strip()
+        client = httpx.Client(timeout=60.0, headers={"X-API-Key": key},
+                              base_url=self.settings.node_url(first.id))
+
+        def call(method: str, path: str, **kw):
+            resp = client.request(method, path, **kw)
+            if resp.status_code >= 400:
+                raise LaunchError(f"{method} {path}: {resp.text[:300]}")
+            return resp.json()
+
+        return first.id, call
+
+    def _seed_demo_trips(self) -> list[dict]:
+        """On a new consortium, drive a few bonded trips (three with incidents) at the first
+        member's node, so `smartcustoms trip list` and the alert stream show something."""
+        s = self.settings
+        member, call = self._node_caller()
+        if call("GET", "/trips"):
+            return []
+        t = s.transport
+        geo = GeoIndex.load(t.zones_file, t.corridors_file)
+        try:
+            out = simulate(call, member, geo, (t.broker_host, t.broker_port), trips=5, rate=0,
+                           scenarios=DEMO_TRIP_SCENARIOS, corridors=DEMO_CORRIDORS,
+                           prefix="DEMO")
+        except (LaunchError, ConnectionError) as exc:
+            self.say(f"[yellow]demo trips skipped: {exc}[/]")
+            return []
+        self.say(f"drove {len(out['trips'])} demo trips ({out['published']} signed fixes); "
+                 "see `smartcustoms trip list` and `smartcustoms trip alerts`")
+        return out["trips"]
+
+    def _start_live_trips(self) -> None:
+        """A trickle of new trips while the consortium runs: a live alert stream to watch."""
+        s = self.settings
+        t = s.transport
+        member, call = self._node_caller()
+        geo = GeoIndex.load(t.zones_file, t.corridors_file)
+        rng = random.Random()
+
+        def loop() -> None:
+            n = 0
+            while not self._live_stop.wait(LIVE_TRIP_EVERY_S):
+                n += 1
+                scenario = rng.choice((None, None, *SCENARIOS))
+                try:
+                    simulate(call, member, geo, (t.broker_host, t.broker_port), trips=1,
+                             rate=10.0, scenarios=(scenario,) if scenario else (),
+                             corridors=DEMO_CORRIDORS, prefix=f"LIVE{int(time.time())}")
+                except Exception as exc:  # a stopped node or broker ends the trickle quietly
+                    if not self._live_stop.is_set():
+                        self.say(f"[yellow]live demo trips stopped: {exc}[/]")
+                    return
+
+        self._live = threading.Thread(target=loop, name="live-trips", daemon=True)
+        self._live.start()
 
     def _seed_demo_documents(self) -> list[dict]:
         """On a new consortium, send the example documents from the first member to the
@@ -279,6 +365,10 @@ class Launcher:
 
     def stop(self) -> None:
         """Nodes first (graceful SIGTERM, then SIGKILL), the chain last so it saves state."""
+        self._live_stop.set()
+        if self._live is not None:
+            self._live.join(timeout=30)
+            self._live = None
         for n in self.nodes:
             if n.process.poll() is None:
                 n.process.send_signal(signal.SIGTERM)
@@ -289,6 +379,9 @@ class Launcher:
                 n.process.kill()
                 n.process.wait()
         self.nodes = []
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
         if self.devnet is not None:
             self.devnet.stop()
             self.devnet = None
@@ -313,6 +406,11 @@ def print_summary(console: Console, summary: dict) -> None:
     for d in summary.get("demo_declarations", []):
         console.print(f"  demo declaration {d['declaration']}: {d['channel']}"
                       + (f" ({', '.join(d['reasons'])})" if d["reasons"] else ""))
+    if summary.get("demo_trips"):
+        console.print(f"  MQTT broker {summary['broker']}; demo trips: " + ", ".join(
+            t["trip"] + (f" ({t['scenario']})" if t["scenario"] else "")
+            for t in summary["demo_trips"]))
+        console.print("  demo: smartcustoms trip list; smartcustoms trip alerts --follow")
     for d in summary.get("demo_documents", []):
         if d.get("receipt"):
             console.print(f"  demo: smartcustoms doc verify {_short(d['file'])} "

@@ -54,7 +54,7 @@ def mosquitto_binary() -> str:
     )
 
 
-def _accepts(host: str, port: int) -> bool:
+def accepts(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.2):
             return True
@@ -99,7 +99,7 @@ class Broker:
 
     def start(self, timeout_s: float = 10.0) -> Broker:
         """Start mosquitto and wait until it accepts connections."""
-        if _accepts(self.host, self.port):
+        if accepts(self.host, self.port):
             raise BrokerPortInUse(
                 f"{self.host}:{self.port} is already in use; stop that process or choose "
                 "another broker port"
@@ -122,7 +122,7 @@ class Broker:
                     f"mosquitto exited with code {self.process.returncode} at start; "
                     f"see {self.log_file}"
                 )
-            if _accepts(self.host, self.port):
+            if accepts(self.host, self.port):
                 return self
             time.sleep(0.02)
         self.stop()

@@ -45,6 +45,7 @@ def _env(home: Path, anvil_port: int, node_ports: list[int]) -> dict[str, str]:
         "SMARTCUSTOMS_CHAIN__ANVIL_PORT": str(anvil_port),
         "SMARTCUSTOMS_MEMBERS": json.dumps(members),
         "SMARTCUSTOMS_CLEARANCE__ORACLE_BASE_PORT": str(_free_run(len(MEMBERS))),
+        "SMARTCUSTOMS_TRANSPORT__BROKER_PORT": str(free_port()),
         "NO_COLOR": "1",
     }
 
@@ -92,7 +93,20 @@ def test_run_starts_three_nodes_stops_cleanly_and_restart_reuses(tmp_path):
             assert health["status"] == "ok" and health["member"] == node["member"]
             assert httpx.get(f"http://127.0.0.1:{port}/docs", timeout=10).status_code == 200
         children = _children(proc.pid)
-        assert len(children) == 7  # anvil, three oracle instances, three nodes
+        assert len(children) == 8  # anvil, mosquitto, three oracle instances, three nodes
+        trips = {t["trip"]: t for t in summary["demo_trips"]}
+        assert len(trips) == 5 and {t["scenario"] for t in trips.values()} >= {"seal_open"}
+        key = Path(summary["nodes"][0]["admin_api_key_file"]).read_text().strip()
+        seal = next(t for t in trips.values() if t["scenario"] == "seal_open")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the node ingests and judges the fleet
+            status = httpx.get(f"http://127.0.0.1:{node_ports[0]}/trips/{seal['trip']}",
+                               headers={"X-API-Key": key}, timeout=10).json()
+            if status["events"] == seal["messages"] and "seal_open_outside_zone" in \
+                    status["alerts"]:
+                break
+            time.sleep(0.5)
+        assert "seal_open_outside_zone" in status["alerts"], status
         assert [o["member"] for o in summary["oracles"]] == list(MEMBERS)
         demo = {d["file"]: d for d in summary["demo_declarations"]}
         assert {"C2", "C3"} <= {d["channel"] for d in demo.values()}, demo
@@ -117,6 +131,7 @@ def test_run_starts_three_nodes_stops_cleanly_and_restart_reuses(tmp_path):
     try:
         assert summary2["deployment_reused"] is True
         assert summary2["demo_declarations"] == []  # seeded once, not again
+        assert summary2["demo_trips"] == []
         assert summary2["contracts"]["ConsortiumRegistry"] == address
         assert summary2["block"] >= summary["block"]  # chain state survived the restart
         members = httpx.get(f"http://127.0.0.1:{node_ports[0]}/members", timeout=10).json()
