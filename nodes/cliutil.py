@@ -46,7 +46,11 @@ ApiKeyOpt = Annotated[
 
 
 class NodeRequestFailed(ValueError):
-    """The node answered with an error; its JSON detail is the message."""
+    """The node answered with an error (or did not answer); `code` is the node's error code."""
+
+    def __init__(self, message: str, code: str = "node_request_failed") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def node_call(member: str | None, api_key: str | None, method: str, path: str, **kw) -> Any:
@@ -77,5 +81,6 @@ def node_call(member: str | None, api_key: str | None, method: str, path: str, *
     except ValueError:
         body = {"error": "http_error", "detail": resp.text[:300]}
     if resp.status_code >= 400:
-        raise NodeRequestFailed(f"{body.get('error')}: {body.get('detail')}")
+        raise NodeRequestFailed(f"{body.get('error')}: {body.get('detail')}",
+                                str(body.get("error") or "node_request_failed"))
     return body

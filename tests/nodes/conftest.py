@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -173,3 +177,29 @@ def make_api_key() -> Callable[[Settings, str, str], str]:
 def make_fresh_settings() -> Callable[..., Settings]:
     """`fresh_settings` itself, for module-scoped fixtures (fresh_consortium is per test)."""
     return fresh_settings
+
+
+def run_cli(s: Settings, *args: str, api_key: str | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    """`smartcustoms ARGS` in a subprocess, configured (by env) like settings `s`."""
+    env = {
+        **os.environ,
+        "SMARTCUSTOMS_HOME": str(s.home),
+        "SMARTCUSTOMS_CHAIN__ANVIL_PORT": str(s.chain.anvil_port),
+        "SMARTCUSTOMS_CHAIN__VOTING_PERIOD_S": str(s.chain.voting_period_s),
+        "SMARTCUSTOMS_MEMBERS": json.dumps([m.model_dump() for m in s.members]),
+        "SMARTCUSTOMS_CLEARANCE__ORACLE_BASE_PORT": str(s.clearance.oracle_base_port),
+        "SMARTCUSTOMS_TRANSPORT__BROKER_PORT": str(s.transport.broker_port),
+        "NO_COLOR": "1",
+        "COLUMNS": "160",
+    }
+    if api_key:
+        env["SMARTCUSTOMS_API_KEY"] = api_key
+    return subprocess.run([sys.executable, "-m", "nodes.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=timeout, cwd=REPO_ROOT)
+
+
+@pytest.fixture(scope="session")
+def cli() -> Callable[..., subprocess.CompletedProcess]:
+    """`cli(settings, "trip", "list", "--json", api_key=...)`: the real command line."""
+    return run_cli

@@ -258,3 +258,58 @@ def test_node_waits_for_a_broker_that_is_down_then_ingests(hdr, settings, deploy
         with Broker(port, tmp_path / "mqtt"):
             _wait(lambda: httpx.get(f"{url}/trips/ingest", headers=hdr).json()["connected"],
                   20, "the node to connect once the broker is up")
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def test_cli_prove_verify_and_a_tampered_proof_file(hdr, fleet, node, trip_settings, cli,
+                                                   tmp_path: Path):
+    key = hdr(trip_settings, "auditor")["X-API-Key"]
+    trip = fleet["trips"][0]["trip"]
+    events = httpx.get(f"{node}/trips/{trip}/events", headers={"X-API-Key": key}).json()
+    out = cli(trip_settings, "trip", "prove", str(events[3]["id"]), "--json", api_key=key)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["verification"]["valid"] is True and doc["event"]["id"] == events[3]["id"]
+    good = tmp_path / "proof.json"
+    good.write_text(out.stdout)
+    ok = cli(trip_settings, "trip", "verify", str(good), api_key=key)
+    assert ok.returncode == 0 and "valid" in ok.stdout and "FAIL" not in ok.stdout
+    doc["event"]["seal_state"] = "OPEN" if doc["event"]["seal_state"] == "CLOSED" else "CLOSED"
+    bad = tmp_path / "tampered.json"
+    bad.write_text(json.dumps(doc))
+    failed = cli(trip_settings, "trip", "verify", str(bad), api_key=key)
+    assert failed.returncode == 1
+    assert "FAIL event_matches_payload" in failed.stdout and "NOT valid" in failed.stdout
+
+
+def test_cli_status_alerts_and_errors(hdr, fleet, node, trip_settings, cli):
+    key = hdr(trip_settings, "auditor")["X-API-Key"]
+    seal = next(t for t in fleet["trips"] if t["scenario"] == "seal_open")
+    out = cli(trip_settings, "trip", "status", seal["trip"], api_key=key)
+    assert out.returncode == 0, out.stderr
+    assert "outcome SEAL_BROKEN" in out.stdout and "seal_open_outside_zone x1" in out.stdout
+    out = cli(trip_settings, "trip", "alerts", seal["trip"], "--json", api_key=key)
+    kinds = {a["kind"] for a in json.loads(out.stdout)}
+    assert {"seal_open_outside_zone", "arrived", "closed"} <= kinds
+    out = cli(trip_settings, "trip", "status", "NO-SUCH-TRIP", "--json", api_key=key)
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["error"] == "unknown_trip"
+    assert "unknown_trip" in json.loads(out.stdout)["detail"]
+
+
+def test_cli_simulate_drives_trips_and_reports_them(hdr, node, trip_settings, cli):
+    key = hdr(trip_settings, "officer")["X-API-Key"]
+    out = cli(trip_settings, "trip", "simulate", "--trips", "2", "--rate", "0",
+              "--scenario", "gps_jump", "--corridor", "TPP-TPE", "--json", api_key=key)
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert len(body["trips"]) == 2 and body["published"] == sum(
+        t["messages"] for t in body["trips"])
+    jump = next(t for t in body["trips"] if t["scenario"] == "gps_jump")
+    _wait(lambda: "gps_jump" in httpx.get(f"{node}/trips/{jump['trip']}",
+                                          headers={"X-API-Key": key}).json()["alerts"],
+          30, "the simulated GPS jump to raise its alert")
+    out = cli(trip_settings, "trip", "simulate", "--scenario", "teleport", api_key=key)
+    assert out.returncode == 1 and "unknown scenarios ['teleport']" in out.stderr
