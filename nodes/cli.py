@@ -381,17 +381,17 @@ def doc_submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a document through this member's node; prints the receipt once anchored."""
-    out = node_call(
+    res = node_call(
         member, api_key, "POST", "/documents",
         params={"type": doc_type, "to": to, "wait": min(wait, 60)},
         content=file.read_bytes(), timeout=wait + 30,
     )
-    data = out.get("receipt") or out
+    data = res.get("receipt") or res
     out(data, as_json, lambda _d: console.print(
-        f"document {out['doc_hash']} ({out['doc_type']} for {out['recipient']}): "
-        f"[bold]{out['state']}[/]" + ("" if "receipt" not in out else
-                                      f"\nroot {out['receipt']['root']}, tx {out['receipt']['tx']}"
-                                      f", leaf {out['receipt']['leaf_index']}")))
+        f"document {res['doc_hash']} ({res['doc_type']} for {res['recipient']}): "
+        f"[bold]{res['state']}[/]" + ("" if "receipt" not in res else
+                                      f"\nroot {res['receipt']['root']}, tx {res['receipt']['tx']}"
+                                      f", leaf {res['receipt']['leaf_index']}")))
 
 
 @doc_app.command("verify")
@@ -434,17 +434,17 @@ def doc_revoke(
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke one anchored document submitted through this member's node."""
-    out = node_call(member, api_key, "POST", f"/documents/{doc_hash}/revoke",
+    res = node_call(member, api_key, "POST", f"/documents/{doc_hash}/revoke",
                      json={"reason": reason})
-    out(out, as_json, lambda d: console.print(f"revoked {d['doc_hash']} in tx {d['tx']}"))
+    out(res, as_json, lambda d: console.print(f"revoked {d['doc_hash']} in tx {d['tx']}"))
 
 
 @doc_app.command("status")
 def doc_status(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None,
                as_json: JsonOpt = False) -> None:
     """State, receipt and delivery of a document submitted through this node."""
-    out = node_call(member, api_key, "GET", f"/documents/{doc_hash}")
-    out(out, as_json, lambda d: console.print(
+    res = node_call(member, api_key, "GET", f"/documents/{doc_hash}")
+    out(res, as_json, lambda d: console.print(
         f"{d['doc_hash']} {d['doc_type']} → {d['recipient']}: [bold]{d['state']}[/]"))
 
 
@@ -452,7 +452,7 @@ def doc_status(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = Non
 def doc_inbox(member: MemberOpt = None, api_key: ApiKeyOpt = None,
               as_json: JsonOpt = False) -> None:
     """Documents this member's node received from partner customs."""
-    out = node_call(member, api_key, "GET", "/inbox")
+    res = node_call(member, api_key, "GET", "/inbox")
 
     def show(rows: list) -> None:
         if not rows:
@@ -462,14 +462,14 @@ def doc_inbox(member: MemberOpt = None, api_key: ApiKeyOpt = None,
             console.print(f"{r['received_at']} from {r['sender']} {r['doc_type']} "
                           f"{r['doc_hash'][:18]}… {mark}")
 
-    out(out, as_json, show)
+    out(res, as_json, show)
 
 
 @trace_app.command("doc")
 def trace_doc(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None,
               as_json: JsonOpt = False) -> None:
     """Every on-chain event and node record about a document, re-verified, in time order."""
-    out = node_call(member, api_key, "GET", f"/trace/documents/{doc_hash}")
+    res = node_call(member, api_key, "GET", f"/trace/documents/{doc_hash}")
 
     def show(t: dict) -> None:
         console.print(f"trace of {t['doc_hash']} on node {t['member']}")
@@ -478,7 +478,7 @@ def trace_doc(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None
             console.print(f"{e['at']}  {e['source']:<5} {e['kind']:<9} {ok} "
                           f"{e['reverified']['detail']}")
 
-    out(out, as_json, show)
+    out(res, as_json, show)
 
 
 # --- clearance -----------------------------------------------------------------------
@@ -511,9 +511,9 @@ def declare(
 ) -> None:
     """Lodge a declaration (XML or JSON) at this member's node: attested channel and duties."""
     ctype = "application/xml" if file.suffix.lower() == ".xml" else "application/json"
-    out = node_call(member, api_key, "POST", "/declarations", content=file.read_bytes(),
+    res = node_call(member, api_key, "POST", "/declarations", content=file.read_bytes(),
                      headers={"Content-Type": ctype}, timeout=60)
-    out(out, as_json, _decision_lines)
+    out(res, as_json, _decision_lines)
 
 
 @permit_app.command("issue")
@@ -527,9 +527,9 @@ def permit_issue(
     from offchain.permits import load_permit
 
     permit = load_permit(file.read_bytes())
-    out = node_call(member or permit.agency, api_key, "POST", "/permits",
+    res = node_call(member or permit.agency, api_key, "POST", "/permits",
                      content=file.read_bytes(), headers={"Content-Type": "application/json"})
-    out(out, as_json, lambda d: console.print(f"permit {permit.permit_id} issued: {d}"))
+    out(res, as_json, lambda d: console.print(f"permit {permit.permit_id} issued: {d}"))
 
 
 @permit_app.command("show")
