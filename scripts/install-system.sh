@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages Smart Customs needs: mosquitto (MQTT broker for bonded-cargo tracking).
+# Debian packages Smart Customs needs: mosquitto (MQTT broker for bonded-cargo tracking),
+# chromium + chromium-driver (the web console's tests drive a real headless browser).
 # Installs them when missing; needs root (or sudo) only when something is missing.
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${need[*]}"
 SUDO=""
