@@ -29,7 +29,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from offchain.db import Database
-from offchain.errors import OffchainError
+from offchain.errors import CodedError
 
 MAX_PAYLOAD_BYTES = 2048
 DEFAULT_CLOCK_SKEW_S = 30.0
@@ -41,7 +41,7 @@ _SIG = re.compile(r"^[0-9a-f]{128}$")
 _TOPIC = re.compile(r"^smartcustoms/([^/+#]+)/trips/([^/+#]+)/events$")
 
 
-class MessageRejected(OffchainError):
+class MessageRejected(CodedError):
     """A device message refused by verification.
 
     Codes: malformed, bad_signature, unknown_device, nan_or_out_of_range, future_timestamp,
@@ -49,15 +49,6 @@ class MessageRejected(OffchainError):
     """
 
     code: str = "message_rejected"
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-
-    @property
-    def http_status(self) -> int:
-        return 400
 
 
 @dataclass(frozen=True)

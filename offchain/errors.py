@@ -18,6 +18,27 @@ class OffchainError(Exception):
     code: ClassVar[str] = "offchain_error"
 
 
+class CodedError(OffchainError):
+    """An error whose instances carry their own `code` and `detail`.
+
+    Subclasses list the HTTP status of the codes that are not `DEFAULT_STATUS` in
+    `HTTP_STATUS`; everything else about them is the same, so it lives here once.
+    """
+
+    code: str = "offchain_error"
+    HTTP_STATUS: ClassVar[Mapping[str, int]] = {}
+    DEFAULT_STATUS: ClassVar[int] = 400
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+    @property
+    def http_status(self) -> int:
+        return self.HTTP_STATUS.get(self.code, self.DEFAULT_STATUS)
+
+
 # Codes of DocumentRejected and the HTTP status the API answers with (400 when not listed).
 #   xml_too_large      the upload is bigger than the configured cap (checked before parsing)
 #   xml_not_utf8       not UTF-8: a UTF-16/32 byte-order mark, another declared encoding, bad bytes

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from offchain.declarations import COUNTRY_CODES, CURRENCY_CODES, UNIT_CODES
-from offchain.errors import OffchainError
+from offchain.errors import CodedError, OffchainError
 from offchain.settings import REPO_ROOT
 
 DEFAULT_TABLE_DIR = REPO_ROOT / "data" / "tariff"
@@ -88,7 +88,7 @@ _CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")
 # -- errors ---------------------------------------------------------------------------------
 
 
-class TariffError(OffchainError):
+class TariffError(CodedError):
     """A lookup or duty computation the tariff cannot answer.
 
     Codes: `invalid_hs_code` (not 6 to 10 digits), `unknown_hs_code` (no such line),
@@ -99,16 +99,7 @@ class TariffError(OffchainError):
 
     code: str = "tariff_error"
     HTTP_STATUS: ClassVar[Mapping[str, int]] = {"unknown_hs_code": 404}
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-
-    @property
-    def http_status(self) -> int:
-        """404 for a code the tariff does not have, 422 for anything else."""
-        return self.HTTP_STATUS.get(self.code, 422)
+    DEFAULT_STATUS: ClassVar[int] = 422
 
 
 class TariffTableError(OffchainError):

@@ -33,7 +33,7 @@ from chain.context import Chain
 from chain.errors import ContractReverted
 from chain.transport import trip_id_bytes
 from offchain.db import Database
-from offchain.errors import OffchainError
+from offchain.errors import CodedError
 from offchain.hexbytes import hex0x, to_bytes32
 from offchain.keystore import role_account_name
 from offchain.merkle import HASH_SIZE, MerkleTree
@@ -67,20 +67,11 @@ _MIGRATIONS = [
 ]
 
 
-class EvidenceError(OffchainError):
+class EvidenceError(CodedError):
     """A proof cannot be given: `unknown_event` (404) or `not_anchored` (409, try later)."""
 
     code: str = "evidence_error"
-    _STATUS: ClassVar[dict[str, int]] = {"unknown_event": 404, "not_anchored": 409}
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-
-    @property
-    def http_status(self) -> int:
-        return self._STATUS.get(self.code, 400)
+    HTTP_STATUS: ClassVar[Mapping[str, int]] = {"unknown_event": 404, "not_anchored": 409}
 
 
 class TripEvidence:

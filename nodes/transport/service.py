@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from eth_utils import keccak
@@ -33,7 +34,7 @@ from nodes.transport.trips import ARRIVED, CLOSED, ID_RE, OPEN, Trip, TripBook
 from offchain.alerts import AlertStore, NewAlert
 from offchain.db import Database
 from offchain.devices import DeviceRegistry
-from offchain.errors import OffchainError
+from offchain.errors import CodedError, OffchainError
 from offchain.geo import Corridor, GeoIndex
 from offchain.ingest import Ingester
 from offchain.keystore import role_account_name
@@ -46,21 +47,13 @@ SEAL_KINDS = {"seal_open_outside_zone"}
 MAX_TRIP_S = 30 * 86400
 
 
-class TransportError(OffchainError):
+class TransportError(CodedError):
+    """Codes: unknown_trip, unknown_device (404), trip_exists, trip_closed (409),
+    unknown_zone, no_corridor, invalid_trip, invalid_device (400)."""
+
     code: str = "transport_error"
-    _STATUS: ClassVar[dict[str, int]] = {
-        "unknown_trip": 404, "unknown_device": 404, "unknown_zone": 400, "no_corridor": 400,
-        "trip_exists": 409, "trip_closed": 409, "invalid_trip": 400, "invalid_device": 400,
-    }
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-
-    @property
-    def http_status(self) -> int:
-        return self._STATUS.get(self.code, 400)
+    HTTP_STATUS: ClassVar[Mapping[str, int]] = {
+        "unknown_trip": 404, "unknown_device": 404, "trip_exists": 409, "trip_closed": 409}
 
 
 def route_hash(corridor: Corridor) -> str:
