@@ -764,8 +764,7 @@ def test_batch_gas_per_result_and_throughput(hub, submitter, batch_of, signed, s
         f"\nbatch of {n}: {results[0].gas_used} gas, {gas_per_result:.1f} gas per result; "
         f"{rate:,.0f} attested results/s end to end"
     )
-    assert gas_per_result <= BATCH_GAS_PER_RESULT_LIMIT
-    assert rate >= 1_000
+    assert gas_per_result <= BATCH_GAS_PER_RESULT_LIMIT  # throughput: scripts/bench/clearance.py
 
 
 def test_batch_below_quorum_and_bad_signer_revert(

@@ -126,7 +126,6 @@ def test_run_starts_three_nodes_stops_cleanly_and_restart_reuses(tmp_path):
     assert (home / "chain" / "anvil-state.json").exists()
     assert json.loads((home / "deployments" / "devnet.json").read_text())["contracts"]
 
-    t0 = time.monotonic()
     proc2, summary2 = _start(env)
     try:
         assert summary2["deployment_reused"] is True
@@ -136,7 +135,6 @@ def test_run_starts_three_nodes_stops_cleanly_and_restart_reuses(tmp_path):
         assert summary2["block"] >= summary["block"]  # chain state survived the restart
         members = httpx.get(f"http://127.0.0.1:{node_ports[0]}/members", timeout=10).json()
         assert [m["id"] for m in members] == list(MEMBERS)
-        assert time.monotonic() - t0 < 60
     finally:
         proc2.send_signal(signal.SIGTERM)
         proc2.wait(timeout=60)

@@ -167,12 +167,9 @@ def test_typed_data_names_the_types_of_the_contract():
     ]
 
 
-def test_digest_is_fast():
-    items = [att(nonce=n) for n in range(20_000)]
-    start = time.perf_counter()
-    for item in items:
-        digest(DOM, item)
-    assert time.perf_counter() - start < 1.0  # about 3 us each here; eth-account's ~100 us
+def test_digests_of_distinct_attestations_are_distinct():
+    """(Speed — about 3 us a digest against eth-account's ~100 us — is a benchmark figure.)"""
+    assert len({digest(DOM, att(nonce=n)) for n in range(2_000)}) == 2_000
 
 
 # ------------------------------------------------------------------ signing and recovery

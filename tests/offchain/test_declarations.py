@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -486,10 +485,8 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 
 
 def test_billion_laughs_is_refused_by_the_one_xml_loader():
-    started = time.perf_counter()
-    err = rejected_xml(BILLION_LAUGHS)
+    err = rejected_xml(BILLION_LAUGHS)  # refused at the DOCTYPE: nothing is expanded
     assert (err.code, err.line, err.http_status) == ("xml_forbidden_dtd", 2, 400)
-    assert time.perf_counter() - started < 0.5
 
 
 def test_xxe_never_reads_the_file(tmp_path):

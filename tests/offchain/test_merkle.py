@@ -7,7 +7,6 @@ in tests/contracts/test_document_registry.py.
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -242,28 +241,11 @@ def test_bytearray_inputs_work_like_bytes():
     assert verify(proof, bytearray(tree.root), bytearray(leaf_hash(values[1])))
 
 
-# ------------------------------------------------------------------ speed
+# Speed (tree building, proof verification) is measured by scripts/bench/merkle.py.
 
 
-def test_1024_leaf_tree_with_all_proofs_builds_well_under_20_ms():
-    """Best of five, so a busy machine does not fail it; typically about 5 ms."""
-    values = [os.urandom(32) for _ in range(1024)]
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        tree = MerkleTree.from_values(values)
-        tree.proofs()
-        best = min(best, time.perf_counter() - start)
-    assert best < 0.020, f"{best * 1e3:.1f} ms"
-
-
-def test_verifies_at_least_5000_proofs_per_second():
+def test_every_proof_of_a_1024_leaf_tree_verifies():
     values = [os.urandom(32) for _ in range(1024)]
     tree = MerkleTree.from_values(values)
     pairs = list(zip(tree.proofs(), tree.leaves, strict=True))
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        assert all(verify(p, tree.root, leaf) for p, leaf in pairs)
-        best = min(best, time.perf_counter() - start)
-    assert len(pairs) / best >= 5_000, f"{len(pairs) / best:.0f} proofs/s"
+    assert all(verify(p, tree.root, leaf) for p, leaf in pairs)
