@@ -29,6 +29,7 @@ from nodes.cliutil import (
     out,
     settings,
 )
+from nodes.commands import tariff as tariff_commands
 from nodes.commands import trip as trip_commands
 from offchain.errors import OffchainError
 from offchain.keystore import KeystoreError
@@ -57,6 +58,7 @@ app.add_typer(permit_app, name="permit")
 app.add_typer(oracle_app, name="oracle")
 app.add_typer(trace_app, name="trace")
 app.add_typer(trip_commands.app, name="trip")
+app.add_typer(tariff_commands.app, name="classify")
 
 _HANDLED = (ChainError, OffchainError, UnknownMemberError, KeystoreError, ValueError)
 

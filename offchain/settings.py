@@ -107,6 +107,18 @@ class ClearanceSettings(BaseModel):
     quorum: int = Field(2, ge=1)  # initial k of every oracle kind at deployment
     oracle_timeout_s: float = Field(10.0, gt=0)
     oracle_base_port: int = Field(8100, ge=1, le=65000)  # instance i of `make run` on base+i
+    # Oracles asked (and attested on chain) before the clearance decision; their results feed
+    # selectivity.  A kind that is unavailable is reported in the decision, not fatal.
+    oracles: list[str] = Field(default_factory=lambda: ["TARIFF"])
+
+    @field_validator("oracles")
+    @classmethod
+    def _kinds(cls, v: list[str]) -> list[str]:
+        allowed = {"TARIFF", "AUDIT", "XRAY"}
+        bad = sorted(set(v) - allowed)
+        if bad:
+            raise ValueError(f"clearance.oracles: {bad} are not among {sorted(allowed)}")
+        return v
 
 
 class TransportSettings(BaseModel):
@@ -126,6 +138,22 @@ class TransportSettings(BaseModel):
     tick_s: float = Field(1.0, gt=0)  # how often silent trips and anchoring are checked
 
 
+class TariffSettings(BaseModel):
+    """The AI tariff classifier (oracles/tariff): model choice, dialogue sessions, limits.
+
+    Trained versions go to `<home>/tariff/models/<version>`; `model_dir` pins one folder
+    (else the version `<home>/tariff/models/CURRENT` names, else the shipped model).
+    """
+
+    model_dir: Path | None = None
+    session_ttl_s: float = Field(900.0, gt=0)  # an unanswered dialogue expires after this
+    max_sessions: int = Field(10_000, ge=1)
+    max_description_chars: int = Field(5_000, ge=10)
+    max_top: int = Field(20, ge=1, le=100)
+    mismatch_confidence: float = Field(0.5, ge=0, le=1)  # flag a declared code only then
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+
+
 class Settings(BaseSettings):
     """Settings of a Smart Customs installation (one machine or one node)."""
 
@@ -143,6 +171,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     clearance: ClearanceSettings = ClearanceSettings()
     transport: TransportSettings = TransportSettings()
+    tariff: TariffSettings = TariffSettings()
 
     @classmethod
     def settings_customise_sources(

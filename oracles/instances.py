@@ -19,6 +19,7 @@ from oracles.base import OracleInstance
 from oracles.clearance.oracle import ClearanceOracle
 from oracles.clearance.selectivity import load_rules
 from oracles.store import ResultStore
+from oracles.tariff.oracle import tariff_oracle  # models are cached per process and folder
 
 SEED_NAME = "clearance/selection-seed"
 
@@ -49,13 +50,17 @@ def member_instances(settings: Settings, member_id: str, chain: Chain | None = N
         results = ResultStore(Database(settings.home / "oracles" / member_id / "results.sqlite"))
     hub = chain.attestations.address
     chain_id = chain.deployment.chain_id
-    oracle = clearance_oracle(settings, chain)
+    oracles = {
+        att.CLEARANCE: clearance_oracle(settings, chain),
+        att.TARIFF: tariff_oracle(settings),
+    }
     return {
-        int(att.CLEARANCE): OracleInstance(
+        int(kind): OracleInstance(
             name=member_id, oracle=oracle,
-            account=chain.keys.account(oracle_account_name(member_id, "CLEARANCE")),
+            account=chain.keys.account(oracle_account_name(member_id, kind.name)),
             chain_id=chain_id, hub_address=hub, store=results,
-        ),
+        )
+        for kind, oracle in oracles.items()
     }
 
 

@@ -9,12 +9,13 @@ declaration (all lines or none), and the decision is kept in the node's database
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
 from chain.context import Chain
-from chain.errors import ContractReverted
+from chain.errors import ChainError, ContractReverted
 from offchain import attestation as att
 from offchain.db import Database
 from offchain.declarations import (
@@ -27,12 +28,15 @@ from offchain.keystore import role_account_name
 from offchain.outbox import utc_now
 from offchain.permits import permit_id_bytes
 from offchain.settings import Settings
+from offchain.tariff import TariffError, TariffTable
 from offchain.xmlsafe import XmlLimits
 from oracles.aggregator import Aggregator
 from oracles.base import OracleError
 from oracles.clearance.selectivity import Channel
 from oracles.instances import instance_url
 from oracles.service import HttpInstance
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = [
     """
@@ -102,8 +106,11 @@ class ClearanceService:
                     f"declaration {decl.declaration_id} was already lodged with other content; "
                     "amend it under a new declaration id", 409)
             return {**existing, "duplicate": True}
-        request = {"declaration": json.loads(decl.model_dump_json()),
-                   "oracles": oracle_results or {}}
+        self._check_codes(decl)
+        decl_json = json.loads(decl.model_dump_json())
+        if oracle_results is None:
+            oracle_results = self.pre_clearance(decl_json)
+        request = {"declaration": decl_json, "oracles": oracle_results}
         done = self.aggregator.attest(int(att.CLEARANCE), request)
         decision = done.result.output
         try:
@@ -122,6 +129,7 @@ class ClearanceService:
             "permits": decision["permits"],
             "documents": decision["documents"],
             "audit_candidate": decision["audit_candidate"],
+            "oracles": oracle_results,
             "attestation": {**done.to_json(), "kind": "CLEARANCE",
                             "subject": decision["declaration_hash"]},
             "permit_draws": draws,
@@ -136,6 +144,35 @@ class ClearanceService:
              json.dumps(out["attestation"]), json.dumps(draws), utc_now(), user),
         )
         return out
+
+    def _check_codes(self, decl: Declaration) -> None:
+        """Refuse unknown HS codes before any oracle attests anything about the declaration."""
+        table = TariffTable.load(self.settings.clearance.tariff_dir)
+        for item in decl.items:
+            try:
+                table.lookup(item.hs_code)
+            except TariffError as exc:
+                raise ClearanceError(exc.code, f"item {item.sequence}: {exc.detail}", 422) from None
+
+    def pre_clearance(self, decl_json: dict[str, Any]) -> dict[str, Any]:
+        """Attest the AI oracles' results on the declaration (settings.clearance.oracles).
+
+        Each result goes on chain under its own kind before the clearance decision that uses
+        it, so an auditor can trace which tariff suggestion or risk score led to a channel.
+        An oracle that cannot answer is recorded as unavailable; clearance goes on without it
+        (selectivity treats its data as absent).
+        """
+        results: dict[str, Any] = {}
+        for kind in self.settings.clearance.oracles:
+            try:
+                done = self.aggregator.attest(int(att.Kind[kind]), {"declaration": decl_json})
+            except (OracleError, ChainError) as exc:
+                log.warning("%s oracle unavailable for a declaration: %s", kind, exc)
+                results[kind.lower()] = {"unavailable": exc.code,
+                                        "detail": getattr(exc, "detail", None) or str(exc)}
+                continue
+            results[kind.lower()] = {**done.result.output, "attestation": done.to_json()}
+        return results
 
     def _draw_down(self, decl: Declaration, decision: dict[str, Any]) -> list[dict[str, Any]]:
         permits = decision["permits"]

@@ -693,3 +693,42 @@ def test_cli_permit_issue_and_show_json(cs, tw, keys, tmp_path: Path):
     missing = sc(cs, "permit", "show", "NO-SUCH-PERMIT-2")
     assert missing.returncode == 1
     assert "unknown_permit" in missing.stderr
+
+
+# --- the TARIFF oracle before the decision ------------------------------------------------
+
+
+def test_tariff_oracle_result_is_attested_and_feeds_selectivity(api, chain, new_id):
+    """Men's cotton T-shirts declared as ball bearings (0 % duty instead of 12 %): the TARIFF
+    oracle disputes the code, its result is attested on chain before the decision, and the
+    TARIFF-MISCLASSIFIED rule routes the declaration to C2."""
+    did = new_id("TARIFF")
+    body = example_json("01-machinery-parts-sg.json", did)
+    body["items"] = [{**body["items"][0], "description": "men's cotton knitted T-shirts",
+                      "hs_code": "848210", "customs_value": 40000, "quantity": 20000}]
+    body["totals"] = {**body["totals"], "item_count": 1, "customs_value": 40000,
+                      "net_mass_kg": body["items"][0]["net_mass_kg"]}
+    resp = api("exporter", "POST", "/declarations", json=body)
+    assert resp.status_code == 201, resp.text
+    out = resp.json()
+    tariff = out["oracles"]["tariff"]
+    assert tariff["mismatch"] is True and tariff["duty_gap"] > 5000
+    assert tariff["items"][0]["predicted"].startswith("6109")
+    receipt = chain.w3.eth.get_transaction_receipt(tariff["attestation"]["tx"])
+    assert receipt["status"] == 1
+    assert tariff["attestation"]["model_version"].startswith("tariff-")
+    assert "TARIFF-MISCLASSIFIED" in [r["rule"] for r in out["reasons"]]
+    assert out["channel"] in ("C2", "C3")
+
+
+def test_a_small_duty_gap_does_not_reroute(api, new_id):
+    """The model suggests other machinery headings for two items (its known weakness on
+    parts of machines), but with no material duty difference selectivity leaves it alone."""
+    resp = api("exporter", "POST", "/declarations",
+               json=example_json("01-machinery-parts-sg.json", new_id("TARIFFOK")))
+    assert resp.status_code == 201, resp.text
+    tariff = resp.json()["oracles"]["tariff"]
+    bearings = tariff["items"][0]
+    assert bearings["predicted"] == "848210" and bearings["mismatch"] is False
+    assert tariff["duty_gap"] <= 5000
+    assert "TARIFF-MISCLASSIFIED" not in [r["rule"] for r in resp.json()["reasons"]]

@@ -1,0 +1,242 @@
+"""`smartcustoms classify ...`: HS codes for a product description, with questions.
+
+    smartcustoms classify "frozen boneless beef cuts" [--top 5] [--json] [--answer ID ...]
+    smartcustoms classify train [--data RULINGS.csv --text-col description --label-col hs_code]
+    smartcustoms classify evaluate [--data FILE.csv ...] [--json]
+
+A first argument that is not a subcommand is the description (the `predict` command), so
+the plain form works; a description that is exactly a command's name is written
+`classify predict "train"`.  Everything runs locally on the active model (no node needed).
+With a terminal attached and without `--json`, close candidates lead to questions; with
+`--json` the output carries the pending question and its options, and `--answer` gives
+answers in advance (one per question, by option id).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.table import Table
+from typer.core import TyperGroup
+
+from nodes.cliutil import JsonOpt, console, err_console, out, settings
+from oracles.tariff.errors import TariffInputError
+
+
+class DescriptionGroup(TyperGroup):
+    """A group whose unknown first argument is the description for `predict`."""
+
+    default_command = "predict"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=DescriptionGroup, no_args_is_help=True,
+    help="AI tariff classification: HS code, duty rate and regulations for a description. "
+         'Usage: classify "DESCRIPTION" [--top 5] [--json] [--answer ID] (the predict '
+         "command), or a subcommand below.",
+)
+
+ModelDirOpt = Annotated[Path | None, typer.Option(
+    "--model-dir", help="Model folder to use (default: the active trained version, else the "
+                        "shipped model).")]
+DataOpt = Annotated[Path | None, typer.Option("--data", help="CSV file of labelled descriptions.")]
+TextColOpt = Annotated[str, typer.Option("--text-col", help="Column holding the description.")]
+LabelColOpt = Annotated[str, typer.Option("--label-col",
+                                          help="Column holding the HS code (6-10 digits).")]
+
+
+def _service(model_dir: Path | None):
+    from oracles.tariff.service import service_for
+
+    return service_for(settings(), model_dir)
+
+
+def _fail(exc: TariffInputError, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"error": exc.code, "detail": exc.detail}))
+    else:
+        err_console.print(f"[red]error:[/] {exc.code}: {exc.detail}")
+    raise typer.Exit(1)
+
+
+def _render(result: dict[str, Any]) -> None:
+    table = Table(title=f"HS candidates ({result['model_version']})", title_justify="left")
+    table.add_column("#", no_wrap=True)
+    table.add_column("HS", no_wrap=True)
+    table.add_column("conf.", no_wrap=True)
+    table.add_column("duty", no_wrap=True)
+    table.add_column("regulations")
+    table.add_column("description", ratio=1)
+    for i, c in enumerate(result["candidates"], 1):
+        duty = c["duty"] or {}
+        rate = f"{duty.get('duty_pct', '?')}%" if duty else "-"
+        if duty.get("specific"):
+            rate += f" + {duty['specific']}"
+        lines = c["hs6"] + "".join(f"\n {n['code']}" for n in c["national_lines"])
+        table.add_row(str(i), lines, f"{c['confidence']:.2f}", rate,
+                      " ".join(r["code"] for r in c["regulations"]) or "-", c["description"])
+    console.print(table)
+    for i, c in enumerate(result["candidates"][:3], 1):
+        console.print(f"[dim]why #{i} {c['hs6']}: {c['explanation']}[/]")
+    if result.get("low_confidence"):
+        console.print(f"[yellow]{result.get('advice', 'low confidence')}[/]")
+
+
+def _is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def _ask(question: dict[str, Any]) -> str | None:
+    """Prompt for one question; the chosen option id, or None to stop."""
+    console.print(f"\n[bold]{question['text']}[/]")
+    options = question["options"]
+    for i, o in enumerate(options, 1):
+        console.print(f"  {i}. {o['label']}")
+    while True:
+        raw = typer.prompt("Answer (number, or q to stop)", default="q").strip()
+        if raw.lower() in ("q", "quit", "stop"):
+            return None
+        if raw.isdigit() and 1 <= int(raw) <= len(options):
+            return options[int(raw) - 1]["id"]
+        ids = [o["id"] for o in options]
+        if raw in ids:
+            return raw
+        err_console.print(f"choose 1-{len(options)} or q")
+
+
+@app.command()
+def predict(
+    description: Annotated[str, typer.Argument(help="What the goods are, in plain words.")],
+    top: Annotated[int, typer.Option("--top", min=1, max=20, help="Candidates to show.")] = 5,
+    answer: Annotated[list[str] | None, typer.Option(
+        "--answer", "-a", help="Answer the next question with this option id (repeatable).")]
+    = None,
+    model_dir: ModelDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ranked HS codes for DESCRIPTION with confidence, duty rate and regulations.
+
+    --json prints {"candidates": [{"hs6", "description", "confidence", "duty",
+    "regulations", "national_lines", "explanation"}], "question": {...} | null, ...}.
+    """
+    from oracles.tariff.dialogue import Dialogue
+    from oracles.tariff.service import check_description
+
+    svc = _service(model_dir)
+    try:
+        text = check_description(description, svc.settings.max_description_chars)
+        dialogue = Dialogue.start(svc.model, text)
+        for option in answer or []:
+            if dialogue.pending is None:
+                raise TariffInputError("no_pending_question",
+                                       f"--answer {option}: no question is pending "
+                                       f"({dialogue.reason})")
+            dialogue.answer(dialogue.pending.id, option)
+        interactive = _is_tty() and not as_json
+        while interactive and dialogue.pending is not None:
+            _render(svc.render(dialogue, top))
+            choice = _ask(dialogue.pending.to_json())
+            if choice is None:
+                dialogue.stop()
+                break
+            dialogue.answer(dialogue.pending.id, choice)
+        result = svc.render(dialogue, top)
+    except TariffInputError as exc:
+        _fail(exc, as_json)
+        return
+    out(result, as_json, _render)
+    if not as_json and result["question"]:
+        q = result["question"]
+        console.print(f"\n[bold]Question {q['id']}:[/] {q['text']} — rerun with --answer "
+                      + " | ".join(o["id"] for o in q["options"]))
+
+
+@app.command()
+def train(
+    data: DataOpt = None,
+    text_col: TextColOpt = "description",
+    label_col: LabelColOpt = "hs_code",
+    activate: Annotated[bool, typer.Option(
+        "--activate/--no-activate", help="Make the new version the active one.")] = True,
+    model_root: Annotated[Path | None, typer.Option(
+        "--model-root", help="Where versions are written (default: <home>/tariff/models).")]
+    = None,
+    chapters: Annotated[str, typer.Option(
+        "--chapters", help="Only these HS chapters, comma-separated (quick experiments).")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a new model version on the nomenclature (plus your rulings with --data).
+
+    The shipped model is never overwritten: the version goes to <home>/tariff/models/<version>
+    and, unless --no-activate, becomes the active one.
+    """
+    from dataclasses import replace
+
+    from oracles.tariff.train import TrainConfig
+
+    config = TrainConfig(chapters=tuple(c.strip().zfill(2) for c in chapters.split(",")
+                                        if c.strip()))
+    svc = _service(None)
+    if model_root is not None:
+        svc.settings = replace(svc.settings, model_root=model_root)
+    log = (lambda m: None) if as_json else (lambda m: err_console.print(f"[dim]{m}[/]"))
+    try:
+        result = svc.train_file(data, text_col, label_col, activate=activate, log=log,
+                                config=config)
+    except TariffInputError as exc:
+        _fail(exc, as_json)
+        return
+    out(result, as_json, lambda r: console.print(
+        f"model [bold]{r['model_version']}[/] written to {r['model_dir']} "
+        f"({r['rulings']} rulings, {r['skipped']} rows skipped)"
+        + (", now active" if r["active"] else "")))
+
+
+@app.command()
+def evaluate(
+    data: DataOpt = None,
+    text_col: TextColOpt = "description",
+    label_col: LabelColOpt = "hs_code",
+    dialogue: Annotated[bool, typer.Option(
+        "--dialogue", help="Also simulate a truthful user answering the questions.")] = False,
+    model_dir: ModelDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Accuracy on a labelled CSV (default: the shipped held-out set).
+
+    --json prints {"n", "hs2_acc", "hs4_acc", "hs6_acc", "top5_hs2", "top5_hs4", "top5_hs6",
+    "p50_ms", "p95_ms", "per_s", "skipped", ...}; labels of 6-10 digits are compared on
+    their first 2/4/6.
+    """
+    from oracles.tariff.evaluate import DEFAULT_HELDOUT
+
+    svc = _service(model_dir)
+    try:
+        result = svc.evaluate_file(data or DEFAULT_HELDOUT, text_col, label_col, dialogue)
+    except TariffInputError as exc:
+        _fail(exc, as_json)
+        return
+
+    def show(r: dict[str, Any]) -> None:
+        table = Table(title=f"{r['n']} descriptions ({r['model_version']})", title_justify="left")
+        for col in ("level", "top-1", "top-5"):
+            table.add_column(col)
+        for k in (2, 4, 6):
+            table.add_row(f"HS{k}", f"{r[f'hs{k}_acc']:.1%}", f"{r[f'top5_hs{k}']:.1%}")
+        console.print(table)
+        console.print(f"p95 {r['p95_ms']} ms, {r['per_s']} descriptions/s; "
+                      f"{r['skipped']} rows skipped")
+        for p in r["problems"]:
+            err_console.print(f"[yellow]{p}[/]")
+
+    out(result, as_json, show)

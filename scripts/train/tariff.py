@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Train the shipped tariff model (or a version with rulings) outside the CLI.
+
+    python scripts/train/tariff.py                       # rewrite oracles/tariff/model/
+    python scripts/train/tariff.py --out /tmp/m --data rulings.csv --text-col desc
+
+Same steps as `smartcustoms classify train` (see oracles/tariff/train.py); this entry exists
+to rebuild the artefact that ships in the repository.  It keeps MODEL_CARD.md and prints
+the model's metadata as one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from oracles.tariff.config import SHIPPED_MODEL_DIR
+from oracles.tariff.evaluate import read_rows
+from oracles.tariff.train import TrainConfig, train_and_save
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=SHIPPED_MODEL_DIR)
+    ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--text-col", default="description")
+    ap.add_argument("--label-col", default="hs_code")
+    ap.add_argument("--seed", type=int, default=TrainConfig.seed)
+    args = ap.parse_args()
+    rulings: list[tuple[str, str]] = []
+    if args.data is not None:
+        rows, problems = read_rows(args.data, args.text_col, args.label_col)
+        for p in problems[:20]:
+            print(f"skipped: {p}")
+        rulings = [(r.text, r.label) for r in rows]
+    model = train_and_save(args.out, rulings, TrainConfig(seed=args.seed))
+    print(json.dumps({"version": model.version, "out": str(args.out), **model.meta}))
+
+
+if __name__ == "__main__":
+    main()
