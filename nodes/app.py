@@ -6,7 +6,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from nodes.api import alerts, declarations, documents, health, members, tariff, transport
+from nodes.api import (
+    alerts,
+    audit,
+    declarations,
+    documents,
+    health,
+    members,
+    tariff,
+    transport,
+)
 from nodes.context import NodeContext
 from nodes.documents.workers import DocumentWorkers
 from nodes.errors import install_error_handlers
@@ -61,4 +70,5 @@ def create_app(
     app.include_router(transport.router)
     app.include_router(alerts.router)
     app.include_router(tariff.router)
+    app.include_router(audit.router)
     return app

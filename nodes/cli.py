@@ -29,6 +29,7 @@ from nodes.cliutil import (
     out,
     settings,
 )
+from nodes.commands import audit as audit_commands
 from nodes.commands import tariff as tariff_commands
 from nodes.commands import trip as trip_commands
 from offchain.errors import OffchainError
@@ -59,6 +60,7 @@ app.add_typer(oracle_app, name="oracle")
 app.add_typer(trace_app, name="trace")
 app.add_typer(trip_commands.app, name="trip")
 app.add_typer(tariff_commands.app, name="classify")
+app.add_typer(audit_commands.app, name="audit")
 
 _HANDLED = (ChainError, OffchainError, UnknownMemberError, KeystoreError, ValueError)
 

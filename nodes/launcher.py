@@ -38,6 +38,8 @@ from offchain.geo import GeoIndex
 from offchain.keystore import Keystore
 from offchain.procs import die_with_parent
 from offchain.settings import REPO_ROOT, MemberConfig, Settings
+from oracles.audit.service import train_demo
+from oracles.audit.settings import model_dir as audit_model_dir
 from oracles.instances import instance_url
 
 HEALTH_TIMEOUT_S = 60.0
@@ -117,6 +119,7 @@ class Launcher:
         self._start_broker()
         w3 = connect(s)
         deployment, reused = ensure_deployed(s, w3, progress=self.say)
+        self._ensure_audit_model()
         for m in s.members:
             if "ORACLE_OPERATOR" in m.roles:
                 self.nodes.append(self._spawn_oracle(m))
@@ -216,6 +219,16 @@ class Launcher:
             self.say("lodged demo declarations: " + ", ".join(
                 f"{d['declaration']} → {d['channel']}" for d in out))
         return out
+
+    def _ensure_audit_model(self) -> None:
+        """The AUDIT oracle needs a model; until the administration trains one on its own
+        history, a demo model learns from the synthetic generator (a few seconds)."""
+        folder = audit_model_dir(self.settings)
+        if (folder / "card.json").exists():
+            return
+        self.say("training a demo audit-selection model on synthetic history (train yours: "
+                 "smartcustoms audit train --data HISTORY.csv)")
+        train_demo(folder)
 
     def _start_broker(self) -> None:
         t = self.settings.transport

@@ -109,7 +109,7 @@ class ClearanceSettings(BaseModel):
     oracle_base_port: int = Field(8100, ge=1, le=65000)  # instance i of `make run` on base+i
     # Oracles asked (and attested on chain) before the clearance decision; their results feed
     # selectivity.  A kind that is unavailable is reported in the decision, not fatal.
-    oracles: list[str] = Field(default_factory=lambda: ["TARIFF"])
+    oracles: list[str] = Field(default_factory=lambda: ["TARIFF", "AUDIT"])
 
     @field_validator("oracles")
     @classmethod
@@ -154,6 +154,18 @@ class TariffSettings(BaseModel):
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024)
 
 
+class AuditSettings(BaseModel):
+    """Post-clearance audit selection (oracles/audit): the model and request limits.
+
+    Model directories hold scikit-learn pickles: load only those your administration made.
+    """
+
+    model_dir: Path | None = None  # None: <home>/audit/model
+    max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    select_pct: float = Field(5.0, gt=0, le=100)  # share of declarations selected for audit
+    reasons_top: int = Field(5000, ge=0)  # rows that get reasons when scoring a file
+
+
 class Settings(BaseSettings):
     """Settings of a Smart Customs installation (one machine or one node)."""
 
@@ -172,6 +184,7 @@ class Settings(BaseSettings):
     clearance: ClearanceSettings = ClearanceSettings()
     transport: TransportSettings = TransportSettings()
     tariff: TariffSettings = TariffSettings()
+    audit: AuditSettings = AuditSettings()
 
     @classmethod
     def settings_customise_sources(

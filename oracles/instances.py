@@ -15,6 +15,10 @@ from offchain.db import Database
 from offchain.keystore import oracle_account_name
 from offchain.settings import Settings
 from offchain.tariff import TariffTable
+from oracles.audit.model import AuditModel
+from oracles.audit.oracle import AuditOracle
+from oracles.audit.settings import audit_settings
+from oracles.audit.settings import model_dir as audit_model_dir
 from oracles.base import OracleInstance
 from oracles.clearance.oracle import ClearanceOracle
 from oracles.clearance.selectivity import load_rules
@@ -41,6 +45,22 @@ def clearance_oracle(settings: Settings, chain: Chain) -> ClearanceOracle:
                            chain.keys.secret(SEED_NAME))
 
 
+def audit_oracle(settings: Settings) -> AuditOracle | None:
+    """The AUDIT oracle when a trained model exists (`smartcustoms audit train`), else None.
+
+    Every member must run the same model directory (its version is a hash of its files).
+    """
+    folder = audit_model_dir(settings)
+    if not (folder / "card.json").exists():
+        return None
+    return AuditOracle(_audit_model(folder), audit_settings(settings).select_pct)
+
+
+@lru_cache(maxsize=4)
+def _audit_model(folder: Path) -> AuditModel:
+    return AuditModel.load(folder)
+
+
 def member_instances(settings: Settings, member_id: str, chain: Chain | None = None,
                      *, store: bool = True) -> dict[int, OracleInstance]:
     """kind -> OracleInstance for the oracles `member_id` operates."""
@@ -54,6 +74,9 @@ def member_instances(settings: Settings, member_id: str, chain: Chain | None = N
         att.CLEARANCE: clearance_oracle(settings, chain),
         att.TARIFF: tariff_oracle(settings),
     }
+    audit = audit_oracle(settings)
+    if audit is not None:
+        oracles[att.AUDIT] = audit
     return {
         int(kind): OracleInstance(
             name=member_id, oracle=oracle,

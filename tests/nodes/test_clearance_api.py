@@ -34,6 +34,7 @@ from offchain import attestation as att
 from offchain.declarations import declaration_hash, load_declaration_json, load_declaration_xml
 from offchain.permits import permit_id_bytes
 from offchain.settings import REPO_ROOT, Settings
+from oracles.audit.service import train_demo
 from oracles.instances import clearance_oracle, instance_url, member_instances
 from oracles.service import create_instance_app
 
@@ -111,6 +112,7 @@ def cs(settings: Settings, deployment, make_fresh_settings, tmp_path_factory) ->
     clearance = new.clearance.model_copy(
         update={"oracle_base_port": free_port_run(3), "oracle_timeout_s": 30.0}
     )
+    train_demo(new.home / "audit" / "model", rows=6000)  # the AUDIT oracle's model
     return new.model_copy(update={"clearance": clearance})
 
 
@@ -719,6 +721,16 @@ def test_tariff_oracle_result_is_attested_and_feeds_selectivity(api, chain, new_
     assert tariff["attestation"]["model_version"].startswith("tariff-")
     assert "TARIFF-MISCLASSIFIED" in [r["rule"] for r in out["reasons"]]
     assert out["channel"] in ("C2", "C3")
+
+
+def test_audit_oracle_scores_the_declaration_on_chain(api, chain, new_id):
+    resp = api("exporter", "POST", "/declarations",
+               json=example_json("01-machinery-parts-sg.json", new_id("AUDIT")))
+    assert resp.status_code == 201, resp.text
+    audit = resp.json()["oracles"]["audit"]
+    assert 0.0 <= audit["score"] <= 1.0 and audit["reasons"]
+    assert chain.w3.eth.get_transaction_receipt(audit["attestation"]["tx"])["status"] == 1
+    assert audit["attestation"]["model_version"] == audit["model_version"]
 
 
 def test_a_small_duty_gap_does_not_reroute(api, new_id):
