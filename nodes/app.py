@@ -21,6 +21,7 @@ from nodes.documents.workers import DocumentWorkers
 from nodes.errors import install_error_handlers
 from nodes.jsonguard import JsonGuard
 from nodes.transport.service import TransportWorker
+from nodes.web import install
 from offchain.settings import Settings, get_settings
 
 VERSION = "0.1.0"
@@ -71,4 +72,5 @@ def create_app(
     app.include_router(alerts.router)
     app.include_router(tariff.router)
     app.include_router(audit.router)
+    install(app)
     return app

@@ -1,0 +1,271 @@
+"""Each user's main task, end to end in headless Chromium against real nodes on a real chain:
+the exporter submits and gets the receipt; the officer verifies a good and a tampered
+document; an alert appears live; the auditor traces a document and a trip.
+
+Each test saves a screenshot in its tmp_path and fails on any JavaScript console error.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.contract, pytest.mark.integration]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+    pytest.skip(
+        f"browser tests need Debian's chromium ({CHROMIUM}) and chromium-driver "
+        f"({CHROMEDRIVER}); `make test` installs them",
+        allow_module_level=True,
+    )
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.options import Options  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+from nodes.transport.simulator import simulate  # noqa: E402
+from offchain.geo import default_index  # noqa: E402
+
+WAIT_S = 60
+_trips: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[webdriver.Chrome]:
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1366,900",
+        "--disable-extensions",
+    ):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    drv.set_page_load_timeout(60)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+
+
+@pytest.fixture
+def browser(driver, tmp_path: Path, request) -> Iterator[webdriver.Chrome]:
+    """The shared browser, its console log emptied; after the test: a screenshot, and no
+    JavaScript errors allowed."""
+    driver.get_log("browser")
+    yield driver
+    shot = tmp_path / f"{request.node.name}.png"
+    driver.save_screenshot(str(shot))
+    print(f"screenshot: {shot}")
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, f"JavaScript console errors: {errors}"
+
+
+def wait(drv, timeout: float = WAIT_S) -> WebDriverWait:
+    return WebDriverWait(drv, timeout, poll_frequency=0.2)
+
+
+def sign_in(drv, base: str, key: str) -> None:
+    drv.get(f"{base}/ui/signin")
+    field = wait(drv).until(EC.element_to_be_clickable((By.ID, "api_key")))
+    assert drv.switch_to.active_element == field  # focused on arrival: paste and press Enter
+    field.send_keys(key, Keys.ENTER)
+    wait(drv).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".who")))
+
+
+def anchored(web_nodes, xml: bytes) -> dict:
+    r = httpx.post(
+        f"{web_nodes.tw}/documents",
+        params={"type": "packing-list", "to": "SG", "wait": 20},
+        content=xml,
+        headers={"X-API-Key": web_nodes.key("TW", "exporter"), "Content-Type": "application/xml"},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["receipt"]
+
+
+def test_exporter_submits_a_document_and_gets_its_receipt(browser, web_nodes, sample_xml, tmp_path):
+    doc = tmp_path / "certificate.xml"
+    doc.write_bytes(sample_xml("certificate-of-origin"))
+    sign_in(browser, web_nodes.tw, web_nodes.key("TW", "exporter"))
+    browser.get(f"{web_nodes.tw}/ui/documents")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)  # keyboard users first
+    assert browser.switch_to.active_element.text == "Skip to content"  # meet the skip link
+    browser.find_element(By.ID, "document").send_keys(str(doc))
+    Select(browser.find_element(By.ID, "doc_type")).select_by_value("certificate-of-origin")
+    Select(browser.find_element(By.ID, "recipient")).select_by_value("SG")
+    browser.find_element(By.CSS_SELECTOR, "#submit-form button[type=submit]").click()
+
+    link = wait(browser).until(EC.presence_of_element_located((By.ID, "receipt-download")))
+    doc_hash = browser.current_url.rsplit("/", 1)[-1]
+    assert doc_hash.startswith("0x") and len(doc_hash) == 66
+    assert link.get_attribute("href").endswith(f"/ui/documents/{doc_hash}/receipt")
+    receipt = browser.find_element(By.ID, "receipt-json").get_attribute("textContent")
+    assert doc_hash in receipt and '"recipient": "SG"' in receipt
+    # The page follows the document to the importer, which verifies it.
+    wait(browser).until(EC.text_to_be_present_in_element((By.ID, "doc-state"), "verified by SG"))
+    browser.save_screenshot(str(tmp_path / "document.png"))
+    browser.get(f"{web_nodes.tw}/ui/documents")
+    row = browser.find_element(By.ID, "submissions").text
+    assert "verified by SG" in row
+
+
+def test_officer_verifies_a_good_and_a_tampered_document(browser, web_nodes, sample_xml, tmp_path):
+    number = f"PL-GOOD-{uuid.uuid4().hex[:10]}"
+    xml = sample_xml("packing-list", number)
+    receipt = anchored(web_nodes, xml)
+    good, tampered, rfile = (
+        tmp_path / "good.xml",
+        tmp_path / "tampered.xml",
+        tmp_path / "receipt.json",
+    )
+    good.write_bytes(xml)
+    tampered.write_bytes(xml.replace(number.encode(), number.replace("GOOD", "EVIL").encode()))
+    rfile.write_text(json.dumps(receipt))
+
+    sign_in(browser, web_nodes.sg, web_nodes.key("SG", "officer"))
+    for path, expect in ((good, None), (tampered, "integrity")):
+        browser.get(f"{web_nodes.sg}/ui/verify")
+        browser.find_element(By.ID, "document").send_keys(str(path))
+        browser.find_element(By.ID, "receipt_file").send_keys(str(rfile))
+        browser.find_element(By.CSS_SELECTOR, "#verify-form button[type=submit]").click()
+        verdict = wait(browser).until(EC.presence_of_element_located((By.ID, "verdict")))
+        checks = browser.find_elements(By.CSS_SELECTOR, "#checks tbody tr")
+        assert [c.get_attribute("data-check") for c in checks] == [
+            "schema",
+            "integrity",
+            "anchored",
+            "issuer",
+            "not revoked",
+            "attestations",
+        ]
+        if expect is None:
+            assert "all six checks passed" in verdict.text
+            if path == good:
+                browser.save_screenshot(str(tmp_path / "verify-good.png"))
+        else:
+            assert browser.find_element(By.ID, "failing-check").text == expect
+            assert "the document was altered" in verdict.text
+    # The same document arrived in SG's inbox by delivery, verified on arrival.
+    node = web_nodes.sg_app.state.node
+    wait(browser, 30).until(lambda _: node.documents.inbox.get(receipt["doc_hash"]) is not None)
+    browser.get(f"{web_nodes.sg}/ui/inbox")
+    row = browser.find_element(
+        By.XPATH, f"//table[@id='inbox']//tr[td[4]/code[@title='{receipt['doc_hash']}']]"
+    )
+    assert "valid" in row.text and "6/6 passed" in row.text
+
+
+def _simulate_seal_trip(web_nodes) -> str:
+    headers = {"X-API-Key": web_nodes.key("TW", "officer")}
+
+    def call(method: str, path: str, **kw):
+        r = httpx.request(method, web_nodes.tw + path, headers=headers, timeout=30, **kw)
+        assert r.status_code < 400, r.text
+        return r.json()
+
+    out = simulate(
+        call,
+        "TW",
+        default_index(),
+        (web_nodes.broker.host, web_nodes.broker.port),
+        trips=1,
+        rate=0,
+        scenarios=["seal_open"],
+        prefix=f"WEB{uuid.uuid4().hex[:6]}",
+        corridors=["TPP-TPE"],
+        seed=7,
+    )
+    return out["trips"][0]["trip"]
+
+
+def test_an_alert_appears_live_and_the_trip_is_drawn(browser, web_nodes, tmp_path):
+    sign_in(browser, web_nodes.tw, web_nodes.key("TW", "officer"))
+    browser.get(f"{web_nodes.tw}/ui/alerts")
+    wait(browser).until(
+        lambda d: "live" in d.find_element(By.ID, "live-status").get_attribute("class").split()
+    )
+    browser.execute_script("window.__sameDocument = true;")
+    result: dict[str, str] = {}
+    sim = threading.Thread(target=lambda: result.update(trip=_simulate_seal_trip(web_nodes)))
+    sim.start()
+    sim.join(90)
+    trip = result["trip"]
+    _trips["seal"] = trip
+    row = wait(browser).until(
+        EC.presence_of_element_located(
+            (
+                By.XPATH,
+                f"//table[@id='alerts']//tr[td[5]='{trip}' and td[6]='seal_open_outside_zone']",
+            )
+        )
+    )
+    assert "critical" in row.text
+    assert browser.execute_script("return window.__sameDocument === true;"), "page reloaded"
+    browser.save_screenshot(str(tmp_path / "alerts-live.png"))
+
+    row.find_element(By.LINK_TEXT, trip).click()
+    svg = wait(browser).until(EC.presence_of_element_located((By.ID, "trip-map")))
+    assert svg.find_elements(By.CSS_SELECTOR, "polyline.track")
+    assert svg.find_elements(By.CSS_SELECTOR, "polyline.corridor-band")
+    assert len(svg.find_elements(By.CSS_SELECTOR, "polygon.zone")) >= 2
+    assert svg.find_elements(By.CSS_SELECTOR, "path.alert-mark.sev-critical")
+    assert svg.find_elements(By.CSS_SELECTOR, "circle.seal-open")
+    assert "seal_open_outside_zone" in browser.find_element(By.ID, "alerts").text
+
+
+def test_auditor_traces_a_document_and_a_trip(browser, web_nodes, sample_xml):
+    receipt = anchored(web_nodes, sample_xml("packing-list"))
+    doc_hash = receipt["doc_hash"]
+    node = web_nodes.tw_app.state.node
+    wait(browser, 30).until(
+        lambda _: (
+            (d := node.documents.outbox.delivery(doc_hash)) is not None and d.state == "delivered"
+        )
+    )
+    sign_in(browser, web_nodes.tw, web_nodes.key("TW", "auditor"))
+    browser.get(f"{web_nodes.tw}/ui/trace")
+    field = browser.find_element(By.ID, "doc")
+    field.send_keys(doc_hash)
+    field.submit()
+    summary = wait(browser).until(EC.presence_of_element_located((By.ID, "trace-summary")))
+    assert "entries re-verified" in summary.text and "failed" not in summary.text
+    timeline = browser.find_element(By.CSS_SELECTOR, "ol.timeline").text
+    for kind in ("submitted", "anchored", "delivered"):
+        assert kind in timeline
+    assert "BatchAnchored" in timeline and receipt["tx"] in timeline
+
+    trip = _trips.get("seal") or _simulate_seal_trip(web_nodes)
+
+    def state() -> str:
+        headers = {"X-API-Key": web_nodes.key("TW", "auditor")}
+        return httpx.get(f"{web_nodes.tw}/trips/{trip}", headers=headers).json()["state"]
+
+    wait(browser, 90).until(lambda _: state() == "closed")
+    browser.get(f"{web_nodes.tw}/ui/trace")
+    field = browser.find_element(By.ID, "trip")
+    field.send_keys(trip)
+    field.submit()
+    summary = wait(browser).until(EC.presence_of_element_located((By.ID, "trace-summary")))
+    assert "entries re-verified" in summary.text, summary.text
+    timeline = browser.find_element(By.CSS_SELECTOR, "ol.timeline").text
+    for kind in ("trip started", "events anchored", "alert: seal_open_outside_zone", "trip closed"):
+        assert kind in timeline
+    assert "SEAL_BROKEN" in timeline
