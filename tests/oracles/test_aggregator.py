@@ -24,7 +24,7 @@ from chain.devnet import free_port
 from chain.errors import ContractReverted
 from offchain import attestation as att
 from oracles.aggregator import LocalInstance, OracleUnavailable
-from oracles.base import MAX_SKEW_S, OracleError, SignedResult
+from oracles.base import KIND_NAMES, MAX_SKEW_S, OracleError, SignedResult
 from oracles.service import (
     HttpInstance,
     create_instance_app,
@@ -500,11 +500,12 @@ def instance_client(oracle_instances):
 
 def test_health_lists_the_kinds_and_signers(instance_client, oracle_instances):
     body = instance_client["SG"].get("/health").json()
-    sg = oracle_instances["SG"][CLEARANCE]
     assert body["instance"] == "SG"
     assert body["oracles"] == {
-        "CLEARANCE": {"signer": sg.signer, "model_version": sg.oracle.model_version}
+        KIND_NAMES[k]: {"signer": i.signer, "model_version": i.oracle.model_version}
+        for k, i in oracle_instances["SG"].items()
     }
+    assert {"CLEARANCE", "TARIFF"} <= set(body["oracles"])
 
 
 def test_attest_over_http_returns_a_verifiable_signature(
@@ -533,7 +534,7 @@ def test_attest_over_http_returns_a_verifiable_signature(
 
 def test_unknown_kind_is_404_and_a_kind_not_run_too(instance_client, decl, request_for):
     body = {"request": request_for(decl), "issued_at": int(time.time()), "nonce": 1}
-    for kind in ("lottery", "tariff"):
+    for kind in ("lottery", "audit"):  # not a kind; a kind not run here (no audit model)
         resp = instance_client["TW"].post(f"/attest/{kind}", json=body)
         assert resp.status_code == 404, (kind, resp.text)
         assert resp.json()["error"] == "unknown_kind"
