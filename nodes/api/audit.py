@@ -45,7 +45,7 @@ FILE_BODY = {
 }
 
 
-def _model(request: Request, ctx: NodeContext, name: str | None) -> AuditModel:
+def audit_model(request: Request, ctx: NodeContext, name: str | None) -> AuditModel:
     """The cached model of this node (or named one); reloaded when card.json changes."""
     base = model_dir(ctx.settings)
     path = (Path(ctx.settings.home) / "audit" / "models" / name) if name else base
@@ -94,7 +94,7 @@ async def _body(request: Request, cap: int) -> bytes:
     return body
 
 
-def _prepare(model: AuditModel, body: bytes, maps: list[str] | None, need_label: bool):
+def prepare_upload(model: AuditModel, body: bytes, maps: list[str] | None, need_label: bool):
     mapping = model.mapping
     if maps:
         from oracles.audit.mapping import load_mapping
@@ -111,7 +111,7 @@ def model_info(
     ctx: NodeContext = Depends(node),
     _: NodeUser = Depends(require_role(*ROLES)),
 ) -> dict[str, Any]:
-    m = _model(request, ctx, model)
+    m = audit_model(request, ctx, model)
     card = m.card
     return {
         k: card[k]
@@ -146,8 +146,8 @@ async def score(
     body = await _body(request, cfg.max_upload_bytes)
 
     def work() -> tuple[AuditModel, Any, Any]:
-        m = _model(request, ctx, model)
-        prep = _prepare(m, body, maps, need_label=False)
+        m = audit_model(request, ctx, model)
+        prep = prepare_upload(m, body, maps, need_label=False)
         ranked = service.score_frame(m, prep.frame, reasons_top=min(top, cfg.reasons_top))
         return m, prep, ranked
 
@@ -183,8 +183,8 @@ async def companies(
     body = await _body(request, audit_settings(ctx.settings).max_upload_bytes)
 
     def work() -> dict[str, Any]:
-        m = _model(request, ctx, model)
-        prep = _prepare(m, body, maps, need_label=False)
+        m = audit_model(request, ctx, model)
+        prep = prepare_upload(m, body, maps, need_label=False)
         return {
             "model_version": m.version,
             "companies": service.companies(m, prep.frame, top=top, by=by),
@@ -209,8 +209,8 @@ async def evaluate(
     body = await _body(request, audit_settings(ctx.settings).max_upload_bytes)
 
     def work() -> dict[str, Any]:
-        m = _model(request, ctx, model)
-        prep = _prepare(m, body, maps, need_label=True)
+        m = audit_model(request, ctx, model)
+        prep = prepare_upload(m, body, maps, need_label=True)
         return service.evaluate(m, prep.frame, baselines=baselines)
 
     return await run_in_threadpool(work)

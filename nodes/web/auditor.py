@@ -1,8 +1,10 @@
-"""The auditor's pages: trace a document or a trip as one timeline, each entry re-verified."""
+"""The auditor's pages: trace a document, a trip, a declaration or a company as one timeline,
+each entry re-verified."""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -12,6 +14,7 @@ from nodes.context import NodeContext
 from nodes.documents.trace import trace_document
 from nodes.transport.trace import trace_trip
 from nodes.web.access import PREFIX, Viewer, node, role
+from nodes.web.declaration_trace import trace_company, trace_declaration
 from nodes.web.render import ConsoleRoute, page
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
@@ -19,6 +22,7 @@ router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=Fa
 TRACERS = ("auditor", "officer")
 _HASH = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _TRIP = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 @router.get("/trace")
@@ -26,10 +30,13 @@ def trace_form(
     request: Request,
     doc: str | None = None,
     trip: str | None = None,
+    declaration: str | None = None,
+    importer: str | None = None,
     v: Viewer = Depends(role(*TRACERS)),
     ctx: NodeContext = Depends(node),
 ) -> Response:
-    """The search form; with `doc` or `trip` filled in, go to that trace."""
+    """The search form; with `doc`, `trip`, `declaration` or `importer` filled in, go to
+    that trace."""
     error = None
     if doc is not None and doc.strip():
         value = doc.strip()
@@ -42,9 +49,16 @@ def trace_form(
         if _TRIP.match(value):
             return RedirectResponse(f"{PREFIX}/trace/trips/{value}", status_code=303)
         error = f"{value[:80]!r} is not a trip id (1-64 letters, digits, _ . : -)"
+    for field, where in ((declaration, "declarations"), (importer, "companies")):
+        if field is not None and field.strip():
+            value = field.strip()
+            if _ID.match(value) and value not in (".", ".."):
+                return RedirectResponse(f"{PREFIX}/trace/{where}/{quote(value, safe='')}", 303)
+            error = f"{value[:80]!r} is not an id (1-64 letters, digits, _ . : -)"
     recent_docs = ctx.documents.outbox.documents(limit=5)
     recent_in = ctx.documents.inbox.list(limit=5)
     recent_trips = ctx.transport.trips.list(limit=5)
+    recent_decl = ctx.clearance.list(5)
     return page(
         request,
         "trace.html",
@@ -54,6 +68,7 @@ def trace_form(
         recent_docs=recent_docs,
         recent_in=recent_in,
         recent_trips=recent_trips,
+        recent_decl=recent_decl,
     )
 
 
@@ -78,3 +93,41 @@ async def trace_trip_page(
 ) -> Response:
     result = await run_in_threadpool(trace_trip, ctx.transport, trip_id)
     return page(request, "trace_trip.html", v, title=f"Trip trace {trip_id}", t=result)
+
+
+@router.get("/trace/declarations/{declaration_id}")
+async def trace_declaration_page(
+    request: Request,
+    declaration_id: str,
+    v: Viewer = Depends(role(*TRACERS)),
+    ctx: NodeContext = Depends(node),
+) -> Response:
+    result = await run_in_threadpool(trace_declaration, ctx, declaration_id)
+    ok = all(e["reverified"]["ok"] for e in result["timeline"])
+    return page(
+        request,
+        "trace_declaration.html",
+        v,
+        title=f"Declaration trace {declaration_id}",
+        t=result,
+        all_ok=ok,
+    )
+
+
+@router.get("/trace/companies/{importer_id}")
+async def trace_company_page(
+    request: Request,
+    importer_id: str,
+    v: Viewer = Depends(role(*TRACERS)),
+    ctx: NodeContext = Depends(node),
+) -> Response:
+    result = await run_in_threadpool(trace_company, ctx, importer_id)
+    ok = all(d["reverified"]["ok"] for d in result["declarations"])
+    return page(
+        request,
+        "trace_company.html",
+        v,
+        title=f"Company trace {importer_id}",
+        t=result,
+        all_ok=ok,
+    )

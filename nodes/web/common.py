@@ -29,9 +29,12 @@ from nodes.web.render import ConsoleRoute, error_page, page
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 
 ROLE_TASKS = {
-    "exporter": "submit trade documents for partner customs and collect their receipts",
-    "officer": "check received documents, verify files, follow alerts, trips and declarations",
-    "auditor": "trace documents and trips through the chain, each record re-verified",
+    "exporter": "submit trade documents for partner customs and collect their receipts; "
+    "classify goods",
+    "officer": "check received documents, verify files, follow alerts, trips and declarations, "
+    "classify goods",
+    "auditor": "trace documents, trips, declarations and companies through the chain, each "
+    "record re-verified; rank declarations for post-clearance audit",
     "agency": "issue permits (through the API or the command line for now)",
     "admin": "everything on this node",
 }
@@ -162,31 +165,12 @@ _SOON = {
         "X-ray scans",
         "The X-ray scan view (threat overlay, confirm / reject) arrives with the X-ray oracle.",
     ),
-    "tariff": (
-        "Tariff assistant",
-        "The tariff classification assistant with its progressive questions arrives "
-        "with the tariff oracle.",
-    ),
-    "audit": (
-        "Audit ranking",
-        "The post-clearance audit ranking with its reasons arrives with the audit oracle.",
-    ),
 }
 
 
 @router.get("/xray")
 def xray_soon(request: Request, v: Viewer = Depends(role("officer"))) -> Response:
     return _soon(request, v, "xray")
-
-
-@router.get("/tariff")
-def tariff_soon(request: Request, v: Viewer = Depends(role("officer", "exporter"))) -> Response:
-    return _soon(request, v, "tariff")
-
-
-@router.get("/audit")
-def audit_soon(request: Request, v: Viewer = Depends(role("auditor"))) -> Response:
-    return _soon(request, v, "audit")
 
 
 def _soon(request: Request, v: Viewer, which: str) -> Response:

@@ -116,7 +116,10 @@ NAV: list[NavEntry] = [
         "Trips", "/trips", ("officer", "auditor"), "bonded trips drawn on the zones and corridors"
     ),
     NavEntry(
-        "Trace", "/trace", ("auditor", "officer"), "a document or trip as one re-verified timeline"
+        "Trace",
+        "/trace",
+        ("auditor", "officer"),
+        "a document, trip, declaration or company as one re-verified timeline",
     ),
     NavEntry(
         "X-ray scans",
@@ -130,14 +133,12 @@ NAV: list[NavEntry] = [
         "/tariff",
         ("officer", "exporter"),
         "classify goods with progressive questions",
-        "arrives with the tariff oracle",
     ),
     NavEntry(
         "Audit ranking",
         "/audit",
-        ("auditor",),
-        "high-risk companies with reasons",
-        "arrives with the audit oracle",
+        ("auditor", "officer"),
+        "declarations and importers ranked by audit risk, with reasons",
     ),
 ]
 

@@ -162,3 +162,26 @@ def console(web_nodes: WebNodes) -> Iterator[Callable[[str, str | None], Console
     yield make
     for c in made:
         c.close()
+
+
+@pytest.fixture(scope="session")
+def serve_web_app() -> Callable[[FastAPI, int], object]:
+    """`serve_app` itself, for modules that serve a node (or oracle instances) of their own."""
+    return serve_app
+
+
+@pytest.fixture
+def console_at() -> Iterator[Callable[[str, str | None], ConsoleClient]]:
+    """`console_at(base_url, api_key)`: a console client of any served node, signed in."""
+    made: list[ConsoleClient] = []
+
+    def make(base: str, key: str | None = None) -> ConsoleClient:
+        c = ConsoleClient(base)
+        if key:
+            c.sign_in(key)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()

@@ -27,8 +27,8 @@
 
   // A form sent once shows it is working and is not sent twice.
   each("form[method=post]", function (form) {
-    form.addEventListener("submit", function () {
-      var button = form.querySelector("button[type=submit]");
+    form.addEventListener("submit", function (ev) {
+      var button = ev.submitter || form.querySelector("button[type=submit]");
       if (button && !button.disabled) {
         window.setTimeout(function () { button.disabled = true; button.textContent = "Working…"; }, 0);
       }
