@@ -185,3 +185,46 @@ def console_at() -> Iterator[Callable[[str, str | None], ConsoleClient]]:
     yield make
     for c in made:
         c.close()
+
+
+# --- one headless Chromium per module, shared by the browser tests ------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def driver():
+    """Debian's chromium, headless, with its console log captured (skips if absent)."""
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip(f"browser tests need Debian's chromium ({CHROMIUM}) and chromium-driver "
+                    f"({CHROMEDRIVER}); `make test` installs them")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1366,900", "--disable-extensions"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    drv.set_page_load_timeout(60)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+
+
+@pytest.fixture
+def browser(driver, tmp_path: Path, request):
+    """The shared browser, its console log emptied; after the test: a screenshot, and no
+    JavaScript errors allowed."""
+    driver.get_log("browser")
+    yield driver
+    shot = tmp_path / f"{request.node.name}.png"
+    driver.save_screenshot(str(shot))
+    print(f"screenshot: {shot}")
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, f"JavaScript console errors: {errors}"

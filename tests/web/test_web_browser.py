@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,18 +17,10 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.contract, pytest.mark.integration]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-    pytest.skip(
-        f"browser tests need Debian's chromium ({CHROMIUM}) and chromium-driver "
-        f"({CHROMEDRIVER}); `make test` installs them",
-        allow_module_level=True,
-    )
+if not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()):
+    pytest.skip("browser tests need Debian's chromium and chromium-driver; `make test` "
+                "installs them", allow_module_level=True)
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
@@ -40,41 +31,6 @@ from offchain.geo import default_index  # noqa: E402
 
 WAIT_S = 60
 _trips: dict[str, str] = {}
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[webdriver.Chrome]:
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1366,900",
-        "--disable-extensions",
-    ):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    drv.set_page_load_timeout(60)
-    try:
-        yield drv
-    finally:
-        drv.quit()
-
-
-@pytest.fixture
-def browser(driver, tmp_path: Path, request) -> Iterator[webdriver.Chrome]:
-    """The shared browser, its console log emptied; after the test: a screenshot, and no
-    JavaScript errors allowed."""
-    driver.get_log("browser")
-    yield driver
-    shot = tmp_path / f"{request.node.name}.png"
-    driver.save_screenshot(str(shot))
-    print(f"screenshot: {shot}")
-    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-    assert not errors, f"JavaScript console errors: {errors}"
 
 
 def wait(drv, timeout: float = WAIT_S) -> WebDriverWait:

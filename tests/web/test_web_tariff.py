@@ -5,8 +5,6 @@ HTTP-level against TW's served node, plus one walk through it in headless Chromi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -128,50 +126,6 @@ def test_roles_and_csrf(console):
 
 # --- in a real browser -----------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[object]:
-    """One headless Chromium for this module (as in test_web_browser.py)."""
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("browser tests need Debian's chromium and chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1366,900",
-        "--disable-extensions",
-    ):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    drv.set_page_load_timeout(60)
-    try:
-        yield drv
-    finally:
-        drv.quit()
-
-
-@pytest.fixture
-def browser(driver, tmp_path: Path, request) -> Iterator[object]:
-    """The browser, its console log emptied; after the test a screenshot, and no JavaScript
-    errors allowed."""
-    driver.get_log("browser")
-    yield driver
-    shot = tmp_path / f"{request.node.name}.png"
-    driver.save_screenshot(str(shot))
-    print(f"screenshot: {shot}")
-    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-    assert not errors, f"JavaScript console errors: {errors}"
 
 
 @pytest.mark.browser
