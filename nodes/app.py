@@ -15,6 +15,7 @@ from nodes.api import (
     members,
     tariff,
     transport,
+    xray,
 )
 from nodes.context import NodeContext
 from nodes.documents.workers import DocumentWorkers
@@ -72,5 +73,7 @@ def create_app(
     app.include_router(alerts.router)
     app.include_router(tariff.router)
     app.include_router(audit.router)
+    app.include_router(xray.router)
+    app.state.xray_on_alert = xray.alert_sink(ctx)
     install(app)
     return app

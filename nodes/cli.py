@@ -32,6 +32,7 @@ from nodes.cliutil import (
 from nodes.commands import audit as audit_commands
 from nodes.commands import tariff as tariff_commands
 from nodes.commands import trip as trip_commands
+from nodes.commands import xray as xray_commands
 from offchain.errors import OffchainError
 from offchain.keystore import KeystoreError
 from offchain.settings import ROLE_NAMES, UnknownMemberError
@@ -61,6 +62,7 @@ app.add_typer(trace_app, name="trace")
 app.add_typer(trip_commands.app, name="trip")
 app.add_typer(tariff_commands.app, name="classify")
 app.add_typer(audit_commands.app, name="audit")
+app.add_typer(xray_commands.app, name="xray")
 
 _HANDLED = (ChainError, OffchainError, UnknownMemberError, KeystoreError, ValueError)
 

@@ -17,7 +17,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -109,7 +109,7 @@ class ClearanceSettings(BaseModel):
     oracle_base_port: int = Field(8100, ge=1, le=65000)  # instance i of `make run` on base+i
     # Oracles asked (and attested on chain) before the clearance decision; their results feed
     # selectivity.  A kind that is unavailable is reported in the decision, not fatal.
-    oracles: list[str] = Field(default_factory=lambda: ["TARIFF", "AUDIT"])
+    oracles: list[str] = Field(default_factory=lambda: ["TARIFF", "AUDIT", "XRAY"])
 
     @field_validator("oracles")
     @classmethod
@@ -166,6 +166,18 @@ class AuditSettings(BaseModel):
     reasons_top: int = Field(5000, ge=0)  # rows that get reasons when scoring a file
 
 
+class XraySettings(BaseModel):
+    """X-ray threat recognition (oracles/xray): model choice and upload limits."""
+
+    model_config = ConfigDict(protected_namespaces=())
+    model_dir: Path | None = None  # None: <home>/xray/models/active.json, else the shipped model
+    model_sha256: str | None = Field(None, pattern="^[0-9a-fA-F]{64}$")  # pin a model file
+    max_upload_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    max_side: int = Field(8192, ge=64, le=30000)
+    max_pixels: int = Field(40_000_000, ge=4096)  # the decompression-bomb guard
+    threads: int = Field(2, ge=1, le=64)
+
+
 class Settings(BaseSettings):
     """Settings of a Smart Customs installation (one machine or one node)."""
 
@@ -185,6 +197,7 @@ class Settings(BaseSettings):
     transport: TransportSettings = TransportSettings()
     tariff: TariffSettings = TariffSettings()
     audit: AuditSettings = AuditSettings()
+    xray: XraySettings = XraySettings()
 
     @classmethod
     def settings_customise_sources(

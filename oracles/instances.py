@@ -23,7 +23,9 @@ from oracles.base import OracleInstance
 from oracles.clearance.oracle import ClearanceOracle
 from oracles.clearance.selectivity import load_rules
 from oracles.store import ResultStore
-from oracles.tariff.oracle import tariff_oracle  # models are cached per process and folder
+from oracles.tariff.oracle import tariff_oracle
+from oracles.xray import xray_oracle
+from oracles.xray.oracle import XrayOracle  # models are cached per process and folder
 
 SEED_NAME = "clearance/selection-seed"
 
@@ -61,6 +63,11 @@ def _audit_model(folder: Path) -> AuditModel:
     return AuditModel.load(folder)
 
 
+def _xray_oracle(settings: Settings) -> XrayOracle:
+    """The XRAY oracle (its ONNX file hash-checked at load); requests carry the image."""
+    return xray_oracle(settings)
+
+
 def member_instances(settings: Settings, member_id: str, chain: Chain | None = None,
                      *, store: bool = True) -> dict[int, OracleInstance]:
     """kind -> OracleInstance for the oracles `member_id` operates."""
@@ -77,6 +84,7 @@ def member_instances(settings: Settings, member_id: str, chain: Chain | None = N
     audit = audit_oracle(settings)
     if audit is not None:
         oracles[att.AUDIT] = audit
+    oracles[att.XRAY] = _xray_oracle(settings)
     return {
         int(kind): OracleInstance(
             name=member_id, oracle=oracle,

@@ -35,6 +35,7 @@ from oracles.base import OracleError
 from oracles.clearance.selectivity import Channel
 from oracles.instances import instance_url
 from oracles.service import HttpInstance
+from oracles.xray.service import latest_attested_scan
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,11 @@ class ClearanceService:
         """
         results: dict[str, Any] = {}
         for kind in self.settings.clearance.oracles:
+            if kind == "XRAY":  # attested when the scan was judged (POST /xray/scans)
+                scan = latest_attested_scan(self.db, str(decl_json["declaration_id"]))
+                if scan is not None:
+                    results["xray"] = scan
+                continue
             try:
                 done = self.aggregator.attest(int(att.Kind[kind]), {"declaration": decl_json})
             except (OracleError, ChainError) as exc:

@@ -744,3 +744,42 @@ def test_a_small_duty_gap_does_not_reroute(api, new_id):
     assert bearings["predicted"] == "848210" and bearings["mismatch"] is False
     assert tariff["duty_gap"] <= 5000
     assert "TARIFF-MISCLASSIFIED" not in [r["rule"] for r in resp.json()["reasons"]]
+
+
+# --- the XRAY oracle: a scan judged, attested, alerted, and used by clearance --------------
+
+
+def _firearm_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    from oracles.xray import synth
+
+    buf = io.BytesIO()
+    Image.fromarray(synth.scan(7, 0, threats={"firearm": 1}).image).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_xray_verdict_is_attested_alerted_and_sends_the_declaration_to_c3(api, chain, new_id):
+    did = new_id("XRAY")
+    resp = api("officer", "POST", "/xray/scans", params={"declaration_id": did},
+               content=_firearm_png(), headers={"Content-Type": "image/png"})
+    assert resp.status_code == 201, resp.text
+    scan = resp.json()
+    assert scan["verdict"] == "threat" and "firearm" in {t["class"] for t in scan["threats"]}
+    attestation = scan["attestation"]
+    assert attestation["kind"] == "XRAY" and attestation["subject"] == "0x" + scan["sha256"]
+    assert chain.w3.eth.get_transaction_receipt(attestation["tx"])["status"] == 1
+    alerts = api("officer", "GET", "/alerts", params={"source": "xray",
+                                                      "subject": scan["scan_id"]}).json()
+    assert [a["kind"] for a in alerts] == ["xray_firearm"] and did in alerts[0]["detail"]
+
+    lodged = api("exporter", "POST", "/declarations",
+                 json=example_json("01-machinery-parts-sg.json", did))
+    assert lodged.status_code == 201, lodged.text
+    out = lodged.json()
+    assert out["oracles"]["xray"]["threat"] is True
+    assert out["oracles"]["xray"]["attestation"]["tx"] == attestation["tx"]
+    assert out["channel"] == "C3"
+    assert "XRAY-THREAT" in [r["rule"] for r in out["reasons"]]

@@ -1,0 +1,34 @@
+"""The one exception family of the X-ray oracle: a stable code, a detail a person can act on."""
+
+from __future__ import annotations
+
+from offchain.errors import OffchainError
+
+# code -> HTTP status the API answers with (400 when not listed)
+HTTP_STATUS_BY_CODE = {
+    "image_too_large": 413,
+    "upload_too_large": 413,
+    "unknown_scan": 404,
+    "unknown_alert": 404,
+    "model_hash_mismatch": 503,
+    "model_missing": 503,
+    "torch_missing": 501,
+}
+
+
+class XrayError(OffchainError):
+    """A scan, model or feedback request the X-ray oracle refuses, and why.
+
+    Image codes: not_an_image, unsupported_format, truncated_image, empty_image,
+    image_too_large, animated_image, upload_too_large.  Model codes: model_missing,
+    model_hash_mismatch, model_invalid.  Store codes: unknown_scan, unknown_alert,
+    bad_feedback.  Training: torch_missing, no_feedback.
+    """
+
+    code = "xray_error"
+
+    def __init__(self, code: str, detail: str, http_status: int | None = None) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.http_status = http_status or HTTP_STATUS_BY_CODE.get(code, 400)

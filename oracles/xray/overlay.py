@@ -1,0 +1,39 @@
+"""The picture an officer looks at: the scan with each threat boxed, named and scored."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+COLOURS = {"firearm": (230, 20, 20), "knife": (200, 0, 200), "drugs": (255, 200, 0),
+           "meat": (0, 190, 210)}
+
+
+def draw_overlay(image: Image.Image, threats: list[dict[str, Any]], verdict: str) -> bytes:
+    """PNG bytes: `image` (RGB) with a box and label per threat and the verdict in a banner."""
+    img = image.convert("RGB").copy()
+    d = ImageDraw.Draw(img)
+    w, h = img.size
+    line = max(2, round(max(w, h) / 256))
+    font = ImageFont.load_default(size=max(11, round(max(w, h) / 40)))
+    for t in threats:
+        colour = COLOURS.get(t["class"], (255, 0, 0))
+        x0, y0, x1, y1 = t["box"]
+        d.rectangle([x0, y0, x1, y1], outline=colour, width=line)
+        label = f"{t['class']} {t['score']:.2f}"
+        tb = d.textbbox((0, 0), label, font=font)
+        tw, th = tb[2] - tb[0] + 6, tb[3] - tb[1] + 6
+        ty = y0 - th if y0 - th >= 0 else min(y1 + 1, h - th)
+        d.rectangle([x0, ty, x0 + tw, ty + th], fill=colour)
+        d.text((x0 + 3, ty + 3 - tb[1]), label, fill=(0, 0, 0) if colour[1] > 150 else
+               (255, 255, 255), font=font)
+    banner = "THREAT: " + ", ".join(sorted({t["class"] for t in threats})) if threats else "CLEAR"
+    tb = d.textbbox((0, 0), banner, font=font)
+    d.rectangle([0, 0, tb[2] - tb[0] + 10, tb[3] - tb[1] + 8],
+                fill=(200, 0, 0) if verdict == "threat" else (0, 140, 0))
+    d.text((5, 4 - tb[1]), banner, fill=(255, 255, 255), font=font)
+    buf = io.BytesIO()
+    img.save(buf, "PNG", optimize=False, compress_level=3)
+    return buf.getvalue()

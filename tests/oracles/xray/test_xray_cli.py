@@ -1,0 +1,88 @@
+"""`smartcustoms xray scan | synth | evaluate | info` as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from nodes.commands import xray as cmd
+from offchain.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    s = Settings(home=tmp_path / "var")
+    monkeypatch.setattr(cmd, "settings", lambda: s)
+    return s
+
+
+def run(*args: str):
+    return CliRunner().invoke(cmd.app, list(args))
+
+
+def test_synth_then_scan_then_evaluate(tmp_path):
+    data = tmp_path / "set"
+    r = run("synth", "--n", "16", "--out", str(data), "--seed", "90210", "--size", "256",
+            "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["n"] == 16
+    with open(data / "labels.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 16 and {"image", "classes", "boxes"} <= set(rows[0])
+    assert Image.open(data / rows[0]["image"]).size == (256, 256)
+
+    images = [str(data / rows[i]["image"]) for i in range(3)]
+    over = tmp_path / "over"
+    r = run("scan", *images, "--json", "--overlay", str(over))
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in r.output.splitlines()]
+    assert len(lines) == 3
+    for rec in lines:
+        assert set(rec) >= {"image", "sha256", "threats", "verdict", "ms"}
+        assert rec["verdict"] in {"threat", "clear"}
+        for t in rec["threats"]:
+            assert set(t) == {"class", "score", "box"}
+        assert Image.open(rec["overlay"]).format == "PNG"
+
+    r = run("evaluate", "--data", str(data), "--json")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output)
+    assert rep["n"] == 16 and rep["errors"] == []
+    assert set(rep["auc"]) == {"meat", "drugs", "firearm", "knife"}
+    assert set(rep["recall_at_5pct_false_alarm"]) == set(rep["auc"])
+
+
+def test_scan_reports_bad_files_per_image_and_fails(tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    r = run("scan", str(bad), "--json")
+    assert r.exit_code == 1
+    rec = json.loads(r.output.splitlines()[0])
+    assert rec["error"] == "not_an_image" and rec["image"] == str(bad)
+
+
+def test_evaluate_needs_labels(tmp_path):
+    r = run("evaluate", "--data", str(tmp_path), "--json")
+    assert r.exit_code != 0
+    assert "labels.csv" in str(r.exception)
+
+
+def test_info_verifies_the_model():
+    r = run("info", "--json")
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.output)
+    assert info["model_version"].startswith("xray-") and info["reference_max_diff"] < 1e-4
+
+
+def test_retrain_without_torch_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
+    r = run("retrain", "--json")
+    assert r.exit_code != 0
+    assert getattr(r.exception, "code", None) == "torch_missing"
+    assert "pip install '.[train]'" in r.exception.detail
