@@ -1,5 +1,5 @@
 """Pages for everyone: sign-in and sign-out, the overview, the node and its consortium,
-and the placeholders of pages that arrive with later oracles."""
+and the console's 404 for paths no page answers."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from nodes.web.access import (
     Viewer,
     checked_form,
     node,
-    role,
     sessions,
     signed_in,
 )
@@ -32,7 +31,7 @@ ROLE_TASKS = {
     "exporter": "submit trade documents for partner customs and collect their receipts; "
     "classify goods",
     "officer": "check received documents, verify files, follow alerts, trips and declarations, "
-    "classify goods",
+    "classify goods, judge X-ray scans and confirm or reject their alerts",
     "auditor": "trace documents, trips, declarations and companies through the chain, each "
     "record re-verified; rank declarations for post-clearance audit",
     "agency": "issue permits (through the API or the command line for now)",
@@ -157,25 +156,6 @@ async def node_page(
         members=[m.to_json() for m in members],
         members_error=members_error,
     )
-
-
-# Phase-2 pages: the entries exist (navigation, roles, URLs) so they appear in place later.
-_SOON = {
-    "xray": (
-        "X-ray scans",
-        "The X-ray scan view (threat overlay, confirm / reject) arrives with the X-ray oracle.",
-    ),
-}
-
-
-@router.get("/xray")
-def xray_soon(request: Request, v: Viewer = Depends(role("officer"))) -> Response:
-    return _soon(request, v, "xray")
-
-
-def _soon(request: Request, v: Viewer, which: str) -> Response:
-    title, text = _SOON[which]
-    return page(request, "soon.html", v, title=title, text=text)
 
 
 # Included last by install(): a page the console does not have is a readable 404.

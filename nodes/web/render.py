@@ -125,8 +125,8 @@ NAV: list[NavEntry] = [
         "X-ray scans",
         "/xray",
         ("officer",),
-        "scans with threat overlay",
-        "arrives with the X-ray oracle",
+        "upload scans, see threats boxed, confirm or reject alerts",
+        soon=None,
     ),
     NavEntry(
         "Tariff assistant",

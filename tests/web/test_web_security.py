@@ -299,7 +299,7 @@ def test_every_role_page_renders(web_nodes, console):
         r = admin.http.get(path)
         assert r.status_code == 200, (path, r.text[:1000])
         assert "<main" in r.text
-    assert "arrives with the X-ray oracle" in admin.http.get("/ui/xray").text
+    assert 'id="xray-upload"' in admin.http.get("/ui/xray").text
     assert "Taiwan Customs Administration" in admin.http.get("/ui/node").text
     r = admin.http.get("/ui/trace?doc=0x" + "1" * 64)
     assert r.status_code == 303

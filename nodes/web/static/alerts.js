@@ -31,9 +31,10 @@
     return span;
   }
   function subjectCell(a) {
-    if (a.source !== "transport") { return a.subject; }
+    var page = a.source === "transport" ? "/trips/" : (a.source === "xray" && canAck ? "/xray/" : null);
+    if (!page) { return a.subject; }
     var link = document.createElement("a");
-    link.href = prefix + "/trips/" + encodeURIComponent(a.subject);
+    link.href = prefix + page + encodeURIComponent(a.subject);
     link.textContent = a.subject;
     return link;
   }
