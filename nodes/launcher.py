@@ -406,6 +406,7 @@ def print_summary(console: Console, summary: dict) -> None:
     for n in summary["nodes"]:
         console.print(f"  [bold]{n['member']}[/] {n['name']}")
         console.print(f"     API   {n['url']}   docs {n['docs']}")
+        console.print(f"     web console {n['url']}/ui/ (sign in with the admin API key)")
         console.print(f"     admin API key in {_short(n['admin_api_key_file'])}")
     reused = "reused" if summary["deployment_reused"] else "new"
     console.print(
