@@ -584,7 +584,8 @@ def main() -> None:
     except _HANDLED as exc:
         code = getattr(exc, "code", type(exc).__name__)
         if as_json:
-            print(json.dumps({"error": code, "detail": str(exc)}))
+            detail = getattr(exc, "detail", None) or str(exc)
+            print(json.dumps({"error": code, "detail": detail}))
         else:
             err_console.print(f"[red]error:[/] {exc}")
         sys.exit(1)
