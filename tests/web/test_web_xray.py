@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 import nodes.api.xray
 import nodes.web.xray
+from offchain.settings import Settings
 from oracles.xray import synth
 
 pytestmark = [pytest.mark.contract, pytest.mark.integration]
@@ -30,14 +32,31 @@ def png(seed: int, index: int, **kw) -> bytes:
     return buf.getvalue()
 
 
+def _only_firearm(skip: int = 0) -> bytes:
+    """A synthetic bag with a firearm that the shipped model flags as exactly one threat
+    (a firearm), so the pages' one-alert flows do not depend on the model version."""
+    from oracles.xray.config import load_model
+
+    model = load_model(Settings(home=Path("/nonexistent")))
+    found = 0
+    for i in range(40):
+        data = png(777, i, threats={"firearm": 1})
+        det = model.detect(Image.open(io.BytesIO(data)).convert("RGB"))
+        if [t["class"] for t in det.threats] == ["firearm"]:
+            if found == skip:
+                return data
+            found += 1
+    raise AssertionError("no synthetic bag with exactly one flagged firearm in 40 tries")
+
+
 @pytest.fixture(scope="module")
 def firearm() -> bytes:
-    return png(777, 0, threats={"firearm": 1})
+    return _only_firearm(0)
 
 
 @pytest.fixture(scope="module")
 def firearm2() -> bytes:
-    return png(777, 1, threats={"firearm": 1})
+    return _only_firearm(1)
 
 
 def _with_oracles(monkeypatch, web_nodes, oracles: list[str]):
@@ -277,7 +296,8 @@ def test_an_attested_upload_uses_the_apis_attestation(web_nodes, console, firear
 
 
 @pytest.mark.browser
-def test_browser_upload_see_the_overlay_and_confirm(browser, web_nodes, unattested, tmp_path):
+def test_browser_upload_see_the_overlay_and_confirm(browser, web_nodes, unattested, tmp_path,
+                                                    firearm):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
@@ -287,7 +307,7 @@ def test_browser_upload_see_the_overlay_and_confirm(browser, web_nodes, unattest
         return WebDriverWait(browser, timeout, poll_frequency=0.2)
 
     scan = tmp_path / "container-777.png"
-    scan.write_bytes(png(777, 0, threats={"firearm": 1}))
+    scan.write_bytes(firearm)
 
     browser.get(f"{web_nodes.tw}/ui/signin")
     field = wait().until(EC.element_to_be_clickable((By.ID, "api_key")))
