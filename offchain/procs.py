@@ -37,3 +37,12 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def free_port_run(n: int, host: str = "127.0.0.1") -> int:
+    """The first of `n` consecutive free ports (oracle instances listen on base + index)."""
+    for _ in range(50):
+        base = free_port(host)
+        if base + n < 65000 and all(port_is_free(host, base + i) for i in range(n)):
+            return base
+    raise RuntimeError(f"no run of {n} free ports found on {host}")

@@ -19,19 +19,11 @@ import httpx
 import pytest
 
 from chain.devnet import free_port, port_is_free
+from offchain.procs import free_port_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MEMBERS = ("TW", "SG", "NZ")
-
-
-def _free_run(n: int) -> int:
-    """A base port with `n` consecutive free ports (oracle instances use base + index)."""
-    for _ in range(50):
-        base = free_port()
-        if base + n < 65000 and all(port_is_free("127.0.0.1", base + i) for i in range(n)):
-            return base
-    raise RuntimeError("no run of free ports")
 
 
 def _env(home: Path, anvil_port: int, node_ports: list[int]) -> dict[str, str]:
@@ -44,7 +36,7 @@ def _env(home: Path, anvil_port: int, node_ports: list[int]) -> dict[str, str]:
         "SMARTCUSTOMS_HOME": str(home),
         "SMARTCUSTOMS_CHAIN__ANVIL_PORT": str(anvil_port),
         "SMARTCUSTOMS_MEMBERS": json.dumps(members),
-        "SMARTCUSTOMS_CLEARANCE__ORACLE_BASE_PORT": str(_free_run(len(MEMBERS))),
+        "SMARTCUSTOMS_CLEARANCE__ORACLE_BASE_PORT": str(free_port_run(len(MEMBERS))),
         "SMARTCUSTOMS_TRANSPORT__BROKER_PORT": str(free_port()),
         "NO_COLOR": "1",
     }

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -29,10 +28,10 @@ import httpx
 import pytest
 import uvicorn
 
-from chain.devnet import free_port
 from offchain import attestation as att
 from offchain.declarations import declaration_hash, load_declaration_json, load_declaration_xml
 from offchain.permits import permit_id_bytes
+from offchain.procs import free_port_run
 from offchain.settings import REPO_ROOT, Settings
 from oracles.audit.service import train_demo
 from oracles.instances import clearance_oracle, instance_url, member_instances
@@ -53,28 +52,6 @@ RESPONSE_KEYS = {"declaration", "channel", "duties", "reasons", "attestation"}
 
 
 # --- a consortium with its own oracle instances --------------------------------------------
-
-
-def free_port_run(n: int) -> int:
-    """The first of `n` consecutive free ports."""
-    for _ in range(50):
-        base = free_port()
-        if base + n > 65000:
-            continue
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket()
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("127.0.0.1", p))
-                socks.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError(f"no run of {n} free ports found")
 
 
 @contextmanager

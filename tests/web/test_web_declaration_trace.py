@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from chain.devnet import free_port
 from nodes.app import create_app
 from offchain.declarations import load_declaration_json
+from offchain.procs import free_port_run
 from offchain.settings import REPO_ROOT, Settings
 from oracles.audit.service import train_demo
 from oracles.instances import instance_url, member_instances
@@ -54,7 +54,7 @@ def lodged(
     cs = cs.model_copy(
         update={
             "clearance": cs.clearance.model_copy(
-                update={"oracle_base_port": _free_run(3), "oracle_timeout_s": 30.0}
+                update={"oracle_base_port": free_port_run(3), "oracle_timeout_s": 30.0}
             )
         }
     )
@@ -116,29 +116,6 @@ def lodged(
             "importer": body["importer"]["id"],
             "permit": pid,
         }
-
-
-def _free_run(n: int) -> int:
-    import socket
-
-    for _ in range(50):
-        base = free_port()
-        if base + n > 65000:
-            continue
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket()
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("127.0.0.1", p))
-                socks.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError(f"no run of {n} free ports")
 
 
 @pytest.fixture
