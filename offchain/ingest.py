@@ -223,6 +223,11 @@ class Ingester:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def connected(self) -> bool:
+        """Connected and subscribed (the broker confirmed the subscription)."""
+        return self._connected.is_set()
+
     def stats(self) -> dict[str, Any]:
         """Counts since start: received, accepted, duplicates, flagged, rejected by reason."""
         with self._stats_lock:

@@ -101,12 +101,7 @@ def trip_events(trip_id: str, after_id: Annotated[int, Query(ge=0)] = 0,
                 limit: Annotated[int, Query(ge=1, le=5000)] = 500,
                 ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
                 ) -> list[dict[str, Any]]:
-    ctx.transport.trip(trip_id)
-    rows = ctx.db.query(
-        "SELECT id, device, seq, ts, lat, lon, speed, seal_id, seal_state, flag, received_at"
-        " FROM trip_events WHERE trip = ? AND id > ? ORDER BY ts, id LIMIT ?",
-        (trip_id, after_id, limit))
-    return [dict(r) for r in rows]
+    return ctx.transport.events(trip_id, after_id, limit)
 
 
 @router.post("/trips/{trip_id}/anchor", summary="Anchor the trip's waiting events now")

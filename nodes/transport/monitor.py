@@ -146,7 +146,7 @@ class TripMonitor:
         rows = [r for r in rows if r[0] not in exclude]
         self._contexts[trip_id] = ctx
         if rows:
-            alerts = self._run(ctx, rows, late=False)
+            alerts = self._run(ctx, rows)
             AlertStore.add_in(tx, self._convert(alerts))  # idempotent: same alerts, same rows
             self._heard[trip_id] = max(r[6] for r in rows)
         return ctx
@@ -161,7 +161,7 @@ class TripMonitor:
         last = ctx.state.last_ts
         in_order = [r for r in rows if last is None or r[1] >= last]
         late = [r for r in rows if last is not None and r[1] < last]
-        alerts = self._run(ctx, in_order, late=False) if in_order else []
+        alerts = self._run(ctx, in_order) if in_order else []
         if late:
             scratch = copy.deepcopy(ctx)
             scratch.state.last_ts = None
@@ -169,7 +169,7 @@ class TripMonitor:
             scratch.state.arrived_ts = ctx.state.arrived_ts or 0.0  # never "arrives" twice
             alerts += [
                 Alert(a.trip, a.kind, a.ts, a.detail + " (late point)", a.severity)
-                for a in self._run(scratch, late, late=True)
+                for a in self._run(scratch, late)
                 if a.kind not in ("signal_lost",)  # gaps are judged on the in-order track
             ]
             flagged = {e.id for e in events if e.flag == GPS_SPOOFING}
@@ -183,7 +183,7 @@ class TripMonitor:
             self.trips.mark_arrived(tx, ctx.trip, ctx.state.arrived_ts)
         return out
 
-    def _run(self, ctx: TripContext, rows: Sequence, *, late: bool) -> list[Alert]:
+    def _run(self, ctx: TripContext, rows: Sequence) -> list[Alert]:
         arr = list(zip(*[(r[1], r[2], r[3], r[4], _seal_code(r[5])) for r in rows], strict=True))
         ts, lat, lon, speed, seal = (np.asarray(a) for a in arr)
         return self.pipeline.evaluate(ctx, ts, lat, lon, speed, seal)

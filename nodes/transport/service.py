@@ -188,6 +188,15 @@ class TransportService:
             "chain": chain_view,
         }
 
+    def events(self, trip_id: str, after_id: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+        """A trip's stored events in device-time order (UnknownTrip if there is no such trip)."""
+        self.trip(trip_id)
+        rows = self.db.query(
+            "SELECT id, device, seq, ts, lat, lon, speed, seal_id, seal_state, flag, received_at"
+            " FROM trip_events WHERE trip = ? AND id > ? ORDER BY ts, id LIMIT ?",
+            (trip_id, after_id, limit))
+        return [dict(r) for r in rows]
+
     def list_trips(self, state: str | None = None) -> list[dict[str, Any]]:
         if state not in (None, OPEN, ARRIVED, CLOSED):
             raise TransportError("invalid_trip", f"state must be {OPEN}, {ARRIVED} or {CLOSED}")
@@ -258,7 +267,7 @@ class TransportService:
         body: dict[str, Any] = {"broker": f"{t.broker_host}:{t.broker_port}",
                                 "enabled": t.ingest, "connected": False}
         if self.ingester is not None:
-            body.update(connected=self.ingester._connected.is_set(), **self.ingester.stats())
+            body.update(connected=self.ingester.connected, **self.ingester.stats())
         if self.ingest_error:
             body["error"] = self.ingest_error
         return body
