@@ -135,14 +135,12 @@ class AttestationHub(Facade):
 
     name = "AttestationHub"
 
-
     @cached_property
     def domain(self) -> Domain:
         """The EIP-712 domain oracles sign under for this hub (chain id asked once)."""
         with chain_errors(endpoint(self.contract.w3)):
             chain_id = self.contract.w3.eth.chain_id
         return Domain(chain_id, self.address)
-
 
     # --- oracle registry ------------------------------------------------------------
 
@@ -349,4 +347,3 @@ def constructor_args(registry: str, quorums: Mapping[Kind | int, int]) -> tuple[
 
 def _calldata(contract: Contract, fn_name: str, *args: Any) -> bytes:
     return bytes.fromhex(contract.encode_abi(fn_name, args=list(args)).removeprefix("0x"))
-

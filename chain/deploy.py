@@ -37,7 +37,10 @@ from offchain.keystore import (
 from offchain.settings import Settings
 
 DEPLOY_ORDER = (
-    "ConsortiumRegistry", "DocumentRegistry", "PermitRegistry", "AttestationHub",
+    "ConsortiumRegistry",
+    "DocumentRegistry",
+    "PermitRegistry",
+    "AttestationHub",
     "TransportLedger",
 )
 
@@ -238,8 +241,10 @@ def deploy(
         ctor = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
         rc = deployer.transact(ctor.constructor(*args))
         deployment.contracts[name] = DeployedContract(
-            address=rc["contractAddress"], tx=Web3.to_hex(rc["transactionHash"]),
-            block=rc["blockNumber"], artifact_hash=artifact_hash(art),
+            address=rc["contractAddress"],
+            tx=Web3.to_hex(rc["transactionHash"]),
+            block=rc["blockNumber"],
+            artifact_hash=artifact_hash(art),
         )
         decoder.name_contract(rc["contractAddress"], name)
         progress(f"{name} at {rc['contractAddress']}")
@@ -257,11 +262,14 @@ def deploy(
         if "ORACLE_OPERATOR" not in m.roles:
             continue
         operator = TxSender(w3, keys.account(role_account_name(m.id, "ORACLE_OPERATOR")), decoder)
-        operator.send_many([
-            hub.functions.registerOracle(keys.account(oracle_account_name(m.id, k.name)).address,
-                                         int(k))
-            for k in Kind
-        ])
+        operator.send_many(
+            [
+                hub.functions.registerOracle(
+                    keys.account(oracle_account_name(m.id, k.name)).address, int(k)
+                )
+                for k in Kind
+            ]
+        )
         deployment.members[m.id]["oracles"] = {
             k.name: keys.account(oracle_account_name(m.id, k.name)).address for k in Kind
         }

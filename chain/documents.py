@@ -37,9 +37,7 @@ Hash32 = bytes | str
 
 
 # Codes as DocumentRegistry stores them, derived from the one list in offchain.doctypes.
-DocType = IntEnum(
-    "DocType", {t.name.upper().replace("-", "_"): t.code for t in DOC_TYPES}
-)
+DocType = IntEnum("DocType", {t.name.upper().replace("-", "_"): t.code for t in DOC_TYPES})
 
 
 @dataclass(frozen=True)
@@ -117,8 +115,6 @@ class DocumentRegistry(Facade):
 
     name = "DocumentRegistry"
 
-
-
     # --- anchoring ------------------------------------------------------------------
 
     def anchor_batch(
@@ -183,7 +179,9 @@ class DocumentRegistry(Facade):
 
     def revoke_batch(self, sender: TxSender, root: Hash32, reason: str = "") -> TxReceipt:
         """Revoke a whole batch; only an ISSUER of the member that anchored it may."""
-        return sender.transact(self.contract.functions.revokeBatch(to_bytes32(root, "root"), reason))
+        return sender.transact(
+            self.contract.functions.revokeBatch(to_bytes32(root, "root"), reason)
+        )
 
     def revoke_document(
         self,
@@ -251,7 +249,10 @@ class DocumentRegistry(Facade):
         and use `statuses`; this is for audits and tests of the on-chain path.
         """
         return self._call(
-            "verifyDocument", to_bytes32(root, "root"), to_bytes32(doc_hash, "doc_hash"), _proof(proof)
+            "verifyDocument",
+            to_bytes32(root, "root"),
+            to_bytes32(doc_hash, "doc_hash"),
+            _proof(proof),
         )
 
     def batch_revocation(self, root: Hash32) -> Revocation | None:
@@ -268,7 +269,6 @@ class DocumentRegistry(Facade):
 
 def _proof(proof: Sequence[Hash32]) -> list[bytes]:
     return [to_bytes32(p, "proof element") for p in proof]
-
 
 
 def _anchor_result(args: Any, tx_hash: Any, block: int) -> AnchorResult:

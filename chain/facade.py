@@ -27,8 +27,9 @@ class Facade:
         return self.contract.address
 
     @classmethod
-    def deploy_new(cls, sender: TxSender, artifact: ContractArtifact, *ctor_args: Any,
-                   decoder: RevertDecoder) -> tuple[Self, TxReceipt]:
+    def deploy_new(
+        cls, sender: TxSender, artifact: ContractArtifact, *ctor_args: Any, decoder: RevertDecoder
+    ) -> tuple[Self, TxReceipt]:
         """Deploy a fresh instance (tests, tools) and return its facade and the receipt."""
         w3 = sender.w3
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)

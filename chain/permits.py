@@ -522,4 +522,3 @@ def _query(
 def _check(reason: int) -> PermitCheck:
     code = CheckReason(reason)
     return PermitCheck(code is CheckReason.OK, code, code.text)
-

@@ -72,8 +72,6 @@ class ConsortiumRegistry(Facade):
 
     name = "ConsortiumRegistry"
 
-
-
     # --- members -------------------------------------------------------------------
 
     def member(self, member_id: str) -> Member:

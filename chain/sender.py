@@ -136,8 +136,13 @@ class TxSender:
                 break
             pending = [i for i, _ in refused]
         order = sorted(hashes)
-        mined = dict(zip(order, self._wait_all([hashes[i] for i in order],
-                                               [fns[i] for i in order]), strict=True))
+        mined = dict(
+            zip(
+                order,
+                self._wait_all([hashes[i] for i in order], [fns[i] for i in order]),
+                strict=True,
+            )
+        )
         if refused:
             lines = "; ".join(
                 f"#{i} {_contract_name(fns[i], self.decoder)}.{_fn_name(fns[i])}: {why}"

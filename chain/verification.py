@@ -46,11 +46,14 @@ def _offline(xml: bytes, receipt: Receipt, limits: XmlLimits) -> _Offline:
     if got == receipt.doc_hash:
         checks.append(Check("integrity", True, f"canonical SHA-256 {got} matches the receipt"))
     else:
-        checks.append(Check(
-            "integrity", False,
-            f"the document's canonical SHA-256 is {got}, the receipt is for {receipt.doc_hash}: "
-            "the document was altered, or this receipt belongs to another document",
-        ))
+        checks.append(
+            Check(
+                "integrity",
+                False,
+                f"the document's canonical SHA-256 is {got}, the receipt is for {receipt.doc_hash}: "
+                "the document was altered, or this receipt belongs to another document",
+            )
+        )
     leaf = leaf_hash(bytes.fromhex(receipt.doc_hash[2:]))
     computed = process_proof([bytes.fromhex(p[2:]) for p in receipt.proof], leaf)
     proof_ok = "0x" + computed.hex() == receipt.root
@@ -58,57 +61,95 @@ def _offline(xml: bytes, receipt: Receipt, limits: XmlLimits) -> _Offline:
 
 
 def _on_chain(
-    receipt: Receipt, off: _Offline, batch: Batch | None, status: DocumentStatus | None,
-    issuer_active: bool, documents: DocumentRegistry, chain_id: int,
+    receipt: Receipt,
+    off: _Offline,
+    batch: Batch | None,
+    status: DocumentStatus | None,
+    issuer_active: bool,
+    documents: DocumentRegistry,
+    chain_id: int,
 ) -> list[Check]:
     checks = list(off.checks)
     if off.prepared is None:
         return _complete(checks, "the document itself was refused")
     where = f"DocumentRegistry {documents.address} on chain {chain_id}"
     if receipt.chain_id != chain_id or receipt.registry.lower() != documents.address.lower():
-        checks.append(Check(
-            "anchored", False,
-            f"the receipt points at {receipt.registry} on chain {receipt.chain_id}; "
-            f"this verifier reads {where}",
-        ))
+        checks.append(
+            Check(
+                "anchored",
+                False,
+                f"the receipt points at {receipt.registry} on chain {receipt.chain_id}; "
+                f"this verifier reads {where}",
+            )
+        )
         return _complete(checks, "the receipt is for another chain or contract")
     if not off.proof_ok:
-        checks.append(Check("anchored", False,
-                            "the Merkle proof does not lead from this document to the receipt's "
-                            f"root {receipt.root}"))
+        checks.append(
+            Check(
+                "anchored",
+                False,
+                "the Merkle proof does not lead from this document to the receipt's "
+                f"root {receipt.root}",
+            )
+        )
     elif batch is None:
-        checks.append(Check("anchored", False,
-                            f"root {receipt.root} was never anchored in {where}"))
+        checks.append(
+            Check("anchored", False, f"root {receipt.root} was never anchored in {where}")
+        )
     elif receipt.leaf_index >= batch.count or batch.doc_type != off.prepared.doc_type.code:
-        checks.append(Check("anchored", False,
-                            f"root {receipt.root} is a batch of {batch.count} documents of type "
-                            f"{batch.doc_type}; the receipt claims leaf {receipt.leaf_index} of "
-                            f"type {off.prepared.doc_type.code}"))
+        checks.append(
+            Check(
+                "anchored",
+                False,
+                f"root {receipt.root} is a batch of {batch.count} documents of type "
+                f"{batch.doc_type}; the receipt claims leaf {receipt.leaf_index} of "
+                f"type {off.prepared.doc_type.code}",
+            )
+        )
     else:
-        checks.append(Check("anchored", True,
-                            f"leaf {receipt.leaf_index} of root {receipt.root}, anchored at "
-                            f"unix time {batch.anchored_at} in {where}"))
+        checks.append(
+            Check(
+                "anchored",
+                True,
+                f"leaf {receipt.leaf_index} of root {receipt.root}, anchored at "
+                f"unix time {batch.anchored_at} in {where}",
+            )
+        )
     if batch is None:
         checks.append(Check("issuer", False, "no anchored batch, so no issuer"))
     elif batch.issuer_member != receipt.issuer_member:
-        checks.append(Check("issuer", False,
-                            f"the batch was anchored by {batch.issuer_member}, the receipt says "
-                            f"{receipt.issuer_member}"))
+        checks.append(
+            Check(
+                "issuer",
+                False,
+                f"the batch was anchored by {batch.issuer_member}, the receipt says "
+                f"{receipt.issuer_member}",
+            )
+        )
     else:
         now = "still an active member" if issuer_active else "no longer an active member"
-        checks.append(Check("issuer", True,
-                            f"{batch.issuer_member} ({batch.issuer}) held the ISSUER role and was "
-                            f"an active member when anchoring (the contract checks both); {now}"))
+        checks.append(
+            Check(
+                "issuer",
+                True,
+                f"{batch.issuer_member} ({batch.issuer}) held the ISSUER role and was "
+                f"an active member when anchoring (the contract checks both); {now}",
+            )
+        )
     if status is None:
         checks.append(Check("not revoked", False, "cannot tell: the batch is not anchored"))
     elif status.batch_revoked:
         rev = documents.batch_revocation(receipt.root)
-        checks.append(Check("not revoked", False,
-                            f"the whole batch was revoked: {rev.reason if rev else '?'}"))
+        checks.append(
+            Check(
+                "not revoked", False, f"the whole batch was revoked: {rev.reason if rev else '?'}"
+            )
+        )
     elif status.doc_revoked:
         rev = documents.document_revocation(receipt.root, receipt.doc_hash)
-        checks.append(Check("not revoked", False,
-                            f"the document was revoked: {rev.reason if rev else '?'}"))
+        checks.append(
+            Check("not revoked", False, f"the document was revoked: {rev.reason if rev else '?'}")
+        )
     else:
         checks.append(Check("not revoked", True, "neither the document nor its batch is revoked"))
     checks.append(Check("attestations", True, ATTESTATIONS_DETAIL))
@@ -125,12 +166,18 @@ def _complete(checks: list[Check], why: str) -> list[Check]:
 
 
 def verify_document(
-    xml: bytes, receipt: Receipt, *, documents: DocumentRegistry,
-    registry: ConsortiumRegistry, chain_id: int, limits: XmlLimits,
+    xml: bytes,
+    receipt: Receipt,
+    *,
+    documents: DocumentRegistry,
+    registry: ConsortiumRegistry,
+    chain_id: int,
+    limits: XmlLimits,
 ) -> Verdict:
     """The verdict for one document; ChainUnavailable propagates (no verdict without a chain)."""
-    return verify_many([(xml, receipt)], documents=documents, registry=registry,
-                       chain_id=chain_id, limits=limits)[0]
+    return verify_many(
+        [(xml, receipt)], documents=documents, registry=registry, chain_id=chain_id, limits=limits
+    )[0]
 
 
 def _offline_chunk(args: tuple[list[tuple[bytes, Receipt]], XmlLimits]) -> list[_Offline]:
@@ -139,8 +186,12 @@ def _offline_chunk(args: tuple[list[tuple[bytes, Receipt]], XmlLimits]) -> list[
 
 
 def verify_many(
-    items: Sequence[tuple[bytes, Receipt]], *, documents: DocumentRegistry,
-    registry: ConsortiumRegistry, chain_id: int, limits: XmlLimits,
+    items: Sequence[tuple[bytes, Receipt]],
+    *,
+    documents: DocumentRegistry,
+    registry: ConsortiumRegistry,
+    chain_id: int,
+    limits: XmlLimits,
     pool: Executor | None = None,
 ) -> list[Verdict]:
     """Verdicts for many documents, asking the chain once per distinct root.
@@ -171,9 +222,15 @@ def verify_many(
     verdicts = []
     for i, (_, r) in enumerate(items):
         batch = batches[r.root]
-        checks = _on_chain(r, offline[i], batch, statuses.get(i),
-                           batch is not None and active.get(batch.issuer_member, False),
-                           documents, chain_id)
+        checks = _on_chain(
+            r,
+            offline[i],
+            batch,
+            statuses.get(i),
+            batch is not None and active.get(batch.issuer_member, False),
+            documents,
+            chain_id,
+        )
         verdicts.append(Verdict(doc_hash=r.doc_hash, checks=checks))
     return verdicts
 

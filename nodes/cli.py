@@ -375,11 +375,14 @@ def network_besu(
 
 # --- documents ---------------------------------------------------------------------
 
+
 @doc_app.command("submit")
 def doc_submit(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    doc_type: Annotated[str, typer.Option("--type", help="certificate-of-origin | "
-                                          "commercial-invoice | packing-list")],
+    doc_type: Annotated[
+        str,
+        typer.Option("--type", help="certificate-of-origin | commercial-invoice | packing-list"),
+    ],
     to: Annotated[str, typer.Option("--to", help="Importing member id, e.g. SG.")],
     wait: Annotated[float, typer.Option(help="Seconds to wait for the anchor (max 60).")] = 30,
     member: MemberOpt = None,
@@ -388,23 +391,38 @@ def doc_submit(
 ) -> None:
     """Submit a document through this member's node; prints the receipt once anchored."""
     res = node_call(
-        member, api_key, "POST", "/documents",
+        member,
+        api_key,
+        "POST",
+        "/documents",
         params={"type": doc_type, "to": to, "wait": min(wait, 60)},
-        content=file.read_bytes(), timeout=wait + 30,
+        content=file.read_bytes(),
+        timeout=wait + 30,
     )
     data = res.get("receipt") or res
-    out(data, as_json, lambda _d: console.print(
-        f"document {res['doc_hash']} ({res['doc_type']} for {res['recipient']}): "
-        f"[bold]{res['state']}[/]" + ("" if "receipt" not in res else
-                                      f"\nroot {res['receipt']['root']}, tx {res['receipt']['tx']}"
-                                      f", leaf {res['receipt']['leaf_index']}")))
+    out(
+        data,
+        as_json,
+        lambda _d: console.print(
+            f"document {res['doc_hash']} ({res['doc_type']} for {res['recipient']}): "
+            f"[bold]{res['state']}[/]"
+            + (
+                ""
+                if "receipt" not in res
+                else f"\nroot {res['receipt']['root']}, tx {res['receipt']['tx']}"
+                f", leaf {res['receipt']['leaf_index']}"
+            )
+        ),
+    )
 
 
 @doc_app.command("verify")
 def doc_verify(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    receipt: Annotated[Path, typer.Option(exists=True, dir_okay=False, readable=True,
-                                          help="The receipt JSON file.")],
+    receipt: Annotated[
+        Path,
+        typer.Option(exists=True, dir_okay=False, readable=True, help="The receipt JSON file."),
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Verify a document and its receipt against the chain (no node needed); exit 1 if invalid."""
@@ -416,8 +434,12 @@ def doc_verify(
     chain = _chain()
     limits = XmlLimits(s.documents.max_xml_bytes, s.documents.max_xml_depth)
     verdict = verify_document(
-        file.read_bytes(), Receipt.from_json(receipt.read_text()), documents=chain.documents,
-        registry=chain.registry, chain_id=chain.w3.eth.chain_id, limits=limits,
+        file.read_bytes(),
+        Receipt.from_json(receipt.read_text()),
+        documents=chain.documents,
+        registry=chain.registry,
+        chain_id=chain.w3.eth.chain_id,
+        limits=limits,
     ).to_json()
 
     def show(v: dict) -> None:
@@ -440,23 +462,31 @@ def doc_revoke(
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke one anchored document submitted through this member's node."""
-    res = node_call(member, api_key, "POST", f"/documents/{doc_hash}/revoke",
-                     json={"reason": reason})
+    res = node_call(
+        member, api_key, "POST", f"/documents/{doc_hash}/revoke", json={"reason": reason}
+    )
     out(res, as_json, lambda d: console.print(f"revoked {d['doc_hash']} in tx {d['tx']}"))
 
 
 @doc_app.command("status")
-def doc_status(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None,
-               as_json: JsonOpt = False) -> None:
+def doc_status(
+    doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None, as_json: JsonOpt = False
+) -> None:
     """State, receipt and delivery of a document submitted through this node."""
     res = node_call(member, api_key, "GET", f"/documents/{doc_hash}")
-    out(res, as_json, lambda d: console.print(
-        f"{d['doc_hash']} {d['doc_type']} → {d['recipient']}: [bold]{d['state']}[/]"))
+    out(
+        res,
+        as_json,
+        lambda d: console.print(
+            f"{d['doc_hash']} {d['doc_type']} → {d['recipient']}: [bold]{d['state']}[/]"
+        ),
+    )
 
 
 @doc_app.command("inbox")
-def doc_inbox(member: MemberOpt = None, api_key: ApiKeyOpt = None,
-              as_json: JsonOpt = False) -> None:
+def doc_inbox(
+    member: MemberOpt = None, api_key: ApiKeyOpt = None, as_json: JsonOpt = False
+) -> None:
     """Documents this member's node received from partner customs."""
     res = node_call(member, api_key, "GET", "/inbox")
 
@@ -465,15 +495,18 @@ def doc_inbox(member: MemberOpt = None, api_key: ApiKeyOpt = None,
             console.print("inbox is empty")
         for r in rows:
             mark = "[green]valid[/]" if r["valid"] else f"[red]INVALID[/] {r['verdict']['reason']}"
-            console.print(f"{r['received_at']} from {r['sender']} {r['doc_type']} "
-                          f"{r['doc_hash'][:18]}… {mark}")
+            console.print(
+                f"{r['received_at']} from {r['sender']} {r['doc_type']} "
+                f"{r['doc_hash'][:18]}… {mark}"
+            )
 
     out(res, as_json, show)
 
 
 @trace_app.command("doc")
-def trace_doc(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None,
-              as_json: JsonOpt = False) -> None:
+def trace_doc(
+    doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None, as_json: JsonOpt = False
+) -> None:
     """Every on-chain event and node record about a document, re-verified, in time order."""
     res = node_call(member, api_key, "GET", f"/trace/documents/{doc_hash}")
 
@@ -481,8 +514,9 @@ def trace_doc(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None
         console.print(f"trace of {t['doc_hash']} on node {t['member']}")
         for e in t["timeline"]:
             ok = "[green]✓[/]" if e["reverified"]["ok"] else "[red]✗[/]"
-            console.print(f"{e['at']}  {e['source']:<5} {e['kind']:<9} {ok} "
-                          f"{e['reverified']['detail']}")
+            console.print(
+                f"{e['at']}  {e['source']:<5} {e['kind']:<9} {ok} {e['reverified']['detail']}"
+            )
 
     out(res, as_json, show)
 
@@ -492,18 +526,24 @@ def trace_doc(doc_hash: str, member: MemberOpt = None, api_key: ApiKeyOpt = None
 
 def _decision_lines(d: dict) -> None:
     colour = {"C1": "green", "C2": "yellow", "C3": "red"}.get(d["channel"], "white")
-    console.print(f"declaration {d['declaration']}: [bold {colour}]{d['channel']}[/]"
-                  + (" (already lodged)" if d.get("duplicate") else ""))
+    console.print(
+        f"declaration {d['declaration']}: [bold {colour}]{d['channel']}[/]"
+        + (" (already lodged)" if d.get("duplicate") else "")
+    )
     duties = d["duties"]
     console.print(f"  duty {duties['duty']}, tax {duties['tax']}, total {duties['total']}")
     for r in d["reasons"]:
         console.print(f"  [{r['channel']}] {r['rule']}: {r['text']}")
     for p in d["permits"]:
-        console.print(f"  permit {p['permit']} (item {p['item']}): "
-                      + ("ok" if p["ok"] else f"[red]{p['reason']}[/]"))
+        console.print(
+            f"  permit {p['permit']} (item {p['item']}): "
+            + ("ok" if p["ok"] else f"[red]{p['reason']}[/]")
+        )
     for doc in d["documents"]:
-        console.print(f"  document {doc['doc_hash'][:18]}…: "
-                      + ("ok" if doc["ok"] else f"[red]{doc['reason']}[/]"))
+        console.print(
+            f"  document {doc['doc_hash'][:18]}…: "
+            + ("ok" if doc["ok"] else f"[red]{doc['reason']}[/]")
+        )
     a = d["attestation"]
     console.print(f"  attested in tx {a['tx']} by {len(a['signers'])} oracles")
 
@@ -517,8 +557,15 @@ def declare(
 ) -> None:
     """Lodge a declaration (XML or JSON) at this member's node: attested channel and duties."""
     ctype = "application/xml" if file.suffix.lower() == ".xml" else "application/json"
-    res = node_call(member, api_key, "POST", "/declarations", content=file.read_bytes(),
-                     headers={"Content-Type": ctype}, timeout=60)
+    res = node_call(
+        member,
+        api_key,
+        "POST",
+        "/declarations",
+        content=file.read_bytes(),
+        headers={"Content-Type": ctype},
+        timeout=60,
+    )
     out(res, as_json, _decision_lines)
 
 
@@ -533,8 +580,14 @@ def permit_issue(
     from offchain.permits import load_permit
 
     permit = load_permit(file.read_bytes())
-    res = node_call(member or permit.agency, api_key, "POST", "/permits",
-                     content=file.read_bytes(), headers={"Content-Type": "application/json"})
+    res = node_call(
+        member or permit.agency,
+        api_key,
+        "POST",
+        "/permits",
+        content=file.read_bytes(),
+        headers={"Content-Type": "application/json"},
+    )
     out(res, as_json, lambda d: console.print(f"permit {permit.permit_id} issued: {d}"))
 
 
@@ -552,8 +605,10 @@ def permit_show(permit_id: str, as_json: JsonOpt = False) -> None:
 @oracle_app.command("serve")
 def oracle_serve(
     member: Annotated[str, typer.Option(help="Member operating this instance, e.g. TW.")],
-    port: Annotated[int | None, typer.Option(help="Port (default: clearance.oracle_base_port "
-                                                  "+ the member's index).")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port (default: clearance.oracle_base_port + the member's index)."),
+    ] = None,
 ) -> None:
     """Serve this member's oracle instance (signs results for AttestationHub)."""
     import uvicorn

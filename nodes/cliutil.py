@@ -40,8 +40,11 @@ MemberOpt = Annotated[
 ]
 ApiKeyOpt = Annotated[
     str | None,
-    typer.Option("--api-key", envvar="SMARTCUSTOMS_API_KEY",
-                 help="Node API key (default: the node's admin key file under var/)."),
+    typer.Option(
+        "--api-key",
+        envvar="SMARTCUSTOMS_API_KEY",
+        help="Node API key (default: the node's admin key file under var/).",
+    ),
 ]
 
 
@@ -69,8 +72,9 @@ def node_call(member: str | None, api_key: str | None, method: str, path: str, *
         api_key = key_file.read_text().strip()
     try:
         headers = {"X-API-Key": api_key, **kw.pop("headers", {})}
-        resp = httpx.request(method, f"{url}{path}", headers=headers,
-                             timeout=kw.pop("timeout", 60.0), **kw)
+        resp = httpx.request(
+            method, f"{url}{path}", headers=headers, timeout=kw.pop("timeout", 60.0), **kw
+        )
     except httpx.HTTPError as exc:
         raise NodeRequestFailed(
             f"node {member_id} does not answer at {url} ({type(exc).__name__}); start it with "
@@ -81,6 +85,8 @@ def node_call(member: str | None, api_key: str | None, method: str, path: str, *
     except ValueError:
         body = {"error": "http_error", "detail": resp.text[:300]}
     if resp.status_code >= 400:
-        raise NodeRequestFailed(f"{body.get('error')}: {body.get('detail')}",
-                                str(body.get("error") or "node_request_failed"))
+        raise NodeRequestFailed(
+            f"{body.get('error')}: {body.get('detail')}",
+            str(body.get("error") or "node_request_failed"),
+        )
     return body

@@ -51,16 +51,18 @@ class JsonGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await _refuse(send, 413, "json_too_large",
-                              f"JSON body over the {self.max_bytes}-byte cap")
+                await _refuse(
+                    send, 413, "json_too_large", f"JSON body over the {self.max_bytes}-byte cap"
+                )
                 return
             chunks.append(chunk)
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
         if json_depth(body) > self.max_depth:
-            await _refuse(send, 400, "json_too_deep",
-                          f"JSON nested deeper than {self.max_depth} levels")
+            await _refuse(
+                send, 400, "json_too_deep", f"JSON nested deeper than {self.max_depth} levels"
+            )
             return
         sent = False
 
@@ -83,7 +85,14 @@ class JsonGuard:
 
 async def _refuse(send: Send, status: int, code: str, detail: str) -> None:
     body = json.dumps({"error": code, "detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -48,8 +48,12 @@ DEMO_CORRIDORS = ("TPP-TPE", "KEL-TPP", "KEL-TPE")
 LIVE_TRIP_EVERY_S = 45.0
 DEMO_DIR = REPO_ROOT / "examples"
 DEMO_DECLARATIONS = (
-    "01-machinery-parts-sg.json", "02-frozen-beef-nz-permit.json", "03-preference-astep-sg.json",
-    "04-lithium-batteries-cn.xml", "05-undervalued-apparel-vn.xml", "06-arms-prohibited-hr.xml",
+    "01-machinery-parts-sg.json",
+    "02-frozen-beef-nz-permit.json",
+    "03-preference-astep-sg.json",
+    "04-lithium-batteries-cn.xml",
+    "05-undervalued-apparel-vn.xml",
+    "06-arms-prohibited-hr.xml",
 )
 
 
@@ -153,8 +157,9 @@ class Launcher:
             "demo_declarations": demo_declarations,
             "demo_trips": demo_trips,
             "broker": f"{s.transport.broker_host}:{s.transport.broker_port}",
-            "oracles": [{"member": n.member.id, "url": n.url} for n in self.nodes
-                        if n.what == "oracle"],
+            "oracles": [
+                {"member": n.member.id, "url": n.url} for n in self.nodes if n.what == "oracle"
+            ],
             "started_in_s": round(time.monotonic() - t0, 2),
         }
 
@@ -172,8 +177,11 @@ class Launcher:
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "nodes.cli", what, "serve", "--member", m.id],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=die_with_parent, process_group=0,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,
+                process_group=0,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         return NodeProcess(m, url, log, proc, what=what)
@@ -204,20 +212,30 @@ class Launcher:
                 path = examples / "declarations" / name
                 if not path.exists():
                     continue
-                decl = (load_declaration_xml(path.read_bytes()) if path.suffix == ".xml"
-                        else load_declaration_json(path.read_bytes()))
+                decl = (
+                    load_declaration_xml(path.read_bytes())
+                    if path.suffix == ".xml"
+                    else load_declaration_json(path.read_bytes())
+                )
                 body = decl.model_copy(update={"date": today}).to_json()
                 resp = client.post(f"{url}/declarations", json=body)
                 data = resp.json()
                 if resp.status_code not in (200, 201):
                     self.say(f"[yellow]demo declaration {name} refused: {data.get('detail')}[/]")
                     continue
-                out.append({"file": name, "declaration": data["declaration"],
-                            "channel": data["channel"],
-                            "reasons": [r["rule"] for r in data["reasons"]]})
+                out.append(
+                    {
+                        "file": name,
+                        "declaration": data["declaration"],
+                        "channel": data["channel"],
+                        "reasons": [r["rule"] for r in data["reasons"]],
+                    }
+                )
         if out:
-            self.say("lodged demo declarations: " + ", ".join(
-                f"{d['declaration']} → {d['channel']}" for d in out))
+            self.say(
+                "lodged demo declarations: "
+                + ", ".join(f"{d['declaration']} → {d['channel']}" for d in out)
+            )
         return out
 
     def _ensure_audit_model(self) -> None:
@@ -226,8 +244,10 @@ class Launcher:
         folder = audit_model_dir(self.settings)
         if (folder / "card.json").exists():
             return
-        self.say("training a demo audit-selection model on synthetic history (train yours: "
-                 "smartcustoms audit train --data HISTORY.csv)")
+        self.say(
+            "training a demo audit-selection model on synthetic history (train yours: "
+            "smartcustoms audit train --data HISTORY.csv)"
+        )
         train_demo(folder)
 
     def _start_broker(self) -> None:
@@ -236,14 +256,17 @@ class Launcher:
             self.say(f"using the MQTT broker already running at {t.broker_host}:{t.broker_port}")
             return
         self.broker = Broker(t.broker_port, self.settings.home / "mqtt", t.broker_host).start()
-        self.say(f"mosquitto started at {t.broker_host}:{t.broker_port} "
-                 f"(persistence in {self.settings.home / 'mqtt'})")
+        self.say(
+            f"mosquitto started at {t.broker_host}:{t.broker_port} "
+            f"(persistence in {self.settings.home / 'mqtt'})"
+        )
 
     def _node_caller(self):
         first = self.settings.members[0]
         key = (self.settings.node_dir(first.id) / "admin.apikey").read_text().strip()
-        client = httpx.Client(timeout=60.0, headers={"X-API-Key": key},
-                              base_url=self.settings.node_url(first.id))
+        client = httpx.Client(
+            timeout=60.0, headers={"X-API-Key": key}, base_url=self.settings.node_url(first.id)
+        )
 
         def call(method: str, path: str, **kw):
             resp = client.request(method, path, **kw)
@@ -263,14 +286,24 @@ class Launcher:
         t = s.transport
         geo = GeoIndex.load(t.zones_file, t.corridors_file)
         try:
-            out = simulate(call, member, geo, (t.broker_host, t.broker_port), trips=5, rate=0,
-                           scenarios=DEMO_TRIP_SCENARIOS, corridors=DEMO_CORRIDORS,
-                           prefix="DEMO")
+            out = simulate(
+                call,
+                member,
+                geo,
+                (t.broker_host, t.broker_port),
+                trips=5,
+                rate=0,
+                scenarios=DEMO_TRIP_SCENARIOS,
+                corridors=DEMO_CORRIDORS,
+                prefix="DEMO",
+            )
         except (LaunchError, ConnectionError) as exc:
             self.say(f"[yellow]demo trips skipped: {exc}[/]")
             return []
-        self.say(f"drove {len(out['trips'])} demo trips ({out['published']} signed fixes); "
-                 "see `smartcustoms trip list` and `smartcustoms trip alerts`")
+        self.say(
+            f"drove {len(out['trips'])} demo trips ({out['published']} signed fixes); "
+            "see `smartcustoms trip list` and `smartcustoms trip alerts`"
+        )
         return out["trips"]
 
     def _start_live_trips(self) -> None:
@@ -287,9 +320,17 @@ class Launcher:
                 n += 1
                 scenario = rng.choice((None, None, *SCENARIOS))
                 try:
-                    simulate(call, member, geo, (t.broker_host, t.broker_port), trips=1,
-                             rate=10.0, scenarios=(scenario,) if scenario else (),
-                             corridors=DEMO_CORRIDORS, prefix=f"LIVE{int(time.time())}")
+                    simulate(
+                        call,
+                        member,
+                        geo,
+                        (t.broker_host, t.broker_port),
+                        trips=1,
+                        rate=10.0,
+                        scenarios=(scenario,) if scenario else (),
+                        corridors=DEMO_CORRIDORS,
+                        prefix=f"LIVE{int(time.time())}",
+                    )
                 except Exception as exc:  # a stopped node or broker ends the trickle quietly
                     if not self._live_stop.is_set():
                         self.say(f"[yellow]live demo trips stopped: {exc}[/]")
@@ -316,14 +357,21 @@ class Launcher:
                 example = DEMO_DIR / f"{dt.name}.xml"
                 if not example.exists():
                     continue
-                resp = client.post(f"{url}/documents", content=example.read_bytes(),
-                                   params={"type": dt.name, "to": receiver.id, "wait": 20})
+                resp = client.post(
+                    f"{url}/documents",
+                    content=example.read_bytes(),
+                    params={"type": dt.name, "to": receiver.id, "wait": 20},
+                )
                 body = resp.json()
                 if resp.status_code not in (201, 202):
                     self.say(f"[yellow]demo {dt.name} refused: {body.get('detail')}[/]")
                     continue
-                entry = {"doc_type": dt.name, "file": str(example), "doc_hash": body["doc_hash"],
-                         "state": body["state"]}
+                entry = {
+                    "doc_type": dt.name,
+                    "file": str(example),
+                    "doc_hash": body["doc_hash"],
+                    "state": body["state"],
+                }
                 if body.get("receipt"):
                     out_dir.mkdir(parents=True, exist_ok=True)
                     path = out_dir / f"{dt.name}.receipt.json"
@@ -331,8 +379,10 @@ class Launcher:
                     entry["receipt"] = str(path)
                 seeded.append(entry)
         if seeded:
-            self.say(f"sent {len(seeded)} demo documents {sender.id} → {receiver.id}; "
-                     f"receipts in {out_dir}")
+            self.say(
+                f"sent {len(seeded)} demo documents {sender.id} → {receiver.id}; "
+                f"receipts in {out_dir}"
+            )
         return seeded
 
     def _wait_healthy(self) -> None:
@@ -418,17 +468,25 @@ def print_summary(console: Console, summary: dict) -> None:
     for o in summary.get("oracles", []):
         console.print(f"  oracle instance of {o['member']}: {o['url']}")
     for d in summary.get("demo_declarations", []):
-        console.print(f"  demo declaration {d['declaration']}: {d['channel']}"
-                      + (f" ({', '.join(d['reasons'])})" if d["reasons"] else ""))
+        console.print(
+            f"  demo declaration {d['declaration']}: {d['channel']}"
+            + (f" ({', '.join(d['reasons'])})" if d["reasons"] else "")
+        )
     if summary.get("demo_trips"):
-        console.print(f"  MQTT broker {summary['broker']}; demo trips: " + ", ".join(
-            t["trip"] + (f" ({t['scenario']})" if t["scenario"] else "")
-            for t in summary["demo_trips"]))
+        console.print(
+            f"  MQTT broker {summary['broker']}; demo trips: "
+            + ", ".join(
+                t["trip"] + (f" ({t['scenario']})" if t["scenario"] else "")
+                for t in summary["demo_trips"]
+            )
+        )
         console.print("  demo: smartcustoms trip list; smartcustoms trip alerts --follow")
     for d in summary.get("demo_documents", []):
         if d.get("receipt"):
-            console.print(f"  demo: smartcustoms doc verify {_short(d['file'])} "
-                          f"--receipt {_short(d['receipt'])}")
+            console.print(
+                f"  demo: smartcustoms doc verify {_short(d['file'])} "
+                f"--receipt {_short(d['receipt'])}"
+            )
     console.print(f"[green]ready in {summary['started_in_s']} s[/] — press Ctrl-C to stop")
 
 

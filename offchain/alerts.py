@@ -114,8 +114,7 @@ class AlertStore:
     def counts(self, source: str, subject: str) -> dict[str, int]:
         """Alerts of one subject per kind."""
         rows = self.db.query(
-            "SELECT kind, COUNT(*) AS n FROM alerts WHERE source = ? AND subject = ?"
-            " GROUP BY kind",
+            "SELECT kind, COUNT(*) AS n FROM alerts WHERE source = ? AND subject = ? GROUP BY kind",
             (source, subject),
         )
         return {r["kind"]: r["n"] for r in rows}

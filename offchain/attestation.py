@@ -436,4 +436,3 @@ def _set(obj: object, name: str, value: Any) -> None:
 
 def _word(value: int) -> bytes:
     return int(value).to_bytes(32, "big")
-

@@ -156,7 +156,9 @@ def at_rest_key(private: PrivateKey) -> bytes:
     re-verify later).  Sealing it to our own public key would cost a second X25519 operation
     per document; a SecretBox under a key only we can derive costs a few microseconds.
     """
-    return hashlib.blake2b(b"smartcustoms at-rest copy v1", key=bytes(private), digest_size=32).digest()
+    return hashlib.blake2b(
+        b"smartcustoms at-rest copy v1", key=bytes(private), digest_size=32
+    ).digest()
 
 
 def encrypt_at_rest(key: bytes, plaintext: bytes) -> bytes:

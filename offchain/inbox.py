@@ -83,15 +83,29 @@ class Inbox:
         return cur.rowcount
 
     def store(
-        self, *, doc_hash: str, sender: str, doc_type: str, cid: str,
-        receipt: dict[str, Any], verdict: dict[str, Any],
+        self,
+        *,
+        doc_hash: str,
+        sender: str,
+        doc_type: str,
+        cid: str,
+        receipt: dict[str, Any],
+        verdict: dict[str, Any],
     ) -> tuple[InDocument, bool]:
         """Keep a received document; (record, False) when it was already received."""
         cur = self.db.execute(
             "INSERT OR IGNORE INTO in_documents (doc_hash, sender, doc_type, received_at, cid,"
             " receipt, verdict, valid) VALUES (?,?,?,?,?,?,?,?)",
-            (doc_hash, sender, doc_type, utc_now(), cid, json.dumps(receipt),
-             json.dumps(verdict), int(bool(verdict.get("valid")))),
+            (
+                doc_hash,
+                sender,
+                doc_type,
+                utc_now(),
+                cid,
+                json.dumps(receipt),
+                json.dumps(verdict),
+                int(bool(verdict.get("valid"))),
+            ),
         )
         return self.get(doc_hash, sender), cur.rowcount == 1
 

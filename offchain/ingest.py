@@ -298,8 +298,11 @@ class Ingester:
         try:
             counts, rejected = self._commit(batch, self.on_batch)
         except _HookFailed as failed:
-            log.error("rules hook failed on a batch of %d messages: %r; storing without it",
-                      len(batch), failed.cause)
+            log.error(
+                "rules hook failed on a batch of %d messages: %r; storing without it",
+                len(batch),
+                failed.cause,
+            )
             if self.on_hook_error is not None:
                 self.on_hook_error(failed.cause)
             try:

@@ -165,17 +165,31 @@ class Outbox:
             for i in range(0, len(hashes), 500):
                 part = hashes[i : i + 500]
                 marks = ",".join("?" * len(part))
-                known.update(r[0] for r in tx.execute(
-                    f"SELECT doc_hash FROM out_documents WHERE doc_hash IN ({marks})", part))
+                known.update(
+                    r[0]
+                    for r in tx.execute(
+                        f"SELECT doc_hash FROM out_documents WHERE doc_hash IN ({marks})", part
+                    )
+                )
             added, rows = [], []
             for d in docs:
                 new = d.doc_hash not in known
                 known.add(d.doc_hash)
                 added.append(new)
                 if new:
-                    rows.append((d.doc_hash, d.doc_type, d.doc_type_code, d.recipient,
-                                 d.submitted_by, now, d.cid_recipient, d.own_copy,
-                                 json.dumps(d.summary)))
+                    rows.append(
+                        (
+                            d.doc_hash,
+                            d.doc_type,
+                            d.doc_type_code,
+                            d.recipient,
+                            d.submitted_by,
+                            now,
+                            d.cid_recipient,
+                            d.own_copy,
+                            json.dumps(d.summary),
+                        )
+                    )
             tx.executemany(
                 "INSERT INTO out_documents (doc_hash, doc_type, doc_type_code, recipient,"
                 " submitted_by, submitted_at, cid_recipient, own_copy, summary, state)"
@@ -191,12 +205,18 @@ class Outbox:
         for i in range(0, len(hashes), 500):
             part = hashes[i : i + 500]
             marks = ",".join("?" * len(part))
-            found.update(r[0] for r in self.db.query(
-                f"SELECT doc_hash FROM out_documents WHERE doc_hash IN ({marks})", part))
+            found.update(
+                r[0]
+                for r in self.db.query(
+                    f"SELECT doc_hash FROM out_documents WHERE doc_hash IN ({marks})", part
+                )
+            )
         return found
 
     def document(self, doc_hash: str) -> OutDocument | None:
-        rows = self.db.query(f"SELECT {_DOC_COLUMNS} FROM out_documents WHERE doc_hash = ?", (doc_hash,))
+        rows = self.db.query(
+            f"SELECT {_DOC_COLUMNS} FROM out_documents WHERE doc_hash = ?", (doc_hash,)
+        )
         return _doc(rows[0]) if rows else None
 
     def own_copy(self, doc_hash: str) -> bytes | None:
@@ -205,7 +225,8 @@ class Outbox:
 
     def documents(self, *, limit: int = 100, offset: int = 0) -> list[OutDocument]:
         rows = self.db.query(
-            f"SELECT {_DOC_COLUMNS} FROM out_documents ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset)
+            f"SELECT {_DOC_COLUMNS} FROM out_documents ORDER BY seq DESC LIMIT ? OFFSET ?",
+            (limit, offset),
         )
         return [_doc(r) for r in rows]
 
@@ -254,10 +275,15 @@ class Outbox:
     def abandon_batch(self, root: str) -> None:
         """Give up a prepared batch (its root was taken): documents go back to the queue."""
         with self.db.transaction() as tx:
-            tx.execute("UPDATE out_batches SET state = 'abandoned' WHERE root = ?"
-                       " AND state = 'prepared'", (root,))
-            tx.execute("UPDATE out_documents SET state = 'queued', batch_root = NULL,"
-                       " leaf_index = NULL WHERE batch_root = ? AND state = 'batched'", (root,))
+            tx.execute(
+                "UPDATE out_batches SET state = 'abandoned' WHERE root = ? AND state = 'prepared'",
+                (root,),
+            )
+            tx.execute(
+                "UPDATE out_documents SET state = 'queued', batch_root = NULL,"
+                " leaf_index = NULL WHERE batch_root = ? AND state = 'batched'",
+                (root,),
+            )
 
     def proof(self, root: str, leaf_index: int) -> list[str]:
         """The Merkle proof of leaf `leaf_index` of batch `root` (trees cached per root)."""
@@ -283,7 +309,9 @@ class Outbox:
         """(doc_hash, leaf_index) of a batch, in leaf order."""
         rows = self.db.query(
             "SELECT doc_hash, leaf_index FROM out_documents WHERE batch_root = ?"
-            " ORDER BY leaf_index", (root,))
+            " ORDER BY leaf_index",
+            (root,),
+        )
         return [(r[0], r[1]) for r in rows]
 
     def prepared_batches(self) -> list[Batch]:
@@ -296,13 +324,21 @@ class Outbox:
 
     def batch_documents(self, root: str) -> list[OutDocument]:
         rows = self.db.query(
-            f"SELECT {_DOC_COLUMNS} FROM out_documents WHERE batch_root = ? ORDER BY leaf_index", (root,)
+            f"SELECT {_DOC_COLUMNS} FROM out_documents WHERE batch_root = ? ORDER BY leaf_index",
+            (root,),
         )
         return [_doc(r) for r in rows]
 
     def mark_anchored(
-        self, root: str, *, tx_hash: str, block: int, anchored_at: int, issuer: str,
-        issuer_member: str, first_delivery_at: float | None = None,
+        self,
+        root: str,
+        *,
+        tx_hash: str,
+        block: int,
+        anchored_at: int,
+        issuer: str,
+        issuer_member: str,
+        first_delivery_at: float | None = None,
     ) -> None:
         """Record the anchoring and schedule one delivery per document, atomically."""
         due = time.time() if first_delivery_at is None else first_delivery_at
@@ -314,9 +350,7 @@ class Outbox:
             )
             if cur.rowcount != 1:
                 return  # already recorded: idempotent
-            tx.execute(
-                "UPDATE out_documents SET state = 'anchored' WHERE batch_root = ?", (root,)
-            )
+            tx.execute("UPDATE out_documents SET state = 'anchored' WHERE batch_root = ?", (root,))
             tx.execute(
                 "INSERT OR IGNORE INTO out_deliveries (doc_hash, recipient, state,"
                 " next_attempt_at) SELECT doc_hash, recipient, 'pending', ? FROM out_documents"
@@ -339,9 +373,7 @@ class Outbox:
         return _delivery(rows[0]) if rows else None
 
     def pending_deliveries(self) -> int:
-        return self.db.query(
-            "SELECT COUNT(*) FROM out_deliveries WHERE state = 'pending'"
-        )[0][0]
+        return self.db.query("SELECT COUNT(*) FROM out_deliveries WHERE state = 'pending'")[0][0]
 
     def mark_delivered(self, doc_hash: str, recipient: str, verdict: dict[str, Any]) -> None:
         self.db.execute(

@@ -20,17 +20,23 @@ from typing import Any, Protocol
 from offchain import attestation as att
 from oracles.base import KIND_NAMES, OracleError, SignedResult
 
-_IS_ACTIVE_ABI = [{
-    "type": "function", "name": "isActiveMember", "stateMutability": "view",
-    "inputs": [{"name": "id", "type": "bytes32"}], "outputs": [{"name": "", "type": "bool"}],
-}]
+_IS_ACTIVE_ABI = [
+    {
+        "type": "function",
+        "name": "isActiveMember",
+        "stateMutability": "view",
+        "inputs": [{"name": "id", "type": "bytes32"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    }
+]
 
 
 class InstanceClient(Protocol):
     name: str
 
-    def attest(self, kind: int, request: dict[str, Any], *, issued_at: int,
-               nonce: int) -> SignedResult: ...
+    def attest(
+        self, kind: int, request: dict[str, Any], *, issued_at: int, nonce: int
+    ) -> SignedResult: ...
 
 
 class OracleUnavailable(OracleError):
@@ -50,15 +56,27 @@ class AttestedResult:
     gas_used: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"result_hash": "0x" + self.result.result_hash.hex(), "signers": self.signers,
-                "instances": self.instances, "tx": self.tx, "block": self.block,
-                "gas_used": self.gas_used, "model_version": self.result.model_version}
+        return {
+            "result_hash": "0x" + self.result.result_hash.hex(),
+            "signers": self.signers,
+            "instances": self.instances,
+            "tx": self.tx,
+            "block": self.block,
+            "gas_used": self.gas_used,
+            "model_version": self.result.model_version,
+        }
 
 
 class Aggregator:
     def __init__(
-        self, instances: Sequence[InstanceClient], hub, sender, *,
-        quorum: Callable[[int], int], timeout_s: float = 10.0, clock=time.time,
+        self,
+        instances: Sequence[InstanceClient],
+        hub,
+        sender,
+        *,
+        quorum: Callable[[int], int],
+        timeout_s: float = 10.0,
+        clock=time.time,
         member_active: Callable[[str], bool] | None = None,
     ) -> None:
         self.member_active = member_active
@@ -122,8 +140,11 @@ class Aggregator:
         group = self.collect(kind, request)
         done = self.hub.submit(self.sender, group[0].attestation, [g.signature for g in group])
         return AttestedResult(
-            result=group[0].result, signers=list(done.signers),
-            instances=[g.instance for g in group], tx=done.tx_hash, block=done.block,
+            result=group[0].result,
+            signers=list(done.signers),
+            instances=[g.instance for g in group],
+            tx=done.tx_hash,
+            block=done.block,
             gas_used=done.gas_used,
         )
 
@@ -148,8 +169,9 @@ class Aggregator:
             except Exception as exc:
                 failures.append(f"{inst.name}: {type(exc).__name__}: {exc}")
                 continue
-            problem = self._check(kind, signed.batch, signed.signature, signed.signer,
-                                  issued_at, nonce)
+            problem = self._check(
+                kind, signed.batch, signed.signature, signed.signer, issued_at, nonce
+            )
             if problem is None and signed.batch.count != len(requests):
                 problem = f"signed a batch of {signed.batch.count}, not {len(requests)}"
             if problem:
@@ -166,12 +188,18 @@ class Aggregator:
             )
         best = best[:k]
         done = self.hub.submit_batch(self.sender, best[0].batch, [b.signature for b in best])
-        return AttestedBatch(results=best[0].results, root=best[0].batch.root,
-                             signers=list(done.signers), tx=done.tx_hash, block=done.block,
-                             gas_used=done.gas_used)
+        return AttestedBatch(
+            results=best[0].results,
+            root=best[0].batch.root,
+            signers=list(done.signers),
+            tx=done.tx_hash,
+            block=done.block,
+            gas_used=done.gas_used,
+        )
 
-    def _check(self, kind: int, item, signature: bytes, signer: str, issued_at: int,
-               nonce: int) -> str | None:
+    def _check(
+        self, kind: int, item, signature: bytes, signer: str, issued_at: int, nonce: int
+    ) -> str | None:
         """Why the hub would not count this signature, or None: an answer that would make
         the whole submission revert costs only its own vote."""
         if (int(item.kind), item.issued_at, item.nonce) != (kind, issued_at, nonce):
@@ -192,8 +220,9 @@ class Aggregator:
         if hit and time.monotonic() - hit[0] < 30.0:
             return hit[1]
         info = self.hub.oracle(signer)
-        ok = bool(info and info.active and int(info.kind) == kind
-                  and self._member_active(info.member))
+        ok = bool(
+            info and info.active and int(info.kind) == kind and self._member_active(info.member)
+        )
         self._eligible_cache[key] = (time.monotonic(), ok)
         return ok
 
@@ -204,7 +233,8 @@ class Aggregator:
             address = self.hub.contract.functions.registry().call()
             registry = w3.eth.contract(address=address, abi=_IS_ACTIVE_ABI)
             self.member_active = lambda m: registry.functions.isActiveMember(
-                m.encode().ljust(32, b"\0")).call()
+                m.encode().ljust(32, b"\0")
+            ).call()
         return bool(self.member_active(member))
 
     def close(self) -> None:
@@ -228,15 +258,17 @@ class LocalInstance:
         self.name = name
         self.by_kind = by_kind
 
-    def attest(self, kind: int, request: dict[str, Any], *, issued_at: int,
-               nonce: int) -> SignedResult:
+    def attest(
+        self, kind: int, request: dict[str, Any], *, issued_at: int, nonce: int
+    ) -> SignedResult:
         inst = self.by_kind.get(kind)
         if inst is None:
             raise OracleError("unknown_kind", f"instance {self.name} runs no oracle of kind {kind}")
         return inst.attest(request, issued_at=issued_at, nonce=nonce)
 
-    def attest_batch(self, kind: int, requests: list[dict[str, Any]], *, issued_at: int,
-                     nonce: int):
+    def attest_batch(
+        self, kind: int, requests: list[dict[str, Any]], *, issued_at: int, nonce: int
+    ):
         inst = self.by_kind.get(kind)
         if inst is None:
             raise OracleError("unknown_kind", f"instance {self.name} runs no oracle of kind {kind}")

@@ -42,8 +42,9 @@ class OracleError(OffchainError):
 
 def canonical_json(obj: Any) -> bytes:
     """The one JSON form results are hashed in: sorted keys, no spaces, no NaN."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode()
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
 
 
 def hash_json(obj: Any) -> bytes:
@@ -153,12 +154,18 @@ class OracleInstance:
         the same typed data; an instance refuses a time far from its own clock."""
         now = int(self.clock())
         if abs(issued_at - now) > MAX_SKEW_S:
-            raise OracleError("bad_time", f"issued_at {issued_at} is {issued_at - now:+d} s "
-                                          f"from this instance's clock", 400)
+            raise OracleError(
+                "bad_time",
+                f"issued_at {issued_at} is {issued_at - now:+d} s from this instance's clock",
+                400,
+            )
         result = self.oracle.evaluate(request)
         a = att.Attestation(
-            subject=result.subject, kind=result.kind, result_hash=result.result_hash,
-            model_version=att.model_version(result.model_version), issued_at=issued_at,
+            subject=result.subject,
+            kind=result.kind,
+            result_hash=result.result_hash,
+            model_version=att.model_version(result.model_version),
+            issued_at=issued_at,
             nonce=nonce,
         )
         sig = att.sign(self.account, att.domain(self.chain_id, self.hub_address), a)
@@ -166,8 +173,9 @@ class OracleInstance:
             self.store.save(result, a, sig, self.signer)
         return SignedResult(result, a, sig, self.signer, self.name)
 
-    def attest_batch(self, requests: list[dict[str, Any]], *, issued_at: int,
-                     nonce: int) -> SignedBatch:
+    def attest_batch(
+        self, requests: list[dict[str, Any]], *, issued_at: int, nonce: int
+    ) -> SignedBatch:
         """Compute every result, sign one BatchAttestation over their Merkle root.
 
         Why: one transaction then attests up to thousands of results (about 105 gas each
@@ -176,15 +184,21 @@ class OracleInstance:
         """
         now = int(self.clock())
         if abs(issued_at - now) > MAX_SKEW_S:
-            raise OracleError("bad_time", f"issued_at {issued_at} is {issued_at - now:+d} s "
-                                          f"from this instance's clock", 400)
+            raise OracleError(
+                "bad_time",
+                f"issued_at {issued_at} is {issued_at - now:+d} s from this instance's clock",
+                400,
+            )
         if not requests:
             raise OracleError("empty_batch", "a batch needs at least one request", 400)
         results = [self.oracle.evaluate(r) for r in requests]
         tree = att.results_tree([(r.subject, r.result_hash) for r in results])
         b = att.BatchAttestation(
-            root=tree.root, kind=self.oracle.kind, count=len(results),
-            model_version=att.model_version(self.oracle.model_version), issued_at=issued_at,
+            root=tree.root,
+            kind=self.oracle.kind,
+            count=len(results),
+            model_version=att.model_version(self.oracle.model_version),
+            issued_at=issued_at,
             nonce=nonce,
         )
         sig = att.sign(self.account, att.domain(self.chain_id, self.hub_address), b)

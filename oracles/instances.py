@@ -43,8 +43,9 @@ def clearance_oracle(settings: Settings, chain: Chain) -> ClearanceOracle:
     members exchange it out of band (it never goes on chain).
     """
     c = settings.clearance
-    return ClearanceOracle(chain, _tariff(c.tariff_dir), load_rules(c.rules_file),
-                           chain.keys.secret(SEED_NAME))
+    return ClearanceOracle(
+        chain, _tariff(c.tariff_dir), load_rules(c.rules_file), chain.keys.secret(SEED_NAME)
+    )
 
 
 def audit_oracle(settings: Settings) -> AuditOracle | None:
@@ -68,8 +69,9 @@ def _xray_oracle(settings: Settings) -> XrayOracle:
     return xray_oracle(settings)
 
 
-def member_instances(settings: Settings, member_id: str, chain: Chain | None = None,
-                     *, store: bool = True) -> dict[int, OracleInstance]:
+def member_instances(
+    settings: Settings, member_id: str, chain: Chain | None = None, *, store: bool = True
+) -> dict[int, OracleInstance]:
     """kind -> OracleInstance for the oracles `member_id` operates."""
     chain = chain or Chain(settings)
     results = None
@@ -87,9 +89,12 @@ def member_instances(settings: Settings, member_id: str, chain: Chain | None = N
     oracles[att.XRAY] = _xray_oracle(settings)
     return {
         int(kind): OracleInstance(
-            name=member_id, oracle=oracle,
+            name=member_id,
+            oracle=oracle,
             account=chain.keys.account(oracle_account_name(member_id, kind.name)),
-            chain_id=chain_id, hub_address=hub, store=results,
+            chain_id=chain_id,
+            hub_address=hub,
+            store=results,
         )
         for kind, oracle in oracles.items()
     }
@@ -97,4 +102,6 @@ def member_instances(settings: Settings, member_id: str, chain: Chain | None = N
 
 def instance_url(settings: Settings, member_id: str) -> str:
     ids = [m.id for m in settings.members]
-    return f"http://{settings.node_host}:{settings.clearance.oracle_base_port + ids.index(member_id)}"
+    return (
+        f"http://{settings.node_host}:{settings.clearance.oracle_base_port + ids.index(member_id)}"
+    )

@@ -39,8 +39,9 @@ class ResultStore:
         self.db = db
         db.migrate("oracles.store", MIGRATIONS)
 
-    def save(self, result, attestation, signature: bytes, signer: str,
-             batch_root: str | None = None) -> None:
+    def save(
+        self, result, attestation, signature: bytes, signer: str, batch_root: str | None = None
+    ) -> None:
         self.save_many([(result, attestation, signature, signer, batch_root)])
 
     def save_many(self, rows: list[tuple[Any, Any, bytes, str, str | None]]) -> None:
@@ -50,10 +51,19 @@ class ResultStore:
                 " result_hash, output, issued_at, nonce, signer, signature, batch_root)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (int(r.kind), "0x" + r.subject.hex(), r.model_version,
-                     "0x" + r.input_hash.hex(), "0x" + r.result_hash.hex(),
-                     json.dumps(r.output, sort_keys=True), a.issued_at, a.nonce, signer,
-                     "0x" + sig.hex(), root)
+                    (
+                        int(r.kind),
+                        "0x" + r.subject.hex(),
+                        r.model_version,
+                        "0x" + r.input_hash.hex(),
+                        "0x" + r.result_hash.hex(),
+                        json.dumps(r.output, sort_keys=True),
+                        a.issued_at,
+                        a.nonce,
+                        signer,
+                        "0x" + sig.hex(),
+                        root,
+                    )
                     for r, a, sig, signer, root in rows
                 ],
             )

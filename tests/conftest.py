@@ -30,8 +30,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     home = tmp_path_factory.mktemp("var")
     members = [
         MemberConfig(id=mid, name=name, api_port=free_port())
-        for mid, name in (("TW", "Taiwan Customs Administration"), ("SG", "Singapore Customs"),
-                          ("NZ", "New Zealand Customs Service"))
+        for mid, name in (
+            ("TW", "Taiwan Customs Administration"),
+            ("SG", "Singapore Customs"),
+            ("NZ", "New Zealand Customs Service"),
+        )
     ]
     return Settings(
         home=home,

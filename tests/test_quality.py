@@ -20,6 +20,16 @@ def test_layers_point_one_way():
 def test_ruff_lint_is_clean():
     out = subprocess.run(
         [str(BIN / "ruff"), "check", "--output-format", "concise", "."],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_ruff_format_is_applied():
+    """`make lint` runs `ruff format --check`; a file that drifts fails here first."""
+    out = subprocess.run(
+        [str(BIN / "ruff"), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stdout + out.stderr

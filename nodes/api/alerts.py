@@ -37,31 +37,45 @@ class AckIn(BaseModel):
 @router.get("/alerts", summary="Alerts after an id, oldest first (filter by source, subject)")
 def list_alerts(
     after_id: Annotated[int, Query(ge=0)] = 0,
-    source: str | None = None, subject: str | None = None, kind: str | None = None,
-    unacked: bool = False, limit: Annotated[int, Query(ge=1, le=5000)] = 200,
-    ctx: NodeContext = Depends(node), _: NodeUser = Depends(user),
+    source: str | None = None,
+    subject: str | None = None,
+    kind: str | None = None,
+    unacked: bool = False,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+    ctx: NodeContext = Depends(node),
+    _: NodeUser = Depends(user),
 ) -> list[dict[str, Any]]:
-    return ctx.transport.alerts.list(after_id=after_id, source=source, subject=subject,
-                                     kind=kind, unacked=unacked, limit=limit)
+    return ctx.transport.alerts.list(
+        after_id=after_id, source=source, subject=subject, kind=kind, unacked=unacked, limit=limit
+    )
 
 
 @router.post("/alerts/{alert_id}/ack", summary="An officer acknowledges an alert")
-def ack_alert(alert_id: int, body: AckIn | None = None, ctx: NodeContext = Depends(node),
-              u: NodeUser = Depends(require_role("officer"))) -> dict[str, Any]:
+def ack_alert(
+    alert_id: int,
+    body: AckIn | None = None,
+    ctx: NodeContext = Depends(node),
+    u: NodeUser = Depends(require_role("officer")),
+) -> dict[str, Any]:
     try:
         return ctx.transport.alerts.ack(alert_id, u.user, body.note if body else "")
     except UnknownAlert as exc:
         raise ApiError(404, exc.code, str(exc)) from None
 
 
-@router.get("/alerts/stream", summary="Server-sent events: every new alert as it is stored",
-            response_class=StreamingResponse)
+@router.get(
+    "/alerts/stream",
+    summary="Server-sent events: every new alert as it is stored",
+    response_class=StreamingResponse,
+)
 async def stream_alerts(
     request: Request,
     after_id: Annotated[int | None, Query(ge=0, description="Default: only new alerts")] = None,
-    source: str | None = None, subject: str | None = None,
+    source: str | None = None,
+    subject: str | None = None,
     last_event_id: Annotated[str | None, Header()] = None,
-    ctx: NodeContext = Depends(node), _: NodeUser = Depends(user),
+    ctx: NodeContext = Depends(node),
+    _: NodeUser = Depends(user),
 ) -> StreamingResponse:
     store = ctx.transport.alerts
     if last_event_id is not None and last_event_id.isdigit():
@@ -76,8 +90,9 @@ async def stream_alerts(
         yield "retry: 2000\n\n"
         quiet_since = time.monotonic()
         while not await request.is_disconnected():
-            rows = await run_in_threadpool(store.list, after_id=cursor, source=source,
-                                           subject=subject, limit=500)
+            rows = await run_in_threadpool(
+                store.list, after_id=cursor, source=source, subject=subject, limit=500
+            )
             for r in rows:
                 cursor = r["id"]
                 yield f"id: {r['id']}\nevent: alert\ndata: {json.dumps(r)}\n\n"
@@ -88,5 +103,8 @@ async def stream_alerts(
                 yield ": keepalive\n\n"
             await asyncio.sleep(POLL_S)
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -26,14 +26,22 @@ class RerouteIn(BaseModel):
 
 
 @router.post(
-    "/declarations", status_code=201,
+    "/declarations",
+    status_code=201,
     summary="Lodge a declaration (XML or JSON body): attested channel, duties and reasons",
-    openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}},
-                                               "application/xml": {"schema": {"type": "string"}}},
-                                   "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "application/xml": {"schema": {"type": "string"}},
+            },
+            "required": True,
+        }
+    },
 )
 async def declare(
-    request: Request, ctx: NodeContext = Depends(node),
+    request: Request,
+    ctx: NodeContext = Depends(node),
     u: NodeUser = Depends(require_role("exporter", "officer")),
 ) -> JSONResponse:
     body = await read_capped(request, ctx.settings.documents.max_xml_bytes)
@@ -46,7 +54,8 @@ async def declare(
 @router.get("/declarations", summary="Declarations lodged through this node, newest first")
 def list_declarations(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    ctx: NodeContext = Depends(node), _: NodeUser = Depends(user),
+    ctx: NodeContext = Depends(node),
+    _: NodeUser = Depends(user),
 ) -> list[dict[str, Any]]:
     return ctx.clearance.list(limit)
 
@@ -68,10 +77,14 @@ def get_declaration(
     return rec
 
 
-@router.post("/declarations/{declaration_id}/reroute",
-             summary="An officer sends a declaration to another channel, with a reason")
+@router.post(
+    "/declarations/{declaration_id}/reroute",
+    summary="An officer sends a declaration to another channel, with a reason",
+)
 def reroute(
-    declaration_id: str, body: RerouteIn, ctx: NodeContext = Depends(node),
+    declaration_id: str,
+    body: RerouteIn,
+    ctx: NodeContext = Depends(node),
     u: NodeUser = Depends(require_role("officer")),
 ) -> dict[str, Any]:
     return ctx.clearance.reroute(declaration_id, body.channel, u.user, body.reason)
@@ -79,14 +92,17 @@ def reroute(
 
 @router.post("/permits", status_code=201, summary="Issue a permit (permit JSON body)")
 async def issue_permit(
-    request: Request, ctx: NodeContext = Depends(node),
+    request: Request,
+    ctx: NodeContext = Depends(node),
     _: NodeUser = Depends(require_role("agency")),
 ) -> dict[str, Any]:
     permit = load_permit(await read_capped(request, 64 * 1024))
     if permit.agency != ctx.member.id:
-        raise ApiError(403, "wrong_agency",
-                       f"the permit names {permit.agency} as its agency; this node is "
-                       f"{ctx.member.id}")
+        raise ApiError(
+            403,
+            "wrong_agency",
+            f"the permit names {permit.agency} as its agency; this node is {ctx.member.id}",
+        )
     sender = ctx.chain.sender(role_account_name(ctx.member.id, "PERMIT_AGENCY"))
     result = await run_in_threadpool(ctx.chain.permits.issue, sender, permit)
     return result.to_json()

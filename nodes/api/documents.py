@@ -31,8 +31,9 @@ async def read_capped(request: Request, cap: int) -> bytes:
     """The request body, refusing (413) more than `cap` bytes without reading it all."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > cap:
-        raise DocumentError("xml_too_large", f"body of {declared} bytes is over the {cap}-byte cap",
-                            413)
+        raise DocumentError(
+            "xml_too_large", f"body of {declared} bytes is over the {cap}-byte cap", 413
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -43,10 +44,15 @@ async def read_capped(request: Request, cap: int) -> bytes:
 
 
 @router.post(
-    "/documents", status_code=202,
+    "/documents",
+    status_code=202,
     summary="Submit a trade document (raw XML body) for a partner customs",
-    openapi_extra={"requestBody": {"content": {"application/xml": {"schema": {"type": "string"}}},
-                                   "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/xml": {"schema": {"type": "string"}}},
+            "required": True,
+        }
+    },
 )
 async def submit(
     request: Request,
@@ -78,13 +84,21 @@ def _doc_json(ctx: NodeContext, doc) -> dict[str, Any]:
     receipt = ctx.documents.receipt(doc)
     delivery = ctx.documents.outbox.delivery(doc.doc_hash)
     return {
-        "doc_hash": doc.doc_hash, "doc_type": doc.doc_type, "recipient": doc.recipient,
+        "doc_hash": doc.doc_hash,
+        "doc_type": doc.doc_type,
+        "recipient": doc.recipient,
         "state": "delivered" if delivery and delivery.state == "delivered" else doc.state,
-        "submitted_at": doc.submitted_at, "submitted_by": doc.submitted_by,
-        "summary": doc.summary, "receipt": receipt.to_json() if receipt else None,
-        "delivery": None if delivery is None else {
-            "state": delivery.state, "attempts": delivery.attempts,
-            "last_error": delivery.last_error, "delivered_at": delivery.delivered_at,
+        "submitted_at": doc.submitted_at,
+        "submitted_by": doc.submitted_by,
+        "summary": doc.summary,
+        "receipt": receipt.to_json() if receipt else None,
+        "delivery": None
+        if delivery is None
+        else {
+            "state": delivery.state,
+            "attempts": delivery.attempts,
+            "last_error": delivery.last_error,
+            "delivered_at": delivery.delivered_at,
             "verdict": delivery.verdict,
         },
     }
@@ -94,11 +108,11 @@ def _doc_json(ctx: NodeContext, doc) -> dict[str, Any]:
 def list_documents(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-    ctx: NodeContext = Depends(node), _: NodeUser = Depends(user),
+    ctx: NodeContext = Depends(node),
+    _: NodeUser = Depends(user),
 ) -> dict[str, Any]:
     docs = ctx.documents.outbox.documents(limit=limit, offset=offset)
-    return {"counts": ctx.documents.outbox.counts(),
-            "documents": [_doc_json(ctx, d) for d in docs]}
+    return {"counts": ctx.documents.outbox.counts(), "documents": [_doc_json(ctx, d) for d in docs]}
 
 
 @router.get("/documents/{doc_hash}", summary="State, receipt and delivery of one document")
@@ -115,15 +129,20 @@ def get_receipt(
     doc = ctx.documents.document(doc_hash)
     receipt = ctx.documents.receipt(doc)
     if receipt is None:
-        raise DocumentError("not_anchored",
-                            f"document {doc.doc_hash} is {doc.state}; its batch is not anchored "
-                            "yet (batches close every few seconds)", 409)
+        raise DocumentError(
+            "not_anchored",
+            f"document {doc.doc_hash} is {doc.state}; its batch is not anchored "
+            "yet (batches close every few seconds)",
+            409,
+        )
     return receipt.to_json()
 
 
 @router.post("/documents/{doc_hash}/revoke", summary="Revoke one anchored document")
 def revoke_document(
-    doc_hash: str, body: RevokeIn, ctx: NodeContext = Depends(node),
+    doc_hash: str,
+    body: RevokeIn,
+    ctx: NodeContext = Depends(node),
     u: NodeUser = Depends(require_role("officer")),
 ) -> dict[str, Any]:
     return ctx.documents.revoke_document(doc_hash, body.reason, u.user)
@@ -131,7 +150,9 @@ def revoke_document(
 
 @router.post("/batches/{root}/revoke", summary="Revoke a whole anchored batch")
 def revoke_batch(
-    root: str, body: RevokeIn, ctx: NodeContext = Depends(node),
+    root: str,
+    body: RevokeIn,
+    ctx: NodeContext = Depends(node),
     u: NodeUser = Depends(require_role("officer")),
 ) -> dict[str, Any]:
     return ctx.documents.revoke_batch(root, body.reason, u.user)
@@ -141,7 +162,8 @@ def revoke_batch(
 async def verify(
     document: Annotated[UploadFile, File(description="the XML document")],
     receipt: Annotated[str, Form(description="the receipt JSON")],
-    ctx: NodeContext = Depends(node), _: NodeUser = Depends(user),
+    ctx: NodeContext = Depends(node),
+    _: NodeUser = Depends(user),
 ) -> dict[str, Any]:
     cap = ctx.settings.documents.max_xml_bytes
     xml = await document.read(cap + 1)
@@ -167,19 +189,27 @@ async def inbox(request: Request, ctx: NodeContext = Depends(node)) -> JSONRespo
 def list_inbox(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-    ctx: NodeContext = Depends(node), _: NodeUser = Depends(user),
+    ctx: NodeContext = Depends(node),
+    _: NodeUser = Depends(user),
 ) -> list[dict[str, Any]]:
     return [
-        {"doc_hash": d.doc_hash, "sender": d.sender, "doc_type": d.doc_type,
-         "received_at": d.received_at, "valid": d.valid, "verdict": d.verdict,
-         "receipt": d.receipt}
+        {
+            "doc_hash": d.doc_hash,
+            "sender": d.sender,
+            "doc_type": d.doc_type,
+            "received_at": d.received_at,
+            "valid": d.valid,
+            "verdict": d.verdict,
+            "receipt": d.receipt,
+        }
         for d in ctx.documents.inbox.list(limit=limit, offset=offset)
     ]
 
 
 @router.get("/inbox/{doc_hash}/document", summary="The received document (decrypted XML)")
 def received_document(
-    doc_hash: str, ctx: NodeContext = Depends(node),
+    doc_hash: str,
+    ctx: NodeContext = Depends(node),
     _: NodeUser = Depends(require_role("officer", "auditor")),
 ):
     from fastapi.responses import Response
@@ -189,7 +219,8 @@ def received_document(
 
 @router.get("/trace/documents/{doc_hash}", summary="Auditor's trace: chain events + node records")
 def trace(
-    doc_hash: str, ctx: NodeContext = Depends(node),
+    doc_hash: str,
+    ctx: NodeContext = Depends(node),
     _: NodeUser = Depends(require_role("auditor", "officer")),
 ) -> dict[str, Any]:
     return trace_document(ctx.documents, doc_hash)

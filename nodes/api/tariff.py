@@ -68,20 +68,26 @@ def check(body: CheckIn, svc: Service, _: NodeUser = Depends(user)) -> dict[str,
     from oracles.tariff.oracle import TariffOracle
 
     hs6 = svc.check_code(body.hs_code)
-    oracle = TariffOracle(svc.model, svc.table, svc.settings.mismatch_confidence,
-                          svc.settings.max_description_chars)
-    item = oracle.compute({"items": [{"description": body.description,
-                                      "hs_code": body.hs_code}]})["items"][0]
+    oracle = TariffOracle(
+        svc.model, svc.table, svc.settings.mismatch_confidence, svc.settings.max_description_chars
+    )
+    item = oracle.compute({"items": [{"description": body.description, "hs_code": body.hs_code}]})[
+        "items"
+    ][0]
     return {**item, "declared_hs6": hs6, "model_version": oracle.model_version}
 
 
 @router.post(
-    "/classify/evaluate", summary="Accuracy on a labelled CSV (request body)",
-    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}},
-                                   "required": True}},
+    "/classify/evaluate",
+    summary="Accuracy on a labelled CSV (request body)",
+    openapi_extra={
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+    },
 )
 async def evaluate(
-    request: Request, svc: Service, _: NodeUser = Depends(user),
+    request: Request,
+    svc: Service,
+    _: NodeUser = Depends(user),
     text_col: Annotated[str, Query(max_length=64)] = "description",
     label_col: Annotated[str, Query(max_length=64)] = "hs_code",
 ) -> dict[str, Any]:
@@ -91,16 +97,19 @@ async def evaluate(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload.csv"
         path.write_bytes(body)
-        return await run_in_threadpool(svc.evaluate_file, path, text_col, label_col, False,
-                                       MAX_API_ROWS)
+        return await run_in_threadpool(
+            svc.evaluate_file, path, text_col, label_col, False, MAX_API_ROWS
+        )
 
 
 async def _read_capped(request: Request, cap: int) -> bytes:
     """The request body; `upload_too_large` (413) past `cap` bytes, without reading it all."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > cap:
-        raise TariffInputError("upload_too_large", f"{declared} bytes is over the {cap}-byte "
-                                                   "cap; evaluate a larger file with the CLI")
+        raise TariffInputError(
+            "upload_too_large",
+            f"{declared} bytes is over the {cap}-byte cap; evaluate a larger file with the CLI",
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -120,8 +129,9 @@ def dialogue(session: str, svc: Service, _: NodeUser = Depends(user)) -> dict[st
 
 
 @router.post("/classify/{session}/answer", summary="Answer the pending question")
-def answer(session: str, body: AnswerIn, svc: Service,
-           _: NodeUser = Depends(user)) -> dict[str, Any]:
+def answer(
+    session: str, body: AnswerIn, svc: Service, _: NodeUser = Depends(user)
+) -> dict[str, Any]:
     return svc.answer(session, body.question, body.option)
 
 

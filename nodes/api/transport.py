@@ -49,87 +49,114 @@ class TripIn(BaseModel):
 
 
 class CloseIn(BaseModel):
-    outcome: str | None = Field(None, description="ARRIVED_INTACT, ARRIVED_WITH_ALERTS, "
-                                                  "SEAL_BROKEN or OVERDUE; default: from alerts")
+    outcome: str | None = Field(
+        None,
+        description="ARRIVED_INTACT, ARRIVED_WITH_ALERTS, "
+        "SEAL_BROKEN or OVERDUE; default: from alerts",
+    )
 
     @field_validator("outcome")
     @classmethod
     def _known(cls, v: str | None) -> str | None:
         if v is not None and (v not in Outcome.__members__ or v == "NONE"):
-            raise ValueError("outcome must be ARRIVED_INTACT, ARRIVED_WITH_ALERTS, SEAL_BROKEN "
-                             "or OVERDUE")
+            raise ValueError(
+                "outcome must be ARRIVED_INTACT, ARRIVED_WITH_ALERTS, SEAL_BROKEN or OVERDUE"
+            )
         return v
 
 
 @router.post("/devices", status_code=201, summary="Register an on-board unit's public key")
-def register_device(body: DeviceIn, ctx: NodeContext = Depends(node),
-                    _: NodeUser = Depends(require_role("officer"))) -> dict[str, Any]:
+def register_device(
+    body: DeviceIn, ctx: NodeContext = Depends(node), _: NodeUser = Depends(require_role("officer"))
+) -> dict[str, Any]:
     return ctx.transport.register_device(body.device, body.public_key)
 
 
 @router.post("/trips", status_code=201, summary="Start a bonded trip (on chain) for a device")
-async def start_trip(body: TripIn, ctx: NodeContext = Depends(node),
-                     u: NodeUser = Depends(require_role("officer"))) -> dict[str, Any]:
+async def start_trip(
+    body: TripIn, ctx: NodeContext = Depends(node), u: NodeUser = Depends(require_role("officer"))
+) -> dict[str, Any]:
     trip = await run_in_threadpool(
-        ctx.transport.start_trip, trip_id=body.trip, device=body.device, seal_id=body.seal_id,
-        vehicle_id=body.vehicle_id, origin=body.origin, destination=body.destination,
-        deadline=float(body.deadline), corridor=body.corridor, by=u.user)
+        ctx.transport.start_trip,
+        trip_id=body.trip,
+        device=body.device,
+        seal_id=body.seal_id,
+        vehicle_id=body.vehicle_id,
+        origin=body.origin,
+        destination=body.destination,
+        deadline=float(body.deadline),
+        corridor=body.corridor,
+        by=u.user,
+    )
     return trip.to_json()
 
 
 @router.get("/trips", summary="Trips of this node, newest first")
-def list_trips(state: Annotated[str | None, Query(pattern="^(open|arrived|closed)$")] = None,
-               ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
-               ) -> list[dict[str, Any]]:
+def list_trips(
+    state: Annotated[str | None, Query(pattern="^(open|arrived|closed)$")] = None,
+    ctx: NodeContext = Depends(node),
+    _: NodeUser = Depends(user),
+) -> list[dict[str, Any]]:
     return ctx.transport.list_trips(state)
 
 
 @router.get("/trips/ingest", summary="MQTT ingestion: broker, connection, counts")
-def ingest_status(ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
-                  ) -> dict[str, Any]:
+def ingest_status(ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)) -> dict[str, Any]:
     return ctx.transport.ingest_status()
 
 
 @router.get("/trips/{trip_id}", summary="A trip: events, last point, alerts, anchoring, chain")
-async def trip_status(trip_id: str, ctx: NodeContext = Depends(node),
-                      _: NodeUser = Depends(user)) -> dict[str, Any]:
+async def trip_status(
+    trip_id: str, ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
+) -> dict[str, Any]:
     return await run_in_threadpool(ctx.transport.status, trip_id)
 
 
 @router.get("/trips/{trip_id}/events", summary="A trip's stored events in device-time order")
-def trip_events(trip_id: str, after_id: Annotated[int, Query(ge=0)] = 0,
-                limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-                ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
-                ) -> list[dict[str, Any]]:
+def trip_events(
+    trip_id: str,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    ctx: NodeContext = Depends(node),
+    _: NodeUser = Depends(user),
+) -> list[dict[str, Any]]:
     return ctx.transport.events(trip_id, after_id, limit)
 
 
 @router.post("/trips/{trip_id}/anchor", summary="Anchor the trip's waiting events now")
-async def anchor_now(trip_id: str, ctx: NodeContext = Depends(node),
-                     _: NodeUser = Depends(require_role("officer"))) -> dict[str, Any]:
+async def anchor_now(
+    trip_id: str, ctx: NodeContext = Depends(node), _: NodeUser = Depends(require_role("officer"))
+) -> dict[str, Any]:
     ctx.transport.trip(trip_id)
     roots = await run_in_threadpool(ctx.transport.evidence.anchor_due, trip_id)
     return {"trip": trip_id, "anchored": roots}
 
 
 @router.post("/trips/{trip_id}/close", summary="Close a trip on chain with an outcome")
-async def close_trip(trip_id: str, body: CloseIn | None = None,
-                     ctx: NodeContext = Depends(node),
-                     _: NodeUser = Depends(require_role("officer"))) -> dict[str, Any]:
+async def close_trip(
+    trip_id: str,
+    body: CloseIn | None = None,
+    ctx: NodeContext = Depends(node),
+    _: NodeUser = Depends(require_role("officer")),
+) -> dict[str, Any]:
     outcome = Outcome[body.outcome] if body is not None and body.outcome else None
     return await run_in_threadpool(ctx.transport.close, trip_id, outcome)
 
 
-@router.get("/trips/events/{event_id}/proof",
-            summary="An event, its signed payload, Merkle proof and anchoring transaction")
-async def prove(event_id: int, ctx: NodeContext = Depends(node),
-                _: NodeUser = Depends(user)) -> dict[str, Any]:
+@router.get(
+    "/trips/events/{event_id}/proof",
+    summary="An event, its signed payload, Merkle proof and anchoring transaction",
+)
+async def prove(
+    event_id: int, ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
+) -> dict[str, Any]:
     return await run_in_threadpool(ctx.transport.prove, event_id)
 
 
 @router.post("/trips/proofs/verify", summary="Re-check a proof document against the chain")
-async def verify_proof(doc: dict[str, Any], ctx: NodeContext = Depends(node),
-                       _: NodeUser = Depends(user)) -> dict[str, Any]:
+async def verify_proof(
+    doc: dict[str, Any], ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
+) -> dict[str, Any]:
     event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
     key = ctx.transport.devices.verify_key(str(event.get("device", "")))
     return await run_in_threadpool(ctx.transport.evidence.check_proof, doc, key)

@@ -36,8 +36,14 @@ router = APIRouter(tags=["xray"])
 _build_lock = threading.Lock()
 log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 64 * 1024
-_MEDIA = {"PNG": "image/png", "JPEG": "image/jpeg", "TIFF": "image/tiff", "BMP": "image/bmp",
-          "GIF": "image/gif", "WEBP": "image/webp"}
+_MEDIA = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "TIFF": "image/tiff",
+    "BMP": "image/bmp",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+}
 
 
 def service(request: Request, ctx: NodeContext = Depends(node)) -> XrayService:
@@ -48,9 +54,13 @@ def service(request: Request, ctx: NodeContext = Depends(node)) -> XrayService:
             svc = getattr(request.app.state, "xray", None)
             if svc is None:
                 xs = xray_settings(ctx.settings)
-                svc = XrayService(ctx.db, ctx.documents.store, load_model(ctx.settings),
-                                  limits=xs.limits,
-                                  on_alert=getattr(request.app.state, "xray_on_alert", None))
+                svc = XrayService(
+                    ctx.db,
+                    ctx.documents.store,
+                    load_model(ctx.settings),
+                    limits=xs.limits,
+                    on_alert=getattr(request.app.state, "xray_on_alert", None),
+                )
                 request.app.state.xray = svc
     return svc
 
@@ -58,8 +68,9 @@ def service(request: Request, ctx: NodeContext = Depends(node)) -> XrayService:
 async def _read_capped(request: Request, cap: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > cap:
-        raise XrayError("upload_too_large", f"body of {declared} bytes is over the {cap:,}-byte "
-                                            "cap")
+        raise XrayError(
+            "upload_too_large", f"body of {declared} bytes is over the {cap:,}-byte cap"
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -82,15 +93,18 @@ async def _upload(request: Request, cap: int) -> tuple[bytes, str]:
         yield body
 
     try:
-        form = await MultiPartParser(request.headers, once(), max_files=1, max_fields=8,
-                                     max_part_size=cap).parse()
+        form = await MultiPartParser(
+            request.headers, once(), max_files=1, max_fields=8, max_part_size=cap
+        ).parse()
     except MultiPartException as exc:
-        raise XrayError("bad_upload", f"the multipart form is not readable: {exc.message}") \
-            from None
+        raise XrayError(
+            "bad_upload", f"the multipart form is not readable: {exc.message}"
+        ) from None
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
-        raise XrayError("bad_upload", "send the image as the form field `file` (or as the raw "
-                                      "request body)")
+        raise XrayError(
+            "bad_upload", "send the image as the form field `file` (or as the raw request body)"
+        )
     data = await upload.read()
     if len(data) > cap:
         raise XrayError("upload_too_large", f"the image is over the {cap:,}-byte cap")
@@ -98,13 +112,24 @@ async def _upload(request: Request, cap: int) -> tuple[bytes, str]:
 
 
 @router.post(
-    "/xray/scans", status_code=201,
+    "/xray/scans",
+    status_code=201,
     summary="Upload an X-ray scan (raw image body or multipart field `file`); judged at once",
-    openapi_extra={"requestBody": {"content": {
-        "image/png": {"schema": {"type": "string", "format": "binary"}},
-        "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-        "multipart/form-data": {"schema": {"type": "object", "properties": {
-            "file": {"type": "string", "format": "binary"}}}}}, "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+            },
+            "required": True,
+        }
+    },
 )
 async def upload_scan(
     request: Request,
@@ -114,15 +139,17 @@ async def upload_scan(
 ) -> JSONResponse:
     svc = service(request, ctx)
     data, filename = await _upload(request, svc.limits.max_bytes)
-    rec = await run_in_threadpool(svc.scan, data, user=u.user, filename=filename,
-                                  declaration_id=declaration_id)
+    rec = await run_in_threadpool(
+        svc.scan, data, user=u.user, filename=filename, declaration_id=declaration_id
+    )
     if "XRAY" in ctx.settings.clearance.oracles:
         rec = await run_in_threadpool(attest_scan, ctx, svc, rec, data)
     return JSONResponse(rec, status_code=201)
 
 
-def attest_scan(ctx: NodeContext, svc: XrayService, rec: dict[str, Any],
-                data: bytes) -> dict[str, Any]:
+def attest_scan(
+    ctx: NodeContext, svc: XrayService, rec: dict[str, Any], data: bytes
+) -> dict[str, Any]:
     """Have the members' XRAY instances judge the same image and attest the verdict on chain
     (subject: the image's sha256).  The scan is kept either way; a failure is reported."""
     request = {"image_b64": base64.b64encode(data).decode(), "image_sha256": rec["sha256"]}
@@ -130,10 +157,13 @@ def attest_scan(ctx: NodeContext, svc: XrayService, rec: dict[str, Any],
         done = ctx.clearance.aggregator.attest(int(att.XRAY), request)
     except (OracleError, ChainError) as exc:
         log.warning("X-ray verdict of scan %s not attested: %s", rec["scan_id"], exc)
-        return {**rec, "attestation_error": {"error": exc.code,
-                                             "detail": getattr(exc, "detail", str(exc))}}
-    svc.record_attestation(rec["scan_id"], {**done.to_json(), "kind": "XRAY",
-                                            "subject": "0x" + rec["sha256"]})
+        return {
+            **rec,
+            "attestation_error": {"error": exc.code, "detail": getattr(exc, "detail", str(exc))},
+        }
+    svc.record_attestation(
+        rec["scan_id"], {**done.to_json(), "kind": "XRAY", "subject": "0x" + rec["sha256"]}
+    )
     return svc.get(rec["scan_id"])
 
 
@@ -142,10 +172,19 @@ def alert_sink(ctx: NodeContext):
 
     def sink(alert: dict[str, Any]) -> None:
         where = f" (declaration {alert['declaration_id']})" if alert.get("declaration_id") else ""
-        ctx.transport.alerts.add([NewAlert(
-            "xray", alert["scan_id"], f"xray_{alert['class']}", "critical", time.time(),
-            f"{alert['class']} score {alert['score']:.2f} in scan {alert['sha256'][:12]}{where};"
-            " open the container and confirm or reject the alert")])
+        ctx.transport.alerts.add(
+            [
+                NewAlert(
+                    "xray",
+                    alert["scan_id"],
+                    f"xray_{alert['class']}",
+                    "critical",
+                    time.time(),
+                    f"{alert['class']} score {alert['score']:.2f} in scan {alert['sha256'][:12]}{where};"
+                    " open the container and confirm or reject the alert",
+                )
+            ]
+        )
 
     return sink
 
@@ -154,30 +193,38 @@ def alert_sink(ctx: NodeContext):
 def list_scans(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     verdict: Annotated[str | None, Query(pattern="^(threat|clear)$")] = None,
-    svc: XrayService = Depends(service), _: NodeUser = Depends(user),
+    svc: XrayService = Depends(service),
+    _: NodeUser = Depends(user),
 ) -> list[dict[str, Any]]:
     return svc.list(limit, verdict)
 
 
 @router.get("/xray/scans/{scan_id}", summary="One scan: verdict, threats, alerts, feedback")
-def get_scan(scan_id: str, svc: XrayService = Depends(service),
-             _: NodeUser = Depends(user)) -> dict[str, Any]:
+def get_scan(
+    scan_id: str, svc: XrayService = Depends(service), _: NodeUser = Depends(user)
+) -> dict[str, Any]:
     return svc.get(scan_id)
 
 
-@router.get("/xray/scans/{scan_id}/overlay.png", summary="The scan with threats boxed (PNG)",
-            response_class=Response)
-def get_overlay(scan_id: str, svc: XrayService = Depends(service),
-                _: NodeUser = Depends(user)) -> Response:
+@router.get(
+    "/xray/scans/{scan_id}/overlay.png",
+    summary="The scan with threats boxed (PNG)",
+    response_class=Response,
+)
+def get_overlay(
+    scan_id: str, svc: XrayService = Depends(service), _: NodeUser = Depends(user)
+) -> Response:
     return Response(svc.overlay(scan_id), media_type="image/png")
 
 
 @router.get("/xray/scans/{scan_id}/image", summary="The scan as uploaded", response_class=Response)
-def get_image(scan_id: str, svc: XrayService = Depends(service),
-              _: NodeUser = Depends(user)) -> Response:
+def get_image(
+    scan_id: str, svc: XrayService = Depends(service), _: NodeUser = Depends(user)
+) -> Response:
     rec = svc.get(scan_id)
-    return Response(svc.image_bytes(scan_id),
-                    media_type=_MEDIA.get(rec["format"], "application/octet-stream"))
+    return Response(
+        svc.image_bytes(scan_id), media_type=_MEDIA.get(rec["format"], "application/octet-stream")
+    )
 
 
 class FeedbackIn(BaseModel):
@@ -189,12 +236,19 @@ class FeedbackIn(BaseModel):
     alert_id: int | None = None
 
 
-@router.post("/xray/scans/{scan_id}/feedback",
-             summary="An officer confirms (threat found) or rejects (false alarm) a class")
-def scan_feedback(scan_id: str, body: FeedbackIn, svc: XrayService = Depends(service),
-                  u: NodeUser = Depends(require_role("officer"))) -> dict[str, Any]:
-    return svc.feedback(scan_id, body.cls, body.decision, user=u.user, note=body.note,
-                        alert_id=body.alert_id)
+@router.post(
+    "/xray/scans/{scan_id}/feedback",
+    summary="An officer confirms (threat found) or rejects (false alarm) a class",
+)
+def scan_feedback(
+    scan_id: str,
+    body: FeedbackIn,
+    svc: XrayService = Depends(service),
+    u: NodeUser = Depends(require_role("officer")),
+) -> dict[str, Any]:
+    return svc.feedback(
+        scan_id, body.cls, body.decision, user=u.user, note=body.note, alert_id=body.alert_id
+    )
 
 
 class AlertDecisionIn(BaseModel):
@@ -206,14 +260,19 @@ class AlertDecisionIn(BaseModel):
 def list_alerts(
     status: Annotated[str | None, Query(pattern="^(open|confirmed|rejected)$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    svc: XrayService = Depends(service), _: NodeUser = Depends(user),
+    svc: XrayService = Depends(service),
+    _: NodeUser = Depends(user),
 ) -> list[dict[str, Any]]:
     return svc.alerts(status, limit)
 
 
 @router.post("/xray/alerts/{alert_id}/feedback", summary="Confirm or reject one alert")
-def alert_feedback(alert_id: int, body: AlertDecisionIn, svc: XrayService = Depends(service),
-                   u: NodeUser = Depends(require_role("officer"))) -> dict[str, Any]:
+def alert_feedback(
+    alert_id: int,
+    body: AlertDecisionIn,
+    svc: XrayService = Depends(service),
+    u: NodeUser = Depends(require_role("officer")),
+) -> dict[str, Any]:
     return svc.alert_feedback(alert_id, body.decision, user=u.user, note=body.note)
 
 
@@ -223,8 +282,12 @@ def stats(svc: XrayService = Depends(service), _: NodeUser = Depends(user)) -> d
 
 
 @router.get("/xray/model", summary="The model in service: version, sha256, thresholds")
-def model_info(svc: XrayService = Depends(service),
-               _: NodeUser = Depends(user)) -> dict[str, Any]:
+def model_info(svc: XrayService = Depends(service), _: NodeUser = Depends(user)) -> dict[str, Any]:
     m = svc.model
-    return {"model_version": m.version_id, "sha256": m.sha256, "classes": list(m.classes),
-            "thresholds": m.thresholds, "test": m.manifest.get("test", {})}
+    return {
+        "model_version": m.version_id,
+        "sha256": m.sha256,
+        "classes": list(m.classes),
+        "thresholds": m.thresholds,
+        "test": m.manifest.get("test", {}),
+    }

@@ -61,8 +61,14 @@ class ClearanceError(OracleError):
 
 
 class ClearanceService:
-    def __init__(self, settings: Settings, member_id: str, chain: Chain, db: Database,
-                 instances: list | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        member_id: str,
+        chain: Chain,
+        db: Database,
+        instances: list | None = None,
+    ) -> None:
         self.settings = settings
         self.member_id = member_id
         self.chain = chain
@@ -76,12 +82,18 @@ class ClearanceService:
     def aggregator(self) -> Aggregator:
         if self._aggregator is None:
             instances = self._instances or [
-                HttpInstance(m.id, instance_url(self.settings, m.id),
-                             timeout_s=self.settings.clearance.oracle_timeout_s)
-                for m in self.settings.members if "ORACLE_OPERATOR" in m.roles
+                HttpInstance(
+                    m.id,
+                    instance_url(self.settings, m.id),
+                    timeout_s=self.settings.clearance.oracle_timeout_s,
+                )
+                for m in self.settings.members
+                if "ORACLE_OPERATOR" in m.roles
             ]
             self._aggregator = Aggregator(
-                instances, self.chain.attestations, self._operator(),
+                instances,
+                self.chain.attestations,
+                self._operator(),
                 quorum=self.chain.attestations.quorum,
                 timeout_s=self.settings.clearance.oracle_timeout_s,
                 member_active=self.chain.registry.is_active_member,
@@ -96,8 +108,9 @@ class ClearanceService:
             return load_declaration_xml(body, self.limits)
         return load_declaration_json(body)
 
-    def declare(self, decl: Declaration, user: str, *,
-                oracle_results: dict[str, Any] | None = None) -> dict[str, Any]:
+    def declare(
+        self, decl: Declaration, user: str, *, oracle_results: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Attest the clearance decision; draw down permits; keep and return the decision."""
         existing = self.get(decl.declaration_id)
         if existing is not None:
@@ -105,7 +118,9 @@ class ClearanceService:
                 raise ClearanceError(
                     "declaration_exists",
                     f"declaration {decl.declaration_id} was already lodged with other content; "
-                    "amend it under a new declaration id", 409)
+                    "amend it under a new declaration id",
+                    409,
+                )
             return {**existing, "duplicate": True}
         self._check_codes(decl)
         decl_json = json.loads(decl.model_dump_json())
@@ -131,8 +146,11 @@ class ClearanceService:
             "documents": decision["documents"],
             "audit_candidate": decision["audit_candidate"],
             "oracles": oracle_results,
-            "attestation": {**done.to_json(), "kind": "CLEARANCE",
-                            "subject": decision["declaration_hash"]},
+            "attestation": {
+                **done.to_json(),
+                "kind": "CLEARANCE",
+                "subject": decision["declaration_hash"],
+            },
             "permit_draws": draws,
         }
         if draw_error:
@@ -140,9 +158,16 @@ class ClearanceService:
         self.db.execute(
             "INSERT INTO declarations (declaration_id, declaration_hash, channel, decision,"
             " attestation, draws, created_at, created_by) VALUES (?,?,?,?,?,?,?,?)",
-            (decl.declaration_id, out["declaration_hash"], out["channel"],
-             json.dumps({**decision, "declaration": request["declaration"]}),
-             json.dumps(out["attestation"]), json.dumps(draws), utc_now(), user),
+            (
+                decl.declaration_id,
+                out["declaration_hash"],
+                out["channel"],
+                json.dumps({**decision, "declaration": request["declaration"]}),
+                json.dumps(out["attestation"]),
+                json.dumps(draws),
+                utc_now(),
+                user,
+            ),
         )
         return out
 
@@ -174,8 +199,10 @@ class ClearanceService:
                 done = self.aggregator.attest(int(att.Kind[kind]), {"declaration": decl_json})
             except (OracleError, ChainError) as exc:
                 log.warning("%s oracle unavailable for a declaration: %s", kind, exc)
-                results[kind.lower()] = {"unavailable": exc.code,
-                                        "detail": getattr(exc, "detail", None) or str(exc)}
+                results[kind.lower()] = {
+                    "unavailable": exc.code,
+                    "detail": getattr(exc, "detail", None) or str(exc),
+                }
                 continue
             results[kind.lower()] = {**done.result.output, "attestation": done.to_json()}
         return results
@@ -190,50 +217,75 @@ class ClearanceService:
             lines[(p["permit"], item.hs_code[:6])] += Decimal(p["quantity"])
         try:
             draws = self.chain.permits.draw_down_many(
-                self._operator(), declaration_hash(decl),
+                self._operator(),
+                declaration_hash(decl),
                 [(permit_id_bytes(pid), hs, qty) for (pid, hs), qty in lines.items()],
             )
         except ContractReverted as exc:
             raise ClearanceError(
                 "permit_draw_failed",
-                f"the decision was attested, but drawing the permits failed: {exc}", 409,
+                f"the decision was attested, but drawing the permits failed: {exc}",
+                409,
             ) from exc
-        return [{"permit": pid, "hs_code": hs, "quantity": str(q)}
-                for (pid, hs), q in lines.items()] if draws is not None else []
+        return (
+            [{"permit": pid, "hs_code": hs, "quantity": str(q)} for (pid, hs), q in lines.items()]
+            if draws is not None
+            else []
+        )
 
-    def reroute(self, declaration_id: str, channel: str, officer: str,
-                reason: str) -> dict[str, Any]:
+    def reroute(
+        self, declaration_id: str, channel: str, officer: str, reason: str
+    ) -> dict[str, Any]:
         """An officer's re-route: attested by the oracles, kept next to the original."""
         rec = self.get(declaration_id)
         if rec is None:
-            raise ClearanceError("unknown_declaration",
-                                 f"no declaration {declaration_id} on this node", 404)
+            raise ClearanceError(
+                "unknown_declaration", f"no declaration {declaration_id} on this node", 404
+            )
         try:
             new = Channel(channel)
         except ValueError:
             raise ClearanceError("invalid_channel", "channel must be C1, C2 or C3", 400) from None
         if new == rec["channel"]:
             raise ClearanceError("same_channel", f"the declaration is already {new}", 409)
-        rows = self.db.query("SELECT decision FROM declarations WHERE declaration_id = ?",
-                             (declaration_id,))
-        previous = rec["reroutes"][-1]["attestation"]["result_hash"] if rec["reroutes"] \
+        rows = self.db.query(
+            "SELECT decision FROM declarations WHERE declaration_id = ?", (declaration_id,)
+        )
+        previous = (
+            rec["reroutes"][-1]["attestation"]["result_hash"]
+            if rec["reroutes"]
             else rec["attestation"]["result_hash"]
-        request = {"reroute": {
-            "declaration": json.loads(rows[0][0])["declaration"],
-            "from": rec["channel"], "to": str(new), "officer": officer, "reason": reason,
-            "previous_result_hash": previous,
-        }}
+        )
+        request = {
+            "reroute": {
+                "declaration": json.loads(rows[0][0])["declaration"],
+                "from": rec["channel"],
+                "to": str(new),
+                "officer": officer,
+                "reason": reason,
+                "previous_result_hash": previous,
+            }
+        }
         done = self.aggregator.attest(int(att.CLEARANCE), request)
-        entry = {"from": rec["channel"], "to": str(new), "officer": officer, "reason": reason,
-                 "at": utc_now(), "attestation": done.to_json()}
+        entry = {
+            "from": rec["channel"],
+            "to": str(new),
+            "officer": officer,
+            "reason": reason,
+            "at": utc_now(),
+            "attestation": done.to_json(),
+        }
         reroutes = [*rec["reroutes"], entry]
-        self.db.execute("UPDATE declarations SET channel = ?, reroutes = ? WHERE declaration_id = ?",
-                        (str(new), json.dumps(reroutes), declaration_id))
+        self.db.execute(
+            "UPDATE declarations SET channel = ?, reroutes = ? WHERE declaration_id = ?",
+            (str(new), json.dumps(reroutes), declaration_id),
+        )
         return self.get(declaration_id)
 
     def get(self, declaration_id: str) -> dict[str, Any] | None:
-        rows = self.db.query("SELECT * FROM declarations WHERE declaration_id = ?",
-                             (declaration_id,))
+        rows = self.db.query(
+            "SELECT * FROM declarations WHERE declaration_id = ?", (declaration_id,)
+        )
         return _row(rows[0]) if rows else None
 
     def stats(self) -> dict[str, Any]:
@@ -249,24 +301,34 @@ class ClearanceService:
             engine[decision["channel"]] += 1
             for reason in decision["reasons"]:
                 rules[reason["rule"]] += 1
-        return {"declarations": len(rows), "channels": dict(channels),
-                "engine_channels": dict(engine),
-                "rules": dict(sorted(rules.items(), key=lambda kv: -kv[1]))}
+        return {
+            "declarations": len(rows),
+            "channels": dict(channels),
+            "engine_channels": dict(engine),
+            "rules": dict(sorted(rules.items(), key=lambda kv: -kv[1])),
+        }
 
     def list(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self.db.query("SELECT * FROM declarations ORDER BY created_at DESC LIMIT ?",
-                             (limit,))
+        rows = self.db.query(
+            "SELECT * FROM declarations ORDER BY created_at DESC LIMIT ?", (limit,)
+        )
         return [_row(r) for r in rows]
 
 
 def _row(r) -> dict[str, Any]:
     decision = json.loads(r["decision"])
     return {
-        "declaration": r["declaration_id"], "declaration_hash": r["declaration_hash"],
-        "channel": r["channel"], "engine_channel": decision["channel"],
-        "duties": decision["duties"], "reasons": decision["reasons"],
-        "permits": decision["permits"], "documents": decision["documents"],
-        "attestation": json.loads(r["attestation"]), "permit_draws": json.loads(r["draws"]),
-        "reroutes": json.loads(r["reroutes"]), "created_at": r["created_at"],
+        "declaration": r["declaration_id"],
+        "declaration_hash": r["declaration_hash"],
+        "channel": r["channel"],
+        "engine_channel": decision["channel"],
+        "duties": decision["duties"],
+        "reasons": decision["reasons"],
+        "permits": decision["permits"],
+        "documents": decision["documents"],
+        "attestation": json.loads(r["attestation"]),
+        "permit_draws": json.loads(r["draws"]),
+        "reroutes": json.loads(r["reroutes"]),
+        "created_at": r["created_at"],
         "created_by": r["created_by"],
     }

@@ -40,19 +40,25 @@ class DescriptionGroup(TyperGroup):
 
 
 app = typer.Typer(
-    cls=DescriptionGroup, no_args_is_help=True,
+    cls=DescriptionGroup,
+    no_args_is_help=True,
     help="AI tariff classification: HS code, duty rate and regulations for a description. "
-         'Usage: classify "DESCRIPTION" [--top 5] [--json] [--answer ID] (the predict '
-         "command), or a subcommand below.",
+    'Usage: classify "DESCRIPTION" [--top 5] [--json] [--answer ID] (the predict '
+    "command), or a subcommand below.",
 )
 
-ModelDirOpt = Annotated[Path | None, typer.Option(
-    "--model-dir", help="Model folder to use (default: the active trained version, else the "
-                        "shipped model).")]
+ModelDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--model-dir",
+        help="Model folder to use (default: the active trained version, else the shipped model).",
+    ),
+]
 DataOpt = Annotated[Path | None, typer.Option("--data", help="CSV file of labelled descriptions.")]
 TextColOpt = Annotated[str, typer.Option("--text-col", help="Column holding the description.")]
-LabelColOpt = Annotated[str, typer.Option("--label-col",
-                                          help="Column holding the HS code (6-10 digits).")]
+LabelColOpt = Annotated[
+    str, typer.Option("--label-col", help="Column holding the HS code (6-10 digits).")
+]
 
 
 def _service(model_dir: Path | None):
@@ -83,8 +89,14 @@ def _render(result: dict[str, Any]) -> None:
         if duty.get("specific"):
             rate += f" + {duty['specific']}"
         lines = c["hs6"] + "".join(f"\n {n['code']}" for n in c["national_lines"])
-        table.add_row(str(i), lines, f"{c['confidence']:.2f}", rate,
-                      " ".join(r["code"] for r in c["regulations"]) or "-", c["description"])
+        table.add_row(
+            str(i),
+            lines,
+            f"{c['confidence']:.2f}",
+            rate,
+            " ".join(r["code"] for r in c["regulations"]) or "-",
+            c["description"],
+        )
     console.print(table)
     for i, c in enumerate(result["candidates"][:3], 1):
         console.print(f"[dim]why #{i} {c['hs6']}: {c['explanation']}[/]")
@@ -118,9 +130,12 @@ def _ask(question: dict[str, Any]) -> str | None:
 def predict(
     description: Annotated[str, typer.Argument(help="What the goods are, in plain words.")],
     top: Annotated[int, typer.Option("--top", min=1, max=20, help="Candidates to show.")] = 5,
-    answer: Annotated[list[str] | None, typer.Option(
-        "--answer", "-a", help="Answer the next question with this option id (repeatable).")]
-    = None,
+    answer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--answer", "-a", help="Answer the next question with this option id (repeatable)."
+        ),
+    ] = None,
     model_dir: ModelDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -138,9 +153,10 @@ def predict(
         dialogue = Dialogue.start(svc.model, text)
         for option in answer or []:
             if dialogue.pending is None:
-                raise TariffInputError("no_pending_question",
-                                       f"--answer {option}: no question is pending "
-                                       f"({dialogue.reason})")
+                raise TariffInputError(
+                    "no_pending_question",
+                    f"--answer {option}: no question is pending ({dialogue.reason})",
+                )
             dialogue.answer(dialogue.pending.id, option)
         interactive = _is_tty() and not as_json
         while interactive and dialogue.pending is not None:
@@ -157,8 +173,10 @@ def predict(
     out(result, as_json, _render)
     if not as_json and result["question"]:
         q = result["question"]
-        console.print(f"\n[bold]Question {q['id']}:[/] {q['text']} — rerun with --answer "
-                      + " | ".join(o["id"] for o in q["options"]))
+        console.print(
+            f"\n[bold]Question {q['id']}:[/] {q['text']} — rerun with --answer "
+            + " | ".join(o["id"] for o in q["options"])
+        )
 
 
 @app.command()
@@ -166,13 +184,21 @@ def train(
     data: DataOpt = None,
     text_col: TextColOpt = "description",
     label_col: LabelColOpt = "hs_code",
-    activate: Annotated[bool, typer.Option(
-        "--activate/--no-activate", help="Make the new version the active one.")] = True,
-    model_root: Annotated[Path | None, typer.Option(
-        "--model-root", help="Where versions are written (default: <home>/tariff/models).")]
-    = None,
-    chapters: Annotated[str, typer.Option(
-        "--chapters", help="Only these HS chapters, comma-separated (quick experiments).")] = "",
+    activate: Annotated[
+        bool, typer.Option("--activate/--no-activate", help="Make the new version the active one.")
+    ] = True,
+    model_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-root", help="Where versions are written (default: <home>/tariff/models)."
+        ),
+    ] = None,
+    chapters: Annotated[
+        str,
+        typer.Option(
+            "--chapters", help="Only these HS chapters, comma-separated (quick experiments)."
+        ),
+    ] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Train a new model version on the nomenclature (plus your rulings with --data).
@@ -184,22 +210,29 @@ def train(
 
     from oracles.tariff.train import TrainConfig
 
-    config = TrainConfig(chapters=tuple(c.strip().zfill(2) for c in chapters.split(",")
-                                        if c.strip()))
+    config = TrainConfig(
+        chapters=tuple(c.strip().zfill(2) for c in chapters.split(",") if c.strip())
+    )
     svc = _service(None)
     if model_root is not None:
         svc.settings = replace(svc.settings, model_root=model_root)
     log = (lambda m: None) if as_json else (lambda m: err_console.print(f"[dim]{m}[/]"))
     try:
-        result = svc.train_file(data, text_col, label_col, activate=activate, log=log,
-                                config=config)
+        result = svc.train_file(
+            data, text_col, label_col, activate=activate, log=log, config=config
+        )
     except TariffInputError as exc:
         _fail(exc, as_json)
         return
-    out(result, as_json, lambda r: console.print(
-        f"model [bold]{r['model_version']}[/] written to {r['model_dir']} "
-        f"({r['rulings']} rulings, {r['skipped']} rows skipped)"
-        + (", now active" if r["active"] else "")))
+    out(
+        result,
+        as_json,
+        lambda r: console.print(
+            f"model [bold]{r['model_version']}[/] written to {r['model_dir']} "
+            f"({r['rulings']} rulings, {r['skipped']} rows skipped)"
+            + (", now active" if r["active"] else "")
+        ),
+    )
 
 
 @app.command()
@@ -207,8 +240,10 @@ def evaluate(
     data: DataOpt = None,
     text_col: TextColOpt = "description",
     label_col: LabelColOpt = "hs_code",
-    dialogue: Annotated[bool, typer.Option(
-        "--dialogue", help="Also simulate a truthful user answering the questions.")] = False,
+    dialogue: Annotated[
+        bool,
+        typer.Option("--dialogue", help="Also simulate a truthful user answering the questions."),
+    ] = False,
     model_dir: ModelDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -234,8 +269,9 @@ def evaluate(
         for k in (2, 4, 6):
             table.add_row(f"HS{k}", f"{r[f'hs{k}_acc']:.1%}", f"{r[f'top5_hs{k}']:.1%}")
         console.print(table)
-        console.print(f"p95 {r['p95_ms']} ms, {r['per_s']} descriptions/s; "
-                      f"{r['skipped']} rows skipped")
+        console.print(
+            f"p95 {r['p95_ms']} ms, {r['per_s']} descriptions/s; {r['skipped']} rows skipped"
+        )
         for p in r["problems"]:
             err_console.print(f"[yellow]{p}[/]")
 

@@ -28,11 +28,14 @@ from nodes.cliutil import (
 )
 from oracles.xray.errors import XrayError
 
-app = typer.Typer(no_args_is_help=True,
-                  help="X-ray scans: threat recognition, evaluation, feedback, retraining.")
+app = typer.Typer(
+    no_args_is_help=True, help="X-ray scans: threat recognition, evaluation, feedback, retraining."
+)
 
-ModelOpt = Annotated[Path | None, typer.Option(
-    "--model", help="Model folder (manifest.json + ONNX); default: the active model.")]
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option("--model", help="Model folder (manifest.json + ONNX); default: the active model."),
+]
 
 
 def _model(folder: Path | None):
@@ -48,9 +51,12 @@ def _model(folder: Path | None):
 @app.command()
 def scan(
     images: Annotated[list[Path], typer.Argument(help="Scan image files (PNG, JPEG, TIFF...).")],
-    overlay: Annotated[Path | None, typer.Option(
-        "--overlay", help="Write <name>.overlay.png with boxes for officers into this folder.")]
-    = None,
+    overlay: Annotated[
+        Path | None,
+        typer.Option(
+            "--overlay", help="Write <name>.overlay.png with boxes for officers into this folder."
+        ),
+    ] = None,
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -86,9 +92,16 @@ def scan(
                 table.add_row(str(path), f"[red]{code}[/]", detail, "")
             continue
         ms = round((time.perf_counter() - t0) * 1000, 2)
-        rec = {"image": str(path), "sha256": loaded.sha256, "threats": det.threats,
-               "verdict": det.verdict, "ms": ms, "scores": det.scores,
-               "warnings": loaded.warnings, "model_version": m.version_id}
+        rec = {
+            "image": str(path),
+            "sha256": loaded.sha256,
+            "threats": det.threats,
+            "verdict": det.verdict,
+            "ms": ms,
+            "scores": det.scores,
+            "warnings": loaded.warnings,
+            "model_version": m.version_id,
+        }
         if overlay is not None:
             target = overlay / f"{path.stem}.overlay.png"
             target.write_bytes(draw_overlay(loaded.image, det.threats, det.verdict))
@@ -107,8 +120,10 @@ def scan(
 
 @app.command()
 def evaluate(
-    data: Annotated[Path, typer.Option("--data", help="Folder with images and labels.csv "
-                                                      "(columns image, classes).")],
+    data: Annotated[
+        Path,
+        typer.Option("--data", help="Folder with images and labels.csv (columns image, classes)."),
+    ],
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -124,8 +139,12 @@ def evaluate(
             table.add_column(col)
         for c, a in r["auc"].items():
             rec = r["recall_at_5pct_false_alarm"][c]
-            table.add_row(c, str(r["positives"][c]), "-" if a is None else f"{a:.4f}",
-                          "-" if rec is None else f"{rec:.3f}")
+            table.add_row(
+                c,
+                str(r["positives"][c]),
+                "-" if a is None else f"{a:.4f}",
+                "-" if rec is None else f"{rec:.3f}",
+            )
         console.print(table)
         for e in r["errors"]:
             err_console.print(f"[yellow]skipped[/] {e['image']}: {e['error']} ({e['detail']})")
@@ -137,8 +156,7 @@ def evaluate(
 def synth(
     n: Annotated[int, typer.Option("--n", min=1, help="Number of scans.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write into.")],
-    seed: Annotated[int, typer.Option("--seed", help="Data set seed (same seed, same scans).")]
-    = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Data set seed (same seed, same scans).")] = 1,
     size: Annotated[int, typer.Option("--size", min=64, max=2048, help="Image side.")] = 512,
     workers: Annotated[int, typer.Option("--workers", min=1, max=16)] = 1,
     as_json: JsonOpt = False,
@@ -155,9 +173,19 @@ def info(model: ModelOpt = None, as_json: JsonOpt = False) -> None:
     m = _model(model)
     diff = m.check_reference()
     man = m.manifest
-    out({"model_version": m.version_id, "folder": str(m.folder), "sha256": m.sha256,
-         "classes": list(m.classes), "thresholds": m.thresholds, "reference_max_diff": diff,
-         "test": man.get("test", {}), "parent": man.get("parent")}, as_json)
+    out(
+        {
+            "model_version": m.version_id,
+            "folder": str(m.folder),
+            "sha256": m.sha256,
+            "classes": list(m.classes),
+            "thresholds": m.thresholds,
+            "reference_max_diff": diff,
+            "test": man.get("test", {}),
+            "parent": man.get("parent"),
+        },
+        as_json,
+    )
 
 
 def _node_service(member: str | None):
@@ -171,26 +199,39 @@ def _node_service(member: str | None):
     member_id = member or s.members[0].id
     node_dir = s.node_dir(member_id)
     if not (node_dir / "node.sqlite").exists():
-        raise XrayError("no_feedback", f"{node_dir / 'node.sqlite'} does not exist: node "
-                                       f"{member_id} has never run on this machine")
+        raise XrayError(
+            "no_feedback",
+            f"{node_dir / 'node.sqlite'} does not exist: node "
+            f"{member_id} has never run on this machine",
+        )
     st = s.store
-    store = (open_store("local", root=node_dir / "cas", fsync=st.fsync,
-                        max_object_bytes=st.max_object_bytes) if st.kind == "local"
-             else open_store("ipfs", api_url=st.ipfs_api, timeout_s=st.ipfs_timeout_s,
-                             max_object_bytes=st.max_object_bytes))
-    return XrayService(Database(node_dir / "node.sqlite"), store, load_model(s),
-                       limits=xray_settings(s).limits)
+    store = (
+        open_store(
+            "local", root=node_dir / "cas", fsync=st.fsync, max_object_bytes=st.max_object_bytes
+        )
+        if st.kind == "local"
+        else open_store(
+            "ipfs",
+            api_url=st.ipfs_api,
+            timeout_s=st.ipfs_timeout_s,
+            max_object_bytes=st.max_object_bytes,
+        )
+    )
+    return XrayService(
+        Database(node_dir / "node.sqlite"), store, load_model(s), limits=xray_settings(s).limits
+    )
 
 
 @app.command()
 def retrain(
     member: MemberOpt = None,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps.")] = 150,
-    replay: Annotated[int, typer.Option("--replay", min=0,
-                                        help="Synthetic scans mixed in against forgetting.")]
-    = 256,
-    activate: Annotated[bool, typer.Option("--activate", help="Run the new version from now.")]
-    = False,
+    replay: Annotated[
+        int, typer.Option("--replay", min=0, help="Synthetic scans mixed in against forgetting.")
+    ] = 256,
+    activate: Annotated[
+        bool, typer.Option("--activate", help="Run the new version from now.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fine-tune the active model on officers' confirmed / rejected alerts; write a new
@@ -201,8 +242,14 @@ def retrain(
     require_torch()
     svc = _node_service(member)
     try:
-        result = run(settings(), svc, steps=steps, replay=replay, do_activate=activate,
-                     log=stderr_log if not as_json else (lambda m: None))
+        result = run(
+            settings(),
+            svc,
+            steps=steps,
+            replay=replay,
+            do_activate=activate,
+            log=stderr_log if not as_json else (lambda m: None),
+        )
     finally:
         svc.db.close()
     out(result, as_json)
@@ -222,8 +269,9 @@ def activate_cmd(
 
     folder = models_dir(settings()) / version
     if not folder.is_dir():
-        raise XrayError("model_missing", f"no model version {version} under "
-                                         f"{models_dir(settings())}")
+        raise XrayError(
+            "model_missing", f"no model version {version} under {models_dir(settings())}"
+        )
     m = XrayModel(folder)
     m.check_reference()
     pointer = do_activate(settings(), version, m.sha256)
@@ -234,8 +282,9 @@ def activate_cmd(
 def feedback(
     scan_id: Annotated[str, typer.Argument(help="Scan id (from the node's scan record).")],
     cls: Annotated[str, typer.Option("--class", help="meat, drugs, firearm or knife.")],
-    confirm: Annotated[bool, typer.Option("--confirm/--reject",
-                                          help="Threat found / false alarm.")],
+    confirm: Annotated[
+        bool, typer.Option("--confirm/--reject", help="Threat found / false alarm.")
+    ],
     note: Annotated[str, typer.Option("--note")] = "",
     member: MemberOpt = None,
     api_key: ApiKeyOpt = None,
@@ -243,14 +292,14 @@ def feedback(
 ) -> None:
     """An officer confirms or rejects a class on a scan (closes its open alerts)."""
     body = {"class": cls, "decision": "confirm" if confirm else "reject", "note": note}
-    out(node_call(member, api_key, "POST", f"/xray/scans/{scan_id}/feedback", json=body),
-        as_json)
+    out(node_call(member, api_key, "POST", f"/xray/scans/{scan_id}/feedback", json=body), as_json)
 
 
 @app.command()
 def alerts(
-    status: Annotated[str, typer.Option("--status", help="open, confirmed, rejected or all.")]
-    = "open",
+    status: Annotated[
+        str, typer.Option("--status", help="open, confirmed, rejected or all.")
+    ] = "open",
     member: MemberOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,

@@ -83,11 +83,16 @@ class DocumentService:
         node_dir = settings.node_dir(member_id)
         st = settings.store
         self.store: ContentStore = (
-            open_store("local", root=node_dir / "cas", fsync=st.fsync,
-                       max_object_bytes=st.max_object_bytes)
+            open_store(
+                "local", root=node_dir / "cas", fsync=st.fsync, max_object_bytes=st.max_object_bytes
+            )
             if st.kind == "local"
-            else open_store("ipfs", api_url=st.ipfs_api, timeout_s=st.ipfs_timeout_s,
-                            max_object_bytes=st.max_object_bytes)
+            else open_store(
+                "ipfs",
+                api_url=st.ipfs_api,
+                timeout_s=st.ipfs_timeout_s,
+                max_object_bytes=st.max_object_bytes,
+            )
         )
         self.limits = XmlLimits(settings.documents.max_xml_bytes, settings.documents.max_xml_depth)
         self.box_key = chain.keys.box_key(member_id)
@@ -101,8 +106,10 @@ class DocumentService:
     def _recipient_key(self, recipient: str) -> bytes:
         """The importing member's X25519 key from the registry (cached briefly)."""
         if recipient == self.member_id:
-            raise DocumentError("invalid_recipient",
-                                f"{recipient} is this node's own member; name the importing customs")
+            raise DocumentError(
+                "invalid_recipient",
+                f"{recipient} is this node's own member; name the importing customs",
+            )
         hit = self._members.get(recipient)
         if hit and time.monotonic() - hit[0] < _MEMBER_CACHE_S:
             member = hit[1]
@@ -111,16 +118,22 @@ class DocumentService:
                 member = self.chain.registry.member(recipient)
             except ContractReverted as exc:
                 if exc.error == "UnknownMember":
-                    raise DocumentError("unknown_member",
-                                        f"{recipient} is not a member of the consortium", 404) from None
+                    raise DocumentError(
+                        "unknown_member", f"{recipient} is not a member of the consortium", 404
+                    ) from None
                 raise
             self._members[recipient] = (time.monotonic(), member)
         if not member.active:
-            raise DocumentError("inactive_member", f"{recipient} is no longer an active member", 409)
+            raise DocumentError(
+                "inactive_member", f"{recipient} is no longer an active member", 409
+            )
         key = bytes.fromhex(member.x25519_key[2:])
         if not any(key):
-            raise DocumentError("no_encryption_key",
-                                f"{recipient} has not published an X25519 key in the registry", 409)
+            raise DocumentError(
+                "no_encryption_key",
+                f"{recipient} has not published an X25519 key in the registry",
+                409,
+            )
         return key
 
     def submit(self, xml: bytes, doc_type: str, recipient: str, user: str) -> Submitted:
@@ -137,8 +150,11 @@ class DocumentService:
         # leave an unreferenced ciphertext (sealed boxes are randomised) for every resubmission.
         known = self.outbox.known("0x" + d.doc_hash.hex() for d in docs)
         fresh = [d for d in docs if "0x" + d.doc_hash.hex() not in known]
-        accepted = iter(self.accept(fresh, seal_documents(fresh, key, self.rest_key), recipient,
-                                    user) if fresh else [])
+        accepted = iter(
+            self.accept(fresh, seal_documents(fresh, key, self.rest_key), recipient, user)
+            if fresh
+            else []
+        )
         out = []
         for d in docs:
             h = "0x" + d.doc_hash.hex()
@@ -154,8 +170,13 @@ class DocumentService:
         return self._recipient_key(recipient)
 
     def accept(
-        self, docs: Sequence[PreparedDocument], sealed: Sequence[tuple[bytes, bytes]],
-        recipient: str, user: str, *, cids: Sequence[str] | None = None,
+        self,
+        docs: Sequence[PreparedDocument],
+        sealed: Sequence[tuple[bytes, bytes]],
+        recipient: str,
+        user: str,
+        *,
+        cids: Sequence[str] | None = None,
     ) -> list[Submitted]:
         """Store prepared and sealed documents and queue them (bulk path for importers).
 
@@ -169,18 +190,30 @@ class DocumentService:
             raise DocumentError("missing_content", "bulk import: one CID per document is needed")
         queued = [
             QueuedDocument(
-                doc_hash="0x" + d.doc_hash.hex(), doc_type=d.doc_type.name,
-                doc_type_code=d.doc_type.code, recipient=recipient, submitted_by=user,
-                cid_recipient=cids[i], own_copy=sealed[i][1], summary=d.summary,
+                doc_hash="0x" + d.doc_hash.hex(),
+                doc_type=d.doc_type.name,
+                doc_type_code=d.doc_type.code,
+                recipient=recipient,
+                submitted_by=user,
+                cid_recipient=cids[i],
+                own_copy=sealed[i][1],
+                summary=d.summary,
             )
             for i, d in enumerate(docs)
         ]
         added = self.outbox.enqueue(queued)
-        self.log.record_many([
-            (q.doc_hash, "submitted", user,
-             {"recipient": recipient, "doc_type": q.doc_type, "cid": q.cid_recipient})
-            for q, new in zip(queued, added, strict=True) if new
-        ])
+        self.log.record_many(
+            [
+                (
+                    q.doc_hash,
+                    "submitted",
+                    user,
+                    {"recipient": recipient, "doc_type": q.doc_type, "cid": q.cid_recipient},
+                )
+                for q, new in zip(queued, added, strict=True)
+                if new
+            ]
+        )
         self.wake.set()
         out = []
         for q, new in zip(queued, added, strict=True):
@@ -193,19 +226,28 @@ class DocumentService:
             return None
         batch = self.outbox.batch(doc.batch_root)
         return Receipt(
-            doc_hash=doc.doc_hash, doc_type=doc.doc_type, leaf_index=doc.leaf_index,
-            proof=self.outbox.proof(doc.batch_root, doc.leaf_index), root=doc.batch_root,
-            tx=batch.tx, block=batch.block,
-            anchored_at=batch.anchored_at, chain_id=self.chain.deployment.chain_id,
-            registry=self.chain.documents.address, issuer=batch.issuer,
-            issuer_member=batch.issuer_member, cid=doc.cid_recipient, recipient=doc.recipient,
+            doc_hash=doc.doc_hash,
+            doc_type=doc.doc_type,
+            leaf_index=doc.leaf_index,
+            proof=self.outbox.proof(doc.batch_root, doc.leaf_index),
+            root=doc.batch_root,
+            tx=batch.tx,
+            block=batch.block,
+            anchored_at=batch.anchored_at,
+            chain_id=self.chain.deployment.chain_id,
+            registry=self.chain.documents.address,
+            issuer=batch.issuer,
+            issuer_member=batch.issuer_member,
+            cid=doc.cid_recipient,
+            recipient=doc.recipient,
         )
 
     def document(self, doc_hash: str) -> OutDocument:
         doc = self.outbox.document(_norm_hash(doc_hash))
         if doc is None:
-            raise DocumentError("unknown_document",
-                                f"no document {doc_hash} was submitted through this node", 404)
+            raise DocumentError(
+                "unknown_document", f"no document {doc_hash} was submitted through this node", 404
+            )
         return doc
 
     def wait_anchored(self, doc_hash: str, timeout_s: float) -> OutDocument:
@@ -233,15 +275,13 @@ class DocumentService:
         fixed: list[tuple[str, int, int]] = []
         while True:
             code, docs = self.outbox.next_batch(max_docs)
-            if not docs or (not force and len(docs) < max_docs
-                            and not self._oldest_due(docs[0])):
+            if not docs or (not force and len(docs) < max_docs and not self._oldest_due(docs[0])):
                 break
             hashes = [d.doc_hash for d in docs]
             # A random last leaf makes the root unpredictable before it is broadcast, and new
             # after a batch had to be rebuilt (see _claim).
             salt = os.urandom(32)
-            tree = MerkleTree([leaf_hash(bytes.fromhex(h[2:])) for h in hashes]
-                              + [leaf_hash(salt)])
+            tree = MerkleTree([leaf_hash(bytes.fromhex(h[2:])) for h in hashes] + [leaf_hash(salt)])
             root = "0x" + tree.root.hex()
             self.outbox.prepare_batch(root, code, hashes, salt=salt)
             fixed.append((root, len(docs), code))
@@ -287,8 +327,12 @@ class DocumentService:
         back to the queue, to be batched again under a new random leaf.
         """
         if result.issuer.lower() != sender.address.lower():
-            log.warning("root %s was anchored by %s (%s), not by us; rebuilding the batch",
-                        root, result.issuer_member, result.issuer)
+            log.warning(
+                "root %s was anchored by %s (%s), not by us; rebuilding the batch",
+                root,
+                result.issuer_member,
+                result.issuer,
+            )
             self.outbox.abandon_batch(root)
             self.wake.set()
             return 0
@@ -297,14 +341,24 @@ class DocumentService:
 
     def _record_anchored(self, root: str, result) -> None:
         self.outbox.mark_anchored(
-            root, tx_hash=result.tx_hash, block=result.block, anchored_at=result.anchored_at,
-            issuer=result.issuer, issuer_member=result.issuer_member,
+            root,
+            tx_hash=result.tx_hash,
+            block=result.block,
+            anchored_at=result.anchored_at,
+            issuer=result.issuer,
+            issuer_member=result.issuer_member,
         )
-        self.log.record_many([
-            (h, "anchored", result.issuer,
-             {"root": root, "leaf_index": i, "tx": result.tx_hash, "block": result.block})
-            for h, i in self.outbox.batch_hashes(root)
-        ])
+        self.log.record_many(
+            [
+                (
+                    h,
+                    "anchored",
+                    result.issuer,
+                    {"root": root, "leaf_index": i, "tx": result.tx_hash, "block": result.block},
+                )
+                for h, i in self.outbox.batch_hashes(root)
+            ]
+        )
 
     # --- delivery (the delivery thread calls this) --------------------------------------
 
@@ -317,34 +371,51 @@ class DocumentService:
             try:
                 verdict = self._deliver(client, doc)
             except Exception as exc:  # any failure is one failed attempt; the queue moves on
-                if not isinstance(exc, (httpx.HTTPError, DeliveryRefused, ChainError,
-                                        OffchainError)):
+                if not isinstance(
+                    exc, (httpx.HTTPError, DeliveryRefused, ChainError, OffchainError)
+                ):
                     log.exception("delivery of %s to %s failed", d.doc_hash, d.recipient)
-                delay = backoff_s(d.attempts, self.settings.documents.delivery_base_s,
-                                  self.settings.documents.delivery_cap_s)
-                self.outbox.mark_attempt_failed(d.doc_hash, d.recipient,
-                                                f"{type(exc).__name__}: {exc}", now + delay)
+                delay = backoff_s(
+                    d.attempts,
+                    self.settings.documents.delivery_base_s,
+                    self.settings.documents.delivery_cap_s,
+                )
+                self.outbox.mark_attempt_failed(
+                    d.doc_hash, d.recipient, f"{type(exc).__name__}: {exc}", now + delay
+                )
                 continue
             self.outbox.mark_delivered(d.doc_hash, d.recipient, verdict)
-            self.log.record(d.doc_hash, "delivered", self.member_id, recipient=d.recipient,
-                            verdict_valid=verdict.get("valid"), reason=verdict.get("reason"))
+            self.log.record(
+                d.doc_hash,
+                "delivered",
+                self.member_id,
+                recipient=d.recipient,
+                verdict_valid=verdict.get("valid"),
+                reason=verdict.get("reason"),
+            )
             acked += 1
         return acked
 
     def _deliver(self, client: httpx.Client, doc: OutDocument) -> dict[str, Any]:
         receipt = self.receipt(doc)
-        body = json.dumps({
-            "receipt": receipt.to_json(),
-            "ciphertext": base64.b64encode(self.store.get(doc.cid_recipient)).decode(),
-        }).encode()
+        body = json.dumps(
+            {
+                "receipt": receipt.to_json(),
+                "ciphertext": base64.b64encode(self.store.get(doc.cid_recipient)).decode(),
+            }
+        ).encode()
         env = crypto.sign_envelope(
-            self.chain.keys.account(self.issuer_key), self.member_id, doc.recipient, body,
+            self.chain.keys.account(self.issuer_key),
+            self.member_id,
+            doc.recipient,
+            body,
             chain_id=self.chain.deployment.chain_id,
         )
         url = f"{self.settings.node_url(doc.recipient)}/inbox"
         try:
-            resp = client.post(url, content=body, headers={
-                **env.to_headers(), "Content-Type": "application/json"})
+            resp = client.post(
+                url, content=body, headers={**env.to_headers(), "Content-Type": "application/json"}
+            )
         except httpx.HTTPError as exc:
             raise DeliveryRefused(f"{url}: {type(exc).__name__}: {exc}") from exc
         if resp.status_code != 200:
@@ -365,7 +436,10 @@ class DocumentService:
         """Check the envelope, open and verify the document, keep it; (verdict, new)."""
         env = crypto.Envelope.from_headers(headers)
         crypto.verify_envelope(
-            env, body, recipient=self.member_id, chain_id=self.chain.deployment.chain_id,
+            env,
+            body,
+            recipient=self.member_id,
+            chain_id=self.chain.deployment.chain_id,
             is_member_account=self._is_member_account,
             seen_nonce=lambda sender, nonce: not self.inbox.claim_nonce(sender, nonce),
             max_skew_s=self.settings.documents.envelope_max_skew_s,
@@ -379,23 +453,36 @@ class DocumentService:
         except (ValueError, KeyError, TypeError) as exc:
             raise DocumentError("invalid_delivery", f"delivery body is not valid: {exc}") from None
         if receipt.recipient != self.member_id:
-            raise DocumentError("wrong_recipient",
-                                f"the receipt is for {receipt.recipient}, this node is {self.member_id}")
+            raise DocumentError(
+                "wrong_recipient",
+                f"the receipt is for {receipt.recipient}, this node is {self.member_id}",
+            )
         existing = self.inbox.get(receipt.doc_hash, env.sender)
         if existing is not None:
             return existing.verdict, False
         plaintext = crypto.unseal(self.box_key, ciphertext)
         cid = self.store.put(ciphertext)
         verdict = self.verify(plaintext, receipt)
-        stored, new = self.inbox.store(doc_hash=receipt.doc_hash, sender=env.sender,
-                                       doc_type=receipt.doc_type, cid=cid,
-                                       receipt=receipt.to_json(), verdict=verdict.to_json())
+        stored, new = self.inbox.store(
+            doc_hash=receipt.doc_hash,
+            sender=env.sender,
+            doc_type=receipt.doc_type,
+            cid=cid,
+            receipt=receipt.to_json(),
+            verdict=verdict.to_json(),
+        )
         if new:
-            self.log.record_many([
-                (receipt.doc_hash, "received", env.sender, {"cid": cid, "root": receipt.root}),
-                (receipt.doc_hash, "verified", self.member_id,
-                 {"valid": verdict.valid, "reason": verdict.reason}),
-            ])
+            self.log.record_many(
+                [
+                    (receipt.doc_hash, "received", env.sender, {"cid": cid, "root": receipt.root}),
+                    (
+                        receipt.doc_hash,
+                        "verified",
+                        self.member_id,
+                        {"valid": verdict.valid, "reason": verdict.reason},
+                    ),
+                ]
+            )
         return stored.verdict, new
 
     def _is_member_account(self, member_id: str, address: str) -> bool:
@@ -404,8 +491,12 @@ class DocumentService:
 
     def verify(self, xml: bytes, receipt: Receipt) -> Verdict:
         return verify_document(
-            xml, receipt, documents=self.chain.documents, registry=self.chain.registry,
-            chain_id=self.chain.w3.eth.chain_id, limits=self.limits,
+            xml,
+            receipt,
+            documents=self.chain.documents,
+            registry=self.chain.registry,
+            chain_id=self.chain.w3.eth.chain_id,
+            limits=self.limits,
         )
 
     def open_received(self, doc_hash: str) -> bytes:
@@ -424,11 +515,16 @@ class DocumentService:
     def revoke_document(self, doc_hash: str, reason: str, user: str) -> dict[str, Any]:
         doc = self.document(doc_hash)
         if doc.state != "anchored":
-            raise DocumentError("not_anchored",
-                                f"document {doc.doc_hash} is {doc.state}, not anchored yet", 409)
+            raise DocumentError(
+                "not_anchored", f"document {doc.doc_hash} is {doc.state}, not anchored yet", 409
+            )
         rc = self.chain.documents.revoke_document(
-            self.chain.sender(self.issuer_key), doc.batch_root, doc.doc_hash,
-            self.outbox.proof(doc.batch_root, doc.leaf_index), reason)
+            self.chain.sender(self.issuer_key),
+            doc.batch_root,
+            doc.doc_hash,
+            self.outbox.proof(doc.batch_root, doc.leaf_index),
+            reason,
+        )
         tx = "0x" + bytes(rc["transactionHash"]).hex()
         self.log.record(doc.doc_hash, "revoked", user, reason=reason, tx=tx, scope="document")
         return {"doc_hash": doc.doc_hash, "root": doc.batch_root, "tx": tx, "reason": reason}
@@ -440,9 +536,17 @@ class DocumentService:
             raise DocumentError("unknown_batch", f"no anchored batch {root} on this node", 404)
         rc = self.chain.documents.revoke_batch(self.chain.sender(self.issuer_key), root, reason)
         tx = "0x" + bytes(rc["transactionHash"]).hex()
-        self.log.record_many([(d.doc_hash, "revoked", user,
-                               {"reason": reason, "tx": tx, "scope": "batch", "root": root})
-                              for d in self.outbox.batch_documents(root)])
+        self.log.record_many(
+            [
+                (
+                    d.doc_hash,
+                    "revoked",
+                    user,
+                    {"reason": reason, "tx": tx, "scope": "batch", "root": root},
+                )
+                for d in self.outbox.batch_documents(root)
+            ]
+        )
         return {"root": root, "tx": tx, "reason": reason, "documents": batch.count}
 
 

@@ -34,10 +34,16 @@ def trace_document(service: DocumentService, doc_hash: str) -> dict[str, Any]:
     timeline = [_chain_entry(service, e) for e in _chain_events(service, h, root)]
     checks = _Reverifier(service, h, out_doc, in_doc)
     for r in records:
-        timeline.append({
-            "at": r.at, "source": "node", "kind": r.kind, "actor": r.actor, "detail": r.detail,
-            "reverified": checks.check(r.kind, r.detail),
-        })
+        timeline.append(
+            {
+                "at": r.at,
+                "source": "node",
+                "kind": r.kind,
+                "actor": r.actor,
+                "detail": r.detail,
+                "reverified": checks.check(r.kind, r.detail),
+            }
+        )
     timeline.sort(key=_order_key(timeline))
     return {"doc_hash": h, "root": root, "member": service.member_id, "timeline": timeline}
 
@@ -65,8 +71,12 @@ def _chain_events(service: DocumentService, doc_hash: str, root: str | None) -> 
     deployed = service.chain.deployment.contracts["DocumentRegistry"].block
     wanted = [t for t in (root, doc_hash) if t]
     events = read_events(
-        service.chain.w3, documents.contract, "DocumentRegistry", events=_CHAIN_EVENTS,
-        from_block=deployed, topics=[wanted],
+        service.chain.w3,
+        documents.contract,
+        "DocumentRegistry",
+        events=_CHAIN_EVENTS,
+        from_block=deployed,
+        topics=[wanted],
     )
     keep = []
     for e in events:
@@ -81,10 +91,14 @@ def _chain_events(service: DocumentService, doc_hash: str, root: str | None) -> 
 def _chain_entry(service: DocumentService, e) -> dict[str, Any]:
     block = service.chain.w3.eth.get_block(e.block_number)
     at = datetime.fromtimestamp(block["timestamp"], UTC).isoformat(timespec="milliseconds")
-    kind = {"BatchAnchored": "anchored", "BatchRevoked": "revoked",
-            "DocumentRevoked": "revoked"}[e.event]
+    kind = {"BatchAnchored": "anchored", "BatchRevoked": "revoked", "DocumentRevoked": "revoked"}[
+        e.event
+    ]
     return {
-        "at": at, "source": "chain", "kind": kind, "event": e.event,
+        "at": at,
+        "source": "chain",
+        "kind": kind,
+        "event": e.event,
         "detail": {**e.to_json()["args"], "block": e.block_number, "tx": e.tx_hash},
         "reverified": {"ok": True, "detail": "read from the chain now"},
     }
@@ -109,51 +123,70 @@ class _Reverifier:
         canonical = self.s.open_own(self.h)
         if "0x" + document_hash(canonical).hex() != self.h:
             return {"ok": False, "detail": "our stored copy no longer hashes to the document hash"}
-        return {"ok": True, "detail": f"sealed copy {detail['cid']} matches its CID; our copy "
-                                      "still hashes to the document hash"}
+        return {
+            "ok": True,
+            "detail": f"sealed copy {detail['cid']} matches its CID; our copy "
+            "still hashes to the document hash",
+        }
 
     def _anchored(self, detail: dict[str, Any]) -> dict[str, Any]:
         doc = self.out_doc
         if doc is None or doc.batch_root is None:
             return {"ok": False, "detail": "no batch recorded for this document"}
         proof = self.s.outbox.proof(doc.batch_root, doc.leaf_index)
-        got = process_proof([bytes.fromhex(p[2:]) for p in proof],
-                            leaf_hash(bytes.fromhex(self.h[2:])))
+        got = process_proof(
+            [bytes.fromhex(p[2:]) for p in proof], leaf_hash(bytes.fromhex(self.h[2:]))
+        )
         if "0x" + got.hex() != detail["root"]:
             return {"ok": False, "detail": "the recorded proof no longer leads to the root"}
         found = self.s.chain.documents.anchoring(
-            detail["root"], from_block=max(0, detail["block"] - 1))
+            detail["root"], from_block=max(0, detail["block"] - 1)
+        )
         if found is None or found.tx_hash.lower() != detail["tx"].lower():
-            return {"ok": False, "detail": f"root {detail['root']} is not anchored by {detail['tx']}"}
-        return {"ok": True, "detail": f"proof leads to root {detail['root']}, anchored in block "
-                                      f"{found.block}"}
+            return {
+                "ok": False,
+                "detail": f"root {detail['root']} is not anchored by {detail['tx']}",
+            }
+        return {
+            "ok": True,
+            "detail": f"proof leads to root {detail['root']}, anchored in block {found.block}",
+        }
 
     def _delivered(self, detail: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": bool(detail.get("verdict_valid")),
-                "detail": "the importing node acknowledged"
-                          + ("" if detail.get("verdict_valid") else f": {detail.get('reason')}")}
+        return {
+            "ok": bool(detail.get("verdict_valid")),
+            "detail": "the importing node acknowledged"
+            + ("" if detail.get("verdict_valid") else f": {detail.get('reason')}"),
+        }
 
     def _received(self, detail: dict[str, Any]) -> dict[str, Any]:
         verdict = self._reverify_received()
-        return {"ok": verdict["valid"],
-                "detail": "opened and verified again now: "
-                          + ("valid" if verdict["valid"] else verdict["reason"])}
+        return {
+            "ok": verdict["valid"],
+            "detail": "opened and verified again now: "
+            + ("valid" if verdict["valid"] else verdict["reason"]),
+        }
 
     def _verified(self, detail: dict[str, Any]) -> dict[str, Any]:
         if self.in_doc is None:
             return self._recorded(detail)
         now = self._reverify_received()
         same = now["valid"] == detail.get("valid")
-        return {"ok": now["valid"],
-                "detail": ("same verdict now" if same else "verdict changed since: ")
-                          + ("valid" if now["valid"] else now["reason"])}
+        return {
+            "ok": now["valid"],
+            "detail": ("same verdict now" if same else "verdict changed since: ")
+            + ("valid" if now["valid"] else now["reason"]),
+        }
 
     def _revoked(self, detail: dict[str, Any]) -> dict[str, Any]:
         root = detail.get("root") or (self.out_doc.batch_root if self.out_doc else None)
         status = self.s.chain.documents.status(root, self.h)
-        return {"ok": status.revoked,
-                "detail": "the chain records the revocation" if status.revoked
-                else "the chain does not record this revocation"}
+        return {
+            "ok": status.revoked,
+            "detail": "the chain records the revocation"
+            if status.revoked
+            else "the chain does not record this revocation",
+        }
 
     def _reverify_received(self) -> dict[str, Any]:
         if self._received_verdict is None:

@@ -247,8 +247,7 @@ class TripEvidence:
         except (KeyError, TypeError, ValueError):
             return False
 
-    def check_proof(self, proof_doc: Mapping[str, Any],
-                    device_key: Any = None) -> dict[str, Any]:
+    def check_proof(self, proof_doc: Mapping[str, Any], device_key: Any = None) -> dict[str, Any]:
         """Re-check a proof document from `prove` against the chain, trusting nothing in it.
 
         Checks, each reported: the signed payload hashes to `payload_hash`; the event's fields
@@ -270,25 +269,41 @@ class TripEvidence:
             add("document", False, f"not a proof document: {exc}")
             return {"valid": False, "checks": checks}
         digest = hashlib.sha256(payload).digest()
-        add("payload_hash", digest == claimed,
-            "sha256 of the payload" + (" matches" if digest == claimed else " differs"))
+        add(
+            "payload_hash",
+            digest == claimed,
+            "sha256 of the payload" + (" matches" if digest == claimed else " differs"),
+        )
         try:
             msg = json.loads(payload)
-            fields = {"trip": msg["trip"], "device": msg["device"], "seq": msg["seq"],
-                      "ts": msg["ts"], "lat": msg["lat"], "lon": msg["lon"],
-                      "speed": msg["speed_kmh"], "seal_id": msg["seal"]["id"],
-                      "seal_state": msg["seal"]["state"]}
+            fields = {
+                "trip": msg["trip"],
+                "device": msg["device"],
+                "seq": msg["seq"],
+                "ts": msg["ts"],
+                "lat": msg["lat"],
+                "lon": msg["lon"],
+                "speed": msg["speed_kmh"],
+                "seal_id": msg["seal"]["id"],
+                "seal_state": msg["seal"]["state"],
+            }
             differ = sorted(k for k, v in fields.items() if event.get(k) != v)
         except (ValueError, KeyError, TypeError) as exc:
             differ = [f"payload unreadable: {exc}"]
-        add("event_matches_payload", not differ,
-            "every field as signed" if not differ else f"differs from the payload: {differ}")
+        add(
+            "event_matches_payload",
+            not differ,
+            "every field as signed" if not differ else f"differs from the payload: {differ}",
+        )
         if device_key is not None:
             try:
                 body = {k: v for k, v in msg.items() if k != "sig"}
-                device_key.verify(json.dumps(body, sort_keys=True, separators=(",", ":"),
-                                             allow_nan=False).encode(),
-                                  bytes.fromhex(msg["sig"]))
+                device_key.verify(
+                    json.dumps(
+                        body, sort_keys=True, separators=(",", ":"), allow_nan=False
+                    ).encode(),
+                    bytes.fromhex(msg["sig"]),
+                )
                 add("device_signature", True, f"signed by device {msg['device']}")
             except Exception as exc:  # BadSignatureError, or a payload without sig
                 add("device_signature", False, f"does not verify: {type(exc).__name__}")
@@ -297,11 +312,19 @@ class TripEvidence:
             proof = [to_bytes32(p, "proof element") for p in proof_doc["proof"]]
             batch = self.chain.transport.batch(root)
             trip_ok = batch is not None and batch.trip_id == trip_id_bytes(str(event["trip"]))
-            add("anchored", trip_ok, "root anchored on TransportLedger for trip "
-                f"{event['trip']}" if trip_ok else "root not anchored for this trip")
+            add(
+                "anchored",
+                trip_ok,
+                f"root anchored on TransportLedger for trip {event['trip']}"
+                if trip_ok
+                else "root not anchored for this trip",
+            )
             on_chain = trip_ok and self.chain.transport.verify_event(root, claimed, proof)
-            add("merkle_proof", bool(on_chain),
-                "proof leads to the anchored root" if on_chain else "proof does not lead there")
+            add(
+                "merkle_proof",
+                bool(on_chain),
+                "proof leads to the anchored root" if on_chain else "proof does not lead there",
+            )
         except (KeyError, TypeError, ValueError) as exc:
             add("merkle_proof", False, f"malformed proof: {exc}")
         return {"valid": all(c["ok"] for c in checks), "checks": checks}

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 SOURCE = "transport"
 SUSPICIOUS = {
     "bad_signature": "signature does not verify with the device's registered key "
-                     "(swapped device or key?)",
+    "(swapped device or key?)",
     "unknown_device": "message from a device this node does not know",
     "wrong_trip": "device is not bound to this trip",
     "seq_conflict": "sequence number reused with different content",
@@ -80,8 +80,9 @@ class TripMonitor:
 
     # -- ingest hook -------------------------------------------------------------------------
 
-    def on_batch(self, tx: sqlite3.Connection, stored: list[StoredEvent],
-                 refused: list[Refused]) -> None:
+    def on_batch(
+        self, tx: sqlite3.Connection, stored: list[StoredEvent], refused: list[Refused]
+    ) -> None:
         new: list[NewAlert] = []
         by_trip: dict[str, list[StoredEvent]] = defaultdict(list)
         for ev in stored:
@@ -130,8 +131,9 @@ class TripMonitor:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _context(self, tx: sqlite3.Connection, trip_id: str, exclude: set[int]
-                 ) -> TripContext | None:
+    def _context(
+        self, tx: sqlite3.Connection, trip_id: str, exclude: set[int]
+    ) -> TripContext | None:
         ctx = self._contexts.get(trip_id)
         if ctx is not None:
             return ctx
@@ -141,7 +143,8 @@ class TripMonitor:
         ctx = TripContext(trip.trip, trip.corridor, trip.origin, trip.destination, trip.deadline)
         rows = tx.execute(
             "SELECT id, ts, lat, lon, speed, seal_state, received_at FROM trip_events"
-            " WHERE trip = ? ORDER BY ts, id", (trip_id,),
+            " WHERE trip = ? ORDER BY ts, id",
+            (trip_id,),
         ).fetchall()
         rows = [r for r in rows if r[0] not in exclude]
         self._contexts[trip_id] = ctx
@@ -151,11 +154,22 @@ class TripMonitor:
             self._heard[trip_id] = max(r[6] for r in rows)
         return ctx
 
-    def _evaluate(self, tx: sqlite3.Connection, ctx: TripContext,
-                  events: list[StoredEvent]) -> list[NewAlert]:
+    def _evaluate(
+        self, tx: sqlite3.Connection, ctx: TripContext, events: list[StoredEvent]
+    ) -> list[NewAlert]:
         rows = sorted(
-            ((e.id, e.message.ts, e.message.lat, e.message.lon, e.message.speed_kmh,
-              e.message.seal_state, None) for e in events),
+            (
+                (
+                    e.id,
+                    e.message.ts,
+                    e.message.lat,
+                    e.message.lon,
+                    e.message.speed_kmh,
+                    e.message.seal_state,
+                    None,
+                )
+                for e in events
+            ),
             key=lambda r: (r[1], r[0]),
         )
         last = ctx.state.last_ts
@@ -174,9 +188,15 @@ class TripMonitor:
             ]
             flagged = {e.id for e in events if e.flag == GPS_SPOOFING}
             alerts += [
-                Alert(ctx.trip, "gps_jump", r[1], "implied speed to its neighbours above the "
-                      "limit (late point)", CRITICAL)
-                for r in late if r[0] in flagged
+                Alert(
+                    ctx.trip,
+                    "gps_jump",
+                    r[1],
+                    "implied speed to its neighbours above the limit (late point)",
+                    CRITICAL,
+                )
+                for r in late
+                if r[0] in flagged
             ]
         out = self._convert(alerts)
         if ctx.state.arrived_ts is not None:
@@ -198,9 +218,16 @@ class TripMonitor:
             trip = self.trips.get(parsed[1], tx)
             if trip is None:
                 continue
-            out.append(NewAlert(SOURCE, trip.trip, f"device_{r.reason.code}", CRITICAL,
-                                float(window),
-                                f"{SUSPICIOUS[r.reason.code]}: {r.reason.detail}"))
+            out.append(
+                NewAlert(
+                    SOURCE,
+                    trip.trip,
+                    f"device_{r.reason.code}",
+                    CRITICAL,
+                    float(window),
+                    f"{SUSPICIOUS[r.reason.code]}: {r.reason.detail}",
+                )
+            )
         return out
 
     @staticmethod

@@ -53,15 +53,23 @@ class TransportError(CodedError):
 
     code: str = "transport_error"
     HTTP_STATUS: ClassVar[Mapping[str, int]] = {
-        "unknown_trip": 404, "unknown_device": 404, "trip_exists": 409, "trip_closed": 409}
+        "unknown_trip": 404,
+        "unknown_device": 404,
+        "trip_exists": 409,
+        "trip_closed": 409,
+    }
 
 
 def route_hash(corridor: Corridor) -> str:
     """keccak256 of the corridor's canonical JSON (id, ends, buffer, WGS84 coordinates):
     what the trip commits to on chain, so a later change of the corridor file shows."""
-    doc = {"id": corridor.id, "from": corridor.from_zone, "to": corridor.to_zone,
-           "buffer_m": corridor.buffer_m,
-           "coordinates": [[round(x, 7), round(y, 7)] for x, y in corridor.lonlat.coords]}
+    doc = {
+        "id": corridor.id,
+        "from": corridor.from_zone,
+        "to": corridor.to_zone,
+        "buffer_m": corridor.buffer_m,
+        "coordinates": [[round(x, 7), round(y, 7)] for x, y in corridor.lonlat.coords],
+    }
     return "0x" + keccak(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hex()
 
 
@@ -76,9 +84,15 @@ class TransportService:
         self.trips = TripBook(db)
         self.alerts = AlertStore(db)
         self.evidence = TripEvidence(db, chain, member_id)
-        self.pipeline = RulePipeline(self.geo, RuleParams(
-            stop_speed_kmh=t.stop_speed_kmh, long_stop_min=t.long_stop_min,
-            signal_lost_min=t.signal_lost_min, max_speed_kmh=t.max_speed_kmh))
+        self.pipeline = RulePipeline(
+            self.geo,
+            RuleParams(
+                stop_speed_kmh=t.stop_speed_kmh,
+                long_stop_min=t.long_stop_min,
+                signal_lost_min=t.signal_lost_min,
+                max_speed_kmh=t.max_speed_kmh,
+            ),
+        )
         self.monitor = TripMonitor(self.trips, self.pipeline, self.alerts)
         self.ingester: Ingester | None = None
         self.ingest_error: str | None = None
@@ -92,8 +106,9 @@ class TransportService:
         except ValueError:
             raise TransportError("invalid_device", "public_key must be 32 bytes of hex") from None
         if len(key) != 32:
-            raise TransportError("invalid_device",
-                                 f"an Ed25519 public key is 32 bytes, got {len(key)}")
+            raise TransportError(
+                "invalid_device", f"an Ed25519 public key is 32 bytes, got {len(key)}"
+            )
         try:
             self.devices.register_device(device_id, key)  # the ingester's registry too
         except ValueError as exc:
@@ -103,8 +118,10 @@ class TransportService:
     def corridor_for(self, origin: str, destination: str, corridor_id: str | None) -> Corridor:
         for role, zone in (("origin", origin), ("destination", destination)):
             if zone not in self.geo.zones:
-                raise TransportError("unknown_zone", f"{role} {zone!r} is not a zone; known: "
-                                     f"{', '.join(sorted(self.geo.zones))}")
+                raise TransportError(
+                    "unknown_zone",
+                    f"{role} {zone!r} is not a zone; known: {', '.join(sorted(self.geo.zones))}",
+                )
         if origin == destination:
             raise TransportError("invalid_trip", "origin and destination must differ")
         ends = {origin, destination}
@@ -112,29 +129,49 @@ class TransportService:
         if corridor_id is not None:
             found = [c for c in found if c.id == corridor_id]
         if not found:
-            known = ", ".join(f"{c.id} ({c.from_zone}-{c.to_zone})"
-                              for c in self.geo.corridors.values())
-            raise TransportError("no_corridor", f"no approved corridor joins {origin} and "
-                                 f"{destination}" + (f" named {corridor_id}" if corridor_id
-                                                     else "") + f"; corridors: {known}")
+            known = ", ".join(
+                f"{c.id} ({c.from_zone}-{c.to_zone})" for c in self.geo.corridors.values()
+            )
+            raise TransportError(
+                "no_corridor",
+                f"no approved corridor joins {origin} and "
+                f"{destination}"
+                + (f" named {corridor_id}" if corridor_id else "")
+                + f"; corridors: {known}",
+            )
         return found[0]
 
-    def start_trip(self, *, trip_id: str, device: str, seal_id: str, vehicle_id: str,
-                   origin: str, destination: str, deadline: float, by: str,
-                   corridor: str | None = None) -> Trip:
+    def start_trip(
+        self,
+        *,
+        trip_id: str,
+        device: str,
+        seal_id: str,
+        vehicle_id: str,
+        origin: str,
+        destination: str,
+        deadline: float,
+        by: str,
+        corridor: str | None = None,
+    ) -> Trip:
         """Start a bonded trip on chain and bind its device; see TransportLedger.startTrip."""
-        for name, value in (("trip_id", trip_id), ("seal_id", seal_id),
-                            ("vehicle_id", vehicle_id)):
+        for name, value in (("trip_id", trip_id), ("seal_id", seal_id), ("vehicle_id", vehicle_id)):
             if not ID_RE.fullmatch(value or ""):
-                raise TransportError("invalid_trip", f"{name} {value!r} must be 1-64 "
-                                     "characters of [A-Za-z0-9_.:-]")
+                raise TransportError(
+                    "invalid_trip", f"{name} {value!r} must be 1-64 characters of [A-Za-z0-9_.:-]"
+                )
         if self.devices.verify_key(device) is None:
-            raise TransportError("unknown_device", f"device {device!r} is not registered; "
-                                 "register its public key first (POST /devices)")
+            raise TransportError(
+                "unknown_device",
+                f"device {device!r} is not registered; "
+                "register its public key first (POST /devices)",
+            )
         now = time.time()
         if not (now < deadline < now + MAX_TRIP_S):
-            raise TransportError("invalid_trip", "deadline must be in the future and within "
-                                 f"{MAX_TRIP_S // 86400} days")
+            raise TransportError(
+                "invalid_trip",
+                f"deadline must be in the future and within {MAX_TRIP_S // 86400} days",
+            )
         c = self.corridor_for(origin, destination, corridor)
         if self.trips.get(trip_id) is not None:
             raise TransportError("trip_exists", f"trip {trip_id} was already started")
@@ -142,8 +179,15 @@ class TransportService:
         tx_hash = None
         try:
             res = self.chain.transport.start_trip(
-                self.chain.sender(self.sender_name), trip_id, seal_id, vehicle_id, origin,
-                destination, rh, int(deadline))
+                self.chain.sender(self.sender_name),
+                trip_id,
+                seal_id,
+                vehicle_id,
+                origin,
+                destination,
+                rh,
+                int(deadline),
+            )
             tx_hash = res.tx_hash
         except ContractReverted as exc:
             # Started on chain by an earlier call whose answer was lost: adopt it if it is ours.
@@ -151,8 +195,25 @@ class TransportService:
             if exc.error != "TripExists" or view is None or view.member != self.member_id:
                 raise
         self.devices.bind(device, trip_id)
-        trip = Trip(trip_id, device, seal_id, vehicle_id, origin, destination, c.id, rh,
-                    float(int(deadline)), OPEN, None, by, now, tx_hash, None, None, None)
+        trip = Trip(
+            trip_id,
+            device,
+            seal_id,
+            vehicle_id,
+            origin,
+            destination,
+            c.id,
+            rh,
+            float(int(deadline)),
+            OPEN,
+            None,
+            by,
+            now,
+            tx_hash,
+            None,
+            None,
+            None,
+        )
         self.trips.add(trip)
         return trip
 
@@ -165,12 +226,21 @@ class TransportService:
     def status(self, trip_id: str) -> dict[str, Any]:
         t = self.trip(trip_id)
         q = self.db.query
-        counts = q("SELECT COUNT(*) AS n, SUM(flag IS NOT NULL) AS flagged, MIN(ts) AS first,"
-                   " MAX(ts) AS last FROM trip_events WHERE trip = ?", (trip_id,))[0]
-        last = q("SELECT id, ts, lat, lon, speed, seal_state FROM trip_events WHERE trip = ?"
-                 " ORDER BY ts DESC, id DESC LIMIT 1", (trip_id,))
-        batches = q("SELECT state, COUNT(*) AS n, SUM(count) AS events FROM trip_batches"
-                    " WHERE trip = ? GROUP BY state", (trip_id,))
+        counts = q(
+            "SELECT COUNT(*) AS n, SUM(flag IS NOT NULL) AS flagged, MIN(ts) AS first,"
+            " MAX(ts) AS last FROM trip_events WHERE trip = ?",
+            (trip_id,),
+        )[0]
+        last = q(
+            "SELECT id, ts, lat, lon, speed, seal_state FROM trip_events WHERE trip = ?"
+            " ORDER BY ts DESC, id DESC LIMIT 1",
+            (trip_id,),
+        )
+        batches = q(
+            "SELECT state, COUNT(*) AS n, SUM(count) AS events FROM trip_batches"
+            " WHERE trip = ? GROUP BY state",
+            (trip_id,),
+        )
         anchored = {r["state"]: {"batches": r["n"], "events": r["events"]} for r in batches}
         chain_view = None
         try:
@@ -180,8 +250,10 @@ class TransportService:
             chain_view = {"error": exc.code, "detail": str(exc)}
         return {
             **t.to_json(),
-            "events": counts["n"], "flagged": counts["flagged"] or 0,
-            "first_ts": counts["first"], "last_ts": counts["last"],
+            "events": counts["n"],
+            "flagged": counts["flagged"] or 0,
+            "first_ts": counts["first"],
+            "last_ts": counts["last"],
             "last_point": dict(last[0]) if last else None,
             "alerts": self.alerts.counts(SOURCE, trip_id),
             "anchored": anchored,
@@ -194,7 +266,8 @@ class TransportService:
         rows = self.db.query(
             "SELECT id, device, seq, ts, lat, lon, speed, seal_id, seal_state, flag, received_at"
             " FROM trip_events WHERE trip = ? AND id > ? ORDER BY ts, id LIMIT ?",
-            (trip_id, after_id, limit))
+            (trip_id, after_id, limit),
+        )
         return [dict(r) for r in rows]
 
     def list_trips(self, state: str | None = None) -> list[dict[str, Any]]:
@@ -212,7 +285,8 @@ class TransportService:
             return Outcome.OVERDUE
         rows = self.db.query(
             "SELECT COUNT(*) FROM alerts WHERE source = ? AND subject = ? AND severity IN (?, ?)",
-            (SOURCE, t.trip, WARNING, CRITICAL))
+            (SOURCE, t.trip, WARNING, CRITICAL),
+        )
         return Outcome.ARRIVED_WITH_ALERTS if rows[0][0] else Outcome.ARRIVED_INTACT
 
     def close(self, trip_id: str, outcome: Outcome | None = None) -> dict[str, Any]:
@@ -225,13 +299,24 @@ class TransportService:
         tx_hash = None
         try:
             tx_hash = self.chain.transport.close_trip(
-                self.chain.sender(self.sender_name), trip_id, outcome).tx_hash
+                self.chain.sender(self.sender_name), trip_id, outcome
+            ).tx_hash
         except ContractReverted as exc:
             if exc.error != "TripAlreadyClosed":
                 raise
         self.trips.mark_closed(trip_id, outcome.name, tx_hash)
-        self.alerts.add([NewAlert(SOURCE, trip_id, "closed", "info", time.time(),
-                                  f"trip closed on chain: {outcome.name}")])
+        self.alerts.add(
+            [
+                NewAlert(
+                    SOURCE,
+                    trip_id,
+                    "closed",
+                    "info",
+                    time.time(),
+                    f"trip closed on chain: {outcome.name}",
+                )
+            ]
+        )
         return {"trip": trip_id, "outcome": outcome.name, "tx": tx_hash, "anchored": roots}
 
     def prove(self, event_id: int) -> dict[str, Any]:
@@ -245,9 +330,15 @@ class TransportService:
             return True
         t = self.settings.transport
         ing = Ingester(
-            self.ingest_db, t.broker_host, t.broker_port, self.member_id, self.devices,
-            client_id=f"smartcustoms-node-{self.member_id}", max_speed_kmh=t.max_speed_kmh,
-            on_batch=self.monitor.on_batch, on_hook_error=self.monitor.on_hook_error,
+            self.ingest_db,
+            t.broker_host,
+            t.broker_port,
+            self.member_id,
+            self.devices,
+            client_id=f"smartcustoms-node-{self.member_id}",
+            max_speed_kmh=t.max_speed_kmh,
+            on_batch=self.monitor.on_batch,
+            on_hook_error=self.monitor.on_hook_error,
         )
         try:
             ing.start(timeout_s)
@@ -264,8 +355,11 @@ class TransportService:
 
     def ingest_status(self) -> dict[str, Any]:
         t = self.settings.transport
-        body: dict[str, Any] = {"broker": f"{t.broker_host}:{t.broker_port}",
-                                "enabled": t.ingest, "connected": False}
+        body: dict[str, Any] = {
+            "broker": f"{t.broker_host}:{t.broker_port}",
+            "enabled": t.ingest,
+            "connected": False,
+        }
         if self.ingester is not None:
             body.update(connected=self.ingester.connected, **self.ingester.stats())
         if self.ingest_error:
@@ -282,7 +376,8 @@ class TransportService:
             "SELECT e.trip, COUNT(*) AS n, MIN(e.received_at) AS oldest FROM trip_events e"
             " JOIN trips t ON t.trip = e.trip AND t.state != 'closed'"
             " LEFT JOIN trip_batch_events b ON b.event_id = e.id"
-            " WHERE b.event_id IS NULL GROUP BY e.trip")
+            " WHERE b.event_id IS NULL GROUP BY e.trip"
+        )
         roots: list[str] = []
         for r in rows:
             if r["n"] >= t.anchor_every_events or now - r["oldest"] >= t.anchor_interval_s:
@@ -311,8 +406,9 @@ class TransportWorker:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, daemon=True,
-                                        name=f"{self.service.member_id}-transport")
+        self._thread = threading.Thread(
+            target=self._loop, daemon=True, name=f"{self.service.member_id}-transport"
+        )
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:

@@ -70,8 +70,9 @@ class SimTrip:
         return self.corridor.to_zone
 
 
-def _track(corridor: Corridor, rng: np.random.Generator, interval_s: float,
-           cruise_kmh: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _track(
+    corridor: Corridor, rng: np.random.Generator, interval_s: float, cruise_kmh: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Positions every `interval_s` along the whole corridor, with speed and GPS noise."""
     length = corridor.line.length
     fracs, speeds = [0.0], [0.0]
@@ -85,8 +86,14 @@ def _track(corridor: Corridor, rng: np.random.Generator, interval_s: float,
     return lons + noise[0], lats + noise[1], np.asarray(speeds)
 
 
-def plan(trip: SimTrip, *, end_ts: float, interval_s: float = 20.0, seed: int = 0,
-         cruise_kmh: float = 75.0) -> list[dict[str, Any]]:
+def plan(
+    trip: SimTrip,
+    *,
+    end_ts: float,
+    interval_s: float = 20.0,
+    seed: int = 0,
+    cruise_kmh: float = 75.0,
+) -> list[dict[str, Any]]:
     """The messages (unsigned) of a trip whose last fix is at `end_ts`, scenario included."""
     rng = np.random.default_rng(seed)
     lons, lats, speeds = _track(trip.corridor, rng, interval_s, cruise_kmh)
@@ -117,10 +124,16 @@ def plan(trip: SimTrip, *, end_ts: float, interval_s: float = 20.0, seed: int = 
     m = len(out_rows)
     t0 = end_ts - (m - 1) * interval_s
     return [
-        {"device": trip.device, "trip": trip.trip, "seq": i + 1,
-         "ts": round(t0 + i * interval_s + float(rng.uniform(-0.4, 0.4)), 3),
-         "lat": round(r[1], 7), "lon": round(r[0], 7), "speed_kmh": round(r[2], 1),
-         "seal": {"id": trip.seal_id, "state": out_seal[i]}}
+        {
+            "device": trip.device,
+            "trip": trip.trip,
+            "seq": i + 1,
+            "ts": round(t0 + i * interval_s + float(rng.uniform(-0.4, 0.4)), 3),
+            "lat": round(r[1], 7),
+            "lon": round(r[0], 7),
+            "speed_kmh": round(r[2], 1),
+            "seal": {"id": trip.seal_id, "state": out_seal[i]},
+        }
         for i, r in enumerate(out_rows)
     ]
 
@@ -138,25 +151,41 @@ def sign_all(trip: SimTrip, messages: Sequence[dict[str, Any]], seed: int = 0) -
     return payloads
 
 
-def make_trips(geo: GeoIndex, n: int, *, prefix: str, scenarios: Sequence[str] = (),
-               corridors: Sequence[str] | None = None, seed: int = 0) -> list[SimTrip]:
+def make_trips(
+    geo: GeoIndex,
+    n: int,
+    *,
+    prefix: str,
+    scenarios: Sequence[str] = (),
+    corridors: Sequence[str] | None = None,
+    seed: int = 0,
+) -> list[SimTrip]:
     """`n` trips over the corridors in turn; `scenarios` go to the first trips, one each."""
     unknown = sorted(set(scenarios) - set(SCENARIOS))
     if unknown:
         raise ValueError(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
-    pool = [geo.corridor(c) for c in corridors] if corridors else sorted(
-        geo.corridors.values(), key=lambda c: c.line.length)
+    pool = (
+        [geo.corridor(c) for c in corridors]
+        if corridors
+        else sorted(geo.corridors.values(), key=lambda c: c.line.length)
+    )
     if not pool:
         raise ValueError("no corridors to drive")
     n = max(n, len(scenarios))
     trips = []
     for i in range(n):
         key = SigningKey(np.random.default_rng([seed, i]).bytes(32))
-        trips.append(SimTrip(
-            trip=f"{prefix}-{i + 1:03d}", device=f"{prefix}-OBU-{i + 1:03d}",
-            seal_id=f"{prefix}-SEAL-{i + 1:03d}", vehicle_id=f"{prefix}-TRUCK-{i + 1:03d}",
-            corridor=pool[i % len(pool)], key=key,
-            scenario=scenarios[i] if i < len(scenarios) else None))
+        trips.append(
+            SimTrip(
+                trip=f"{prefix}-{i + 1:03d}",
+                device=f"{prefix}-OBU-{i + 1:03d}",
+                seal_id=f"{prefix}-SEAL-{i + 1:03d}",
+                vehicle_id=f"{prefix}-TRUCK-{i + 1:03d}",
+                corridor=pool[i % len(pool)],
+                key=key,
+                scenario=scenarios[i] if i < len(scenarios) else None,
+            )
+        )
     return trips
 
 
@@ -179,12 +208,19 @@ class Publisher:
         try:
             self.client.connect(host, port, keepalive=30)
         except OSError as exc:
-            raise ConnectionError(f"MQTT broker at {host}:{port} does not answer ({exc}); "
-                                  "start it with `make run` or `mosquitto -p PORT`") from exc
+            raise ConnectionError(
+                f"MQTT broker at {host}:{port} does not answer ({exc}); "
+                "start it with `make run` or `mosquitto -p PORT`"
+            ) from exc
         self.client.loop_start()
 
-    def publish_all(self, member: str, items: Sequence[tuple[SimTrip, bytes]], rate: float,
-                    progress: Callable[[int], None] | None = None) -> int:
+    def publish_all(
+        self,
+        member: str,
+        items: Sequence[tuple[SimTrip, bytes]],
+        rate: float,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
         """Publish at `rate` messages per second (0: as fast as possible); returns the count."""
         start = time.monotonic()
         infos = []
@@ -217,11 +253,21 @@ NodeCall = Callable[..., Any]
 """`call(method, path, json=...)` -> the node's JSON answer (raises on an error answer)."""
 
 
-def simulate(call: NodeCall, member: str, geo: GeoIndex, broker: tuple[str, int], *,
-             trips: int = 3, rate: float = 200.0, scenarios: Sequence[str] = (),
-             prefix: str | None = None, interval_s: float = 20.0, seed: int = 0,
-             corridors: Sequence[str] | None = None,
-             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def simulate(
+    call: NodeCall,
+    member: str,
+    geo: GeoIndex,
+    broker: tuple[str, int],
+    *,
+    trips: int = 3,
+    rate: float = 200.0,
+    scenarios: Sequence[str] = (),
+    prefix: str | None = None,
+    interval_s: float = 20.0,
+    seed: int = 0,
+    corridors: Sequence[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Register devices, start the trips on chain through the node, publish every message.
 
     Returns what was driven: per trip its id, corridor, scenario, expected alert and message
@@ -230,16 +276,30 @@ def simulate(call: NodeCall, member: str, geo: GeoIndex, broker: tuple[str, int]
     if rate < 0 or interval_s <= 0:
         raise ValueError("rate must be >= 0 and interval_s > 0")
     prefix = prefix or f"SIM{int(time.time()) % 1_000_000:06d}"
-    fleet = make_trips(geo, trips, prefix=prefix, scenarios=scenarios, corridors=corridors,
-                       seed=seed)
+    fleet = make_trips(
+        geo, trips, prefix=prefix, scenarios=scenarios, corridors=corridors, seed=seed
+    )
     now = time.time()
     for i, t in enumerate(fleet):
-        call("POST", "/devices", json={"device": t.device,
-                                       "public_key": bytes(t.key.verify_key).hex()})
-        call("POST", "/trips", json={
-            "trip": t.trip, "device": t.device, "seal_id": t.seal_id,
-            "vehicle_id": t.vehicle_id, "origin": t.origin, "destination": t.destination,
-            "corridor": t.corridor.id, "deadline": now + 4 * 3600})
+        call(
+            "POST",
+            "/devices",
+            json={"device": t.device, "public_key": bytes(t.key.verify_key).hex()},
+        )
+        call(
+            "POST",
+            "/trips",
+            json={
+                "trip": t.trip,
+                "device": t.device,
+                "seal_id": t.seal_id,
+                "vehicle_id": t.vehicle_id,
+                "origin": t.origin,
+                "destination": t.destination,
+                "corridor": t.corridor.id,
+                "deadline": now + 4 * 3600,
+            },
+        )
         msgs = plan(t, end_ts=now - 1.0, interval_s=interval_s, seed=seed * 1000 + i)
         t.payloads = sign_all(t, msgs)
     pub = Publisher(broker[0], broker[1], f"smartcustoms-sim-{prefix}")
@@ -250,8 +310,17 @@ def simulate(call: NodeCall, member: str, geo: GeoIndex, broker: tuple[str, int]
     return {
         "prefix": prefix,
         "published": acked,
-        "trips": [{"trip": t.trip, "device": t.device, "corridor": t.corridor.id,
-                   "origin": t.origin, "destination": t.destination,
-                   "scenario": t.scenario, "expect": EXPECTED_ALERT.get(t.scenario or ""),
-                   "messages": len(t.payloads)} for t in fleet],
+        "trips": [
+            {
+                "trip": t.trip,
+                "device": t.device,
+                "corridor": t.corridor.id,
+                "origin": t.origin,
+                "destination": t.destination,
+                "scenario": t.scenario,
+                "expect": EXPECTED_ALERT.get(t.scenario or ""),
+                "messages": len(t.payloads),
+            }
+            for t in fleet
+        ],
     }

@@ -62,8 +62,11 @@ class ClearanceOracle(Oracle):
         decl = self._declaration(request)
         others = request.get("oracles") or {}
         documents = self._documents(decl)
-        certificates = {d["doc_hash"] for d in documents
-                        if d["ok"] and d.get("doc_type") == "certificate-of-origin"}
+        certificates = {
+            d["doc_hash"]
+            for d in documents
+            if d["ok"] and d.get("doc_type") == "certificate-of-origin"
+        }
         duties = self._duties(decl, certificates)
         permits = self._permits(decl, duties)
         selection = self.selectivity.select(self._risk(decl, duties, permits, documents, others))
@@ -93,12 +96,17 @@ class ClearanceOracle(Oracle):
                 "stale_decision",
                 f"declaration {decl.declaration_id}: the re-route names result "
                 f"{r.get('previous_result_hash')}, the chain holds "
-                f"{'none' if latest is None else '0x' + latest.result_hash.hex()}", 409)
+                f"{'none' if latest is None else '0x' + latest.result_hash.hex()}",
+                409,
+            )
         missing = [k for k in ("from", "to", "officer", "reason") if not r.get(k)]
         if missing or r["to"] not in ("C1", "C2", "C3") or r["to"] == r["from"]:
-            raise OracleError("invalid_reroute",
-                              f"a re-route needs from, to (another of C1/C2/C3), officer and "
-                              f"reason; missing or wrong: {missing or ['to']}", 400)
+            raise OracleError(
+                "invalid_reroute",
+                f"a re-route needs from, to (another of C1/C2/C3), officer and "
+                f"reason; missing or wrong: {missing or ['to']}",
+                400,
+            )
         return {
             "declaration_id": decl.declaration_id,
             "declaration_hash": "0x" + subject.hex(),
@@ -123,12 +131,18 @@ class ClearanceOracle(Oracle):
                 if cert is not None and cert in certificates:
                     preference = it.preference.agreement
                 else:
-                    denied = (f"preference {it.preference.agreement} not granted: no verified "
-                              "certificate of origin among the declaration's documents")
+                    denied = (
+                        f"preference {it.preference.agreement} not granted: no verified "
+                        "certificate of origin among the declaration's documents"
+                    )
             try:
                 d = self.tariff.duty(
-                    it.hs_code, Decimal(str(it.customs_value)) * rate, Decimal(str(it.quantity)),
-                    it.unit, it.origin_country, preference,
+                    it.hs_code,
+                    Decimal(str(it.customs_value)) * rate,
+                    Decimal(str(it.quantity)),
+                    it.unit,
+                    it.origin_country,
+                    preference,
                     net_mass_kg=Decimal(str(it.net_mass_kg)),
                 )
             except TariffError as exc:
@@ -139,8 +153,13 @@ class ClearanceOracle(Oracle):
             if denied:
                 line["preference_denied"] = denied
             items.append(line)
-        return {"items": items, "duty": str(total_duty), "tax": str(total_vat),
-                "total": str(total_duty + total_vat), "exchange_rate": str(rate)}
+        return {
+            "items": items,
+            "duty": str(total_duty),
+            "tax": str(total_vat),
+            "total": str(total_duty + total_vat),
+            "exchange_rate": str(rate),
+        }
 
     # --- permits ------------------------------------------------------------------------
 
@@ -153,12 +172,21 @@ class ClearanceOracle(Oracle):
         for it in decl.items:
             if not it.permits:
                 if PERMIT_REGULATION in regs.get(it.sequence, set()):
-                    out.append({"item": it.sequence, "permit": None, "ok": False,
-                                "reason": f"HS {it.hs_code} needs an import permit; none cited"})
+                    out.append(
+                        {
+                            "item": it.sequence,
+                            "permit": None,
+                            "ok": False,
+                            "reason": f"HS {it.hs_code} needs an import permit; none cited",
+                        }
+                    )
                 continue
             for pid in it.permits:
-                entry = {"item": it.sequence, "permit": pid,
-                         **self._permit_check(pid, holder, it, at)}
+                entry = {
+                    "item": it.sequence,
+                    "permit": pid,
+                    **self._permit_check(pid, holder, it, at),
+                }
                 out.append(entry)
                 lines.append((entry, it))
         self._check_totals(lines, holder, at)
@@ -173,8 +201,12 @@ class ClearanceOracle(Oracle):
         except ValueError as exc:
             return {"ok": False, "reason": f"permit {pid} is in {view.unit}: {exc}"}
         check = self.chain.permits.check(permit_id_bytes(pid), holder, it.hs_code[:6], qty, at)
-        return {"ok": check.ok, "reason": check.reason_text, "quantity": str(qty),
-                "unit": view.unit}
+        return {
+            "ok": check.ok,
+            "reason": check.reason_text,
+            "quantity": str(qty),
+            "unit": view.unit,
+        }
 
     def _check_totals(self, lines: list, holder: bytes, at: int) -> None:
         """Items drawing on the same permit and HS code must fit together, not one by one."""
@@ -190,8 +222,10 @@ class ClearanceOracle(Oracle):
             for entry, it in lines:
                 if entry["permit"] == pid and it.hs_code[:6] == hs6:
                     entry["ok"] = False
-                    entry["reason"] = (f"together the items ask {qty} {entry['unit']} of "
-                                       f"permit {pid}: {check.reason_text}")
+                    entry["reason"] = (
+                        f"together the items ask {qty} {entry['unit']} of "
+                        f"permit {pid}: {check.reason_text}"
+                    )
 
     # --- documents ----------------------------------------------------------------------
 
@@ -201,28 +235,49 @@ class ClearanceOracle(Oracle):
         for ref in decl.documents:
             r = ref.receipt
             if r is None:
-                out.append({"doc_hash": ref.doc_hash, "ok": False,
-                            "reason": "no receipt: the document cannot be checked on chain"})
+                out.append(
+                    {
+                        "doc_hash": ref.doc_hash,
+                        "ok": False,
+                        "reason": "no receipt: the document cannot be checked on chain",
+                    }
+                )
                 continue
             leaf = leaf_hash(bytes.fromhex(r.doc_hash[2:]))
             root = process_proof([bytes.fromhex(p[2:]) for p in r.proof], leaf)
             if r.doc_hash != ref.doc_hash or "0x" + root.hex() != r.root:
-                out.append({"doc_hash": ref.doc_hash, "ok": False,
-                            "reason": "the receipt's proof does not lead to its root"})
+                out.append(
+                    {
+                        "doc_hash": ref.doc_hash,
+                        "ok": False,
+                        "reason": "the receipt's proof does not lead to its root",
+                    }
+                )
                 continue
             batch = docs.batch(r.root)
             if batch is None:
-                out.append({"doc_hash": ref.doc_hash, "ok": False,
-                            "reason": f"root {r.root} was never anchored"})
+                out.append(
+                    {
+                        "doc_hash": ref.doc_hash,
+                        "ok": False,
+                        "reason": f"root {r.root} was never anchored",
+                    }
+                )
                 continue
             status = docs.status(r.root, r.doc_hash)
             if status.revoked:
                 what = "its batch was" if status.batch_revoked else "it was"
                 out.append({"doc_hash": ref.doc_hash, "ok": False, "reason": f"{what} revoked"})
                 continue
-            out.append({"doc_hash": ref.doc_hash, "ok": True, "doc_type": r.doc_type,
-                        "issuer_member": batch.issuer_member,
-                        "reason": f"anchored by {batch.issuer_member}, not revoked"})
+            out.append(
+                {
+                    "doc_hash": ref.doc_hash,
+                    "ok": True,
+                    "doc_type": r.doc_type,
+                    "issuer_member": batch.issuer_member,
+                    "reason": f"anchored by {batch.issuer_member}, not revoked",
+                }
+            )
         return out
 
     # --- selectivity --------------------------------------------------------------------
@@ -239,8 +294,12 @@ class ClearanceOracle(Oracle):
             origin=decl.origin_country,
             departure=decl.departure_country,
             items=tuple(
-                RiskItem(hs=it.hs_code, value=float(it.customs_value),
-                         quantity=float(it.quantity), regulations=regs.get(it.sequence, frozenset()))
+                RiskItem(
+                    hs=it.hs_code,
+                    value=float(it.customs_value),
+                    quantity=float(it.quantity),
+                    regulations=regs.get(it.sequence, frozenset()),
+                )
                 for it in decl.items
             ),
             date=decl.date,

@@ -41,8 +41,12 @@ class Question:
     options: list[tuple[str, str]]  # (id, label)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "text": self.text,
-                "options": [{"id": i, "label": label} for i, label in self.options]}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "text": self.text,
+            "options": [{"id": i, "label": label} for i, label in self.options],
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Question:
@@ -68,8 +72,12 @@ class Dialogue:
     def start(cls, model: TariffModel, description: str, pool: int = POOL) -> Dialogue:
         q = model.vector(description)
         coverage = model.vectorizer.coverage(description)
-        d = cls(description=description, scores={}, temperature=model.weights.temperature,
-                coverage=coverage)
+        d = cls(
+            description=description,
+            scores={},
+            temperature=model.weights.temperature,
+            coverage=coverage,
+        )
         if q.nnz == 0 or coverage == 0.0:
             d.done, d.reason = True, "none of the words is known to the model"
             return d
@@ -82,18 +90,22 @@ class Dialogue:
     def answer(self, question_id: str, option_id: str) -> None:
         """Apply the answer to the pending question; TariffInputError for a wrong one."""
         if self.pending is None:
-            raise TariffInputError("no_pending_question",
-                                   f"the dialogue has ended ({self.reason}); start a new one")
+            raise TariffInputError(
+                "no_pending_question", f"the dialogue has ended ({self.reason}); start a new one"
+            )
         if question_id != self.pending.id:
             raise TariffInputError(
                 "question_not_asked",
                 f"question {question_id!r} is not the pending one; answer {self.pending.id!r}: "
-                f"{self.pending.text}")
+                f"{self.pending.text}",
+            )
         valid = [o for o, _ in self.pending.options]
         if option_id not in valid:
-            raise TariffInputError("invalid_option",
-                                   f"{option_id!r} is not an option of {self.pending.id}; "
-                                   f"choose one of {', '.join(valid)}")
+            raise TariffInputError(
+                "invalid_option",
+                f"{option_id!r} is not an option of {self.pending.id}; "
+                f"choose one of {', '.join(valid)}",
+            )
         q = self.pending
         self.asked.append({"question": q.to_json(), "answer": option_id})
         self.pending = None
@@ -214,8 +226,11 @@ class Dialogue:
                 continue
             top = sorted(mass.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CHOICES]
             gain = _entropy([m for _, m in top]) * sum(m for _, m in top)
-            text = ("Which of these kinds of product is it?" if kind == "heading"
-                    else "Which of these descriptions fits it best?")
+            text = (
+                "Which of these kinds of product is it?"
+                if kind == "heading"
+                else "Which of these descriptions fits it best?"
+            )
             opts = [(k, _label(k)) for k, _ in top]
             opts += [(NONE, "None of these"), (UNKNOWN, "Don't know")]
             q = Question(number, kind, text, opts)
@@ -226,17 +241,29 @@ class Dialogue:
     # --- persistence --------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        return {"description": self.description, "scores": self.scores,
-                "temperature": self.temperature, "coverage": self.coverage,
-                "asked": self.asked, "pending": self.pending.to_json() if self.pending else None,
-                "done": self.done, "reason": self.reason}
+        return {
+            "description": self.description,
+            "scores": self.scores,
+            "temperature": self.temperature,
+            "coverage": self.coverage,
+            "asked": self.asked,
+            "pending": self.pending.to_json() if self.pending else None,
+            "done": self.done,
+            "reason": self.reason,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Dialogue:
-        return cls(description=d["description"], scores=dict(d["scores"]),
-                   temperature=d["temperature"], coverage=d["coverage"], asked=list(d["asked"]),
-                   pending=Question.from_json(d["pending"]) if d["pending"] else None,
-                   done=d["done"], reason=d["reason"])
+        return cls(
+            description=d["description"],
+            scores=dict(d["scores"]),
+            temperature=d["temperature"],
+            coverage=d["coverage"],
+            asked=list(d["asked"]),
+            pending=Question.from_json(d["pending"]) if d["pending"] else None,
+            done=d["done"],
+            reason=d["reason"],
+        )
 
 
 def _said_text(description: str) -> str:

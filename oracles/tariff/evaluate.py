@@ -31,8 +31,9 @@ class Row:
     label: str  # digits only, 6-10
 
 
-def read_rows(path: Path, text_col: str = "description", label_col: str = "hs_code",
-              limit: int = MAX_ROWS) -> tuple[list[Row], list[str]]:
+def read_rows(
+    path: Path, text_col: str = "description", label_col: str = "hs_code", limit: int = MAX_ROWS
+) -> tuple[list[Row], list[str]]:
     """(rows, problems) from a CSV file; a problem names the line and what is wrong.
 
     Raises TariffInputError when the file or a column is missing.
@@ -46,19 +47,28 @@ def read_rows(path: Path, text_col: str = "description", label_col: str = "hs_co
         with open(path, encoding="utf-8-sig", newline="") as f:
             _read(csv.DictReader(f), path, text_col, label_col, limit, rows, problems)
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise TariffInputError("bad_csv", f"{path.name} is not a readable UTF-8 CSV file "
-                                          f"({type(exc).__name__}: {exc})") from None
+        raise TariffInputError(
+            "bad_csv", f"{path.name} is not a readable UTF-8 CSV file ({type(exc).__name__}: {exc})"
+        ) from None
     return rows, problems
 
 
-def _read(reader: csv.DictReader, path: Path, text_col: str, label_col: str, limit: int,
-          rows: list[Row], problems: list[str]) -> None:
+def _read(
+    reader: csv.DictReader,
+    path: Path,
+    text_col: str,
+    label_col: str,
+    limit: int,
+    rows: list[Row],
+    problems: list[str],
+) -> None:
     cols = reader.fieldnames or []
     for col in (text_col, label_col):
         if col not in cols:
             raise TariffInputError(
                 "missing_column",
-                f"{path} has no column {col!r}; its columns are {', '.join(cols) or 'none'}")
+                f"{path} has no column {col!r}; its columns are {', '.join(cols) or 'none'}",
+            )
     nom = nomenclature()
     for line, rec in enumerate(reader, start=2):
         if len(rows) >= limit:
@@ -76,8 +86,13 @@ def _read(reader: csv.DictReader, path: Path, text_col: str, label_col: str, lim
             rows.append(Row(text, label))
 
 
-def evaluate(model: TariffModel, rows: Sequence[Row], *, dialogue: bool = True,
-             strata: Iterable[str] | None = None) -> dict[str, Any]:
+def evaluate(
+    model: TariffModel,
+    rows: Sequence[Row],
+    *,
+    dialogue: bool = True,
+    strata: Iterable[str] | None = None,
+) -> dict[str, Any]:
     """Accuracy (top-1 and top-5 at HS2/4/6), latency and simulated dialogue length."""
     n = len(rows)
     hits = {k: 0 for k in ("hs2", "hs4", "hs6", "top5_hs2", "top5_hs4", "top5_hs6")}

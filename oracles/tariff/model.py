@@ -49,8 +49,13 @@ class Weights:
     temperature: float = 0.05
 
     def to_json(self) -> dict[str, float]:
-        return {"proto": self.proto, "code": self.code, "head": self.head, "chap": self.chap,
-                "temperature": self.temperature}
+        return {
+            "proto": self.proto,
+            "code": self.code,
+            "head": self.head,
+            "chap": self.chap,
+            "temperature": self.temperature,
+        }
 
 
 @dataclass(frozen=True)
@@ -117,8 +122,12 @@ class TariffModel:
     def scores(self, q: sparse.csr_matrix, weights: Weights | None = None) -> np.ndarray:
         w = weights or self.weights
         s = self.similarities(q)
-        return (w.proto * s["proto"] + w.code * s["code"] + w.head * s["head"][self._class_head]
-                + w.chap * s["chap"][self._class_chap])
+        return (
+            w.proto * s["proto"]
+            + w.code * s["code"]
+            + w.head * s["head"][self._class_head]
+            + w.chap * s["chap"][self._class_chap]
+        )
 
     def predict(self, text: str, top: int = 5) -> tuple[list[Prediction], dict[str, float]]:
         """The `top` subheadings for a description and the query's diagnostics.
@@ -132,8 +141,12 @@ class TariffModel:
         order = np.lexsort((np.arange(len(scores)), -np.round(scores, 6)))[: max(top, 2)]
         conf = self.confidences(scores, coverage)
         preds = [
-            Prediction(self.codes[i], round(float(scores[i]), 6), round(float(conf[i]), 4),
-                       self.explain(q, i))
+            Prediction(
+                self.codes[i],
+                round(float(scores[i]), 6),
+                round(float(conf[i]), 4),
+                self.explain(q, i),
+            )
             for i in order[:top]
         ]
         diag = {
@@ -172,10 +185,13 @@ class TariffModel:
     def save(self, folder: Path) -> None:
         """Write the model to `folder` (created): model.json, vocabulary.txt, arrays.npz."""
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / VOCAB_FILE).write_text("\n".join(self.vectorizer.vocabulary) + "\n",
-                                         encoding="utf-8")
-        arrays: dict[str, np.ndarray] = {"idf": self.vectorizer.idf,
-                                         "proto_class": self.proto_class.astype(np.int32)}
+        (folder / VOCAB_FILE).write_text(
+            "\n".join(self.vectorizer.vocabulary) + "\n", encoding="utf-8"
+        )
+        arrays: dict[str, np.ndarray] = {
+            "idf": self.vectorizer.idf,
+            "proto_class": self.proto_class.astype(np.int32),
+        }
         for name in ("prototypes", "centroids6", "centroids4", "centroids2"):
             m: sparse.csr_matrix = getattr(self, name)
             arrays[f"{name}_data"] = m.data.astype(np.float16)
@@ -183,12 +199,19 @@ class TariffModel:
             arrays[f"{name}_indptr"] = m.indptr.astype(np.int64)
             arrays[f"{name}_shape"] = np.array(m.shape, dtype=np.int64)
         np.savez_compressed(folder / ARRAYS_FILE, **arrays)
-        doc = {"format": FORMAT, "version": self.version, "codes": self.codes,
-               "headings": self.headings, "chapters": self.chapters,
-               "weights": self.weights.to_json(), "meta": self.meta,
-               "kind_weights": self.vectorizer.kind_weights}
-        (folder / MODEL_FILE).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n",
-                                         encoding="utf-8")
+        doc = {
+            "format": FORMAT,
+            "version": self.version,
+            "codes": self.codes,
+            "headings": self.headings,
+            "chapters": self.chapters,
+            "weights": self.weights.to_json(),
+            "meta": self.meta,
+            "kind_weights": self.vectorizer.kind_weights,
+        }
+        (folder / MODEL_FILE).write_text(
+            json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+        )
 
     @classmethod
     def load(cls, folder: Path) -> TariffModel:
@@ -196,29 +219,42 @@ class TariffModel:
         folder = Path(folder)
         missing = [f for f in (MODEL_FILE, ARRAYS_FILE, VOCAB_FILE) if not (folder / f).exists()]
         if missing:
-            raise ValueError(f"{folder} is not a tariff model directory: missing "
-                             f"{', '.join(missing)}; train one with `smartcustoms classify train`")
+            raise ValueError(
+                f"{folder} is not a tariff model directory: missing "
+                f"{', '.join(missing)}; train one with `smartcustoms classify train`"
+            )
         doc = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
         if doc.get("format") != FORMAT:
-            raise ValueError(f"{folder}: model format {doc.get('format')!r}, this code reads "
-                             f"{FORMAT}")
+            raise ValueError(
+                f"{folder}: model format {doc.get('format')!r}, this code reads {FORMAT}"
+            )
         vocab = (folder / VOCAB_FILE).read_text(encoding="utf-8").split("\n")[:-1]
         with np.load(folder / ARRAYS_FILE) as z:
             arrays = {k: z[k] for k in z.files}
 
         def mat(name: str) -> sparse.csr_matrix:
             return sparse.csr_matrix(
-                (arrays[f"{name}_data"].astype(np.float32), arrays[f"{name}_indices"],
-                 arrays[f"{name}_indptr"]), shape=tuple(arrays[f"{name}_shape"]))
+                (
+                    arrays[f"{name}_data"].astype(np.float32),
+                    arrays[f"{name}_indices"],
+                    arrays[f"{name}_indptr"],
+                ),
+                shape=tuple(arrays[f"{name}_shape"]),
+            )
 
         return cls(
             version=doc["version"],
             vectorizer=Vectorizer(vocab, arrays["idf"], doc.get("kind_weights")),
-            codes=doc["codes"], prototypes=mat("prototypes"),
+            codes=doc["codes"],
+            prototypes=mat("prototypes"),
             proto_class=arrays["proto_class"].astype(np.int64),
-            centroids6=mat("centroids6"), centroids4=mat("centroids4"),
-            centroids2=mat("centroids2"), headings=doc["headings"], chapters=doc["chapters"],
-            weights=Weights(**doc["weights"]), meta=doc.get("meta", {}),
+            centroids6=mat("centroids6"),
+            centroids4=mat("centroids4"),
+            centroids2=mat("centroids2"),
+            headings=doc["headings"],
+            chapters=doc["chapters"],
+            weights=Weights(**doc["weights"]),
+            meta=doc.get("meta", {}),
         )
 
 

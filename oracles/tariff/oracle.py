@@ -42,8 +42,13 @@ TOP = 3
 class TariffOracle(Oracle):
     kind = att.TARIFF
 
-    def __init__(self, model: TariffModel, table: TariffTable,
-                 mismatch_confidence: float = 0.5, max_chars: int = 5000) -> None:
+    def __init__(
+        self,
+        model: TariffModel,
+        table: TariffTable,
+        mismatch_confidence: float = 0.5,
+        max_chars: int = 5000,
+    ) -> None:
         self.model = model
         self.table = table
         self.mismatch_confidence = mismatch_confidence
@@ -59,8 +64,12 @@ class TariffOracle(Oracle):
         items = self._items(request)
         out_items = [self._item(it) for it in items]
         gap = round(sum(i["duty_gap"] for i in out_items), 2)
-        return {"mismatch": any(i["mismatch"] for i in out_items), "duty_gap": gap,
-                "items": out_items, "model_version": self.model_version}
+        return {
+            "mismatch": any(i["mismatch"] for i in out_items),
+            "duty_gap": gap,
+            "items": out_items,
+            "model_version": self.model_version,
+        }
 
     # --- request forms --------------------------------------------------------------------
 
@@ -77,20 +86,31 @@ class TariffOracle(Oracle):
         if "declaration" in request:
             decl = self._declaration(request)
             rate = Decimal(str(decl.exchange_rate)) if decl.exchange_rate else Decimal(1)
-            return [{"sequence": it.sequence, "description": it.description,
-                     "hs_code": it.hs_code,
-                     "customs_value": str(Decimal(str(it.customs_value)) * rate),
-                     "quantity": str(it.quantity), "unit": it.unit,
-                     "net_mass_kg": str(it.net_mass_kg), "origin_country": it.origin_country}
-                    for it in decl.items]
+            return [
+                {
+                    "sequence": it.sequence,
+                    "description": it.description,
+                    "hs_code": it.hs_code,
+                    "customs_value": str(Decimal(str(it.customs_value)) * rate),
+                    "quantity": str(it.quantity),
+                    "unit": it.unit,
+                    "net_mass_kg": str(it.net_mass_kg),
+                    "origin_country": it.origin_country,
+                }
+                for it in decl.items
+            ]
         items = request.get("items")
         if not isinstance(items, list) or not items or len(items) > MAX_ITEMS:
-            raise OracleError("invalid_request", "a tariff request needs a `declaration` or "
-                                                 f"1 to {MAX_ITEMS} `items`", 400)
+            raise OracleError(
+                "invalid_request",
+                f"a tariff request needs a `declaration` or 1 to {MAX_ITEMS} `items`",
+                400,
+            )
         for i, it in enumerate(items):
             if not isinstance(it, dict) or not {"description", "hs_code"} <= it.keys():
-                raise OracleError("invalid_request",
-                                  f"items[{i}] needs `description` and `hs_code`", 400)
+                raise OracleError(
+                    "invalid_request", f"items[{i}] needs `description` and `hs_code`", 400
+                )
         return [{"sequence": it.get("sequence", i + 1), **it} for i, it in enumerate(items)]
 
     # --- one item -------------------------------------------------------------------------
@@ -115,16 +135,29 @@ class TariffOracle(Oracle):
         elif predicted == declared[:6]:
             mismatch, reason = False, "the description matches the declared subheading"
         elif conf >= self.mismatch_confidence:
-            mismatch, reason = True, (f"the description points to {predicted} "
-                                      f"(confidence {conf}), not {declared[:6]}")
+            mismatch, reason = (
+                True,
+                (f"the description points to {predicted} (confidence {conf}), not {declared[:6]}"),
+            )
         else:
-            mismatch, reason = False, (f"uncertain: {predicted} is most likely (confidence "
-                                       f"{conf}); the declared code is not contradicted")
+            mismatch, reason = (
+                False,
+                (
+                    f"uncertain: {predicted} is most likely (confidence "
+                    f"{conf}); the declared code is not contradicted"
+                ),
+            )
         gap = self._duty_gap(it, declared, predicted) if mismatch and known else 0.0
         return {
-            "sequence": it["sequence"], "declared": declared, "declared_known": known,
-            "predicted": predicted, "confidence": conf, "declared_confidence": declared_conf,
-            "mismatch": mismatch, "duty_gap": gap, "reason": reason,
+            "sequence": it["sequence"],
+            "declared": declared,
+            "declared_known": known,
+            "predicted": predicted,
+            "confidence": conf,
+            "declared_confidence": declared_conf,
+            "mismatch": mismatch,
+            "duty_gap": gap,
+            "reason": reason,
             "candidates": [{"hs6": c, "confidence": round(p, 4)} for c, p in ranked[:TOP]],
         }
 
@@ -133,8 +166,12 @@ class TariffOracle(Oracle):
         if "customs_value" not in it:
             return 0.0
         try:
-            args = (Decimal(str(it["customs_value"])), Decimal(str(it.get("quantity", "1"))),
-                    it.get("unit", "C62"), it.get("origin_country", "XX"))
+            args = (
+                Decimal(str(it["customs_value"])),
+                Decimal(str(it.get("quantity", "1"))),
+                it.get("unit", "C62"),
+                it.get("origin_country", "XX"),
+            )
             mass = it.get("net_mass_kg")
             kw = {"net_mass_kg": Decimal(str(mass))} if mass is not None else {}
             on_declared = self.table.duty(declared, *args, **kw).amount
@@ -151,5 +188,9 @@ def tariff_oracle(settings: Settings, model_dir: Path | None = None) -> TariffOr
     the attested result), so a new version is rolled out to all members before use.
     """
     ts = TariffSettings.from_settings(settings, model_dir)
-    return TariffOracle(load_model(ts.active_model_dir()), TariffTable.load(ts.tariff_dir),
-                        ts.mismatch_confidence, ts.max_description_chars)
+    return TariffOracle(
+        load_model(ts.active_model_dir()),
+        TariffTable.load(ts.tariff_dir),
+        ts.mismatch_confidence,
+        ts.max_description_chars,
+    )

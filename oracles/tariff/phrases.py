@@ -45,8 +45,10 @@ SYNONYMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("automatic data processing machines", ("computer", "computers", "pc")),
     ("accumulators", ("batteries", "battery", "rechargeable battery")),
     ("primary cells and primary batteries", ("batteries", "disposable batteries")),
-    ("motor cars and other motor vehicles principally designed for the transport of persons",
-     ("passenger cars", "cars", "automobiles", "suv")),
+    (
+        "motor cars and other motor vehicles principally designed for the transport of persons",
+        ("passenger cars", "cars", "automobiles", "suv"),
+    ),
     ("vehicles", ("trucks", "vehicle")),
     ("spark-ignition", ("petrol", "gasoline")),
     ("compression-ignition", ("diesel",)),
@@ -67,8 +69,10 @@ SYNONYMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("iron or steel", ("steel", "metal", "iron")),
     ("stainless steel", ("stainless", "inox")),
     ("of wood", ("wooden", "timber")),
-    ("telephones for cellular networks or for other wireless networks",
-     ("mobile phones", "smartphones", "cell phones")),
+    (
+        "telephones for cellular networks or for other wireless networks",
+        ("mobile phones", "smartphones", "cell phones"),
+    ),
     ("reception apparatus for television", ("tv", "television set")),
     ("luminaires", ("lamps", "lights", "light fixtures")),
     ("light-emitting diode (led)", ("led",)),
@@ -116,8 +120,7 @@ SYNONYMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("exceeding", ("over", "more than", "above")),
 )
 
-_SYNONYM_RES = tuple((re.compile(r"\b" + re.escape(f) + r"\b", re.I), alts)
-                     for f, alts in SYNONYMS)
+_SYNONYM_RES = tuple((re.compile(r"\b" + re.escape(f) + r"\b", re.I), alts) for f, alts in SYNONYMS)
 _PAREN = re.compile(r"\([^()]*\)")
 _NEC = re.compile(r"\bn\.e\.c\.?( in [^,;]*)?", re.I)
 
@@ -180,8 +183,9 @@ def nomenclature_phrases(seed: int = 0) -> Iterator[Phrase]:
                 yield Phrase(variant, code, "synonyms")
 
 
-def trade_phrases(names: dict[str, list[str]] | None = None,
-                  skip: set[tuple[str, str]] | None = None) -> Iterator[Phrase]:
+def trade_phrases(
+    names: dict[str, list[str]] | None = None, skip: set[tuple[str, str]] | None = None
+) -> Iterator[Phrase]:
     """Each trade name alone and with its subheading's distinguishing words.
 
     `skip` leaves out (hs6, name) pairs: the development split holds them back to measure

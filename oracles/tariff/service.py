@@ -55,23 +55,29 @@ def load_model(folder: Path) -> TariffModel:
 def check_description(text: Any, max_chars: int) -> str:
     """The description, stripped; TariffInputError when empty, too long or without words."""
     if not isinstance(text, str) or not text.strip():
-        raise TariffInputError("empty_description",
-                               "the description is empty; describe the goods in words, e.g. "
-                               "'frozen boneless beef cuts'")
+        raise TariffInputError(
+            "empty_description",
+            "the description is empty; describe the goods in words, e.g. "
+            "'frozen boneless beef cuts'",
+        )
     text = text.strip()
     if len(text) > max_chars:
         raise TariffInputError(
             "description_too_long",
             f"the description has {len(text)} characters; a product description needs at most "
-            f"{max_chars} (one or two sentences: what it is, material, use, state)")
+            f"{max_chars} (one or two sentences: what it is, material, use, state)",
+        )
     if not has_letters(text):
         hint = ""
         digits = "".join(ch for ch in text if ch.isdigit())
         if 6 <= len(digits) <= 10:
-            hint = (f"; {text!r} looks like an HS code — look it up in the tariff instead "
-                    "(e.g. GET /tariff/{code}) or describe the goods")
-        raise TariffInputError("no_words",
-                               f"the description has no words, only digits or signs{hint}")
+            hint = (
+                f"; {text!r} looks like an HS code — look it up in the tariff instead "
+                "(e.g. GET /tariff/{code}) or describe the goods"
+            )
+        raise TariffInputError(
+            "no_words", f"the description has no words, only digits or signs{hint}"
+        )
     return text
 
 
@@ -106,8 +112,11 @@ class TariffService:
         dialogue = Dialogue.start(self.model, text)
         out = self.render(dialogue, top)
         if dialogue.pending is not None:
-            state = {"dialogue": dialogue.to_json(), "top": top,
-                     "model_version": self.model.version}
+            state = {
+                "dialogue": dialogue.to_json(),
+                "top": top,
+                "model_version": self.model.version,
+            }
             out["session"] = self.sessions.create(state)
         else:
             out["session"] = None
@@ -163,14 +172,17 @@ class TariffService:
         if low:
             out["advice"] = (
                 "The model is not sure: "
-                + ("many words are unknown to it (it was trained on English HS wording); "
-                   if dialogue.coverage < MIN_COVERAGE else "")
+                + (
+                    "many words are unknown to it (it was trained on English HS wording); "
+                    if dialogue.coverage < MIN_COVERAGE
+                    else ""
+                )
                 + "describe what the goods are, their material, use and state, or ask a "
-                  "customs officer for a binding ruling.")
+                "customs officer for a binding ruling."
+            )
         return out
 
-    def candidate(self, hs6: str, confidence: float, words: tuple[str, ...] = ()
-                  ) -> dict[str, Any]:
+    def candidate(self, hs6: str, confidence: float, words: tuple[str, ...] = ()) -> dict[str, Any]:
         """One candidate with its official texts, tariff line(s) and explanation."""
         ctx = contexts()[hs6]
         table = self.table
@@ -184,23 +196,30 @@ class TariffService:
         try:
             line = table.lookup(hs6)
             regs = table.regulations(hs6, "import")
-            entry["duty"] = {"duty_pct": str(line.duty_pct),
-                             "specific": str(line.specific) if line.specific else None,
-                             "vat_pct": str(line.vat_pct)}
+            entry["duty"] = {
+                "duty_pct": str(line.duty_pct),
+                "specific": str(line.specific) if line.specific else None,
+                "vat_pct": str(line.vat_pct),
+            }
             entry["regulations"] = [{"code": r.code, "name": r.name} for r in regs]
         except TariffError:
             entry["duty"] = None
             entry["regulations"] = []
         national = sorted(c for c in table.lines if len(c) > 6 and c.startswith(hs6))
         entry["national_lines"] = [
-            {"code": c, "description": table.lines[c].description,
-             "duty_pct": str(table.lines[c].duty_pct),
-             "specific": str(table.lines[c].specific) if table.lines[c].specific else None}
+            {
+                "code": c,
+                "description": table.lines[c].description,
+                "duty_pct": str(table.lines[c].duty_pct),
+                "specific": str(table.lines[c].specific) if table.lines[c].specific else None,
+            }
             for c in national
         ]
         why = f"words: {', '.join(words)}; " if words else ""
-        entry["explanation"] = (f"{why}chapter {hs6[:2]} ({_short(ctx.chapter)}), "
-                                f"heading {hs6[:4]} ({_short(ctx.heading)})")
+        entry["explanation"] = (
+            f"{why}chapter {hs6[:2]} ({_short(ctx.chapter)}), "
+            f"heading {hs6[:4]} ({_short(ctx.heading)})"
+        )
         return entry
 
     # --- declared codes -------------------------------------------------------------------
@@ -214,28 +233,41 @@ class TariffService:
         if code[:6] not in nomenclature().entries:
             near = [c for c in contexts() if c.startswith(code[:4])][:5]
             hint = f"; subheadings of {code[:4]}: {', '.join(near)}" if near else ""
-            raise TariffInputError("unknown_hs_code",
-                                   f"{code[:6]} is not an HS 2022 subheading{hint}")
+            raise TariffInputError(
+                "unknown_hs_code", f"{code[:6]} is not an HS 2022 subheading{hint}"
+            )
         return code[:6]
 
     # --- files ----------------------------------------------------------------------------
 
-    def evaluate_file(self, path: Path, text_col: str = "description",
-                      label_col: str = "hs_code", dialogue: bool = False,
-                      limit: int = MAX_ROWS) -> dict[str, Any]:
+    def evaluate_file(
+        self,
+        path: Path,
+        text_col: str = "description",
+        label_col: str = "hs_code",
+        dialogue: bool = False,
+        limit: int = MAX_ROWS,
+    ) -> dict[str, Any]:
         """Metrics on a labelled CSV; unusable rows are counted and named in `problems`."""
         rows, problems = read_rows(path, text_col, label_col, limit)
         if not rows:
-            raise TariffInputError("no_training_rows",
-                                   f"{path} has no usable rows: {'; '.join(problems[:5])}")
+            raise TariffInputError(
+                "no_training_rows", f"{path} has no usable rows: {'; '.join(problems[:5])}"
+            )
         out = evaluate(self.model, rows, dialogue=dialogue)
         out["skipped"] = len(problems)
         out["problems"] = problems[:20]
         return out
 
-    def train_file(self, path: Path | None, text_col: str = "description",
-                   label_col: str = "hs_code", activate: bool = True,
-                   log=lambda _m: None, config: TrainConfig | None = None) -> dict[str, Any]:
+    def train_file(
+        self,
+        path: Path | None,
+        text_col: str = "description",
+        label_col: str = "hs_code",
+        activate: bool = True,
+        log=lambda _m: None,
+        config: TrainConfig | None = None,
+    ) -> dict[str, Any]:
         """Train a new version on the nomenclature plus the file's rows (if any).
 
         Writes `<model_root>/<version>/` and, with `activate`, points CURRENT at it; the
@@ -246,8 +278,9 @@ class TariffService:
         if path is not None:
             rows, problems = read_rows(path, text_col, label_col)
             if not rows:
-                raise TariffInputError("no_training_rows",
-                                       f"{path} has no usable rows: {'; '.join(problems[:5])}")
+                raise TariffInputError(
+                    "no_training_rows", f"{path} has no usable rows: {'; '.join(problems[:5])}"
+                )
         rulings = [(r.text, r.label) for r in rows]
         root = self.settings.model_root
         tmp = root / ".training"
@@ -261,23 +294,30 @@ class TariffService:
             tmp.rename(final)
         if activate:
             (root / CURRENT_FILE).write_text(model.version + "\n", encoding="utf-8")
-        return {"model_version": model.version, "model_dir": str(final),
-                "rulings": len(rulings), "skipped": len(problems), "problems": problems[:20],
-                "active": activate, **{k: v for k, v in model.meta.items()
-                                       if k.startswith("dev_") or k == "train_seconds"}}
+        return {
+            "model_version": model.version,
+            "model_dir": str(final),
+            "rulings": len(rulings),
+            "skipped": len(problems),
+            "problems": problems[:20],
+            "active": activate,
+            **{k: v for k, v in model.meta.items() if k.startswith("dev_") or k == "train_seconds"},
+        }
 
     def _top(self, top: int) -> int:
-        if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= \
-                self.settings.max_top:
-            raise TariffInputError("invalid_top",
-                                   f"top must be 1 to {self.settings.max_top}, not {top!r}")
+        if (
+            not isinstance(top, int)
+            or isinstance(top, bool)
+            or not 1 <= top <= self.settings.max_top
+        ):
+            raise TariffInputError(
+                "invalid_top", f"top must be 1 to {self.settings.max_top}, not {top!r}"
+            )
         return top
 
 
 def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
-
-
 
 
 def service_for(settings: Settings, model_dir: Path | None = None) -> TariffService:

@@ -25,8 +25,9 @@ EXPIRED_MEMORY = 10_000  # how many expired ids are remembered to say "expired",
 class SessionStore:
     """session id -> JSON-able state, expiring `ttl_s` after the last use."""
 
-    def __init__(self, ttl_s: float, max_sessions: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl_s: float, max_sessions: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl_s = ttl_s
         self.max_sessions = max_sessions
         self.clock = clock
@@ -54,7 +55,8 @@ class SessionStore:
                     raise TariffInputError(
                         "session_expired",
                         f"dialogue {sid} expired after {self.ttl_s:.0f} s without an answer; "
-                        "classify the description again")
+                        "classify the description again",
+                    )
                 raise TariffInputError("unknown_session", f"no dialogue {sid!r} on this node")
             self._items.move_to_end(sid)
             self._items[sid] = (self.clock(), item[1])

@@ -61,15 +61,81 @@ _REWRITES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 _TOKEN = re.compile(r"[a-z][a-z0-9]*|[0-9]+[a-z]+[a-z0-9]*")
-STOPWORDS = frozenset((
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in",
-    "into", "is", "it", "its", "of", "on", "or", "other", "per", "than", "that", "the",
-    "their", "thereof", "this", "to", "was", "were", "whether", "with", "without", "not",
-    "nor", "such", "like", "kind", "used", "also", "any", "all", "type", "etc", "incl",
-    "including", "excluding", "excluded", "heading", "headings", "subheading", "item", "no",
-    "chapter", "ml", "kg", "kgs", "mm", "cm", "lb", "lbs", "oz", "pc", "pcs", "ctn", "ctns",
-    "gsm", "nos", "qty", "approx",
-))
+STOPWORDS = frozenset(
+    (
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "other",
+        "per",
+        "than",
+        "that",
+        "the",
+        "their",
+        "thereof",
+        "this",
+        "to",
+        "was",
+        "were",
+        "whether",
+        "with",
+        "without",
+        "not",
+        "nor",
+        "such",
+        "like",
+        "kind",
+        "used",
+        "also",
+        "any",
+        "all",
+        "type",
+        "etc",
+        "incl",
+        "including",
+        "excluding",
+        "excluded",
+        "heading",
+        "headings",
+        "subheading",
+        "item",
+        "no",
+        "chapter",
+        "ml",
+        "kg",
+        "kgs",
+        "mm",
+        "cm",
+        "lb",
+        "lbs",
+        "oz",
+        "pc",
+        "pcs",
+        "ctn",
+        "ctns",
+        "gsm",
+        "nos",
+        "qty",
+        "approx",
+    )
+)
 # "25 kg bags", "1 L PET bottles", "in cartons of 12": how the goods are packed, not what
 # they are.  Dropped so "sunflower oil 5 L PET bottles" is not taken for bottles.
 _PACKING = re.compile(
@@ -77,7 +143,8 @@ _PACKING = re.compile(
     r"liters?|ml|cl|lbs?|oz|pcs|pieces|units|sheets)?\s*|(?:in|per|packed in|master)\s+)"
     r"(?:(?:pet|plastic|glass|paper|jute|pp|woven|multiwall|poly|carton|cardboard|wooden|"
     r"steel)\s+)?(?:bags?|bottles?|cartons?|ctns?|cans?|tins?|jars?|boxes|box|drums?|sacks?|"
-    r"pouches|pouch|packs?|cases?|trays?|pails?|buckets?|ibcs?|totes?)\b")
+    r"pouches|pouch|packs?|cases?|trays?|pails?|buckets?|ibcs?|totes?)\b"
+)
 
 
 def normalize(text: str) -> str:
@@ -146,7 +213,7 @@ def features(text: str, query: bool = False) -> Counter[str]:
                 padded = f"#{w}#"
                 for n in (3, 4, 5):
                     for i in range(len(padded) - n + 1):
-                        counts["c:" + padded[i:i + n]] += weight
+                        counts["c:" + padded[i : i + n]] += weight
             for a, b in itertools.pairwise(ws):
                 counts[f"b:{a}_{b}"] += weight
     return counts

@@ -84,17 +84,21 @@ def _prune(m: sparse.csr_matrix, keep: int) -> sparse.csr_matrix:
 
 
 def _group_sum(x: sparse.csr_matrix, groups: Sequence[int], n: int) -> sparse.csr_matrix:
-    g = sparse.csr_matrix((np.ones(len(groups), dtype=np.float32),
-                           (np.asarray(groups), np.arange(len(groups)))), shape=(n, len(groups)))
+    g = sparse.csr_matrix(
+        (np.ones(len(groups), dtype=np.float32), (np.asarray(groups), np.arange(len(groups)))),
+        shape=(n, len(groups)),
+    )
     return sparse.csr_matrix(g @ x)
 
 
-def fit(phrases: Sequence[Phrase], config: TrainConfig, weights: Weights,
-        version: str) -> TariffModel:
+def fit(
+    phrases: Sequence[Phrase], config: TrainConfig, weights: Weights, version: str
+) -> TariffModel:
     """A model over `phrases` with the given weights (no tuning)."""
     kinds = {**KIND_WEIGHTS, "c:": config.char_weight}
-    vec, counts = Vectorizer.fit([p.text for p in phrases], min_df=config.min_df,
-                                 kind_weights=kinds)
+    vec, counts = Vectorizer.fit(
+        [p.text for p in phrases], min_df=config.min_df, kind_weights=kinds
+    )
     x = vec.transform_counts(counts)
     codes = sorted({p.hs6 for p in phrases})
     headings = sorted({c[:4] for c in codes})
@@ -122,16 +126,23 @@ def fit(phrases: Sequence[Phrase], config: TrainConfig, weights: Weights,
     c4 = _group_sum(x, [hi[p.hs6[:4]] for p in phrases], len(headings))
     c2 = _group_sum(x, [chi[p.hs6[:2]] for p in phrases], len(chapters))
     return TariffModel(
-        version=version, vectorizer=vec, codes=codes,
-        prototypes=sparse.csr_matrix(protos), proto_class=proto_class,
-        centroids6=_prune(c6, CENTROID_KEEP[6]), centroids4=_prune(c4, CENTROID_KEEP[4]),
-        centroids2=_prune(c2, CENTROID_KEEP[2]), headings=headings, chapters=chapters,
+        version=version,
+        vectorizer=vec,
+        codes=codes,
+        prototypes=sparse.csr_matrix(protos),
+        proto_class=proto_class,
+        centroids6=_prune(c6, CENTROID_KEEP[6]),
+        centroids4=_prune(c4, CENTROID_KEEP[4]),
+        centroids2=_prune(c2, CENTROID_KEEP[2]),
+        headings=headings,
+        chapters=chapters,
         weights=weights,
     )
 
 
-def dev_split(config: TrainConfig, rulings: Sequence[tuple[str, str]] = ()
-              ) -> tuple[set[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+def dev_split(
+    config: TrainConfig, rulings: Sequence[tuple[str, str]] = ()
+) -> tuple[set[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
     """(trade names held back, dev rows, training rulings): a seeded split for tuning."""
     rng = random.Random(config.seed)
     held: set[tuple[str, str]] = set()
@@ -140,8 +151,10 @@ def dev_split(config: TrainConfig, rulings: Sequence[tuple[str, str]] = ()
         if len(names) < 2:
             continue
         for name in names:
-            if rng.random() < config.dev_share and len(held & {(code, n) for n in names}) < len(
-                    names) - 1:
+            if (
+                rng.random() < config.dev_share
+                and len(held & {(code, n) for n in names}) < len(names) - 1
+            ):
                 held.add((code, name))
                 dev.append((name, code))
     dev.extend(_dev_rows())
@@ -167,9 +180,15 @@ def tune(model: TariffModel, dev: Sequence[tuple[str, str]]) -> tuple[Weights, d
     best: tuple[float, float, Weights] | None = None
     for p, c, h, ch in itertools.product(GRID["proto"], GRID["code"], GRID["head"], GRID["chap"]):
         w = Weights(p, c, h, ch)
-        s = np.stack([w.proto * d["proto"] + w.code * d["code"]
-                      + w.head * d["head"][model._class_head]
-                      + w.chap * d["chap"][model._class_chap] for d in sims])
+        s = np.stack(
+            [
+                w.proto * d["proto"]
+                + w.code * d["code"]
+                + w.head * d["head"][model._class_head]
+                + w.chap * d["chap"][model._class_chap]
+                for d in sims
+            ]
+        )
         true_scores = s[np.arange(len(truth)), truth]
         rank = (s > true_scores[:, None]).sum(axis=1)
         mrr = float(np.where(rank < 10, 1.0 / (rank + 1), 0.0).mean())  # smoother than top-1
@@ -178,13 +197,25 @@ def tune(model: TariffModel, dev: Sequence[tuple[str, str]]) -> tuple[Weights, d
             best = (key, w)
     assert best is not None
     (mrr, top1, top5), w = best
-    s = np.stack([w.proto * d["proto"] + w.code * d["code"] + w.head * d["head"][model._class_head]
-                  + w.chap * d["chap"][model._class_chap] for d in sims])
+    s = np.stack(
+        [
+            w.proto * d["proto"]
+            + w.code * d["code"]
+            + w.head * d["head"][model._class_head]
+            + w.chap * d["chap"][model._class_chap]
+            for d in sims
+        ]
+    )
     temps = {t: softmax_nll(s, truth, t) for t in TEMPERATURES}
     t_best = min(temps, key=lambda t: (temps[t], t))
     tuned = Weights(w.proto, w.code, w.head, w.chap, t_best)
-    return tuned, {"dev_n": len(rows), "dev_top1": round(top1, 4), "dev_top5": round(top5, 4),
-                   "dev_mrr": round(mrr, 4), "dev_nll": round(temps[t_best], 4)}
+    return tuned, {
+        "dev_n": len(rows),
+        "dev_top1": round(top1, 4),
+        "dev_top5": round(top5, 4),
+        "dev_mrr": round(mrr, 4),
+        "dev_nll": round(temps[t_best], 4),
+    }
 
 
 CODE_FILES = ("text.py", "vectorizer.py", "phrases.py", "train.py", "model.py")
@@ -196,15 +227,26 @@ def model_version(phrases: Sequence[Phrase], config: TrainConfig) -> str:
     here = Path(__file__).resolve().parent
     h = hashlib.sha256(b"".join((here / f).read_bytes() for f in CODE_FILES))
     h.update(DEV_FILE.read_bytes())
-    h.update(repr((config.seed, config.min_df, config.dev_share, config.char_weight,
-                   config.chapters, sorted(CENTROID_KEEP.items()))).encode())
+    h.update(
+        repr(
+            (
+                config.seed,
+                config.min_df,
+                config.dev_share,
+                config.char_weight,
+                config.chapters,
+                sorted(CENTROID_KEEP.items()),
+            )
+        ).encode()
+    )
     for p in phrases:
         h.update(f"{p.hs6}\t{p.source}\t{p.text}\n".encode())
     return f"tariff-hs2022-{h.hexdigest()[:12]}"
 
 
-def train(rulings: Sequence[tuple[str, str]] = (), config: TrainConfig | None = None,
-          log=print) -> TariffModel:
+def train(
+    rulings: Sequence[tuple[str, str]] = (), config: TrainConfig | None = None, log=print
+) -> TariffModel:
     """Tune on the dev split, then fit the final model on everything."""
     config = config or TrainConfig()
     t0 = time.monotonic()
@@ -240,8 +282,12 @@ def train(rulings: Sequence[tuple[str, str]] = (), config: TrainConfig | None = 
     return model
 
 
-def train_and_save(out_dir: Path, rulings: Sequence[tuple[str, str]] = (),
-                   config: TrainConfig | None = None, log=print) -> TariffModel:
+def train_and_save(
+    out_dir: Path,
+    rulings: Sequence[tuple[str, str]] = (),
+    config: TrainConfig | None = None,
+    log=print,
+) -> TariffModel:
     model = train(rulings, config, log)
     model.save(Path(out_dir))
     return model

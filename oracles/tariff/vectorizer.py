@@ -23,8 +23,12 @@ KIND_WEIGHTS = {"w:": 1.0, "b:": 1.0, "c:": 0.35}
 class Vectorizer:
     """Feature string -> column, with its inverse document frequency."""
 
-    def __init__(self, vocabulary: Sequence[str], idf: np.ndarray,
-                 kind_weights: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        vocabulary: Sequence[str],
+        idf: np.ndarray,
+        kind_weights: dict[str, float] | None = None,
+    ) -> None:
         if len(vocabulary) != len(idf):
             raise ValueError(f"{len(vocabulary)} features but {len(idf)} idf values")
         self.vocabulary = list(vocabulary)
@@ -35,9 +39,9 @@ class Vectorizer:
         self._scale = np.array([kw.get(f[:2], 1.0) for f in self.vocabulary], dtype=np.float32)
 
     @classmethod
-    def fit(cls, texts: Iterable[str], min_df: int = 1,
-            kind_weights: dict[str, float] | None = None
-            ) -> tuple[Vectorizer, list[Counter[str]]]:
+    def fit(
+        cls, texts: Iterable[str], min_df: int = 1, kind_weights: dict[str, float] | None = None
+    ) -> tuple[Vectorizer, list[Counter[str]]]:
         """Learn vocabulary and idf; also returns each text's feature counts (for reuse)."""
         counts = [features(t) for t in texts]
         df: Counter[str] = Counter()
@@ -45,8 +49,7 @@ class Vectorizer:
             df.update(c.keys())
         vocab = sorted(f for f, n in df.items() if n >= min_df)
         n_docs = len(counts)
-        idf = np.array([np.log((1 + n_docs) / (1 + df[f])) + 1.0 for f in vocab],
-                       dtype=np.float32)
+        idf = np.array([np.log((1 + n_docs) / (1 + df[f])) + 1.0 for f in vocab], dtype=np.float32)
         return cls(vocab, idf, kind_weights), counts
 
     def __len__(self) -> int:
@@ -65,8 +68,11 @@ class Vectorizer:
                 data.append(_tf(n) * self.idf[j] * self._scale[j])
             indptr.append(len(indices))
         m = sparse.csr_matrix(
-            (np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int32),
-             np.asarray(indptr, dtype=np.int64)),
+            (
+                np.asarray(data, dtype=np.float32),
+                np.asarray(indices, dtype=np.int32),
+                np.asarray(indptr, dtype=np.int64),
+            ),
             shape=(len(counts), len(self.vocabulary)),
         )
         return normalize_rows(m)

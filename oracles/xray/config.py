@@ -68,8 +68,9 @@ def active_model(settings: Any) -> tuple[Path, str | None]:
             rec = json.loads(pointer.read_text())
             return models_dir(settings) / rec["version"], rec["sha256"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise XrayError("model_invalid", f"{pointer} is damaged ({exc}); delete it to use "
-                                             "the shipped model") from None
+            raise XrayError(
+                "model_invalid", f"{pointer} is damaged ({exc}); delete it to use the shipped model"
+            ) from None
     return SHIPPED_DIR, xs.model_sha256
 
 

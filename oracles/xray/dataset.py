@@ -35,8 +35,9 @@ def _write_one(args: tuple[Path, int, int, int]) -> dict[str, Any]:
     return {"image": name, "classes": ";".join(s.classes), "boxes": json.dumps(s.boxes)}
 
 
-def write_synthetic(out: Path, n: int, seed: int, size: int = synth.DEFAULT_SIZE,
-                    workers: int = 1) -> dict[str, Any]:
+def write_synthetic(
+    out: Path, n: int, seed: int, size: int = synth.DEFAULT_SIZE, workers: int = 1
+) -> dict[str, Any]:
     """Render scans 0..n-1 of `seed` into `out` as PNG files with labels.csv."""
     if n < 1:
         raise XrayError("bad_request", "--n must be at least 1")
@@ -53,36 +54,55 @@ def write_synthetic(out: Path, n: int, seed: int, size: int = synth.DEFAULT_SIZE
         w.writeheader()
         w.writerows(rows)
     counts = {c: sum(c in r["classes"].split(";") for r in rows) for c in synth.CLASSES}
-    return {"out": str(out), "n": n, "seed": seed, "size": size, "positives": counts,
-            "seconds": round(time.time() - t0, 1)}
+    return {
+        "out": str(out),
+        "n": n,
+        "seed": seed,
+        "size": size,
+        "positives": counts,
+        "seconds": round(time.time() - t0, 1),
+    }
 
 
 def read_labels(folder: Path, classes: tuple[str, ...]) -> list[tuple[str, set[str]]]:
     path = folder / LABELS
     if not path.is_file():
-        raise XrayError("bad_dataset", f"{path} does not exist: a data set folder needs a "
-                                       f"{LABELS} with columns image,classes")
+        raise XrayError(
+            "bad_dataset",
+            f"{path} does not exist: a data set folder needs a {LABELS} with columns image,classes",
+        )
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"image", "classes"} <= set(reader.fieldnames):
-            raise XrayError("bad_dataset", f"{path} needs a header with the columns image and "
-                                           f"classes (found {reader.fieldnames})")
+            raise XrayError(
+                "bad_dataset",
+                f"{path} needs a header with the columns image and "
+                f"classes (found {reader.fieldnames})",
+            )
         rows = []
         for line, r in enumerate(reader, start=2):
             found = {c for c in re.split(r"[;|,\s]+", (r["classes"] or "").strip().lower()) if c}
             unknown = found - set(classes)
             if unknown:
-                raise XrayError("bad_dataset", f"{path} line {line}: unknown class "
-                                               f"{', '.join(sorted(unknown))}; the model knows "
-                                               f"{', '.join(classes)}")
+                raise XrayError(
+                    "bad_dataset",
+                    f"{path} line {line}: unknown class "
+                    f"{', '.join(sorted(unknown))}; the model knows "
+                    f"{', '.join(classes)}",
+                )
             rows.append(((r["image"] or "").strip(), found))
     if not rows:
         raise XrayError("bad_dataset", f"{path} lists no images")
     return rows
 
 
-def evaluate(model: XrayModel, folder: Path, limits: ImageLimits = ImageLimits(),
-             batch: int = 32, rate: float = 0.05) -> dict[str, Any]:
+def evaluate(
+    model: XrayModel,
+    folder: Path,
+    limits: ImageLimits = ImageLimits(),
+    batch: int = 32,
+    rate: float = 0.05,
+) -> dict[str, Any]:
     """AUC and recall at `rate` false alarms per class over a labelled folder.
 
     Images that cannot be read are listed under "errors" and left out of the figures.
@@ -93,8 +113,9 @@ def evaluate(model: XrayModel, folder: Path, limits: ImageLimits = ImageLimits()
     pending: list[tuple[Image.Image, set[str]]] = []
 
     def flush() -> None:
-        for det, (_, found) in zip(model.detect_many([p[0] for p in pending]), pending,
-                                   strict=True):
+        for det, (_, found) in zip(
+            model.detect_many([p[0] for p in pending]), pending, strict=True
+        ):
             scores.append([det.scores[c] for c in model.classes])
             labels.append([c in found for c in model.classes])
         pending.clear()
@@ -103,8 +124,13 @@ def evaluate(model: XrayModel, folder: Path, limits: ImageLimits = ImageLimits()
     for name, found in rows:
         path = (folder / name).resolve()
         if not path.is_relative_to(root):
-            errors.append({"image": name, "error": "outside_dataset",
-                           "detail": "the path leaves the data set folder"})
+            errors.append(
+                {
+                    "image": name,
+                    "error": "outside_dataset",
+                    "detail": "the path leaves the data set folder",
+                }
+            )
             continue
         try:
             data = path.read_bytes()
@@ -121,10 +147,13 @@ def evaluate(model: XrayModel, folder: Path, limits: ImageLimits = ImageLimits()
         flush()
     seconds = time.perf_counter() - t0
     if not scores:
-        raise XrayError("bad_dataset", f"no image of {folder} could be read "
-                                       f"({len(errors)} errors)")
-    out = metrics.report(np.array(scores), np.array(labels, dtype=np.float32), model.classes,
-                         rate)
-    out.update({"model_version": model.version_id, "errors": errors,
-                "images_per_s": round(len(scores) / seconds, 1)})
+        raise XrayError("bad_dataset", f"no image of {folder} could be read ({len(errors)} errors)")
+    out = metrics.report(np.array(scores), np.array(labels, dtype=np.float32), model.classes, rate)
+    out.update(
+        {
+            "model_version": model.version_id,
+            "errors": errors,
+            "images_per_s": round(len(scores) / seconds, 1),
+        }
+    )
     return out

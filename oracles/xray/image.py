@@ -70,63 +70,86 @@ def _declared_size(data: bytes) -> tuple[int, int] | None:
 
 def _check_size(w: int, h: int, limits: ImageLimits) -> None:
     if w <= 0 or h <= 0:
-        raise XrayError("empty_image", f"the image is {w} x {h} pixels: a scan needs pixels on "
-                                       "both sides; re-export it from the scanner")
+        raise XrayError(
+            "empty_image",
+            f"the image is {w} x {h} pixels: a scan needs pixels on "
+            "both sides; re-export it from the scanner",
+        )
     if w < MIN_SIDE or h < MIN_SIDE:
-        raise XrayError("image_too_small", f"the image is {w} x {h} pixels, under the "
-                                           f"{MIN_SIDE}-pixel minimum side: not a scan")
+        raise XrayError(
+            "image_too_small",
+            f"the image is {w} x {h} pixels, under the {MIN_SIDE}-pixel minimum side: not a scan",
+        )
     if max(w, h) > limits.max_side or w * h > limits.max_pixels:
-        raise XrayError("image_too_large",
-                        f"the image is {w} x {h} pixels; at most {limits.max_side} pixels a "
-                        f"side and {limits.max_pixels:,} pixels are accepted (decompression-"
-                        "bomb guard): export the scan at a lower resolution")
+        raise XrayError(
+            "image_too_large",
+            f"the image is {w} x {h} pixels; at most {limits.max_side} pixels a "
+            f"side and {limits.max_pixels:,} pixels are accepted (decompression-"
+            "bomb guard): export the scan at a lower resolution",
+        )
 
 
 def load_image(data: bytes, limits: ImageLimits = ImageLimits()) -> LoadedImage:
     """Check and decode an uploaded scan; XrayError (with a code) says why not."""
     if len(data) > limits.max_bytes:
-        raise XrayError("upload_too_large", f"the file is {len(data):,} bytes, over the "
-                                            f"{limits.max_bytes:,}-byte cap")
+        raise XrayError(
+            "upload_too_large",
+            f"the file is {len(data):,} bytes, over the {limits.max_bytes:,}-byte cap",
+        )
     if not data:
         raise XrayError("not_an_image", "the file is empty")
     try:
         img = Image.open(io.BytesIO(data))  # reads the header only
     except Image.DecompressionBombError as exc:
-        raise XrayError("image_too_large", f"{exc}: export the scan at a lower resolution") from None
+        raise XrayError(
+            "image_too_large", f"{exc}: export the scan at a lower resolution"
+        ) from None
     except UnidentifiedImageError:
         declared = _declared_size(data)
         if declared is not None and 0 in declared:
             _check_size(*declared, limits)  # PIL does not say why: a 0-pixel side
-        raise XrayError("not_an_image", "the file is not an image this oracle reads (PNG, JPEG, "
-                                        "TIFF, BMP, GIF, WebP)") from None
+        raise XrayError(
+            "not_an_image",
+            "the file is not an image this oracle reads (PNG, JPEG, TIFF, BMP, GIF, WebP)",
+        ) from None
     except (OSError, SyntaxError, ValueError, struct.error) as exc:
         raise XrayError("not_an_image", f"the image header is damaged ({exc})") from None
     if img.format not in FORMATS:
-        raise XrayError("unsupported_format", f"{img.format} images are not accepted; send "
-                                              f"one of {', '.join(FORMATS)}")
+        raise XrayError(
+            "unsupported_format",
+            f"{img.format} images are not accepted; send one of {', '.join(FORMATS)}",
+        )
     _check_size(*img.size, limits)
     frames = getattr(img, "n_frames", 1)
     if frames > 1:
-        raise XrayError("animated_image",
-                        f"the {img.format} file holds {frames} frames (animated or multi-page); "
-                        "a scan is one picture: send each frame as its own image")
+        raise XrayError(
+            "animated_image",
+            f"the {img.format} file holds {frames} frames (animated or multi-page); "
+            "a scan is one picture: send each frame as its own image",
+        )
     try:
         img.load()
     except OSError as exc:
         if "truncated" in str(exc) or "broken data stream" in str(exc):
-            raise XrayError("truncated_image", f"the {img.format} file is cut short ({exc}); "
-                                               "upload the whole file again") from None
-        raise XrayError("not_an_image", f"the {img.format} data cannot be decoded "
-                                        f"({exc})") from None
+            raise XrayError(
+                "truncated_image",
+                f"the {img.format} file is cut short ({exc}); upload the whole file again",
+            ) from None
+        raise XrayError(
+            "not_an_image", f"the {img.format} data cannot be decoded ({exc})"
+        ) from None
     except (SyntaxError, ValueError, EOFError, struct.error) as exc:
-        raise XrayError("truncated_image" if isinstance(exc, EOFError) else "not_an_image",
-                        f"the {img.format} data cannot be decoded ({exc})") from None
+        raise XrayError(
+            "truncated_image" if isinstance(exc, EOFError) else "not_an_image",
+            f"the {img.format} data cannot be decoded ({exc})",
+        ) from None
     source_mode, fmt = img.mode, img.format
     with contextlib.suppress(Exception):  # a broken EXIF block is not worth refusing a scan
         img = ImageOps.exif_transpose(img)
     rgb, warnings = _to_rgb(img)
-    return LoadedImage(rgb, hashlib.sha256(data).hexdigest(), fmt, source_mode, rgb.width,
-                       rgb.height, warnings)
+    return LoadedImage(
+        rgb, hashlib.sha256(data).hexdigest(), fmt, source_mode, rgb.width, rgb.height, warnings
+    )
 
 
 def _to_rgb(img: Image.Image) -> tuple[Image.Image, list[str]]:
@@ -140,8 +163,10 @@ def _to_rgb(img: Image.Image) -> tuple[Image.Image, list[str]]:
     if mode in ("P", "L", "1", "YCbCr", "LAB", "HSV"):
         warn = []
         if mode in ("L", "1"):
-            warn.append(f"{mode} (greyscale) image: no dual-energy colour, material cues are "
-                        "missing and scores are less reliable")
+            warn.append(
+                f"{mode} (greyscale) image: no dual-energy colour, material cues are "
+                "missing and scores are less reliable"
+            )
         return img.convert("RGB"), warn
     if mode == "CMYK":
         return img.convert("RGB"), ["converted from CMYK to RGB; scanner colours may shift"]
@@ -155,7 +180,9 @@ def _to_rgb(img: Image.Image) -> tuple[Image.Image, list[str]]:
             grey = (arr - lo) * (255 / (hi - lo)) if hi > lo else np.zeros_like(arr)
             how = f"{mode} greyscale stretched from its range {lo:g}..{hi:g} to 8 bits"
         g8 = Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8), "L")
-        return g8.convert("RGB"), [f"{how}: no dual-energy colour, material cues are missing "
-                                   "and scores are less reliable"]
-    raise XrayError("unsupported_format", f"image mode {mode} is not supported; export RGB, "
-                                          "greyscale or CMYK")
+        return g8.convert("RGB"), [
+            f"{how}: no dual-energy colour, material cues are missing and scores are less reliable"
+        ]
+    raise XrayError(
+        "unsupported_format", f"image mode {mode} is not supported; export RGB, greyscale or CMYK"
+    )

@@ -33,8 +33,9 @@ def threshold_at_false_alarm(scores: np.ndarray, labels: np.ndarray, rate: float
     return float(neg[k]) if k < neg.size else float(neg[-1]) - 1e-12
 
 
-def recall_at_false_alarm(scores: np.ndarray, labels: np.ndarray,
-                          rate: float = 0.05) -> float | None:
+def recall_at_false_alarm(
+    scores: np.ndarray, labels: np.ndarray, rate: float = 0.05
+) -> float | None:
     """Share of positives scoring above the threshold that keeps false alarms <= `rate`."""
     labels = np.asarray(labels).astype(bool)
     if labels.all() or not labels.any():
@@ -43,8 +44,9 @@ def recall_at_false_alarm(scores: np.ndarray, labels: np.ndarray,
     return float((np.asarray(scores)[labels] > t).mean())
 
 
-def report(scores: np.ndarray, labels: np.ndarray, classes: tuple[str, ...] | list[str],
-           rate: float = 0.05) -> dict:
+def report(
+    scores: np.ndarray, labels: np.ndarray, classes: tuple[str, ...] | list[str], rate: float = 0.05
+) -> dict:
     """{"n", "positives", "auc", "recall_at_5pct_false_alarm"} per class (rounded to 4 places)."""
     scores, labels = np.asarray(scores), np.asarray(labels)
 
@@ -56,6 +58,8 @@ def report(scores: np.ndarray, labels: np.ndarray, classes: tuple[str, ...] | li
         "n": len(scores),
         "positives": {c: int(labels[:, i].sum()) for i, c in enumerate(classes)},
         "auc": {c: r4(auc(scores[:, i], labels[:, i])) for i, c in enumerate(classes)},
-        key: {c: r4(recall_at_false_alarm(scores[:, i], labels[:, i], rate))
-              for i, c in enumerate(classes)},
+        key: {
+            c: r4(recall_at_false_alarm(scores[:, i], labels[:, i], rate))
+            for i, c in enumerate(classes)
+        },
     }

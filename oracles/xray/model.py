@@ -53,8 +53,13 @@ class Detection:
 class XrayModel:
     """A loaded, verified model.  Thread-safe (onnxruntime sessions are)."""
 
-    def __init__(self, folder: Path | str = SHIPPED_DIR, *, expected_sha256: str | None = None,
-                 threads: int = 2) -> None:
+    def __init__(
+        self,
+        folder: Path | str = SHIPPED_DIR,
+        *,
+        expected_sha256: str | None = None,
+        threads: int = 2,
+    ) -> None:
         import onnxruntime as ort
 
         self.folder = Path(folder)
@@ -64,33 +69,45 @@ class XrayModel:
             file = self.folder / manifest["file"]
             recorded = str(manifest["sha256"]).lower()
             self.classes: tuple[str, ...] = tuple(manifest["classes"])
-            self.thresholds: dict[str, float] = {c: float(manifest["thresholds"][c])
-                                                 for c in self.classes}
+            self.thresholds: dict[str, float] = {
+                c: float(manifest["thresholds"][c]) for c in self.classes
+            }
             self.input_size = int(manifest["input_size"])
         except FileNotFoundError:
-            raise XrayError("model_missing", f"no model manifest at {mpath}: restore "
-                                             "oracles/xray/model or point xray.model_dir at a "
-                                             "model folder") from None
+            raise XrayError(
+                "model_missing",
+                f"no model manifest at {mpath}: restore "
+                "oracles/xray/model or point xray.model_dir at a "
+                "model folder",
+            ) from None
         except (ValueError, KeyError, TypeError) as exc:
-            raise XrayError("model_invalid", f"{mpath} is not a valid model manifest "
-                                             f"({type(exc).__name__}: {exc})") from None
+            raise XrayError(
+                "model_invalid",
+                f"{mpath} is not a valid model manifest ({type(exc).__name__}: {exc})",
+            ) from None
         if self.input_size != INPUT_SIZE:
-            raise XrayError("model_invalid", f"{mpath} takes {self.input_size}-px input; this "
-                                             f"code feeds {INPUT_SIZE}-px input")
+            raise XrayError(
+                "model_invalid",
+                f"{mpath} takes {self.input_size}-px input; this code feeds {INPUT_SIZE}-px input",
+            )
         if expected_sha256 and expected_sha256.lower() != recorded:
-            raise XrayError("model_hash_mismatch",
-                            f"{mpath} records sha256 {recorded[:16]}..., the pinned one is "
-                            f"{expected_sha256[:16]}...: this is not the model you configured")
+            raise XrayError(
+                "model_hash_mismatch",
+                f"{mpath} records sha256 {recorded[:16]}..., the pinned one is "
+                f"{expected_sha256[:16]}...: this is not the model you configured",
+            )
         try:
             blob = file.read_bytes()
         except FileNotFoundError:
             raise XrayError("model_missing", f"{file} (named by {mpath}) does not exist") from None
         actual = hashlib.sha256(blob).hexdigest()
         if actual != recorded:
-            raise XrayError("model_hash_mismatch",
-                            f"{file} has sha256 {actual[:16]}..., but {recorded[:16]}... is "
-                            "recorded: the file was changed or damaged; restore it (git checkout "
-                            "oracles/xray/model) or retrain")
+            raise XrayError(
+                "model_hash_mismatch",
+                f"{file} has sha256 {actual[:16]}..., but {recorded[:16]}... is "
+                "recorded: the file was changed or damaged; restore it (git checkout "
+                "oracles/xray/model) or retrain",
+            )
         self.sha256 = actual
         self.manifest = manifest
         self.version = str(manifest["version"])
@@ -102,8 +119,9 @@ class XrayModel:
         try:
             self.session = ort.InferenceSession(blob, opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise XrayError("model_invalid", f"{file} does not load in onnxruntime: "
-                                             f"{exc}") from None
+            raise XrayError(
+                "model_invalid", f"{file} does not load in onnxruntime: {exc}"
+            ) from None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -122,8 +140,11 @@ class XrayModel:
         got = self.infer(reference_input())[0][0].astype(np.float64)
         diff = float(np.abs(want - got).max())
         if diff > tol:
-            raise XrayError("model_invalid", f"{self.version_id} no longer reproduces its "
-                                             f"recorded outputs (difference {diff:.2e})")
+            raise XrayError(
+                "model_invalid",
+                f"{self.version_id} no longer reproduces its "
+                f"recorded outputs (difference {diff:.2e})",
+            )
         return diff
 
     def detect(self, image: Image.Image) -> Detection:
@@ -142,8 +163,9 @@ class XrayModel:
             if rounded[c] < self.thresholds[c]:
                 continue
             for score, box in regions(heat[i], self.thresholds[c]):
-                threats.append({"class": c, "score": round(score, SCORE_DIGITS),
-                                "box": lb.to_scan(box)})
+                threats.append(
+                    {"class": c, "score": round(score, SCORE_DIGITS), "box": lb.to_scan(box)}
+                )
         threats.sort(key=lambda t: (-t["score"], t["class"], t["box"]))
         return Detection(rounded, threats, "threat" if threats else "clear")
 
@@ -159,7 +181,7 @@ def regions(heat: np.ndarray, threshold: float) -> list[tuple[float, tuple[float
     stride = INPUT_SIZE // g
     up = ndimage.zoom(heat.astype(np.float32), stride, order=1, mode="nearest", grid_mode=True)
     labels, _ = ndimage.label(up >= BOX_LEVEL * float(heat.max()), structure=np.ones((3, 3)))
-    at_centres = labels[stride // 2::stride, stride // 2::stride]
+    at_centres = labels[stride // 2 :: stride, stride // 2 :: stride]
     out = []
     for k, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None:
@@ -169,7 +191,8 @@ def regions(heat: np.ndarray, threshold: float) -> list[tuple[float, tuple[float
         if round(peak, SCORE_DIGITS) < threshold:
             continue
         ys, xs = sl
-        out.append((peak, (float(xs.start), float(ys.start), float(xs.stop - 1),
-                           float(ys.stop - 1))))
+        out.append(
+            (peak, (float(xs.start), float(ys.start), float(xs.stop - 1), float(ys.stop - 1)))
+        )
     out.sort(key=lambda r: -r[0])
     return out

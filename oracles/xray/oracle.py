@@ -30,8 +30,12 @@ from oracles.xray.model import XrayModel
 class XrayOracle(Oracle):
     kind = int(att.XRAY)
 
-    def __init__(self, model: XrayModel, store: ContentStore | None = None,
-                 limits: ImageLimits = ImageLimits()) -> None:
+    def __init__(
+        self,
+        model: XrayModel,
+        store: ContentStore | None = None,
+        limits: ImageLimits = ImageLimits(),
+    ) -> None:
         self.model = model
         self.store = store
         self.limits = limits
@@ -45,8 +49,11 @@ class XrayOracle(Oracle):
                 raise OracleError("bad_request", "image_b64 is not valid base64", 400) from None
         elif "image_cid" in request:
             if self.store is None:
-                raise OracleError("bad_request", "this instance has no content store: send the "
-                                                 "image as image_b64", 400)
+                raise OracleError(
+                    "bad_request",
+                    "this instance has no content store: send the image as image_b64",
+                    400,
+                )
             try:
                 data = self.store.get(str(request["image_cid"]))
             except StoreError as exc:
@@ -54,7 +61,9 @@ class XrayOracle(Oracle):
         else:
             raise OracleError("bad_request", "an X-ray request needs image_b64 or image_cid", 400)
         want = request.get("image_sha256")
-        if want is not None and hashlib.sha256(data).hexdigest() != str(want).lower().removeprefix("0x"):
+        if want is not None and hashlib.sha256(data).hexdigest() != str(want).lower().removeprefix(
+            "0x"
+        ):
             raise OracleError("image_hash_mismatch", "the image does not hash to image_sha256", 400)
         return data
 

@@ -7,8 +7,12 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-COLOURS = {"firearm": (230, 20, 20), "knife": (200, 0, 200), "drugs": (255, 200, 0),
-           "meat": (0, 190, 210)}
+COLOURS = {
+    "firearm": (230, 20, 20),
+    "knife": (200, 0, 200),
+    "drugs": (255, 200, 0),
+    "meat": (0, 190, 210),
+}
 
 
 def draw_overlay(image: Image.Image, threats: list[dict[str, Any]], verdict: str) -> bytes:
@@ -27,12 +31,18 @@ def draw_overlay(image: Image.Image, threats: list[dict[str, Any]], verdict: str
         tw, th = tb[2] - tb[0] + 6, tb[3] - tb[1] + 6
         ty = y0 - th if y0 - th >= 0 else min(y1 + 1, h - th)
         d.rectangle([x0, ty, x0 + tw, ty + th], fill=colour)
-        d.text((x0 + 3, ty + 3 - tb[1]), label, fill=(0, 0, 0) if colour[1] > 150 else
-               (255, 255, 255), font=font)
+        d.text(
+            (x0 + 3, ty + 3 - tb[1]),
+            label,
+            fill=(0, 0, 0) if colour[1] > 150 else (255, 255, 255),
+            font=font,
+        )
     banner = "THREAT: " + ", ".join(sorted({t["class"] for t in threats})) if threats else "CLEAR"
     tb = d.textbbox((0, 0), banner, font=font)
-    d.rectangle([0, 0, tb[2] - tb[0] + 10, tb[3] - tb[1] + 8],
-                fill=(200, 0, 0) if verdict == "threat" else (0, 140, 0))
+    d.rectangle(
+        [0, 0, tb[2] - tb[0] + 10, tb[3] - tb[1] + 8],
+        fill=(200, 0, 0) if verdict == "threat" else (0, 140, 0),
+    )
     d.text((5, 4 - tb[1]), banner, fill=(255, 255, 255), font=font)
     buf = io.BytesIO()
     img.save(buf, "PNG", optimize=False, compress_level=3)

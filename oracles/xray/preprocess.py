@@ -30,21 +30,33 @@ class Letterbox:
     def to_scan(self, box: tuple[float, float, float, float]) -> list[int]:
         """An input-pixel box -> a box in scan pixels (clipped to the scan)."""
         x0, y0, x1, y1 = box
-        out = [(x0 - self.pad_x) / self.scale, (y0 - self.pad_y) / self.scale,
-               (x1 - self.pad_x) / self.scale, (y1 - self.pad_y) / self.scale]
-        return [int(np.clip(round(out[0]), 0, self.width - 1)),
-                int(np.clip(round(out[1]), 0, self.height - 1)),
-                int(np.clip(round(out[2]), 0, self.width - 1)),
-                int(np.clip(round(out[3]), 0, self.height - 1))]
+        out = [
+            (x0 - self.pad_x) / self.scale,
+            (y0 - self.pad_y) / self.scale,
+            (x1 - self.pad_x) / self.scale,
+            (y1 - self.pad_y) / self.scale,
+        ]
+        return [
+            int(np.clip(round(out[0]), 0, self.width - 1)),
+            int(np.clip(round(out[1]), 0, self.height - 1)),
+            int(np.clip(round(out[2]), 0, self.width - 1)),
+            int(np.clip(round(out[3]), 0, self.height - 1)),
+        ]
 
     def to_input(self, box: list[float]) -> list[float]:
         """A scan-pixel box -> input pixels (used to make training targets)."""
         x0, y0, x1, y1 = box
-        return [x0 * self.scale + self.pad_x, y0 * self.scale + self.pad_y,
-                x1 * self.scale + self.pad_x, y1 * self.scale + self.pad_y]
+        return [
+            x0 * self.scale + self.pad_x,
+            y0 * self.scale + self.pad_y,
+            x1 * self.scale + self.pad_x,
+            y1 * self.scale + self.pad_y,
+        ]
 
 
-def letterbox(image: Image.Image | np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, Letterbox]:
+def letterbox(
+    image: Image.Image | np.ndarray, size: int = INPUT_SIZE
+) -> tuple[np.ndarray, Letterbox]:
     """An RGB scan -> ((size, size, 3) uint8 input, placement)."""
     img = Image.fromarray(image) if isinstance(image, np.ndarray) else image
     if img.mode != "RGB":

@@ -92,23 +92,37 @@ def latest_attested_scan(db: Database, declaration_id: str) -> dict[str, Any] | 
         rows = db.query(
             "SELECT scan_id, sha256, verdict, score, model_version, attestation FROM xray_scans"
             " WHERE declaration_id = ? AND attestation IS NOT NULL"
-            " ORDER BY created_at DESC, rowid DESC LIMIT 1", (declaration_id,))
+            " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (declaration_id,),
+        )
     except sqlite3.OperationalError:
         return None
     if not rows:
         return None
     r = rows[0]
-    return {"scan_id": r["scan_id"], "image_sha256": r["sha256"],
-            "threat": r["verdict"] == "threat", "score": r["score"], "verdict": r["verdict"],
-            "model_version": r["model_version"], "attestation": json.loads(r["attestation"])}
+    return {
+        "scan_id": r["scan_id"],
+        "image_sha256": r["sha256"],
+        "threat": r["verdict"] == "threat",
+        "score": r["score"],
+        "verdict": r["verdict"],
+        "model_version": r["model_version"],
+        "attestation": json.loads(r["attestation"]),
+    }
 
 
 class XrayService:
     """Scans, alerts and feedback of one node; `on_alert(alert)` is called per new alert."""
 
-    def __init__(self, db: Database, store: ContentStore, model: XrayModel, *,
-                 limits: ImageLimits = ImageLimits(),
-                 on_alert: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: ContentStore,
+        model: XrayModel,
+        *,
+        limits: ImageLimits = ImageLimits(),
+        on_alert: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.db = db
         self.store = store
         self.model = model
@@ -118,8 +132,9 @@ class XrayService:
 
     # --- scanning -------------------------------------------------------------------------
 
-    def scan(self, data: bytes, *, user: str, filename: str = "",
-             declaration_id: str | None = None) -> dict[str, Any]:
+    def scan(
+        self, data: bytes, *, user: str, filename: str = "", declaration_id: str | None = None
+    ) -> dict[str, Any]:
         """Judge and keep one scan; its record (with alerts).  XrayError for a bad image."""
         t0 = time.perf_counter()
         loaded = load_image(data, self.limits)
@@ -136,20 +151,48 @@ class XrayService:
                 "INSERT INTO xray_scans (scan_id, sha256, cid, filename, format, width, height,"
                 " verdict, score, result, model_version, declaration_id, ms, created_at,"
                 " created_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (scan_id, loaded.sha256, cid, filename[:255], loaded.format, loaded.width,
-                 loaded.height, det.verdict, score, json.dumps(result, sort_keys=True),
-                 self.model.version_id, declaration_id, ms, now, user),
+                (
+                    scan_id,
+                    loaded.sha256,
+                    cid,
+                    filename[:255],
+                    loaded.format,
+                    loaded.width,
+                    loaded.height,
+                    det.verdict,
+                    score,
+                    json.dumps(result, sort_keys=True),
+                    self.model.version_id,
+                    declaration_id,
+                    ms,
+                    now,
+                    user,
+                ),
             )
             for t in det.threats:
                 cur = tx.execute(
                     "INSERT INTO xray_alerts (scan_id, class, score, box, created_at)"
-                    " VALUES (?,?,?,?,?)", (scan_id, t["class"], t["score"], json.dumps(t["box"]),
-                                            now))
-                alerts.append(self._alert_json({
-                    "alert_id": cur.lastrowid, "scan_id": scan_id, "class": t["class"],
-                    "score": t["score"], "box": json.dumps(t["box"]), "status": "open",
-                    "created_at": now, "decided_by": None, "decided_at": None, "note": None,
-                    "sha256": loaded.sha256, "declaration_id": declaration_id}))
+                    " VALUES (?,?,?,?,?)",
+                    (scan_id, t["class"], t["score"], json.dumps(t["box"]), now),
+                )
+                alerts.append(
+                    self._alert_json(
+                        {
+                            "alert_id": cur.lastrowid,
+                            "scan_id": scan_id,
+                            "class": t["class"],
+                            "score": t["score"],
+                            "box": json.dumps(t["box"]),
+                            "status": "open",
+                            "created_at": now,
+                            "decided_by": None,
+                            "decided_at": None,
+                            "note": None,
+                            "sha256": loaded.sha256,
+                            "declaration_id": declaration_id,
+                        }
+                    )
+                )
         for alert in alerts:
             self._notify(alert)
         return self.get(scan_id)
@@ -180,34 +223,59 @@ class XrayService:
         """The scan's record: the CLI/API shape plus alerts and feedback."""
         r = self._row(scan_id)
         result = json.loads(r["result"])
-        alerts = [self._alert_json(a) for a in self.db.query(
-            "SELECT * FROM xray_alerts WHERE scan_id = ? ORDER BY alert_id", (scan_id,))]
-        feedback = [dict(f) for f in self.db.query(
-            "SELECT id, class, decision, alert_id, note, created_by, created_at"
-            " FROM xray_feedback WHERE scan_id = ? ORDER BY id", (scan_id,))]
+        alerts = [
+            self._alert_json(a)
+            for a in self.db.query(
+                "SELECT * FROM xray_alerts WHERE scan_id = ? ORDER BY alert_id", (scan_id,)
+            )
+        ]
+        feedback = [
+            dict(f)
+            for f in self.db.query(
+                "SELECT id, class, decision, alert_id, note, created_by, created_at"
+                " FROM xray_feedback WHERE scan_id = ? ORDER BY id",
+                (scan_id,),
+            )
+        ]
         return {
-            "scan_id": r["scan_id"], "image": r["filename"], "sha256": r["sha256"],
-            "cid": r["cid"], "format": r["format"], "width": r["width"], "height": r["height"],
-            "verdict": r["verdict"], "threat": r["verdict"] == "threat", "score": r["score"],
-            "threats": result["threats"], "scores": result["scores"],
-            "warnings": result.get("warnings", []), "model_version": r["model_version"],
-            "declaration_id": r["declaration_id"], "ms": r["ms"],
-            "created_at": r["created_at"], "created_by": r["created_by"],
-            "alerts": alerts, "feedback": feedback,
+            "scan_id": r["scan_id"],
+            "image": r["filename"],
+            "sha256": r["sha256"],
+            "cid": r["cid"],
+            "format": r["format"],
+            "width": r["width"],
+            "height": r["height"],
+            "verdict": r["verdict"],
+            "threat": r["verdict"] == "threat",
+            "score": r["score"],
+            "threats": result["threats"],
+            "scores": result["scores"],
+            "warnings": result.get("warnings", []),
+            "model_version": r["model_version"],
+            "declaration_id": r["declaration_id"],
+            "ms": r["ms"],
+            "created_at": r["created_at"],
+            "created_by": r["created_by"],
+            "alerts": alerts,
+            "feedback": feedback,
             "attestation": json.loads(r["attestation"]) if r["attestation"] else None,
         }
 
     def record_attestation(self, scan_id: str, attestation: dict[str, Any]) -> None:
-        self.db.execute("UPDATE xray_scans SET attestation = ? WHERE scan_id = ?",
-                        (json.dumps(attestation, sort_keys=True), scan_id))
+        self.db.execute(
+            "UPDATE xray_scans SET attestation = ? WHERE scan_id = ?",
+            (json.dumps(attestation, sort_keys=True), scan_id),
+        )
 
     def latest_for_declaration(self, declaration_id: str) -> dict[str, Any] | None:
         scan = latest_attested_scan(self.db, declaration_id)
         return self.get(scan["scan_id"]) if scan else None
 
     def list(self, limit: int = 100, verdict: str | None = None) -> list[dict[str, Any]]:
-        sql = ("SELECT scan_id, filename AS image, sha256, verdict, score, model_version,"
-               " created_at FROM xray_scans")
+        sql = (
+            "SELECT scan_id, filename AS image, sha256, verdict, score, model_version,"
+            " created_at FROM xray_scans"
+        )
         params: list[Any] = []
         if verdict:
             sql += " WHERE verdict = ?"
@@ -216,8 +284,10 @@ class XrayService:
         return [dict(r) for r in self.db.query(sql, (*params, limit))]
 
     def alerts(self, status: str | None = "open", limit: int = 100) -> list[dict[str, Any]]:
-        sql = ("SELECT a.*, s.sha256, s.declaration_id FROM xray_alerts a"
-               " JOIN xray_scans s USING (scan_id)")
+        sql = (
+            "SELECT a.*, s.sha256, s.declaration_id FROM xray_alerts a"
+            " JOIN xray_scans s USING (scan_id)"
+        )
         params: list[Any] = []
         if status:
             sql += " WHERE a.status = ?"
@@ -230,8 +300,10 @@ class XrayService:
         try:
             return self.store.get(r["cid"])
         except ContentNotFound:
-            raise XrayError("unknown_scan", f"the image of scan {scan_id} ({r['cid']}) is no "
-                                            "longer in the content store") from None
+            raise XrayError(
+                "unknown_scan",
+                f"the image of scan {scan_id} ({r['cid']}) is no longer in the content store",
+            ) from None
 
     def overlay(self, scan_id: str) -> bytes:
         """PNG: the stored scan with its stored threats drawn (no second inference)."""
@@ -241,8 +313,16 @@ class XrayService:
 
     # --- feedback -------------------------------------------------------------------------
 
-    def feedback(self, scan_id: str, cls: str, decision: str, *, user: str,
-                 note: str = "", alert_id: int | None = None) -> dict[str, Any]:
+    def feedback(
+        self,
+        scan_id: str,
+        cls: str,
+        decision: str,
+        *,
+        user: str,
+        note: str = "",
+        alert_id: int | None = None,
+    ) -> dict[str, Any]:
         """An officer's decision on one class of one scan.
 
         `confirm`: the class is in the bag (an alert was right, or the model missed it);
@@ -250,41 +330,61 @@ class XrayService:
         decision.  The latest decision per class counts for retraining.
         """
         if decision not in DECISIONS:
-            raise XrayError("bad_feedback", f"decision must be one of {', '.join(DECISIONS)}, "
-                                            f"not {decision!r}")
+            raise XrayError(
+                "bad_feedback", f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}"
+            )
         if cls not in self.model.classes:
-            raise XrayError("bad_feedback", f"unknown class {cls!r}; classes are "
-                                            f"{', '.join(self.model.classes)}")
+            raise XrayError(
+                "bad_feedback",
+                f"unknown class {cls!r}; classes are {', '.join(self.model.classes)}",
+            )
         self._row(scan_id)
         now = utc_now()
         status = "confirmed" if decision == "confirm" else "rejected"
         with self.db.transaction() as tx:
             if alert_id is not None:
-                hit = tx.execute("SELECT class FROM xray_alerts WHERE alert_id = ? AND"
-                                 " scan_id = ?", (alert_id, scan_id)).fetchone()
+                hit = tx.execute(
+                    "SELECT class FROM xray_alerts WHERE alert_id = ? AND scan_id = ?",
+                    (alert_id, scan_id),
+                ).fetchone()
                 if hit is None:
                     raise XrayError("unknown_alert", f"no alert {alert_id} on scan {scan_id}")
                 if hit["class"] != cls:
-                    raise XrayError("bad_feedback", f"alert {alert_id} is about {hit['class']}, "
-                                                    f"not {cls}")
-            tx.execute("INSERT INTO xray_feedback (scan_id, class, decision, alert_id, note,"
-                       " created_by, created_at) VALUES (?,?,?,?,?,?,?)",
-                       (scan_id, cls, decision, alert_id, note[:1000], user, now))
-            tx.execute("UPDATE xray_alerts SET status = ?, decided_by = ?, decided_at = ?,"
-                       " note = ? WHERE scan_id = ? AND class = ?"
-                       + (" AND alert_id = ?" if alert_id is not None else ""),
-                       (status, user, now, note[:1000], scan_id, cls,
-                        *((alert_id,) if alert_id is not None else ())))
+                    raise XrayError(
+                        "bad_feedback", f"alert {alert_id} is about {hit['class']}, not {cls}"
+                    )
+            tx.execute(
+                "INSERT INTO xray_feedback (scan_id, class, decision, alert_id, note,"
+                " created_by, created_at) VALUES (?,?,?,?,?,?,?)",
+                (scan_id, cls, decision, alert_id, note[:1000], user, now),
+            )
+            tx.execute(
+                "UPDATE xray_alerts SET status = ?, decided_by = ?, decided_at = ?,"
+                " note = ? WHERE scan_id = ? AND class = ?"
+                + (" AND alert_id = ?" if alert_id is not None else ""),
+                (
+                    status,
+                    user,
+                    now,
+                    note[:1000],
+                    scan_id,
+                    cls,
+                    *((alert_id,) if alert_id is not None else ()),
+                ),
+            )
         return self.get(scan_id)
 
-    def alert_feedback(self, alert_id: int, decision: str, *, user: str,
-                       note: str = "") -> dict[str, Any]:
-        rows = self.db.query("SELECT scan_id, class FROM xray_alerts WHERE alert_id = ?",
-                             (alert_id,))
+    def alert_feedback(
+        self, alert_id: int, decision: str, *, user: str, note: str = ""
+    ) -> dict[str, Any]:
+        rows = self.db.query(
+            "SELECT scan_id, class FROM xray_alerts WHERE alert_id = ?", (alert_id,)
+        )
         if not rows:
             raise XrayError("unknown_alert", f"no X-ray alert {alert_id} on this node")
-        return self.feedback(rows[0]["scan_id"], rows[0]["class"], decision, user=user,
-                             note=note, alert_id=alert_id)
+        return self.feedback(
+            rows[0]["scan_id"], rows[0]["class"], decision, user=user, note=note, alert_id=alert_id
+        )
 
     def labelled(self) -> list[tuple[bytes, np.ndarray, np.ndarray, str]]:
         """Scans with officer decisions: (image bytes, labels, known mask, sha256).
@@ -295,7 +395,8 @@ class XrayService:
         classes = self.model.classes
         rows = self.db.query(
             "SELECT f.scan_id, f.class, f.decision, s.cid, s.sha256 FROM xray_feedback f"
-            " JOIN xray_scans s USING (scan_id) ORDER BY f.id")
+            " JOIN xray_scans s USING (scan_id) ORDER BY f.id"
+        )
         by_image: dict[str, dict[str, Any]] = {}
         for r in rows:
             rec = by_image.setdefault(r["sha256"], {"cid": r["cid"], "labels": {}})
@@ -310,10 +411,14 @@ class XrayService:
 
     def stats(self) -> dict[str, Any]:
         scans = self.db.query("SELECT verdict, COUNT(*) AS n FROM xray_scans GROUP BY verdict")
-        alerts = self.db.query("SELECT class, status, COUNT(*) AS n FROM xray_alerts"
-                               " GROUP BY class, status")
+        alerts = self.db.query(
+            "SELECT class, status, COUNT(*) AS n FROM xray_alerts GROUP BY class, status"
+        )
         by_class: dict[str, dict[str, int]] = {}
         for a in alerts:
             by_class.setdefault(a["class"], {})[a["status"]] = a["n"]
-        return {"scans": {r["verdict"]: r["n"] for r in scans}, "alerts": by_class,
-                "model_version": self.model.version_id}
+        return {
+            "scans": {r["verdict"]: r["n"] for r in scans},
+            "alerts": by_class,
+            "model_version": self.model.version_id,
+        }

@@ -33,8 +33,16 @@ from oracles.xray.preprocess import GRID, INPUT_SIZE, STRIDE, letterbox, referen
 
 CLASSES = synth.CLASSES
 # (in, out, stride, dilation) of the 3x3 convolutions
-SPEC = [(3, 16, 2, 1), (16, 32, 2, 1), (32, 32, 1, 1), (32, 64, 2, 1), (64, 64, 1, 1),
-        (64, 96, 2, 1), (96, 96, 1, 2), (96, 96, 1, 1)]
+SPEC = [
+    (3, 16, 2, 1),
+    (16, 32, 2, 1),
+    (32, 32, 1, 1),
+    (32, 64, 2, 1),
+    (64, 64, 1, 1),
+    (64, 96, 2, 1),
+    (96, 96, 1, 2),
+    (96, 96, 1, 1),
+]
 ONNX_OPSET = 17
 
 
@@ -43,9 +51,11 @@ def require_torch():
     try:
         import torch
     except ImportError:
-        raise XrayError("torch_missing",
-                        "training needs PyTorch, which inference does not: install it with "
-                        "pip install '.[train]' (torch==2.13.0, CPU build is enough)") from None
+        raise XrayError(
+            "torch_missing",
+            "training needs PyTorch, which inference does not: install it with "
+            "pip install '.[train]' (torch==2.13.0, CPU build is enough)",
+        ) from None
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     return torch
 
@@ -95,10 +105,11 @@ def _cells(mask: np.ndarray, lb_scale: float, pad: tuple[int, int]) -> np.ndarra
     """A scan-sized bool mask -> the share of each heat-map cell it covers."""
     h, w = mask.shape
     nw, nh = max(1, round(w * lb_scale)), max(1, round(h * lb_scale))
-    small = np.asarray(Image.fromarray(mask.astype(np.float32), mode="F").resize(
-        (nw, nh), Image.BILINEAR))
+    small = np.asarray(
+        Image.fromarray(mask.astype(np.float32), mode="F").resize((nw, nh), Image.BILINEAR)
+    )
     canvas = np.zeros((INPUT_SIZE, INPUT_SIZE), np.float32)
-    canvas[pad[1]:pad[1] + nh, pad[0]:pad[0] + nw] = small
+    canvas[pad[1] : pad[1] + nh, pad[0] : pad[0] + nw] = small
     return canvas.reshape(GRID, STRIDE, GRID, STRIDE).mean((1, 3))
 
 
@@ -115,9 +126,13 @@ def render_one(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return x, s.labels, cells
 
 
-def render_set(seed: int, n: int, workers: int = 2,
-               log: Callable[[str], None] = lambda m: None,
-               cache: Path | None = None) -> tuple[np.ndarray, ...]:
+def render_set(
+    seed: int,
+    n: int,
+    workers: int = 2,
+    log: Callable[[str], None] = lambda m: None,
+    cache: Path | None = None,
+) -> tuple[np.ndarray, ...]:
     """Scans 0..n-1 of data set `seed`, letterboxed: (X (N,S,S,3) uint8, Y (N,C), M).
 
     With `cache`, the set is kept as `<cache>/xray-<seed>-<n>.npz` and read back next time.
@@ -180,14 +195,21 @@ def predict_torch(net, x: np.ndarray, batch: int = 128) -> np.ndarray:
     out = []
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            logits = net(torch.from_numpy(to_input(x[i:i + batch])))
+            logits = net(torch.from_numpy(to_input(x[i : i + batch])))
             out.append(torch.sigmoid(torch.amax(logits, dim=(2, 3))).numpy())
     return np.concatenate(out)
 
 
-def train(data: tuple[np.ndarray, ...], val: tuple[np.ndarray, ...], *, epochs: int,
-          batch: int = 32, lr: float = 3e-3, seed: int = 0,
-          log: Callable[[str], None] = lambda m: None):
+def train(
+    data: tuple[np.ndarray, ...],
+    val: tuple[np.ndarray, ...],
+    *,
+    epochs: int,
+    batch: int = 32,
+    lr: float = 3e-3,
+    seed: int = 0,
+    log: Callable[[str], None] = lambda m: None,
+):
     """Train from scratch; the network at the epoch with the best mean validation AUC."""
     torch = require_torch()
     torch.manual_seed(seed)
@@ -196,15 +218,14 @@ def train(data: tuple[np.ndarray, ...], val: tuple[np.ndarray, ...], *, epochs: 
     net = build_net()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * (len(x) // batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
-                                                pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     best, best_state = -1.0, None
     for epoch in range(epochs):
         net.train()
         t0, total = time.time(), 0.0
         order = rng.permutation(len(x))
         for b in range(len(x) // batch):
-            idx = np.sort(order[b * batch:(b + 1) * batch])
+            idx = np.sort(order[b * batch : (b + 1) * batch])
             xb = torch.from_numpy(to_input(x[idx]))
             mb = torch.from_numpy(m[idx])
             xb, mb = _augment(torch, xb, mb, rng)
@@ -217,9 +238,11 @@ def train(data: tuple[np.ndarray, ...], val: tuple[np.ndarray, ...], *, epochs: 
         scores = predict_torch(net, val[0])
         aucs = [metrics.auc(scores[:, i], val[1][:, i]) or 0.0 for i in range(len(CLASSES))]
         mean = float(np.mean(aucs))
-        log(f"epoch {epoch + 1}/{epochs}: loss {total / (len(x) // batch):.4f}, val AUC "
+        log(
+            f"epoch {epoch + 1}/{epochs}: loss {total / (len(x) // batch):.4f}, val AUC "
             + " ".join(f"{c} {a:.4f}" for c, a in zip(CLASSES, aucs, strict=True))
-            + f" ({time.time() - t0:.0f} s)")
+            + f" ({time.time() - t0:.0f} s)"
+        )
         if mean >= best:
             best = mean
             best_state = {k: v.clone() for k, v in net.state_dict().items()}
@@ -245,10 +268,17 @@ def export_onnx(net, path: Path, check: np.ndarray, tol: float = 1e-4) -> float:
     dummy = torch.from_numpy(to_input(check[:2]))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.onnx.export(wrapper, (dummy,), str(tmp), dynamo=False, opset_version=ONNX_OPSET,
-                      input_names=["image"], output_names=["scores", "heat"],
-                      dynamic_axes={"image": {0: "n"}, "scores": {0: "n"}, "heat": {0: "n"}},
-                      do_constant_folding=True)
+    torch.onnx.export(
+        wrapper,
+        (dummy,),
+        str(tmp),
+        dynamo=False,
+        opset_version=ONNX_OPSET,
+        input_names=["image"],
+        output_names=["scores", "heat"],
+        dynamic_axes={"image": {0: "n"}, "scores": {0: "n"}, "heat": {0: "n"}},
+        do_constant_folding=True,
+    )
     sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
     inp = to_input(check)
     with torch.no_grad():
@@ -257,8 +287,11 @@ def export_onnx(net, path: Path, check: np.ndarray, tol: float = 1e-4) -> float:
     diff = float(max(np.abs(ts - os_).max(), np.abs(th - oh).max()))
     if diff > tol:
         tmp.unlink()
-        raise XrayError("export_mismatch", f"ONNX and torch outputs differ by {diff:.2e} "
-                                           f"(tolerance {tol:.0e}); the export is broken")
+        raise XrayError(
+            "export_mismatch",
+            f"ONNX and torch outputs differ by {diff:.2e} "
+            f"(tolerance {tol:.0e}); the export is broken",
+        )
     os.replace(tmp, path)
     return diff
 
@@ -275,14 +308,20 @@ def net_from_onnx(path: Path):
     net = build_net(fused=True)
     targets = [mod for mod in net.modules() if isinstance(mod, torch.nn.Conv2d)]
     if len(convs) != len(targets):
-        raise XrayError("model_invalid", f"{path} has {len(convs)} convolutions; this "
-                                         f"network has {len(targets)}: not a model of this kind")
+        raise XrayError(
+            "model_invalid",
+            f"{path} has {len(convs)} convolutions; this "
+            f"network has {len(targets)}: not a model of this kind",
+        )
     with torch.no_grad():
         for node, conv in zip(convs, targets, strict=True):
             w = init[node.input[1]]
             if tuple(w.shape) != tuple(conv.weight.shape):
-                raise XrayError("model_invalid", f"{path}: weight {node.input[1]} has shape "
-                                                 f"{w.shape}, expected {tuple(conv.weight.shape)}")
+                raise XrayError(
+                    "model_invalid",
+                    f"{path}: weight {node.input[1]} has shape "
+                    f"{w.shape}, expected {tuple(conv.weight.shape)}",
+                )
             conv.weight.copy_(torch.from_numpy(w.copy()))
             conv.bias.copy_(torch.from_numpy(init[node.input[2]].copy()))
     net.eval()
@@ -301,8 +340,12 @@ def onnx_scores(path: Path, x: np.ndarray, batch: int = 64) -> np.ndarray:
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return np.concatenate([sess.run(["scores"], {"image": to_input(x[i:i + batch])})[0]
-                           for i in range(0, len(x), batch)])
+    return np.concatenate(
+        [
+            sess.run(["scores"], {"image": to_input(x[i : i + batch])})[0]
+            for i in range(0, len(x), batch)
+        ]
+    )
 
 
 def reference_outputs(path: Path) -> list[float]:
@@ -314,8 +357,10 @@ def reference_outputs(path: Path) -> list[float]:
 
 def thresholds(scores: np.ndarray, labels: np.ndarray, rate: float) -> dict[str, float]:
     """Alert thresholds per class: the validation score that keeps false alarms <= `rate`."""
-    return {c: round(metrics.threshold_at_false_alarm(scores[:, i], labels[:, i], rate), 4)
-            for i, c in enumerate(CLASSES)}
+    return {
+        c: round(metrics.threshold_at_false_alarm(scores[:, i], labels[:, i], rate), 4)
+        for i, c in enumerate(CLASSES)
+    }
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
@@ -329,10 +374,19 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
 # --- fine-tuning on officers' feedback ------------------------------------------------------
 
 
-def finetune(base_onnx: Path, samples: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-             out_file: Path, *, steps: int = 150, batch: int = 16, lr: float = 2e-4,
-             replay: int = 256, replay_seed: int = 1_000_003, seed: int = 0,
-             log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
+def finetune(
+    base_onnx: Path,
+    samples: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    out_file: Path,
+    *,
+    steps: int = 150,
+    batch: int = 16,
+    lr: float = 2e-4,
+    replay: int = 256,
+    replay_seed: int = 1_000_003,
+    seed: int = 0,
+    log: Callable[[str], None] = lambda m: None,
+) -> dict[str, Any]:
     """Fine-tune the model in `base_onnx` on officer labels; write the new ONNX to `out_file`.
 
     `samples`: (letterboxed uint8 input, labels (C,), known (C,)) -- `known` marks the classes
@@ -342,8 +396,11 @@ def finetune(base_onnx: Path, samples: Sequence[tuple[np.ndarray, np.ndarray, np
     """
     torch = require_torch()
     if not samples:
-        raise XrayError("no_feedback", "no confirmed or rejected alerts to learn from: officers "
-                                       "give feedback with `smartcustoms xray feedback`")
+        raise XrayError(
+            "no_feedback",
+            "no confirmed or rejected alerts to learn from: officers "
+            "give feedback with `smartcustoms xray feedback`",
+        )
     t0 = time.time()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -354,20 +411,28 @@ def finetune(base_onnx: Path, samples: Sequence[tuple[np.ndarray, np.ndarray, np
     # the fused network must compute what the base model does before we change it
     diff = np.abs(predict_torch(net, fx[:8]) - onnx_scores(base_onnx, fx[:8])).max()
     if diff > 1e-4:
-        raise XrayError("model_invalid", f"{base_onnx} does not load back into the network "
-                                         f"(outputs differ by {diff:.2e})")
+        raise XrayError(
+            "model_invalid",
+            f"{base_onnx} does not load back into the network (outputs differ by {diff:.2e})",
+        )
     rx, ry, rm = render_set(replay_seed, replay, workers=1) if replay else (None, None, None)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     half = max(1, batch // 2)
     for step in range(steps):
         net.train()
         idx = rng.integers(0, len(fx), half)
-        loss = _loss(torch, net(torch.from_numpy(to_input(fx[idx]))), torch.from_numpy(fy[idx]),
-                     None, torch.from_numpy(fk[idx]))
+        loss = _loss(
+            torch,
+            net(torch.from_numpy(to_input(fx[idx]))),
+            torch.from_numpy(fy[idx]),
+            None,
+            torch.from_numpy(fk[idx]),
+        )
         if rx is not None:
             j = rng.integers(0, len(rx), batch - half)
-            xb, mb = _augment(torch, torch.from_numpy(to_input(rx[j])), torch.from_numpy(rm[j]),
-                              rng)
+            xb, mb = _augment(
+                torch, torch.from_numpy(to_input(rx[j])), torch.from_numpy(rm[j]), rng
+            )
             loss = loss + _loss(torch, net(xb), torch.from_numpy(ry[j]), mb)
         opt.zero_grad()
         loss.backward()
@@ -376,8 +441,13 @@ def finetune(base_onnx: Path, samples: Sequence[tuple[np.ndarray, np.ndarray, np
             log(f"fine-tune step {step + 1}/{steps}: loss {float(loss.detach()):.4f}")
     check = np.concatenate([fx[:16]] + ([rx[:16]] if rx is not None else []))
     export_diff = export_onnx(net, out_file, check)
-    return {"steps": steps, "feedback": len(samples), "replay": replay,
-            "seconds": round(time.time() - t0, 1), "export_diff": export_diff}
+    return {
+        "steps": steps,
+        "feedback": len(samples),
+        "replay": replay,
+        "seconds": round(time.time() - t0, 1),
+        "export_diff": export_diff,
+    }
 
 
 def stderr_log(msg: str) -> None:

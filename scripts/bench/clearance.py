@@ -43,7 +43,11 @@ from oracles.instances import instance_url, member_instances
 from oracles.service import HttpInstance
 
 EXAMPLES = REPO_ROOT / "examples" / "declarations"
-PURE = ("01-machinery-parts-sg.json", "04-lithium-batteries-cn.xml", "05-undervalued-apparel-vn.xml")
+PURE = (
+    "01-machinery-parts-sg.json",
+    "04-lithium-batteries-cn.xml",
+    "05-undervalued-apparel-vn.xml",
+)
 
 
 def requests(n: int) -> list[dict]:
@@ -51,8 +55,11 @@ def requests(n: int) -> list[dict]:
     bases = []
     for name in PURE:
         p = EXAMPLES / name
-        d = load_declaration_xml(p.read_bytes()) if p.suffix == ".xml" else \
-            load_declaration_json(p.read_bytes())
+        d = (
+            load_declaration_xml(p.read_bytes())
+            if p.suffix == ".xml"
+            else load_declaration_json(p.read_bytes())
+        )
         bases.append(d.model_copy(update={"date": today}).to_json())
     out = []
     for i in range(n):
@@ -72,9 +79,13 @@ def start_instances(settings: Settings, members: list[MemberConfig]) -> list:
         "SMARTCUSTOMS_CLEARANCE__ORACLE_BASE_PORT": str(settings.clearance.oracle_base_port),
     }
     procs = [
-        subprocess.Popen([sys.executable, "-m", "nodes.cli", "oracle", "serve", "--member", m.id],
-                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         preexec_fn=die_with_parent)
+        subprocess.Popen(
+            [sys.executable, "-m", "nodes.cli", "oracle", "serve", "--member", m.id],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+        )
         for m in members
     ]
     deadline = time.monotonic() + 60
@@ -107,8 +118,12 @@ def main() -> None:
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="sc-bench-clearance-"))
     members = [MemberConfig(id=m, name=m, api_port=free_port()) for m in ("TW", "SG", "NZ")]
-    settings = Settings(home=home, chain={"anvil_port": free_port()}, members=members,
-                        clearance={"oracle_base_port": _free_run(len(members))})
+    settings = Settings(
+        home=home,
+        chain={"anvil_port": free_port()},
+        members=members,
+        clearance={"oracle_base_port": _free_run(len(members))},
+    )
     reqs = requests(max(args.declarations, args.batch * args.batches))
     with Devnet.from_settings(settings):
         w3 = connect(settings)
@@ -123,17 +138,24 @@ def main() -> None:
             oracle.evaluate(r)
         decl_rate = args.declarations / (time.perf_counter() - t0)
 
-        agg = Aggregator([LocalInstance(m, i) for m, i in instances.items()], chain.attestations,
-                         chain.sender(role_account_name("TW", "ORACLE_OPERATOR")),
-                         quorum=chain.attestations.quorum, timeout_s=120)
+        agg = Aggregator(
+            [LocalInstance(m, i) for m, i in instances.items()],
+            chain.attestations,
+            chain.sender(role_account_name("TW", "ORACLE_OPERATOR")),
+            quorum=chain.attestations.quorum,
+            timeout_s=120,
+        )
         first = agg.attest(int(att.CLEARANCE), reqs[0])  # records the model version once
         single = agg.attest(int(att.CLEARANCE), reqs[1])
 
         procs = start_instances(settings, members)
-        agg = Aggregator([HttpInstance(m.id, instance_url(settings, m.id)) for m in members],
-                         chain.attestations,
-                         chain.sender(role_account_name("TW", "ORACLE_OPERATOR")),
-                         quorum=chain.attestations.quorum, timeout_s=120)
+        agg = Aggregator(
+            [HttpInstance(m.id, instance_url(settings, m.id)) for m in members],
+            chain.attestations,
+            chain.sender(role_account_name("TW", "ORACLE_OPERATOR")),
+            quorum=chain.attestations.quorum,
+            timeout_s=120,
+        )
         t0 = time.perf_counter()
         gas = []
         for b in range(args.batches):
@@ -147,16 +169,20 @@ def main() -> None:
             p.terminate()
             p.wait(10)
 
-    print(json.dumps({
-        "declarations_per_s": round(decl_rate),
-        "attested_results_per_s": round(batched_rate),
-        "gas_per_attestation": single.gas_used,
-        "gas_first_attestation_of_model": first.gas_used,
-        "gas_per_result_batched": round(sum(gas) / len(gas), 1),
-        "batch": args.batch,
-        "instances": len(members),
-        "quorum": quorum,
-    }))
+    print(
+        json.dumps(
+            {
+                "declarations_per_s": round(decl_rate),
+                "attested_results_per_s": round(batched_rate),
+                "gas_per_attestation": single.gas_used,
+                "gas_first_attestation_of_model": first.gas_used,
+                "gas_per_result_batched": round(sum(gas) / len(gas), 1),
+                "batch": args.batch,
+                "instances": len(members),
+                "quorum": quorum,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

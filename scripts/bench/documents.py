@@ -86,8 +86,12 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="sc-bench-docs-"))
     members = [MemberConfig(id=m, name=m, api_port=free_port()) for m in ("TW", "SG", "NZ")]
-    settings = Settings(home=home, chain={"anvil_port": free_port()}, members=members,
-                        store={"fsync": not args.no_fsync})
+    settings = Settings(
+        home=home,
+        chain={"anvil_port": free_port()},
+        members=members,
+        store={"fsync": not args.no_fsync},
+    )
     xmls = make_docs(args.docs + args.baseline)
     main_docs, base_docs = xmls[: args.docs], xmls[args.docs :]
     stages: dict[str, float] = {}
@@ -118,8 +122,11 @@ def main() -> None:
 
         worker = threading.Thread(target=batcher)
         worker.start()
-        with ProcessPoolExecutor(args.workers, initializer=_init,
-                                 initargs=(key, svc.rest_key, store_root, not args.no_fsync)) as pool:
+        with ProcessPoolExecutor(
+            args.workers,
+            initializer=_init,
+            initargs=(key, svc.rest_key, store_root, not args.no_fsync),
+        ) as pool:
             t_acc = 0.0
             for docs, sealed, cids in pool.map(_prepare_seal_store, chunks):
                 ta = time.perf_counter()
@@ -133,8 +140,12 @@ def main() -> None:
             receipts = [svc.receipt(d) for d in svc.outbox.documents(limit=args.docs)]
             t3 = time.perf_counter()
         assert anchored == args.docs and all(receipts), (anchored, args.docs)
-        stages.update(intake_with_concurrent_anchoring=t1 - t0, queue=t_acc,
-                      anchor_rest=t2 - t1, receipts=t3 - t2)
+        stages.update(
+            intake_with_concurrent_anchoring=t1 - t0,
+            queue=t_acc,
+            anchor_rest=t2 - t1,
+            receipts=t3 - t2,
+        )
         anchor_rate = args.docs / (t3 - t0)
 
         root = receipts[0].root
@@ -152,8 +163,14 @@ def main() -> None:
         with ProcessPoolExecutor(args.workers) as vpool:
             vpool.submit(int).result()  # start the workers outside the timing
             t0 = time.perf_counter()
-            verdicts = verify_many(items, documents=chain.documents, registry=chain.registry,
-                                   chain_id=dep.chain_id, limits=limits, pool=vpool)
+            verdicts = verify_many(
+                items,
+                documents=chain.documents,
+                registry=chain.registry,
+                chain_id=dep.chain_id,
+                limits=limits,
+                pool=vpool,
+            )
             t_verify = time.perf_counter() - t0
         assert all(v.valid for v in verdicts), next(v.reason for v in verdicts if not v.valid)
         stages["verify"] = t_verify
@@ -169,19 +186,23 @@ def main() -> None:
         baseline_rate = len(base_docs) / (time.perf_counter() - t0)
         db.close()
 
-    print(json.dumps({
-        "docs": args.docs,
-        "anchor_docs_per_s": round(anchor_rate),
-        "verify_docs_per_s": round(args.docs / t_verify),
-        "gas_per_doc": round(gas_per_doc, 1),
-        "baseline_docs_per_s": round(baseline_rate, 1),
-        "speedup": round(anchor_rate / baseline_rate, 1),
-        "batches": len({r.root for r in receipts}),
-        "fsync": not args.no_fsync,
-        "workers": args.workers,
-        "cpus": os.cpu_count(),
-        "stages_s": {k: round(v, 3) for k, v in stages.items()},
-    }))
+    print(
+        json.dumps(
+            {
+                "docs": args.docs,
+                "anchor_docs_per_s": round(anchor_rate),
+                "verify_docs_per_s": round(args.docs / t_verify),
+                "gas_per_doc": round(gas_per_doc, 1),
+                "baseline_docs_per_s": round(baseline_rate, 1),
+                "speedup": round(anchor_rate / baseline_rate, 1),
+                "batches": len({r.root for r in receipts}),
+                "fsync": not args.no_fsync,
+                "workers": args.workers,
+                "cpus": os.cpu_count(),
+                "stages_s": {k: round(v, 3) for k, v in stages.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -66,8 +66,9 @@ def rule_rate(trips: int = 40, points: int = 5_000, batch: int = 1_000) -> float
     return trips * points / (time.perf_counter() - t0)
 
 
-def _publish(host: str, port: int, client_id: str, messages: list[tuple[str, bytes]],
-             ready, go) -> None:
+def _publish(
+    host: str, port: int, client_id: str, messages: list[tuple[str, bytes]], ready, go
+) -> None:
     """Child process: the fleet's side of the broker (devices are other machines)."""
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
     c.max_inflight_messages_set(1000)
@@ -86,12 +87,16 @@ def _publish(host: str, port: int, client_id: str, messages: list[tuple[str, byt
 class Publisher:
     """Publishes `messages` from another process once `start()` is called."""
 
-    def __init__(self, host: str, port: int, client_id: str,
-                 messages: list[tuple[str, bytes]]) -> None:
+    def __init__(
+        self, host: str, port: int, client_id: str, messages: list[tuple[str, bytes]]
+    ) -> None:
         ctx = mp.get_context("fork")
         self.ready, self.go = ctx.Event(), ctx.Event()
-        self.proc = ctx.Process(target=_publish, args=(host, port, client_id, messages,
-                                                       self.ready, self.go), daemon=True)
+        self.proc = ctx.Process(
+            target=_publish,
+            args=(host, port, client_id, messages, self.ready, self.go),
+            daemon=True,
+        )
         self.proc.start()
         if not self.ready.wait(10):
             raise RuntimeError("publisher process did not connect")
@@ -146,15 +151,41 @@ def main() -> None:
         for t in fleet:
             registry.register_device(t.device, bytes(t.key.verify_key))
             registry.bind(t.device, t.trip)
-            trips.add(Trip(t.trip, t.device, t.seal_id, t.vehicle_id, t.origin, t.destination,
-                           t.corridor.id, "0x" + "00" * 32, end + 86400, OPEN, None, "bench",
-                           time.time(), None, None, None, None))
+            trips.add(
+                Trip(
+                    t.trip,
+                    t.device,
+                    t.seal_id,
+                    t.vehicle_id,
+                    t.origin,
+                    t.destination,
+                    t.corridor.id,
+                    "0x" + "00" * 32,
+                    end + 86400,
+                    OPEN,
+                    None,
+                    "bench",
+                    time.time(),
+                    None,
+                    None,
+                    None,
+                    None,
+                )
+            )
         monitor = TripMonitor(trips, RulePipeline(geo), alerts)
-        ingester = Ingester(db, broker.host, broker.port, "TW", registry, "bench-ingester",
-                            on_batch=monitor.on_batch,
-                            on_hook_error=monitor.on_hook_error).start()
-        pub = Publisher(broker.host, broker.port, "pub-ingest",
-                        [(topic_for("TW", t.trip), p) for t, p in items])
+        ingester = Ingester(
+            db,
+            broker.host,
+            broker.port,
+            "TW",
+            registry,
+            "bench-ingester",
+            on_batch=monitor.on_batch,
+            on_hook_error=monitor.on_hook_error,
+        ).start()
+        pub = Publisher(
+            broker.host, broker.port, "pub-ingest", [(topic_for("TW", t.trip), p) for t, p in items]
+        )
         start = pub.start()
         deadline = start + 120
         while time.perf_counter() < deadline:
@@ -167,16 +198,20 @@ def main() -> None:
         stats = ingester.stats()
         ingester.stop()
         pub.join()
-    print(json.dumps({
-        "rule_points_per_s": round(rule_rate()),
-        "ingest_msgs_per_s": round(rate),
-        "broker_raw_msgs_per_s": round(raw),
-        "ingest_vs_raw": round(rate / raw, 2),
-        "lost": n - stored - refused,
-        "messages": n,
-        "alerts": alerts.last_id(),
-        "hook_errors": stats["hook_errors"],
-    }))
+    print(
+        json.dumps(
+            {
+                "rule_points_per_s": round(rule_rate()),
+                "ingest_msgs_per_s": round(rate),
+                "broker_raw_msgs_per_s": round(raw),
+                "ingest_vs_raw": round(rate / raw, 2),
+                "lost": n - stored - refused,
+                "messages": n,
+                "alerts": alerts.last_id(),
+                "hook_errors": stats["hook_errors"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,9 @@ def main() -> None:
     blobs = []
     for i in range(args.n):
         buf = io.BytesIO()
-        Image.fromarray(synth.scan(args.seed, i, size=args.size).image).save(buf, "PNG",
-                                                                            compress_level=3)
+        Image.fromarray(synth.scan(args.seed, i, size=args.size).image).save(
+            buf, "PNG", compress_level=3
+        )
         blobs.append(buf.getvalue())
     for b in blobs[:5]:  # warm-up
         model.detect(load_image(b).image)
@@ -63,7 +64,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     for i in range(0, len(blobs), args.batch):
-        model.detect_many([load_image(b).image for b in blobs[i:i + args.batch]])
+        model.detect_many([load_image(b).image for b in blobs[i : i + args.batch]])
     batch_s = time.perf_counter() - t0
 
     quality = None
@@ -74,20 +75,25 @@ def main() -> None:
             xs.append(letterbox(s.image)[0])
             ys.append(s.labels)
         x, y = np.stack(xs), np.stack(ys)
-        scores = np.concatenate([model.infer(to_input(x[i:i + 64]))[0]
-                                 for i in range(0, len(x), 64)])
+        scores = np.concatenate(
+            [model.infer(to_input(x[i : i + 64]))[0] for i in range(0, len(x), 64)]
+        )
         quality = {"seed": args.seed + 1, **metrics.report(scores, y, model.classes)}
 
-    print(json.dumps({
-        "image_size": args.size,
-        "images_per_s": round(args.n / single_s, 1),
-        "p50_ms": round(statistics.median(lat), 2),
-        "p95_ms": round(float(np.percentile(lat, 95)), 2),
-        "batch_images_per_s": round(args.n / batch_s, 1),
-        "threads": args.threads,
-        "model_version": model.version_id,
-        "quality": quality,
-    }))
+    print(
+        json.dumps(
+            {
+                "image_size": args.size,
+                "images_per_s": round(args.n / single_s, 1),
+                "p50_ms": round(statistics.median(lat), 2),
+                "p95_ms": round(float(np.percentile(lat, 95)), 2),
+                "batch_images_per_s": round(args.n / batch_s, 1),
+                "threads": args.threads,
+                "model_version": model.version_id,
+                "quality": quality,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

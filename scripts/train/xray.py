@@ -41,11 +41,19 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=16)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--alarm-rate", type=float, default=0.02,
-                    help="false-alarm rate per class the alert thresholds are set at")
+    ap.add_argument(
+        "--alarm-rate",
+        type=float,
+        default=0.02,
+        help="false-alarm rate per class the alert thresholds are set at",
+    )
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--cache", type=Path, default=None,
-                    help="keep rendered sets here (.npz) and reuse them on the next run")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="keep rendered sets here (.npz) and reuse them on the next run",
+    )
     args = ap.parse_args()
     log = train.stderr_log
     torch = train.require_torch()
@@ -54,14 +62,17 @@ def main() -> None:
     data = train.render_set(args.seed, args.n_train, args.workers, log, cache=args.cache)
     val = train.render_set(args.seed + 1, args.n_val, args.workers, log, cache=args.cache)
     t_train = time.time()
-    net = train.train(data, val, epochs=args.epochs, batch=args.batch, lr=args.lr,
-                      seed=args.seed, log=log)
+    net = train.train(
+        data, val, epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, log=log
+    )
     train_s = time.time() - t_train
 
     onnx_file = args.out / "xray.onnx"
     diff = train.export_onnx(net, onnx_file, val[0][:64])
-    log(f"exported {onnx_file} ({onnx_file.stat().st_size / 1e6:.2f} MB); ONNX vs torch "
-        f"max difference {diff:.2e}")
+    log(
+        f"exported {onnx_file} ({onnx_file.stat().st_size / 1e6:.2f} MB); ONNX vs torch "
+        f"max difference {diff:.2e}"
+    )
     val_scores = train.onnx_scores(onnx_file, val[0])
     thresholds = train.thresholds(val_scores, val[1], args.alarm_rate)
     del data
@@ -69,9 +80,12 @@ def main() -> None:
     test_scores = train.onnx_scores(onnx_file, test[0])
     test_report = metrics.report(test_scores, test[1], train.CLASSES)
     at_threshold = {
-        c: {"recall": round(float((test_scores[test[1][:, i] > 0, i] > thresholds[c]).mean()), 4),
-            "false_alarm": round(float((test_scores[test[1][:, i] == 0, i] > thresholds[c])
-                                       .mean()), 4)}
+        c: {
+            "recall": round(float((test_scores[test[1][:, i] > 0, i] > thresholds[c]).mean()), 4),
+            "false_alarm": round(
+                float((test_scores[test[1][:, i] == 0, i] > thresholds[c]).mean()), 4
+            ),
+        }
         for i, c in enumerate(train.CLASSES)
     }
     manifest = {
@@ -85,13 +99,22 @@ def main() -> None:
         "stride": STRIDE,
         "thresholds": thresholds,
         "threshold_rule": f"validation false alarms <= {args.alarm_rate:.0%} per class",
-        "reference": {"input": "oracles.xray.preprocess.reference_input",
-                      "scores": train.reference_outputs(onnx_file)},
+        "reference": {
+            "input": "oracles.xray.preprocess.reference_input",
+            "scores": train.reference_outputs(onnx_file),
+        },
         "training": {
-            "generator": "oracles.xray.synth", "seed": args.seed, "n_train": args.n_train,
-            "n_val": args.n_val, "epochs": args.epochs, "batch": args.batch, "lr": args.lr,
-            "train_seconds": round(train_s), "total_seconds": round(time.time() - t0),
-            "torch": torch.__version__, "export_max_diff": diff,
+            "generator": "oracles.xray.synth",
+            "seed": args.seed,
+            "n_train": args.n_train,
+            "n_val": args.n_val,
+            "epochs": args.epochs,
+            "batch": args.batch,
+            "lr": args.lr,
+            "train_seconds": round(train_s),
+            "total_seconds": round(time.time() - t0),
+            "torch": torch.__version__,
+            "export_max_diff": diff,
         },
         "test": {"seed": args.seed + 2, **test_report, "at_threshold": at_threshold},
     }

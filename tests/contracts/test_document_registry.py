@@ -197,7 +197,9 @@ def test_member_admin_cannot_anchor(documents, admin, snapshot, reverts):
 
 def test_issuer_of_a_removed_member_can_no_longer_anchor(documents, issuer, remove_member, reverts):
     nz = issuer("NZ")
-    documents.anchor_batch(nz, os.urandom(32), 1, DocType.COMMERCIAL_INVOICE)  # fine while NZ is a member
+    documents.anchor_batch(
+        nz, os.urandom(32), 1, DocType.COMMERCIAL_INVOICE
+    )  # fine while NZ is a member
     remove_member("NZ")
     with reverts("NotIssuer", account=nz.address):
         documents.anchor_batch(nz, os.urandom(32), 1, DocType.COMMERCIAL_INVOICE)
@@ -466,7 +468,10 @@ def test_revocation_is_per_batch(documents, issuer, snapshot):
     first = MerkleTree.from_values([doc, os.urandom(32)])
     second = MerkleTree.from_values([os.urandom(32), doc, os.urandom(32)])
     tw = issuer("TW")
-    documents.anchor_many(tw, [(first.root, 2, DocType.COMMERCIAL_INVOICE), (second.root, 3, DocType.COMMERCIAL_INVOICE)])
+    documents.anchor_many(
+        tw,
+        [(first.root, 2, DocType.COMMERCIAL_INVOICE), (second.root, 3, DocType.COMMERCIAL_INVOICE)],
+    )
     documents.revoke_document(tw, first.root, doc, first.proof(0))
     assert documents.status(first.root, doc).doc_revoked is True
     assert documents.status(second.root, doc).doc_revoked is False

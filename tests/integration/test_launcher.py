@@ -92,10 +92,15 @@ def test_run_starts_three_nodes_stops_cleanly_and_restart_reuses(tmp_path):
         seal = next(t for t in trips.values() if t["scenario"] == "seal_open")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # the node ingests and judges the fleet
-            status = httpx.get(f"http://127.0.0.1:{node_ports[0]}/trips/{seal['trip']}",
-                               headers={"X-API-Key": key}, timeout=10).json()
-            if status["events"] == seal["messages"] and "seal_open_outside_zone" in \
-                    status["alerts"]:
+            status = httpx.get(
+                f"http://127.0.0.1:{node_ports[0]}/trips/{seal['trip']}",
+                headers={"X-API-Key": key},
+                timeout=10,
+            ).json()
+            if (
+                status["events"] == seal["messages"]
+                and "seal_open_outside_zone" in status["alerts"]
+            ):
                 break
             time.sleep(0.5)
         assert "seal_open_outside_zone" in status["alerts"], status

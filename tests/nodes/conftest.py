@@ -33,7 +33,9 @@ def serve(
     port = port or settings.member(member_id).api_port
     config = uvicorn.Config(
         create_app(member_id, settings, start_workers=start_workers),
-        host="127.0.0.1", port=port, log_level="warning",
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -179,8 +181,9 @@ def make_fresh_settings() -> Callable[..., Settings]:
     return fresh_settings
 
 
-def run_cli(s: Settings, *args: str, api_key: str | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(
+    s: Settings, *args: str, api_key: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """`smartcustoms ARGS` in a subprocess, configured (by env) like settings `s`."""
     env = {
         **os.environ,
@@ -195,8 +198,14 @@ def run_cli(s: Settings, *args: str, api_key: str | None = None,
     }
     if api_key:
         env["SMARTCUSTOMS_API_KEY"] = api_key
-    return subprocess.run([sys.executable, "-m", "nodes.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=timeout, cwd=REPO_ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "nodes.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -197,9 +197,11 @@ def test_deeply_nested_json_is_refused_and_the_node_survives(node_url, http, set
     """100,000 nested arrays used to crash the whole node process in the JSON parser."""
     url = node_url("TW")
     body = b"[" * 100_000 + b"]" * 100_000
-    resp = http.post(f"{url}/proposals", content=body,
-                     headers={"X-API-Key": _admin_key(settings, "TW"),
-                              "Content-Type": "application/json"})
+    resp = http.post(
+        f"{url}/proposals",
+        content=body,
+        headers={"X-API-Key": _admin_key(settings, "TW"), "Content-Type": "application/json"},
+    )
     assert resp.status_code == 400
     assert resp.json()["error"] == "json_too_deep"
     assert http.get(f"{url}/health").status_code == 200
@@ -208,9 +210,11 @@ def test_deeply_nested_json_is_refused_and_the_node_survives(node_url, http, set
 def test_oversized_json_is_413(node_url, http, settings):
     url = node_url("TW")
     cap = settings.documents.max_xml_bytes
-    resp = http.post(f"{url}/declarations", content=b'{"a": "' + b"x" * cap + b'"}',
-                     headers={"X-API-Key": _admin_key(settings, "TW"),
-                              "Content-Type": "application/json"})
+    resp = http.post(
+        f"{url}/declarations",
+        content=b'{"a": "' + b"x" * cap + b'"}',
+        headers={"X-API-Key": _admin_key(settings, "TW"), "Content-Type": "application/json"},
+    )
     assert resp.status_code == 413
     assert resp.json()["error"] == "json_too_large"
 

@@ -683,10 +683,21 @@ def test_tariff_oracle_result_is_attested_and_feeds_selectivity(api, chain, new_
     TARIFF-MISCLASSIFIED rule routes the declaration to C2."""
     did = new_id("TARIFF")
     body = example_json("01-machinery-parts-sg.json", did)
-    body["items"] = [{**body["items"][0], "description": "men's cotton knitted T-shirts",
-                      "hs_code": "848210", "customs_value": 40000, "quantity": 20000}]
-    body["totals"] = {**body["totals"], "item_count": 1, "customs_value": 40000,
-                      "net_mass_kg": body["items"][0]["net_mass_kg"]}
+    body["items"] = [
+        {
+            **body["items"][0],
+            "description": "men's cotton knitted T-shirts",
+            "hs_code": "848210",
+            "customs_value": 40000,
+            "quantity": 20000,
+        }
+    ]
+    body["totals"] = {
+        **body["totals"],
+        "item_count": 1,
+        "customs_value": 40000,
+        "net_mass_kg": body["items"][0]["net_mass_kg"],
+    }
     resp = api("exporter", "POST", "/declarations", json=body)
     assert resp.status_code == 201, resp.text
     out = resp.json()
@@ -701,8 +712,12 @@ def test_tariff_oracle_result_is_attested_and_feeds_selectivity(api, chain, new_
 
 
 def test_audit_oracle_scores_the_declaration_on_chain(api, chain, new_id):
-    resp = api("exporter", "POST", "/declarations",
-               json=example_json("01-machinery-parts-sg.json", new_id("AUDIT")))
+    resp = api(
+        "exporter",
+        "POST",
+        "/declarations",
+        json=example_json("01-machinery-parts-sg.json", new_id("AUDIT")),
+    )
     assert resp.status_code == 201, resp.text
     audit = resp.json()["oracles"]["audit"]
     assert 0.0 <= audit["score"] <= 1.0 and audit["reasons"]
@@ -713,8 +728,12 @@ def test_audit_oracle_scores_the_declaration_on_chain(api, chain, new_id):
 def test_a_small_duty_gap_does_not_reroute(api, new_id):
     """The model suggests other machinery headings for two items (its known weakness on
     parts of machines), but with no material duty difference selectivity leaves it alone."""
-    resp = api("exporter", "POST", "/declarations",
-               json=example_json("01-machinery-parts-sg.json", new_id("TARIFFOK")))
+    resp = api(
+        "exporter",
+        "POST",
+        "/declarations",
+        json=example_json("01-machinery-parts-sg.json", new_id("TARIFFOK")),
+    )
     assert resp.status_code == 201, resp.text
     tariff = resp.json()["oracles"]["tariff"]
     bearings = tariff["items"][0]
@@ -740,22 +759,30 @@ def _firearm_png() -> bytes:
 
 def test_xray_verdict_is_attested_alerted_and_sends_the_declaration_to_c3(api, chain, new_id):
     did = new_id("XRAY")
-    resp = api("officer", "POST", "/xray/scans", params={"declaration_id": did},
-               content=_firearm_png(), headers={"Content-Type": "image/png"})
+    resp = api(
+        "officer",
+        "POST",
+        "/xray/scans",
+        params={"declaration_id": did},
+        content=_firearm_png(),
+        headers={"Content-Type": "image/png"},
+    )
     assert resp.status_code == 201, resp.text
     scan = resp.json()
     assert scan["verdict"] == "threat" and "firearm" in {t["class"] for t in scan["threats"]}
     attestation = scan["attestation"]
     assert attestation["kind"] == "XRAY" and attestation["subject"] == "0x" + scan["sha256"]
     assert chain.w3.eth.get_transaction_receipt(attestation["tx"])["status"] == 1
-    alerts = api("officer", "GET", "/alerts", params={"source": "xray",
-                                                      "subject": scan["scan_id"]}).json()
+    alerts = api(
+        "officer", "GET", "/alerts", params={"source": "xray", "subject": scan["scan_id"]}
+    ).json()
     kinds = [a["kind"] for a in alerts]  # one per flagged class; the firearm among them
     assert "xray_firearm" in kinds and len(kinds) == len(scan["threats"])
     assert all(did in a["detail"] for a in alerts)
 
-    lodged = api("exporter", "POST", "/declarations",
-                 json=example_json("01-machinery-parts-sg.json", did))
+    lodged = api(
+        "exporter", "POST", "/declarations", json=example_json("01-machinery-parts-sg.json", did)
+    )
     assert lodged.status_code == 201, lodged.text
     out = lodged.json()
     assert out["oracles"]["xray"]["threat"] is True

@@ -9,8 +9,10 @@ from offchain.db import Database
 
 
 def _store(db: Database, decl_id: str, engine: str, final: str, rules: list[str]) -> None:
-    decision = {"channel": engine, "reasons": [{"rule": r, "channel": engine, "text": r}
-                                               for r in rules]}
+    decision = {
+        "channel": engine,
+        "reasons": [{"rule": r, "channel": engine, "text": r} for r in rules],
+    }
     db.execute(
         "INSERT INTO declarations (declaration_id, declaration_hash, channel, decision,"
         " attestation, draws, created_at, created_by) VALUES (?,?,?,?,?,?,?,?)",

@@ -34,12 +34,23 @@ def broker(tmp_path_factory) -> Iterator[Broker]:
 
 
 @pytest.fixture(scope="module")
-def trip_settings(settings: Settings, deployment, broker: Broker, tmp_path_factory,
-                  make_fresh_settings) -> Settings:
+def trip_settings(
+    settings: Settings, deployment, broker: Broker, tmp_path_factory, make_fresh_settings
+) -> Settings:
     s = make_fresh_settings(settings, tmp_path_factory.mktemp("transport") / "home")
-    return s.model_copy(update={"transport": s.transport.model_copy(update={
-        "ingest": True, "broker_port": broker.port, "anchor_every_events": 64,
-        "anchor_interval_s": 1.0, "tick_s": 0.2})})
+    return s.model_copy(
+        update={
+            "transport": s.transport.model_copy(
+                update={
+                    "ingest": True,
+                    "broker_port": broker.port,
+                    "anchor_every_events": 64,
+                    "anchor_interval_s": 1.0,
+                    "tick_s": 0.2,
+                }
+            )
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +58,11 @@ def node(hdr, trip_settings: Settings, serve_node) -> Iterator[str]:
     with serve_node(trip_settings, MEMBER) as url:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            if httpx.get(f"{url}/trips/ingest", headers=hdr(trip_settings, "auditor")
-                         ).json().get("connected"):
+            if (
+                httpx.get(f"{url}/trips/ingest", headers=hdr(trip_settings, "auditor"))
+                .json()
+                .get("connected")
+            ):
                 break
             time.sleep(0.1)
         yield url
@@ -72,6 +86,7 @@ def _caller(url: str, headers: dict[str, str]) -> Callable:
         r = httpx.request(method, url + path, headers=headers, timeout=30, **kw)
         assert r.status_code < 400, r.text
         return r.json()
+
     return call
 
 
@@ -88,9 +103,18 @@ def _wait(pred: Callable[[], bool], timeout: float = 60.0, what: str = "") -> No
 def fleet(hdr, node: str, trip_settings: Settings, broker: Broker) -> dict:
     """Seven trips: one per scenario and one clean, all on short corridors, until closed."""
     officer = hdr(trip_settings, "officer")
-    out = simulate(_caller(node, officer), MEMBER, default_index(), (broker.host, broker.port),
-                   trips=len(SCENARIOS) + 1, rate=0, scenarios=SCENARIOS, prefix="FLEET",
-                   corridors=["TPP-TPE", "KEL-TPP"], seed=5)
+    out = simulate(
+        _caller(node, officer),
+        MEMBER,
+        default_index(),
+        (broker.host, broker.port),
+        trips=len(SCENARIOS) + 1,
+        rate=0,
+        scenarios=SCENARIOS,
+        prefix="FLEET",
+        corridors=["TPP-TPE", "KEL-TPP"],
+        seed=5,
+    )
     auditor = hdr(trip_settings, "auditor")
 
     def all_closed() -> bool:
@@ -128,8 +152,13 @@ def test_replayed_messages_are_dropped_not_stored_twice(hdr, fleet, node, trip_s
 
 def test_closed_trips_carry_their_outcome_on_chain(hdr, fleet, node, trip_settings, chain):
     hdr = hdr(trip_settings, "auditor")
-    want = {None: "ARRIVED_INTACT", "replay": "ARRIVED_INTACT", "seal_open": "SEAL_BROKEN",
-            "deviation": "ARRIVED_WITH_ALERTS", "gps_jump": "ARRIVED_WITH_ALERTS"}
+    want = {
+        None: "ARRIVED_INTACT",
+        "replay": "ARRIVED_INTACT",
+        "seal_open": "SEAL_BROKEN",
+        "deviation": "ARRIVED_WITH_ALERTS",
+        "gps_jump": "ARRIVED_WITH_ALERTS",
+    }
     for t in fleet["trips"]:
         status = httpx.get(f"{node}/trips/{t['trip']}", headers=hdr).json()
         view = chain.transport.trip(t["trip"])
@@ -151,7 +180,12 @@ def test_event_proof_verifies_and_an_edited_event_does_not(hdr, fleet, node, tri
     ok = httpx.post(f"{node}/trips/proofs/verify", headers=hdr, json=proof).json()
     assert ok["valid"] is True
     assert {c["check"] for c in ok["checks"]} >= {
-        "payload_hash", "event_matches_payload", "device_signature", "anchored", "merkle_proof"}
+        "payload_hash",
+        "event_matches_payload",
+        "device_signature",
+        "anchored",
+        "merkle_proof",
+    }
 
     edited = json.loads(json.dumps(proof))
     edited["event"]["lat"] += 0.001
@@ -172,8 +206,12 @@ def test_alert_stream_resumes_from_last_event_id(hdr, fleet, node, trip_settings
     first = httpx.get(f"{node}/alerts", headers=hdr, params={"limit": 3}).json()
     assert len(first) == 3
     got = []
-    with httpx.stream("GET", f"{node}/alerts/stream",
-                      headers={**hdr, "Last-Event-ID": str(first[0]["id"])}, timeout=10) as r:
+    with httpx.stream(
+        "GET",
+        f"{node}/alerts/stream",
+        headers={**hdr, "Last-Event-ID": str(first[0]["id"])},
+        timeout=10,
+    ) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         for line in r.iter_lines():
             if line.startswith("data: "):
@@ -208,11 +246,19 @@ def test_officer_acknowledges_an_alert(hdr, fleet, node, trip_settings):
 )
 def test_bad_trip_requests_are_refused_clearly(hdr, node, trip_settings, change, status, code):
     officer = hdr(trip_settings, "officer")
-    httpx.post(f"{node}/devices", headers=officer,
-               json={"device": "obu-bad", "public_key": "ab" * 32}).raise_for_status()
-    body = {"trip": "BAD-1", "device": "obu-bad", "seal_id": "S", "vehicle_id": "V",
-            "origin": "TW-TPP", "destination": "TW-TPE", "deadline": time.time() + 3600,
-            **change}
+    httpx.post(
+        f"{node}/devices", headers=officer, json={"device": "obu-bad", "public_key": "ab" * 32}
+    ).raise_for_status()
+    body = {
+        "trip": "BAD-1",
+        "device": "obu-bad",
+        "seal_id": "S",
+        "vehicle_id": "V",
+        "origin": "TW-TPP",
+        "destination": "TW-TPE",
+        "deadline": time.time() + 3600,
+        **change,
+    }
     r = httpx.post(f"{node}/trips", headers=officer, json=body)
     assert r.status_code == status, r.text
     assert r.json()["error"] == code and r.json()["detail"]
@@ -220,10 +266,18 @@ def test_bad_trip_requests_are_refused_clearly(hdr, node, trip_settings, change,
 
 def test_trip_ids_are_used_once_and_roles_are_checked(hdr, node, trip_settings):
     officer, exporter = hdr(trip_settings, "officer"), hdr(trip_settings, "exporter")
-    httpx.post(f"{node}/devices", headers=officer,
-               json={"device": "obu-once", "public_key": "cd" * 32}).raise_for_status()
-    body = {"trip": "ONCE-1", "device": "obu-once", "seal_id": "S1", "vehicle_id": "V1",
-            "origin": "TW-KEL", "destination": "TW-TPP", "deadline": time.time() + 3600}
+    httpx.post(
+        f"{node}/devices", headers=officer, json={"device": "obu-once", "public_key": "cd" * 32}
+    ).raise_for_status()
+    body = {
+        "trip": "ONCE-1",
+        "device": "obu-once",
+        "seal_id": "S1",
+        "vehicle_id": "V1",
+        "origin": "TW-KEL",
+        "destination": "TW-TPP",
+        "deadline": time.time() + 3600,
+    }
     assert httpx.post(f"{node}/trips", headers=exporter, json=body).status_code == 403
     assert httpx.post(f"{node}/trips", headers=officer, json=body).status_code == 201
     r = httpx.post(f"{node}/trips", headers=officer, json=body)
@@ -243,28 +297,41 @@ def test_bad_device_keys_and_unknown_ids(hdr, node, trip_settings):
     assert r.status_code == 200 and r.json()["valid"] is False
 
 
-def test_node_waits_for_a_broker_that_is_down_then_ingests(hdr, settings, deployment, serve_node,
-                                                           make_fresh_settings, tmp_path: Path):
+def test_node_waits_for_a_broker_that_is_down_then_ingests(
+    hdr, settings, deployment, serve_node, make_fresh_settings, tmp_path: Path
+):
     port = free_port()
     s = make_fresh_settings(settings, tmp_path / "home")
-    s = s.model_copy(update={"transport": s.transport.model_copy(update={
-        "ingest": True, "broker_port": port, "tick_s": 0.2})})
+    s = s.model_copy(
+        update={
+            "transport": s.transport.model_copy(
+                update={"ingest": True, "broker_port": port, "tick_s": 0.2}
+            )
+        }
+    )
     with serve_node(s, MEMBER) as url:
         hdr = hdr(s, "auditor")
-        _wait(lambda: "error" in httpx.get(f"{url}/trips/ingest", headers=hdr).json(), 15,
-              "the node to report the missing broker")
+        _wait(
+            lambda: "error" in httpx.get(f"{url}/trips/ingest", headers=hdr).json(),
+            15,
+            "the node to report the missing broker",
+        )
         body = httpx.get(f"{url}/trips/ingest", headers=hdr).json()
         assert body["connected"] is False and str(port) in body["error"]
         with Broker(port, tmp_path / "mqtt"):
-            _wait(lambda: httpx.get(f"{url}/trips/ingest", headers=hdr).json()["connected"],
-                  20, "the node to connect once the broker is up")
+            _wait(
+                lambda: httpx.get(f"{url}/trips/ingest", headers=hdr).json()["connected"],
+                20,
+                "the node to connect once the broker is up",
+            )
 
 
 # --- the command line ---------------------------------------------------------------------
 
 
-def test_cli_prove_verify_and_a_tampered_proof_file(hdr, fleet, node, trip_settings, cli,
-                                                   tmp_path: Path):
+def test_cli_prove_verify_and_a_tampered_proof_file(
+    hdr, fleet, node, trip_settings, cli, tmp_path: Path
+):
     key = hdr(trip_settings, "auditor")["X-API-Key"]
     trip = fleet["trips"][0]["trip"]
     events = httpx.get(f"{node}/trips/{trip}/events", headers={"X-API-Key": key}).json()
@@ -301,15 +368,36 @@ def test_cli_status_alerts_and_errors(hdr, fleet, node, trip_settings, cli):
 
 def test_cli_simulate_drives_trips_and_reports_them(hdr, node, trip_settings, cli):
     key = hdr(trip_settings, "officer")["X-API-Key"]
-    out = cli(trip_settings, "trip", "simulate", "--trips", "2", "--rate", "0",
-              "--scenario", "gps_jump", "--corridor", "TPP-TPE", "--json", api_key=key)
+    out = cli(
+        trip_settings,
+        "trip",
+        "simulate",
+        "--trips",
+        "2",
+        "--rate",
+        "0",
+        "--scenario",
+        "gps_jump",
+        "--corridor",
+        "TPP-TPE",
+        "--json",
+        api_key=key,
+    )
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
     assert len(body["trips"]) == 2 and body["published"] == sum(
-        t["messages"] for t in body["trips"])
+        t["messages"] for t in body["trips"]
+    )
     jump = next(t for t in body["trips"] if t["scenario"] == "gps_jump")
-    _wait(lambda: "gps_jump" in httpx.get(f"{node}/trips/{jump['trip']}",
-                                          headers={"X-API-Key": key}).json()["alerts"],
-          30, "the simulated GPS jump to raise its alert")
+    _wait(
+        lambda: (
+            "gps_jump"
+            in httpx.get(f"{node}/trips/{jump['trip']}", headers={"X-API-Key": key}).json()[
+                "alerts"
+            ]
+        ),
+        30,
+        "the simulated GPS jump to raise its alert",
+    )
     out = cli(trip_settings, "trip", "simulate", "--scenario", "teleport", api_key=key)
     assert out.returncode == 1 and "unknown scenarios ['teleport']" in out.stderr

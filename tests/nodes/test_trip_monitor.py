@@ -54,21 +54,43 @@ class Rig:
         self.pub.loop_start()
 
     def add_trip(self, trip_id: str, deadline: float | None = None) -> None:
-        self.trips.add(Trip(trip_id, "obu-m", "SEAL-M", "TRUCK-M", CORRIDOR.from_zone,
-                            CORRIDOR.to_zone, CORRIDOR.id, "0x" + "11" * 32,
-                            deadline or time.time() + 7200, OPEN, None, "test", time.time(),
-                            None, None, None, None))
+        self.trips.add(
+            Trip(
+                trip_id,
+                "obu-m",
+                "SEAL-M",
+                "TRUCK-M",
+                CORRIDOR.from_zone,
+                CORRIDOR.to_zone,
+                CORRIDOR.id,
+                "0x" + "11" * 32,
+                deadline or time.time() + 7200,
+                OPEN,
+                None,
+                "test",
+                time.time(),
+                None,
+                None,
+                None,
+                None,
+            )
+        )
         self.devices.bind("obu-m", trip_id)
 
     def start(self, hook: bool = True) -> None:
         self.ingester = Ingester(
-            self.db, self.broker.host, self.broker.port, MEMBER, self.devices, "ing-m",
+            self.db,
+            self.broker.host,
+            self.broker.port,
+            MEMBER,
+            self.devices,
+            "ing-m",
             on_batch=self.monitor.on_batch if hook else None,
-            on_hook_error=self.monitor.on_hook_error).start()
+            on_hook_error=self.monitor.on_hook_error,
+        ).start()
 
     def publish(self, trip: str, messages: list[dict], key: SigningKey = KEY) -> None:
-        infos = [self.pub.publish(topic_for(MEMBER, trip), encode(m, key), qos=1)
-                 for m in messages]
+        infos = [self.pub.publish(topic_for(MEMBER, trip), encode(m, key), qos=1) for m in messages]
         for i in infos:
             i.wait_for_publish(10)
 
@@ -100,8 +122,13 @@ def rig(tmp_path: Path, broker: Broker) -> Iterator[Rig]:
     r.close()
 
 
-def track(trip: str, n: int = 60, t0: float | None = None, seal_open_at: int | None = None,
-          off_at: range | None = None) -> list[dict]:
+def track(
+    trip: str,
+    n: int = 60,
+    t0: float | None = None,
+    seal_open_at: int | None = None,
+    off_at: range | None = None,
+) -> list[dict]:
     """n fixes along TPP-TPE, 20 s apart, ending in the destination zone."""
     lons, lats = CORRIDOR.points_along(np.linspace(0.0, 1.0, n))
     t0 = t0 if t0 is not None else time.time() - 20 * n - 60
@@ -109,9 +136,18 @@ def track(trip: str, n: int = 60, t0: float | None = None, seal_open_at: int | N
     for i in range(n):
         lat = float(lats[i]) + (0.02 if off_at and i in off_at else 0.0)
         state = "OPEN" if seal_open_at == i else "CLOSED"
-        out.append({"device": "obu-m", "trip": trip, "seq": i + 1, "ts": t0 + 20 * i,
-                    "lat": lat, "lon": float(lons[i]), "speed_kmh": 60.0,
-                    "seal": {"id": "SEAL-M", "state": state}})
+        out.append(
+            {
+                "device": "obu-m",
+                "trip": trip,
+                "seq": i + 1,
+                "ts": t0 + 20 * i,
+                "lat": lat,
+                "lon": float(lons[i]),
+                "speed_kmh": 60.0,
+                "seal": {"id": "SEAL-M", "state": state},
+            }
+        )
     return out
 
 
@@ -194,9 +230,16 @@ def test_a_failing_rule_does_not_stop_ingestion(rig: Rig) -> None:
             raise RuntimeError("rule bug")
         real(tx, stored, refused)
 
-    rig.ingester = Ingester(rig.db, rig.broker.host, rig.broker.port, MEMBER, rig.devices,
-                            "ing-flaky", on_batch=flaky,
-                            on_hook_error=rig.monitor.on_hook_error).start()
+    rig.ingester = Ingester(
+        rig.db,
+        rig.broker.host,
+        rig.broker.port,
+        MEMBER,
+        rig.devices,
+        "ing-flaky",
+        on_batch=flaky,
+        on_hook_error=rig.monitor.on_hook_error,
+    ).start()
     msgs = track("TM-broken", seal_open_at=9)  # first fix outside the port zone
     rig.publish("TM-broken", msgs[:10])
     rig.wait_events(10)

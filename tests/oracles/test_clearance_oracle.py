@@ -215,8 +215,16 @@ def test_a_valid_permit_passes_and_the_node_draws_it_down(
     draw = chain.permits.draw_of(PERMIT, declaration_hash(decl), "020230")
     assert draw is not None and draw.quantity == Decimal(24000)
     subject = declaration_hash(decl)
-    assert len([e for e in attested_events(start) if bytes(e.args["subject"]) == subject
-                and e.args["kind"] == CLEARANCE]) == 1  # (the TARIFF result has the subject too)
+    assert (
+        len(
+            [
+                e
+                for e in attested_events(start)
+                if bytes(e.args["subject"]) == subject and e.args["kind"] == CLEARANCE
+            ]
+        )
+        == 1
+    )  # (the TARIFF result has the subject too)
 
 
 def _revoked(chain):
@@ -415,8 +423,16 @@ def test_the_same_declaration_twice_is_one_decision_and_one_attestation(
     assert again["attestation"] == first["attestation"]
     assert again["channel"] == first["channel"] == "C1"
     subject = declaration_hash(decl)
-    assert len([e for e in attested_events(start) if bytes(e.args["subject"]) == subject
-                and e.args["kind"] == CLEARANCE]) == 1  # (the TARIFF result has the subject too)
+    assert (
+        len(
+            [
+                e
+                for e in attested_events(start)
+                if bytes(e.args["subject"]) == subject and e.args["kind"] == CLEARANCE
+            ]
+        )
+        == 1
+    )  # (the TARIFF result has the subject too)
     assert len(service.list()) == 1
 
 

@@ -197,16 +197,24 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 def driver():
     """Debian's chromium, headless, with its console log captured (skips if absent)."""
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip(f"browser tests need Debian's chromium ({CHROMIUM}) and chromium-driver "
-                    f"({CHROMEDRIVER}); `make test` installs them")
+        pytest.skip(
+            f"browser tests need Debian's chromium ({CHROMIUM}) and chromium-driver "
+            f"({CHROMEDRIVER}); `make test` installs them"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
     opts = Options()
     opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1366,900", "--disable-extensions"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1366,900",
+        "--disable-extensions",
+    ):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)

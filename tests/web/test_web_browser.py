@@ -18,8 +18,10 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.contract, pytest.mark.integration]
 
 if not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()):
-    pytest.skip("browser tests need Debian's chromium and chromium-driver; `make test` "
-                "installs them", allow_module_level=True)
+    pytest.skip(
+        "browser tests need Debian's chromium and chromium-driver; `make test` installs them",
+        allow_module_level=True,
+    )
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402

@@ -127,7 +127,6 @@ def test_roles_and_csrf(console):
 # --- in a real browser -----------------------------------------------------------------------
 
 
-
 @pytest.mark.browser
 def test_browser_the_assistant_asks_and_narrows(browser, web_nodes):
     from selenium.webdriver.common.by import By

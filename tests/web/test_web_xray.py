@@ -296,8 +296,9 @@ def test_an_attested_upload_uses_the_apis_attestation(web_nodes, console, firear
 
 
 @pytest.mark.browser
-def test_browser_upload_see_the_overlay_and_confirm(browser, web_nodes, unattested, tmp_path,
-                                                    firearm):
+def test_browser_upload_see_the_overlay_and_confirm(
+    browser, web_nodes, unattested, tmp_path, firearm
+):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC

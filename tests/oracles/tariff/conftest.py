@@ -23,8 +23,11 @@ def tariff_model() -> TariffModel:
 
 @pytest.fixture
 def tariff_settings(tmp_path: Path) -> TariffSettings:
-    return TariffSettings(model_root=tmp_path / "models", tariff_dir=REPO_ROOT / "data" / "tariff",
-                          model_dir=SHIPPED_MODEL_DIR)
+    return TariffSettings(
+        model_root=tmp_path / "models",
+        tariff_dir=REPO_ROOT / "data" / "tariff",
+        model_dir=SHIPPED_MODEL_DIR,
+    )
 
 
 @pytest.fixture

@@ -53,8 +53,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     svc.sessions.clock = lambda: clock[0]
     app.state.tariff = svc
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -86,34 +85,54 @@ def test_dialogue_session_to_the_answer(node: Node) -> None:
     body = node.post("/classify", json={"description": "beef boneless"}).json()
     sid, q = body["session"], body["question"]
     assert sid and q["kind"] == "state"
-    _error(node.post(f"/classify/{sid}/answer", json={"question": "q9", "option": "frozen"}),
-           409, "question_not_asked")
-    _error(node.post(f"/classify/{sid}/answer", json={"question": "q1", "option": "woven"}),
-           422, "invalid_option")
+    _error(
+        node.post(f"/classify/{sid}/answer", json={"question": "q9", "option": "frozen"}),
+        409,
+        "question_not_asked",
+    )
+    _error(
+        node.post(f"/classify/{sid}/answer", json={"question": "q1", "option": "woven"}),
+        422,
+        "invalid_option",
+    )
     got = httpx.get(f"{node.url}/classify/{sid}", headers={"X-API-Key": node.key}).json()
     assert got["question"]["id"] == "q1"
     r = node.post(f"/classify/{sid}/answer", json={"question": "q1", "option": "fresh"})
     assert r.status_code == 200, r.text
     assert r.json()["candidates"][0]["hs6"] == "020130" and r.json()["done"] is True
-    _error(node.post(f"/classify/{sid}/answer", json={"question": "q1", "option": "fresh"}),
-           409, "no_pending_question")
+    _error(
+        node.post(f"/classify/{sid}/answer", json={"question": "q1", "option": "fresh"}),
+        409,
+        "no_pending_question",
+    )
 
 
 def test_expired_and_unknown_sessions(node: Node) -> None:
     sid = node.post("/classify", json={"description": "beef boneless"}).json()["session"]
     node.clock[0] += node.service.settings.session_ttl_s + 1
-    _error(node.post(f"/classify/{sid}/answer", json={"question": "q1", "option": "frozen"}),
-           410, "session_expired")
-    _error(node.post("/classify/" + "ab" * 16 + "/answer",
-                     json={"question": "q1", "option": "frozen"}), 404, "unknown_session")
+    _error(
+        node.post(f"/classify/{sid}/answer", json={"question": "q1", "option": "frozen"}),
+        410,
+        "session_expired",
+    )
+    _error(
+        node.post(
+            "/classify/" + "ab" * 16 + "/answer", json={"question": "q1", "option": "frozen"}
+        ),
+        404,
+        "unknown_session",
+    )
 
 
-@pytest.mark.parametrize(("description", "status", "code"), [
-    ("", 422, "empty_description"),
-    ("   ", 422, "empty_description"),
-    ("9" * 12, 422, "no_words"),
-    ("cotton shirt " * 8000, 413, "description_too_long"),
-])
+@pytest.mark.parametrize(
+    ("description", "status", "code"),
+    [
+        ("", 422, "empty_description"),
+        ("   ", 422, "empty_description"),
+        ("9" * 12, 422, "no_words"),
+        ("cotton shirt " * 8000, 413, "description_too_long"),
+    ],
+)
 def test_bad_descriptions(node: Node, description: str, status: int, code: str) -> None:
     _error(node.post("/classify", json={"description": description}), status, code)
 
@@ -125,24 +144,39 @@ def test_untrained_language_is_marked_unsure(node: Node) -> None:
 
 
 def test_check_a_declared_code(node: Node) -> None:
-    r = node.post("/classify/check", json={"description": "Men's cotton knitted T-shirts",
-                                           "hs_code": "5201.00"})
+    r = node.post(
+        "/classify/check",
+        json={"description": "Men's cotton knitted T-shirts", "hs_code": "5201.00"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["mismatch"] is True and r.json()["predicted"] == "610910"
-    _error(node.post("/classify/check", json={"description": "beef", "hs_code": "999999"}),
-           404, "unknown_hs_code")
+    _error(
+        node.post("/classify/check", json={"description": "beef", "hs_code": "999999"}),
+        404,
+        "unknown_hs_code",
+    )
 
 
 def test_evaluate_a_csv_body(node: Node) -> None:
-    csv_text = ("description,hs_code\nFrozen boneless beef cuts,0202300090\n"
-                "Men's cotton knitted T-shirts,610910\n")
-    r = node.post("/classify/evaluate", content=csv_text.encode(),
-                  headers={"Content-Type": "text/csv"})
+    csv_text = (
+        "description,hs_code\nFrozen boneless beef cuts,0202300090\n"
+        "Men's cotton knitted T-shirts,610910\n"
+    )
+    r = node.post(
+        "/classify/evaluate", content=csv_text.encode(), headers={"Content-Type": "text/csv"}
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["n"] == 2 and body["hs6_acc"] == 1.0 and "p95_ms" in body
-    _error(node.post("/classify/evaluate?label_col=code", content=csv_text.encode(),
-                     headers={"Content-Type": "text/csv"}), 422, "missing_column")
+    _error(
+        node.post(
+            "/classify/evaluate?label_col=code",
+            content=csv_text.encode(),
+            headers={"Content-Type": "text/csv"},
+        ),
+        422,
+        "missing_column",
+    )
 
 
 def test_an_api_key_is_needed(node: Node) -> None:
@@ -157,7 +191,15 @@ def test_shipped_model_untouched(node: Node) -> None:
 def test_an_oversized_upload_is_refused(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 
-    monkeypatch.setattr(node.service, "settings",
-                        replace(node.service.settings, max_upload_bytes=100))
-    _error(node.post("/classify/evaluate", content=b"description,hs_code\n" + b"x" * 200,
-                     headers={"Content-Type": "text/csv"}), 413, "upload_too_large")
+    monkeypatch.setattr(
+        node.service, "settings", replace(node.service.settings, max_upload_bytes=100)
+    )
+    _error(
+        node.post(
+            "/classify/evaluate",
+            content=b"description,hs_code\n" + b"x" * 200,
+            headers={"Content-Type": "text/csv"},
+        ),
+        413,
+        "upload_too_large",
+    )

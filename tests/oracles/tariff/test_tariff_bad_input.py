@@ -38,13 +38,17 @@ def test_only_digits(tariff_service: TariffService, text: str) -> None:
         assert "looks like an HS code" in err.detail
 
 
-@pytest.mark.parametrize("text", [
-    "Gefrorenes Rindfleisch ohne Knochen, vakuumverpackt",
-    "冷凍牛肉 無骨",
-    "Замороженная говядина без костей",
-])
-def test_untrained_language_gives_a_clearly_unsure_answer(tariff_service: TariffService,
-                                                          text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Gefrorenes Rindfleisch ohne Knochen, vakuumverpackt",
+        "冷凍牛肉 無骨",
+        "Замороженная говядина без костей",
+    ],
+)
+def test_untrained_language_gives_a_clearly_unsure_answer(
+    tariff_service: TariffService, text: str
+) -> None:
     out = tariff_service.classify(text)
     assert out["low_confidence"] is True
     assert out["confidence"] < 0.2

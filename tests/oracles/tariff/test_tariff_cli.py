@@ -88,15 +88,19 @@ def _write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
 
 
 def test_evaluate_reports_the_metrics_and_the_bad_rows(tmp_path: Path) -> None:
-    data = _write_csv(tmp_path / "rulings.csv", [
-        ("Frozen boneless beef striploin", "0202.30.00.90"),
-        ("Men's cotton knitted T-shirts", "610910"),
-        ("Lithium-ion battery for e-bike", "85076000"),
-        ("Mystery goods", "999999"),
-        ("", "020230"),
-    ])
-    out = _json(["evaluate", "--data", str(data), "--text-col", "desc", "--label-col", "code",
-                 "--json"])
+    data = _write_csv(
+        tmp_path / "rulings.csv",
+        [
+            ("Frozen boneless beef striploin", "0202.30.00.90"),
+            ("Men's cotton knitted T-shirts", "610910"),
+            ("Lithium-ion battery for e-bike", "85076000"),
+            ("Mystery goods", "999999"),
+            ("", "020230"),
+        ],
+    )
+    out = _json(
+        ["evaluate", "--data", str(data), "--text-col", "desc", "--label-col", "code", "--json"]
+    )
     for key in ("n", "hs2_acc", "hs4_acc", "hs6_acc", "top5_hs6", "p95_ms"):
         assert key in out
     assert out["n"] == 3 and out["hs6_acc"] == 1.0 and out["skipped"] == 2
@@ -113,15 +117,32 @@ def test_evaluate_names_a_missing_column(tmp_path: Path) -> None:
 
 def test_train_learns_rulings_into_a_new_version(tmp_path: Path) -> None:
     shipped = (SHIPPED_MODEL_DIR / "model.json").read_bytes()
-    data = _write_csv(tmp_path / "rulings.csv", [
-        ("zorblax gizmo power cell", "8507600010"),
-        ("zorblax gizmo energy module", "850760"),
-        ("quembly frozen boneless meat", "020230"),
-        ("bad label", "12"),
-    ])
+    data = _write_csv(
+        tmp_path / "rulings.csv",
+        [
+            ("zorblax gizmo power cell", "8507600010"),
+            ("zorblax gizmo energy module", "850760"),
+            ("quembly frozen boneless meat", "020230"),
+            ("bad label", "12"),
+        ],
+    )
     root = tmp_path / "models"
-    out = _json(["train", "--data", str(data), "--text-col", "desc", "--label-col", "code",
-                 "--model-root", str(root), "--chapters", "2,85", "--json"])
+    out = _json(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--text-col",
+            "desc",
+            "--label-col",
+            "code",
+            "--model-root",
+            str(root),
+            "--chapters",
+            "2,85",
+            "--json",
+        ]
+    )
     assert out["rulings"] == 3 and out["skipped"] == 1 and out["active"] is True
     new_dir = Path(out["model_dir"])
     assert new_dir.parent == root and (root / "CURRENT").read_text().strip() == new_dir.name

@@ -21,8 +21,9 @@ def test_fresh_or_frozen_is_asked_when_the_state_is_missing(tariff_model: Tariff
 
 
 @pytest.mark.parametrize(("answer", "hs6"), [("frozen", "020230"), ("fresh", "020130")])
-def test_an_answer_narrows_to_the_right_subheading(tariff_model: TariffModel, answer: str,
-                                                    hs6: str) -> None:
+def test_an_answer_narrows_to_the_right_subheading(
+    tariff_model: TariffModel, answer: str, hs6: str
+) -> None:
     d = Dialogue.start(tariff_model, "beef boneless")
     d.answer("q1", answer)
     best = d.best()
@@ -89,14 +90,18 @@ def test_every_facet_option_is_named_by_some_subheading() -> None:
             assert oid in named, f"facet {facet.key} option {oid} matches no subheading"
 
 
-@pytest.mark.parametrize(("text", "kind", "truth"), [
-    ("shoes", "uppers", "640399"),
-    ("batteries", "chemistry", "850760"),
-    ("chairs", "frame", "940161"),
-    ("coffee", "roasted", "090111"),
-])
+@pytest.mark.parametrize(
+    ("text", "kind", "truth"),
+    [
+        ("shoes", "uppers", "640399"),
+        ("batteries", "chemistry", "850760"),
+        ("chairs", "frame", "940161"),
+        ("coffee", "roasted", "090111"),
+    ],
+)
 def test_domain_questions_come_from_how_descriptions_differ(
-        tariff_model: TariffModel, text: str, kind: str, truth: str) -> None:
+    tariff_model: TariffModel, text: str, kind: str, truth: str
+) -> None:
     d = Dialogue.start(tariff_model, text)
     kinds = []
     while d.pending is not None:
@@ -111,5 +116,6 @@ def test_none_of_these_removes_the_listed_candidates(tariff_model: TariffModel) 
     assert d.pending is not None and d.pending.kind in ("heading", "subheading")
     shown = {o for o, _ in d.pending.options} - {"none", "unknown"}
     d.answer(d.pending.id, "none")
-    assert not shown & {c if d.asked[0]["question"]["kind"] == "subheading" else c[:4]
-                        for c in d.scores}
+    assert not shown & {
+        c if d.asked[0]["question"]["kind"] == "subheading" else c[:4] for c in d.scores
+    }

@@ -48,8 +48,7 @@ def test_explanation_names_the_words_that_matched(tariff_model: TariffModel) -> 
     assert {"frozen", "boneless"} & set(preds[0].words)
 
 
-def test_save_and_load_give_the_same_predictions(tariff_model: TariffModel,
-                                                 tmp_path: Path) -> None:
+def test_save_and_load_give_the_same_predictions(tariff_model: TariffModel, tmp_path: Path) -> None:
     tariff_model.save(tmp_path / "copy")
     again = TariffModel.load(tmp_path / "copy")
     assert again.version == tariff_model.version

@@ -32,10 +32,22 @@ def test_example_declaration_matches_its_codes(oracle: TariffOracle) -> None:
 
 def test_misdeclared_item_is_flagged_with_the_duty_gap(oracle: TariffOracle) -> None:
     # cotton T-shirts declared as raw cotton (chapter 52, duty 0) to dodge apparel duty
-    out = oracle.compute({"items": [{
-        "sequence": 1, "description": "Men's cotton knitted T-shirts, printed",
-        "hs_code": "520100", "customs_value": "10000", "quantity": "1000", "unit": "C62",
-        "net_mass_kg": "200", "origin_country": "VN"}]})
+    out = oracle.compute(
+        {
+            "items": [
+                {
+                    "sequence": 1,
+                    "description": "Men's cotton knitted T-shirts, printed",
+                    "hs_code": "520100",
+                    "customs_value": "10000",
+                    "quantity": "1000",
+                    "unit": "C62",
+                    "net_mass_kg": "200",
+                    "origin_country": "VN",
+                }
+            ]
+        }
+    )
     item = out["items"][0]
     assert out["mismatch"] is True and item["mismatch"] is True
     assert item["predicted"] == "610910" and item["declared"] == "520100"
@@ -46,16 +58,18 @@ def test_misdeclared_item_is_flagged_with_the_duty_gap(oracle: TariffOracle) -> 
 
 
 def test_declared_code_outside_the_nomenclature(oracle: TariffOracle) -> None:
-    out = oracle.compute({"items": [{"description": "frozen boneless beef",
-                                     "hs_code": "0202999999"}]})
+    out = oracle.compute(
+        {"items": [{"description": "frozen boneless beef", "hs_code": "0202999999"}]}
+    )
     item = out["items"][0]
     assert item["declared_known"] is False and item["mismatch"] is True
     assert "not an HS 2022 subheading" in item["reason"]
 
 
 def test_unsure_model_does_not_accuse(oracle: TariffOracle) -> None:
-    out = oracle.compute({"items": [{"description": "Gefrorenes Rindfleisch ohne Knochen",
-                                     "hs_code": "020230"}]})
+    out = oracle.compute(
+        {"items": [{"description": "Gefrorenes Rindfleisch ohne Knochen", "hs_code": "020230"}]}
+    )
     assert out["mismatch"] is False
     assert out["items"][0]["reason"].startswith("uncertain")
 
@@ -67,9 +81,15 @@ def test_result_hash_is_deterministic_and_finite(oracle: TariffOracle) -> None:
     canonical_json(a.output)  # no NaN / Infinity (allow_nan=False would raise)
 
 
-@pytest.mark.parametrize("request_", [
-    {}, {"items": []}, {"items": [{"description": "x"}]}, {"declaration": {"bad": 1}},
-])
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {},
+        {"items": []},
+        {"items": [{"description": "x"}]},
+        {"declaration": {"bad": 1}},
+    ],
+)
 def test_malformed_requests(oracle: TariffOracle, request_: dict) -> None:
     with pytest.raises(OracleError):
         oracle.compute(request_)

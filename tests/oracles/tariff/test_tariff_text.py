@@ -35,14 +35,16 @@ def test_long_text_is_cut_and_digits_are_not_words() -> None:
 
 
 def test_ed_and_ing_forms_meet_their_stem() -> None:
-    assert words(normalize("skimmed printed roasting canned")) == ["skim", "print", "roast",
-                                                                   "can"]
+    assert words(normalize("skimmed printed roasting canned")) == ["skim", "print", "roast", "can"]
     assert words(normalize("dried")) == ["dried"]  # too short a stem to cut
 
 
 def test_packing_is_not_the_goods() -> None:
     assert words(normalize("Refined sunflower oil 5 L PET bottles, 25 kg bags")) == [
-        "refin", "sunflower", "oil"]
+        "refin",
+        "sunflower",
+        "oil",
+    ]
     assert "bag" in words(normalize("plastic bags for garbage"))  # bags as the goods stay
 
 

@@ -37,8 +37,11 @@ def client(tmp_path):
     install_error_handlers(app)
     app.include_router(xray.router)
     app.state.node = SimpleNamespace(
-        settings=settings, db=db, api_keys=keys,
-        documents=SimpleNamespace(store=LocalStore(tmp_path / "cas", fsync=False)))
+        settings=settings,
+        db=db,
+        api_keys=keys,
+        documents=SimpleNamespace(store=LocalStore(tmp_path / "cas", fsync=False)),
+    )
     got: list[dict] = []
     app.state.xray_on_alert = got.append
     officer, _ = keys.create("officer-1", "officer")
@@ -53,16 +56,22 @@ def client(tmp_path):
 
 def test_raw_and_multipart_uploads_and_reads(client):
     data = png(777, 0, threats={"firearm": 1})
-    r = client.post("/xray/scans?filename=bag.png&declaration_id=D-9", content=data,
-                    headers={**client.officer, "Content-Type": "image/png"})
+    r = client.post(
+        "/xray/scans?filename=bag.png&declaration_id=D-9",
+        content=data,
+        headers={**client.officer, "Content-Type": "image/png"},
+    )
     assert r.status_code == 201, r.text
     rec = r.json()
     assert rec["image"] == "bag.png" and rec["declaration_id"] == "D-9"
     assert set(rec) >= {"sha256", "threats", "verdict", "ms", "alerts", "model_version"}
     assert len(client.alerts) == len(rec["alerts"])
 
-    m = client.post("/xray/scans", files={"file": ("other.png", png(1, 5, size=128),
-                                                   "image/png")}, headers=client.officer)
+    m = client.post(
+        "/xray/scans",
+        files={"file": ("other.png", png(1, 5, size=128), "image/png")},
+        headers=client.officer,
+    )
     assert m.status_code == 201, m.text
     assert m.json()["image"] == "other.png"
 
@@ -78,27 +87,38 @@ def test_raw_and_multipart_uploads_and_reads(client):
 
 
 def test_feedback_over_http(client):
-    rec = client.post("/xray/scans", content=png(777, 0, threats={"firearm": 1}),
-                      headers=client.officer).json()
-    r = client.post(f"/xray/scans/{rec['scan_id']}/feedback", headers=client.officer,
-                    json={"class": "knife", "decision": "reject", "note": "scissors"})
+    rec = client.post(
+        "/xray/scans", content=png(777, 0, threats={"firearm": 1}), headers=client.officer
+    ).json()
+    r = client.post(
+        f"/xray/scans/{rec['scan_id']}/feedback",
+        headers=client.officer,
+        json={"class": "knife", "decision": "reject", "note": "scissors"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["feedback"][-1]["class"] == "knife"
     if rec["alerts"]:
         aid = rec["alerts"][0]["alert_id"]
-        a = client.post(f"/xray/alerts/{aid}/feedback", headers=client.officer,
-                        json={"decision": "confirm"})
+        a = client.post(
+            f"/xray/alerts/{aid}/feedback", headers=client.officer, json={"decision": "confirm"}
+        )
         assert a.status_code == 200
         assert client.get("/xray/alerts?status=confirmed", headers=client.officer).json()
-    denied = client.post(f"/xray/scans/{rec['scan_id']}/feedback", headers=client.exporter,
-                         json={"class": "knife", "decision": "confirm"})
+    denied = client.post(
+        f"/xray/scans/{rec['scan_id']}/feedback",
+        headers=client.exporter,
+        json={"class": "knife", "decision": "confirm"},
+    )
     assert denied.status_code == 403
 
 
-@pytest.mark.parametrize("body, status, code", [
-    (b"not an image at all", 400, "not_an_image"),
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 10, 400, "not_an_image"),
-])
+@pytest.mark.parametrize(
+    "body, status, code",
+    [
+        (b"not an image at all", 400, "not_an_image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 10, 400, "not_an_image"),
+    ],
+)
 def test_bad_uploads_answer_error_codes(client, body, status, code):
     r = client.post("/xray/scans", content=body, headers=client.officer)
     assert r.status_code == status and r.json()["error"] == code, r.text
@@ -112,8 +132,9 @@ def test_upload_cap_and_roles(client):
     assert len(big) > 2048 + xray.MULTIPART_OVERHEAD
     r = client.post("/xray/scans", content=big, headers=client.officer)
     assert r.status_code == 413 and r.json()["error"] == "upload_too_large", r.text
-    r = client.post("/xray/scans", content=png(1, 0, size=64)[:3000] + bytes(2000),
-                    headers=client.officer)
+    r = client.post(
+        "/xray/scans", content=png(1, 0, size=64)[:3000] + bytes(2000), headers=client.officer
+    )
     assert r.status_code == 413
     no_key = client.post("/xray/scans", content=b"x")
     assert no_key.status_code == 401

@@ -26,8 +26,7 @@ def run(*args: str):
 
 def test_synth_then_scan_then_evaluate(tmp_path):
     data = tmp_path / "set"
-    r = run("synth", "--n", "16", "--out", str(data), "--seed", "90210", "--size", "256",
-            "--json")
+    r = run("synth", "--n", "16", "--out", str(data), "--seed", "90210", "--size", "256", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["n"] == 16
     with open(data / "labels.csv") as f:

@@ -24,12 +24,20 @@ def png_header(w: int, h: int) -> bytes:
     """A PNG that only declares its size (a decompression bomb is a few bytes like this)."""
 
     def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(
-            ">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + tag
+            + data
+            + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def refused(data: bytes, code: str, limits: ImageLimits = ImageLimits()) -> XrayError:
@@ -55,8 +63,9 @@ def test_a_good_png_loads_as_rgb_with_its_hash():
     assert loaded.sha256 == hashlib.sha256(data).hexdigest()
 
 
-@pytest.mark.parametrize("data", [b"", b"hello, this is a text file\n" * 10,
-                                  b"%PDF-1.7\n" + bytes(200)])
+@pytest.mark.parametrize(
+    "data", [b"", b"hello, this is a text file\n" * 10, b"%PDF-1.7\n" + bytes(200)]
+)
 def test_not_an_image(data):
     refused(data, "not_an_image")
 

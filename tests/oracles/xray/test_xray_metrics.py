@@ -30,7 +30,10 @@ def test_recall_at_false_alarm():
 
 
 def test_report_shape():
-    r = metrics.report(np.array([[0.9, 0.1], [0.2, 0.8], [0.1, 0.3]]),
-                       np.array([[1, 0], [0, 1], [0, 0]]), ("a", "b"))
+    r = metrics.report(
+        np.array([[0.9, 0.1], [0.2, 0.8], [0.1, 0.3]]),
+        np.array([[1, 0], [0, 1], [0, 0]]),
+        ("a", "b"),
+    )
     assert r["n"] == 3 and r["auc"] == {"a": 1.0, "b": 1.0}
     assert set(r["recall_at_5pct_false_alarm"]) == {"a", "b"}

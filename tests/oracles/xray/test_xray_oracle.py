@@ -55,12 +55,15 @@ def test_image_by_cid_from_the_content_store(tmp_path):
     assert by_cid.subject == hashlib.sha256(data).digest()
 
 
-@pytest.mark.parametrize("req, code", [
-    ({}, "bad_request"),
-    ({"image_b64": "***"}, "bad_request"),
-    ({"image_b64": base64.b64encode(b"not an image").decode()}, "not_an_image"),
-    ({"image_cid": "bafkreia"}, "bad_request"),  # no store on this instance
-])
+@pytest.mark.parametrize(
+    "req, code",
+    [
+        ({}, "bad_request"),
+        ({"image_b64": "***"}, "bad_request"),
+        ({"image_b64": base64.b64encode(b"not an image").decode()}, "not_an_image"),
+        ({"image_cid": "bafkreia"}, "bad_request"),  # no store on this instance
+    ],
+)
 def test_bad_requests(oracle, req, code):
     with pytest.raises(OracleError) as info:
         oracle.evaluate(req)

@@ -35,8 +35,7 @@ def alerts() -> list[dict]:
 @pytest.fixture
 def svc(tmp_path, model, alerts) -> XrayService:
     db = Database(tmp_path / "node.sqlite")
-    yield XrayService(db, LocalStore(tmp_path / "cas", fsync=False), model,
-                      on_alert=alerts.append)
+    yield XrayService(db, LocalStore(tmp_path / "cas", fsync=False), model, on_alert=alerts.append)
     db.close()
 
 
@@ -90,12 +89,15 @@ def test_feedback_closes_alerts_and_becomes_labels(svc, firearm_png):
     assert svc.alerts("open") == [] or all(a["class"] != "firearm" for a in svc.alerts("open"))
 
 
-@pytest.mark.parametrize("call", [
-    lambda s, sid: s.feedback(sid, "grenade", "confirm", user="u"),
-    lambda s, sid: s.feedback(sid, "firearm", "maybe", user="u"),
-    lambda s, sid: s.feedback("no-such-scan", "firearm", "confirm", user="u"),
-    lambda s, sid: s.alert_feedback(999_999, "confirm", user="u"),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s, sid: s.feedback(sid, "grenade", "confirm", user="u"),
+        lambda s, sid: s.feedback(sid, "firearm", "maybe", user="u"),
+        lambda s, sid: s.feedback("no-such-scan", "firearm", "confirm", user="u"),
+        lambda s, sid: s.alert_feedback(999_999, "confirm", user="u"),
+    ],
+)
 def test_bad_feedback_is_refused(svc, call):
     rec = svc.scan(png(synth.scan(1, 2, size=128).image), user="u")
     with pytest.raises(XrayError) as info:

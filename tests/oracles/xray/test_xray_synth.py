@@ -24,7 +24,7 @@ def test_forced_threats_are_labelled_and_boxed_inside_the_image():
         assert 0 <= x0 < x1 <= 511 and 0 <= y0 < y1 <= 511
         # the box is tight around the object's own pixels
         mask = s.masks[synth.CLASSES.index(b["class"])]
-        assert mask[int(y0):int(y1) + 1, int(x0):int(x1) + 1].any()
+        assert mask[int(y0) : int(y1) + 1, int(x0) : int(x1) + 1].any()
     clean = synth.scan(11, 1, threats={})
     assert clean.classes == [] and clean.boxes == []
 
@@ -33,8 +33,9 @@ def test_materials_take_the_scanner_colours():
     """Dual-energy physics: low/high attenuation ratio gives orange organic, blue metal."""
     low = np.full((4, 4), 1.0, np.float32)
     high = np.full((4, 4), 1.0, np.float32)
-    for m, (i, j) in zip((synth.ORGANIC, synth.MIXED, synth.METAL), ((0, 0), (1, 1), (2, 2)),
-                         strict=True):
+    for m, (i, j) in zip(
+        (synth.ORGANIC, synth.MIXED, synth.METAL), ((0, 0), (1, 1), (2, 2)), strict=True
+    ):
         t = 0.8 / synth.MU[m, 1]  # the same high-energy attenuation for every material
         low[i, j], high[i, j] = np.exp(-synth.MU[m, 0] * t), np.exp(-synth.MU[m, 1] * t)
     rgb = synth.colourise(low, high).astype(int)
@@ -53,6 +54,5 @@ def test_energies_are_transmissions():
 
 
 def test_threats_appear_at_the_configured_rate():
-    counts = np.array([synth.scan(3, i, size=64, clutter=(1, 2)).labels
-                       for i in range(80)]).sum(0)
+    counts = np.array([synth.scan(3, i, size=64, clutter=(1, 2)).labels for i in range(80)]).sum(0)
     assert all(6 <= c <= 32 for c in counts), counts  # 0.22 * 80 = 17.6 expected

@@ -30,8 +30,11 @@ def test_onnx_weights_load_back_and_one_step_writes_a_valid_model(tmp_path):
     out = tmp_path / "ft" / "xray.onnx"
     info = train.finetune(base, samples, out, steps=1, batch=2, replay=0)
     assert info["steps"] == 1 and info["export_diff"] < 1e-4 and out.stat().st_size > 0
-    manifest = {**json.loads((SHIPPED_DIR / "manifest.json").read_text()),
-                "sha256": train.sha256_file(out), "version": "test-ft1"}
+    manifest = {
+        **json.loads((SHIPPED_DIR / "manifest.json").read_text()),
+        "sha256": train.sha256_file(out),
+        "version": "test-ft1",
+    }
     train.write_manifest(out.parent, manifest)
     assert XrayModel(out.parent).version_id.startswith("xray-test-ft1+")
 
