@@ -17,7 +17,10 @@ below is checked once, the same way, for both forms:
   `totals_mismatch` (totals differ from the items), `invalid_receipt`,
   `receipt_mismatch` (an embedded receipt for another document),
   `unknown_document_reference` (a preference claim naming a certificate that is not
-  referenced, or not a certificate of origin).
+  referenced, or not a certificate of origin);
+- plausibility, when lodged (`check_dates`, not part of loading: a declaration lodged last
+  year still loads today): `date_in_future`, `date_too_old` for any date of the declaration
+  outside the node's `dates` window (see `offchain.dates`).
 
 The XSD checks structure and number ranges for XML before the model sees it, so such a
 problem in XML is `schema_invalid` (with line and element path) where JSON gets the
@@ -54,6 +57,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from offchain import doctypes, documents
+from offchain.dates import DateOutOfRange, DateWindow
 from offchain.doctypes import SCHEMA_DIR, DocType
 from offchain.errors import DocumentRejected, OffchainError
 from offchain.receipt import Receipt
@@ -556,6 +560,30 @@ class Declaration(_Model):
     def to_json(self) -> dict[str, Any]:
         """The JSON form (what `load_declaration_json` takes), optional empties omitted."""
         return _canonical_value(self)
+
+
+def check_dates(decl: Declaration, window: DateWindow, *, today: date | None = None) -> Declaration:
+    """Refuse a declaration with any date outside `window` (every date field, nested ones
+    and fields added later included): `DeclarationRejected` `date_in_future` or
+    `date_too_old`, naming the field.  Run when a declaration is lodged, not when it loads.
+    """
+    for loc, value in _dates_in(decl, ()):
+        try:
+            window.check(value, _json_path(loc), today=today)
+        except DateOutOfRange as exc:
+            raise DeclarationRejected(exc.code, exc.detail, path=_json_path(loc)) from None
+    return decl
+
+
+def _dates_in(value: Any, loc: tuple[Any, ...]):
+    if isinstance(value, date) and not isinstance(value, datetime):
+        yield loc, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _dates_in(getattr(value, name), (*loc, name))
+    elif isinstance(value, tuple | list):
+        for i, v in enumerate(value):
+            yield from _dates_in(v, (*loc, i))
 
 
 # -- loading --------------------------------------------------------------------------------

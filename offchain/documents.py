@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from lxml import etree
 
 from offchain import doctypes
 from offchain.canonical import NotCanonicalizable, canonicalize, document_hash
+from offchain.dates import DateOutOfRange, DateWindow
 from offchain.doctypes import DocType
 from offchain.errors import DocumentRejected
 from offchain.xmlsafe import XmlLimits, load_xml
@@ -39,18 +41,28 @@ class PreparedDocument:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def prepare(data: bytes, doc_type: str | int | DocType, *, limits: XmlLimits) -> PreparedDocument:
+def prepare(
+    data: bytes,
+    doc_type: str | int | DocType,
+    *,
+    limits: XmlLimits,
+    dates: DateWindow | None = None,
+) -> PreparedDocument:
     """Validate and canonicalise an uploaded trade document of the given type.
 
     `doc_type` is a type name (`"certificate-of-origin"`), its on-chain code or a `DocType`;
-    `limits` come from the node settings.  Raises `DocumentRejected` with code
-    `unknown_doc_type`, any `xmlsafe` code (hostile or malformed XML), `wrong_root` (another
-    document type or namespace) or `schema_invalid` (with the first problems, each with line
-    and element path, in `detail` and `issues`).
+    `limits` come from the node settings; `dates`, when given (submission, not
+    verification), is the window every date of the document must lie in.  Raises
+    `DocumentRejected` with code `unknown_doc_type`, any `xmlsafe` code (hostile or
+    malformed XML), `wrong_root` (another document type or namespace), `schema_invalid`
+    (with the first problems, each with line and element path, in `detail` and `issues`),
+    or `date_in_future` / `date_too_old`.
     """
     dt = doctypes.doc_type(doc_type)
     root = load_xml(data, max_bytes=limits.max_bytes, max_depth=limits.max_depth)
     validate(root, dt)
+    if dates is not None:
+        check_dates(root, dt, dates)
     try:
         canonical = canonicalize(root)
     except NotCanonicalizable as exc:
@@ -89,6 +101,41 @@ def summarize(root: etree._Element, dt: DocType) -> dict[str, Any]:
 
 
 # -- checks ---------------------------------------------------------------------------------
+
+
+def check_dates(
+    root: etree._Element, dt: DocType, window: DateWindow, *, today: date | None = None
+) -> None:
+    """Refuse a schema-valid document with a date outside `window`.
+
+    Every element the type's XSD declares as a date (xs:date or xs:dateTime, directly or
+    through a derived simple type such as `DateType`) is checked, so a date element added
+    to a schema later is covered without a change here.  Raises `DocumentRejected`
+    `date_in_future` or `date_too_old` (422) with the element's line and path.
+    """
+    names = _date_elements(dt.xsd)
+    for el in root.iter():
+        if not isinstance(el.tag, str) or etree.QName(el).localname not in names:
+            continue
+        text = (el.text or "").strip()
+        try:
+            value = date.fromisoformat(text[:10])
+        except ValueError:
+            continue  # an element of the same name that is not a date (the XSD decided)
+        try:
+            window.check(value, _element_path(el), today=today)
+        except DateOutOfRange as exc:
+            raise ImplausibleDate(
+                exc.code, f"line {el.sourceline}: {exc.detail}", line=el.sourceline
+            ) from None
+
+
+class ImplausibleDate(DocumentRejected):
+    """`date_in_future` / `date_too_old`: a well-formed document the node will not anchor."""
+
+    @property
+    def http_status(self) -> int:
+        return 422
 
 
 def validate(root: etree._Element, dt: DocType) -> None:
@@ -191,6 +238,48 @@ def _schema(name: str) -> tuple[etree.XMLSchema, threading.Lock]:
 def _schema_at(xsd: Path) -> tuple[etree.XMLSchema, threading.Lock]:
     parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
     return etree.XMLSchema(etree.parse(str(xsd), parser)), threading.Lock()
+
+
+_XS = "{http://www.w3.org/2001/XMLSchema}"
+_XSD_DATES = frozenset({"date", "dateTime"})
+
+
+@cache
+def _date_elements(xsd: Path) -> frozenset[str]:
+    """Local names of the elements an XSD (and what it includes) declares as dates."""
+    trees, todo = [], [xsd]
+    while todo:
+        path = todo.pop()
+        if any(p == path for p, _ in trees):
+            continue
+        parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+        tree = etree.parse(str(path), parser)
+        trees.append((path, tree))
+        for inc in tree.iter(f"{_XS}include", f"{_XS}import"):
+            if inc.get("schemaLocation"):
+                todo.append(path.parent / inc.get("schemaLocation"))
+
+    def local(qname: str | None) -> str:
+        return (qname or "").rpartition(":")[2]
+
+    date_types = set(_XSD_DATES)
+    grew = True
+    while grew:  # simple types restricting a date type, however deep
+        grew = False
+        for _, tree in trees:
+            for st in tree.iter(f"{_XS}simpleType"):
+                base = st.find(f"{_XS}restriction")
+                name = st.get("name")
+                restricts_date = base is not None and local(base.get("base")) in date_types
+                if name and restricts_date and name not in date_types:
+                    date_types.add(name)
+                    grew = True
+    return frozenset(
+        el.get("name")
+        for _, tree in trees
+        for el in tree.iter(f"{_XS}element")
+        if el.get("name") and local(el.get("type")) in date_types
+    )
 
 
 @cache

@@ -25,6 +25,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from offchain.dates import DateWindow
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 ROLE_NAMES = ("ISSUER", "VERIFIER", "ORACLE_OPERATOR", "AUDITOR", "PERMIT_AGENCY")
@@ -87,6 +89,26 @@ class DocumentSettings(BaseModel):
     delivery_base_s: float = Field(1.0, gt=0)
     delivery_cap_s: float = Field(300.0, gt=0)
     envelope_max_skew_s: int = Field(300, ge=5)
+
+
+class DateSettings(BaseModel):
+    """How far from today (UTC) a date the rules rely on may lie (see offchain.dates).
+
+    Checked when a declaration is lodged (every date in it) and when a trade document is
+    submitted (every date element of its schema); never when something is verified later.
+    """
+
+    future_days: int = Field(1, ge=0, le=366)  # a day ahead of UTC is today in Auckland
+    declaration_max_age_days: int = Field(30, ge=0, le=36_500)  # dated on acceptance
+    document_max_age_days: int = Field(3650, ge=0, le=36_500)  # certificates, invoices, lists
+
+    @property
+    def declarations(self) -> DateWindow:
+        return DateWindow(self.future_days, self.declaration_max_age_days)
+
+    @property
+    def documents(self) -> DateWindow:
+        return DateWindow(self.future_days, self.document_max_age_days)
 
 
 class StoreSettings(BaseModel):
@@ -192,6 +214,7 @@ class Settings(BaseSettings):
     members: list[MemberConfig] = Field(default_factory=_default_members)
     node_host: str = "127.0.0.1"
     documents: DocumentSettings = DocumentSettings()
+    dates: DateSettings = DateSettings()
     store: StoreSettings = StoreSettings()
     clearance: ClearanceSettings = ClearanceSettings()
     transport: TransportSettings = TransportSettings()

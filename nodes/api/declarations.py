@@ -14,6 +14,7 @@ from nodes.api.documents import read_capped
 from nodes.auth import NodeUser
 from nodes.context import NodeContext
 from nodes.errors import ApiError
+from offchain.declarations import check_dates
 from offchain.keystore import role_account_name
 from offchain.permits import load_permit, permit_id_bytes
 
@@ -47,6 +48,7 @@ async def declare(
     body = await read_capped(request, ctx.settings.documents.max_xml_bytes)
     svc = ctx.clearance
     decl = svc.parse(body, request.headers.get("content-type", "application/json"))
+    check_dates(decl, ctx.settings.dates.declarations)
     out = await run_in_threadpool(svc.declare, decl, u.user)
     return JSONResponse(out, status_code=200 if out.get("duplicate") else 201)
 

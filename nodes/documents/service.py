@@ -145,7 +145,8 @@ class DocumentService:
     ) -> list[Submitted]:
         """Accept documents of one type for one recipient, in one transaction."""
         key = self._recipient_key(recipient)
-        docs = [prepare(x, doc_type, limits=self.limits) for x in xmls]
+        dates = self.settings.dates.documents
+        docs = [prepare(x, doc_type, limits=self.limits, dates=dates) for x in xmls]
         # Known documents are answered from the outbox: sealing and storing them again would
         # leave an unreferenced ciphertext (sealed boxes are randomised) for every resubmission.
         known = self.outbox.known("0x" + d.doc_hash.hex() for d in docs)
