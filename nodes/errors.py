@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chain.errors import (
     ChainError,
@@ -120,6 +121,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _value(_: Request, exc: ValueError) -> JSONResponse:
         return _json(400, "invalid_input", str(exc))
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        # A number from the request too large for where it went (SQLite INTEGER, a C long):
+        # the caller's input, not the node's fault.  Parameters are bounded at the edge
+        # (nodes.api.deps); this catches what a body or a new endpoint still lets through.
+        log.info("number out of range on %s %s: %s", request.method, request.url.path, exc)
+        return _json(400, "invalid_input", f"a number in the request is out of range ({exc})")
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
@@ -135,4 +144,43 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _json(500, "internal_error", f"{type(exc).__name__}: the node logged the details")
+        return _unexpected_body(exc)
+
+    app.add_middleware(UnexpectedErrors)
+
+
+def _unexpected_body(exc: BaseException) -> JSONResponse:
+    return _json(500, "internal_error", f"{type(exc).__name__}: the node logged the details")
+
+
+class UnexpectedErrors:
+    """Answer an unexpected error with the JSON 500 and keep the connection.
+
+    Starlette's outermost error middleware answers through the `Exception` handler but then
+    re-raises, and uvicorn closes the client's keep-alive connection.  This middleware sits
+    inside it: it logs, answers the same body and does not re-raise, so one bad request
+    costs its client one 500, not the connection.  An error after the response started
+    (a stream) cannot be answered any more and still propagates.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:
+                raise
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            await _unexpected_body(exc)(scope, receive, send)

@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from nodes.api.deps import node, require_role, user
+from nodes.api.deps import MAX_ROW_ID, AfterId, RowId, node, require_role, user
 from nodes.auth import NodeUser
 from nodes.context import NodeContext
 from nodes.errors import ApiError
@@ -36,7 +36,7 @@ class AckIn(BaseModel):
 
 @router.get("/alerts", summary="Alerts after an id, oldest first (filter by source, subject)")
 def list_alerts(
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: AfterId = 0,
     source: str | None = None,
     subject: str | None = None,
     kind: str | None = None,
@@ -52,7 +52,7 @@ def list_alerts(
 
 @router.post("/alerts/{alert_id}/ack", summary="An officer acknowledges an alert")
 def ack_alert(
-    alert_id: int,
+    alert_id: RowId,
     body: AckIn | None = None,
     ctx: NodeContext = Depends(node),
     u: NodeUser = Depends(require_role("officer")),
@@ -70,7 +70,9 @@ def ack_alert(
 )
 async def stream_alerts(
     request: Request,
-    after_id: Annotated[int | None, Query(ge=0, description="Default: only new alerts")] = None,
+    after_id: Annotated[
+        int | None, Query(ge=0, le=MAX_ROW_ID, description="Default: only new alerts")
+    ] = None,
     source: str | None = None,
     subject: str | None = None,
     last_event_id: Annotated[str | None, Header()] = None,
@@ -78,8 +80,9 @@ async def stream_alerts(
     _: NodeUser = Depends(user),
 ) -> StreamingResponse:
     store = ctx.transport.alerts
-    if last_event_id is not None and last_event_id.isdigit():
-        cursor = int(last_event_id)
+    resume = last_event_id or ""
+    if resume.isascii() and resume.isdigit() and len(resume) <= 19 and int(resume) <= MAX_ROW_ID:
+        cursor = int(resume)
     elif after_id is not None:
         cursor = after_id
     else:

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyHeader
 
 from nodes.auth import ForbiddenError, NodeUser
 from nodes.context import NodeContext
+
+# Ids in paths and queries are bounded where they enter: a row id beyond SQLite's INTEGER
+# or a proposal id beyond a uint256 cannot exist, and unbounded they overflow deep inside
+# (sqlite3 OverflowError, web3 MismatchedABI) as 500s.  Out of range: 422 invalid_request.
+MAX_ROW_ID = 2**63 - 1
+MAX_UINT256 = 2**256 - 1
+RowId = Annotated[int, Path(ge=0, le=MAX_ROW_ID, description="id of a stored record")]
+AfterId = Annotated[
+    int, Query(ge=0, le=MAX_ROW_ID, description="only records with a larger id (0: all)")
+]
+ProposalId = Annotated[int, Path(ge=0, le=MAX_UINT256, description="on-chain proposal id")]
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Node user API key")
 

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from nodes.api.deps import node, require_role
+from nodes.api.deps import ProposalId, node, require_role
 from nodes.auth import NodeUser
 from nodes.context import NodeContext
 from nodes.errors import ApiError
@@ -80,7 +80,7 @@ def list_proposals(ctx: NodeContext = Depends(node)) -> list[dict]:
 
 
 @router.get("/proposals/{proposal_id}", response_model=ProposalOut, summary="One proposal")
-def get_proposal(proposal_id: int, ctx: NodeContext = Depends(node)) -> dict:
+def get_proposal(proposal_id: ProposalId, ctx: NodeContext = Depends(node)) -> dict:
     return ctx.chain.registry.proposal(proposal_id).to_json()
 
 
@@ -115,7 +115,7 @@ def propose(
     summary="Vote on a proposal as this member",
 )
 def vote(
-    proposal_id: int,
+    proposal_id: ProposalId,
     body: VoteIn,
     ctx: NodeContext = Depends(node),
     _: NodeUser = Depends(require_role("admin")),
@@ -129,7 +129,7 @@ def vote(
     summary="Re-tally a proposal after membership changed, executing or rejecting it",
 )
 def execute(
-    proposal_id: int,
+    proposal_id: ProposalId,
     ctx: NodeContext = Depends(node),
     _: NodeUser = Depends(require_role("admin")),
 ) -> dict:

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, field_validator
 
 from chain.transport import Outcome
-from nodes.api.deps import node, require_role, user
+from nodes.api.deps import AfterId, RowId, node, require_role, user
 from nodes.auth import NodeUser
 from nodes.context import NodeContext
 
@@ -115,7 +115,7 @@ async def trip_status(
 @router.get("/trips/{trip_id}/events", summary="A trip's stored events in device-time order")
 def trip_events(
     trip_id: str,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: AfterId = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     ctx: NodeContext = Depends(node),
     _: NodeUser = Depends(user),
@@ -148,7 +148,7 @@ async def close_trip(
     summary="An event, its signed payload, Merkle proof and anchoring transaction",
 )
 async def prove(
-    event_id: int, ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
+    event_id: RowId, ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
 ) -> dict[str, Any]:
     return await run_in_threadpool(ctx.transport.prove, event_id)
 
