@@ -346,7 +346,7 @@ def node_apikey(
 
 @network_app.command("besu")
 def network_besu(
-    out: Annotated[Path, typer.Option(help="Directory to write the network into.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the network into.")],
     chain_id: Annotated[int, typer.Option(help="Chain id of the Besu network.")] = 1337_886,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
     as_json: JsonOpt = False,
@@ -354,7 +354,7 @@ def network_besu(
     """Write a Hyperledger Besu QBFT network of the active members, allowlists from the registry."""
     from nodes.network.export import export_besu
 
-    net = export_besu(_chain(), out, chain_id=chain_id, overwrite=overwrite)
+    net = export_besu(_chain(), out_dir, chain_id=chain_id, overwrite=overwrite)
     data = {
         "out": str(net.out),
         "chain_id": net.chain_id,
