@@ -3,8 +3,10 @@
 Thin: the work is in `oracles.xray.service.XrayService`, built on first use over the node's
 database and content store and kept on `app.state.xray`; a callable set as
 `app.state.xray_on_alert` receives every new alert (the node's real-time alert stream).  Errors are XrayError codes
-(`not_an_image`, `truncated_image`, `image_too_large`, `upload_too_large`, `unknown_scan`,
-`model_hash_mismatch`, ...) answered as `{"error": code, "detail": text}`.
+(`not_an_image`, `truncated_image`, `animated_image`, `image_too_large`, `upload_too_large`,
+`unknown_scan`, `model_hash_mismatch`, ...) answered as `{"error": code, "detail": text}`;
+a readable picture that is not a scan is refused with 422 `not_a_scan` before anything is
+stored, alerted or attested.
 """
 
 from __future__ import annotations
@@ -288,6 +290,8 @@ def model_info(svc: XrayService = Depends(service), _: NodeUser = Depends(user))
         "model_version": m.version_id,
         "sha256": m.sha256,
         "classes": list(m.classes),
+        "alarm_rate": m.alarm_rate,
         "thresholds": m.thresholds,
+        "scan_threshold": m.scan_threshold,
         "test": m.manifest.get("test", {}),
     }

@@ -61,9 +61,11 @@ def scan(
     as_json: JsonOpt = False,
 ) -> None:
     """Judge scans; with --json one line per image:
-    {"image", "sha256", "threats": [{"class", "score", "box"}], "verdict", "ms", ...}.
+    {"image", "sha256", "threats": [{"class", "score", "threshold", "box"}], "verdict",
+    "ms", "scores", "scan", "alarm_rate", "thresholds", ...}.
 
-    An unreadable image gives {"image", "error", "detail"} and exit code 1 at the end.
+    An unreadable image, or a picture that is not a scan (error `not_a_scan`), gives
+    {"image", "error", "detail"} and exit code 1 at the end.
     """
     from oracles.xray.config import xray_settings
     from oracles.xray.image import load_image
@@ -81,7 +83,7 @@ def scan(
         t0 = time.perf_counter()
         try:
             loaded = load_image(path.read_bytes(), limits)
-            det = m.detect(loaded.image)
+            det = m.detect(loaded.image).require_scan()
         except (XrayError, OSError) as exc:
             failed += 1
             code = getattr(exc, "code", "unreadable_file")
@@ -99,6 +101,9 @@ def scan(
             "verdict": det.verdict,
             "ms": ms,
             "scores": det.scores,
+            "scan": det.scan,
+            "alarm_rate": det.alarm_rate,
+            "thresholds": det.thresholds,
             "warnings": loaded.warnings,
             "model_version": m.version_id,
         }
@@ -122,12 +127,18 @@ def scan(
 def evaluate(
     data: Annotated[
         Path,
-        typer.Option("--data", help="Folder with images and labels.csv (columns image, classes)."),
+        typer.Option(
+            "--data",
+            help="Folder with images and labels.csv (columns image, classes), or images in "
+            "sub-folders named firearm, knife, clear (or handgun, shuriken, background...).",
+        ),
     ],
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """AUC and recall at 5 % false alarms per class on a labelled folder of scans."""
+    """Per class: AUC, recall at 1 % and 5 % false alarms, expected calibration error, and
+    recall / false alarms at the model's thresholds, on a labelled folder of scans
+    (colour or greyscale)."""
     from oracles.xray.config import xray_settings
     from oracles.xray.dataset import evaluate as run
 
@@ -135,17 +146,27 @@ def evaluate(
 
     def render(r: dict) -> None:
         table = Table(title=f"{r['n']} scans, {r['model_version']}", title_justify="left")
-        for col in ("class", "positives", "AUC", "recall @ 5% false alarms"):
+        for col in ("class", "positives", "AUC", "recall @1% FA", "recall @5% FA", "ECE"):
             table.add_column(col)
+
+        def f(v, fmt: str) -> str:
+            return "-" if v is None else format(v, fmt)
+
         for c, a in r["auc"].items():
-            rec = r["recall_at_5pct_false_alarm"][c]
             table.add_row(
                 c,
                 str(r["positives"][c]),
-                "-" if a is None else f"{a:.4f}",
-                "-" if rec is None else f"{rec:.3f}",
+                f(a, ".4f"),
+                f(r["recall_at_1pct_false_alarm"][c], ".3f"),
+                f(r["recall_at_5pct_false_alarm"][c], ".3f"),
+                f(r["ece"][c], ".3f"),
             )
         console.print(table)
+        if r["not_a_scan"]:
+            err_console.print(
+                f"[yellow]{len(r['not_a_scan'])} image(s) refused as not a scan[/] "
+                "(counted as no alarm): " + ", ".join(x["image"] for x in r["not_a_scan"][:10])
+            )
         for e in r["errors"]:
             err_console.print(f"[yellow]skipped[/] {e['image']}: {e['error']} ({e['detail']})")
 
@@ -169,7 +190,8 @@ def synth(
 
 @app.command()
 def info(model: ModelOpt = None, as_json: JsonOpt = False) -> None:
-    """The active model: version, sha256 (verified), thresholds, recorded test figures."""
+    """The active model: version, sha256 (verified), false-alarm rate and thresholds, scan
+    gate threshold, recorded test figures."""
     m = _model(model)
     diff = m.check_reference()
     man = m.manifest
@@ -179,7 +201,9 @@ def info(model: ModelOpt = None, as_json: JsonOpt = False) -> None:
             "folder": str(m.folder),
             "sha256": m.sha256,
             "classes": list(m.classes),
+            "alarm_rate": m.alarm_rate,
             "thresholds": m.thresholds,
+            "scan_threshold": m.scan_threshold,
             "reference_max_diff": diff,
             "test": man.get("test", {}),
             "parent": man.get("parent"),

@@ -1,5 +1,7 @@
 """X-ray scans for officers: upload a scan, see its verdict with the threats boxed on the
-image, and confirm or reject each alert (or add a threat the model missed).
+image, and confirm or reject each alert (or add a threat the model missed).  A picture the
+scan gate refuses (`not_a_scan`) is answered like any refused upload: the error and its
+reason on the upload page, nothing kept, alerted or attested.
 
 The node's X-ray service does the work in process: the object the JSON API keeps on
 `app.state.xray` (`nodes.api.xray.service`), so a scan uploaded here is the same record
@@ -210,7 +212,8 @@ async def scan_page(
         v,
         title=f"X-ray scan {rec['image'] or scan_id[:8]}",
         scan=rec,
-        thresholds=svc.model.thresholds,
+        thresholds=rec.get("thresholds") or svc.model.thresholds,  # those the verdict used
+        alarm_rate=rec.get("alarm_rate"),
         missed_classes=[c for c in svc.model.classes if c not in decided],
         attested=attests(ctx),
     )

@@ -26,7 +26,7 @@ from oracles.xray.model import SHIPPED_DIR, XrayModel
 
 
 class XraySettings(BaseModel):
-    """X-ray scans: upload limits, the model, inference threads."""
+    """X-ray scans: upload limits, the model, inference threads, the false-alarm rate."""
 
     model_config = ConfigDict(protected_namespaces=())
 
@@ -36,6 +36,9 @@ class XraySettings(BaseModel):
     max_side: int = Field(8192, ge=64, le=30000)
     max_pixels: int = Field(40_000_000, ge=4096)
     threads: int = Field(2, ge=1, le=64)
+    # false-alarm rate the alert thresholds are chosen for; the model records thresholds for
+    # a few rates (manifest `thresholds_by_rate`); None: the model's default (5 %)
+    alarm_rate: float | None = Field(None, gt=0, lt=1)
 
     @property
     def limits(self) -> ImageLimits:
@@ -86,4 +89,5 @@ def activate(settings: Any, version: str, sha256: str) -> Path:
 
 def load_model(settings: Any) -> XrayModel:
     folder, pinned = active_model(settings)
-    return XrayModel(folder, expected_sha256=pinned, threads=xray_settings(settings).threads)
+    xs = xray_settings(settings)
+    return XrayModel(folder, expected_sha256=pinned, threads=xs.threads, alarm_rate=xs.alarm_rate)

@@ -7,6 +7,7 @@ from offchain.errors import OffchainError
 # code -> HTTP status the API answers with (400 when not listed)
 HTTP_STATUS_BY_CODE = {
     "image_too_large": 413,
+    "not_a_scan": 422,
     "upload_too_large": 413,
     "unknown_scan": 404,
     "unknown_alert": 404,
@@ -20,7 +21,8 @@ class XrayError(OffchainError):
     """A scan, model or feedback request the X-ray oracle refuses, and why.
 
     Image codes: not_an_image, unsupported_format, truncated_image, empty_image,
-    image_too_large, animated_image, upload_too_large.  Model codes: model_missing,
+    image_too_small, image_too_large, animated_image, upload_too_large; not_a_scan (a
+    readable picture the scan gate refuses: blank, noise, a photograph...).  Model codes: model_missing,
     model_hash_mismatch, model_invalid.  Store codes: unknown_scan, unknown_alert,
     bad_feedback.  Training: torch_missing, no_feedback.
     """

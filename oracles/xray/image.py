@@ -14,8 +14,9 @@ What is accepted and how it is turned into 8-bit RGB:
   (value * 255 / 65535, rounded; PIL's own conversion clips at 255 instead), 32-bit integer
   and float greyscale scaled from their own range, then grey to RGB with a warning: there
   is no dual-energy colour, so material cues are missing and scores are less reliable.
-- Refused: animated GIF / APNG / multi-page TIFF (`animated_image`: send each frame as its
-  own scan; judging only the first would miss what the others hold), a side of 0 pixels
+- Refused: animated GIF / APNG / WebP and multi-page TIFF (`animated_image`: send each frame
+  as its own scan; judging only the first would miss what the others hold), also when the
+  encoder merged identical frames into one that keeps its animation loop, a side of 0 pixels
   (`empty_image`), under MIN_SIDE (`image_too_small`), over the side or pixel cap
   (`image_too_large`), a file cut short (`truncated_image`), anything else
   (`not_an_image`, `unsupported_format`).
@@ -66,6 +67,21 @@ def _declared_size(data: bytes) -> tuple[int, int] | None:
         w, h = struct.unpack("<ii", data[18:26])
         return abs(w), abs(h)
     return None
+
+
+def _animation(img: Image.Image) -> bool:
+    """Whether the file says it is an animation even with one stored frame.
+
+    Encoders merge identical frames: an animated GIF of one flat colour is stored as a
+    single frame that still carries the NETSCAPE loop extension (PIL: `info["loop"]`), and
+    an animated WebP keeps its ANIM chunk.  No scanner exports those; they are refused
+    like any animation rather than judged on their first frame.
+    """
+    return (
+        "loop" in img.info
+        or bool(getattr(img, "is_animated", False))
+        or getattr(img, "custom_mimetype", None) == "image/apng"
+    )
 
 
 def _check_size(w: int, h: int, limits: ImageLimits) -> None:
@@ -121,11 +137,13 @@ def load_image(data: bytes, limits: ImageLimits = ImageLimits()) -> LoadedImage:
         )
     _check_size(*img.size, limits)
     frames = getattr(img, "n_frames", 1)
-    if frames > 1:
+    if frames > 1 or _animation(img):
         raise XrayError(
             "animated_image",
-            f"the {img.format} file holds {frames} frames (animated or multi-page); "
-            "a scan is one picture: send each frame as its own image",
+            f"the {img.format} file is an animation or holds several pages ({frames} "
+            f"frame{'s' if frames != 1 else ''}"
+            + (", with an animation loop" if "loop" in img.info else "")
+            + "); a scan is one picture: send each frame as its own image",
         )
     try:
         img.load()

@@ -1,9 +1,12 @@
-"""Detection quality figures: ROC AUC and recall at a fixed false-alarm rate, per class.
+"""Detection quality figures: ROC AUC, recall at a fixed false-alarm rate and expected
+calibration error, per class.
 
 Why these: an officer's queue has room for a known share of false alarms, so the useful
 question is "at 5 % false alarms on clean bags, what share of firearms is caught?"; AUC
 summarises the ranking over every threshold.  Both are computed exactly (ties counted as
-half in the AUC, so a constant score gets 0.5, never a flattering number).
+half in the AUC, so a constant score gets 0.5, never a flattering number).  The expected
+calibration error says whether a score of 0.9 means "9 in 10 such bags hold one": the
+gap between score and observed frequency, averaged over ten score bins weighted by size.
 """
 
 from __future__ import annotations
@@ -44,22 +47,50 @@ def recall_at_false_alarm(
     return float((np.asarray(scores)[labels] > t).mean())
 
 
+def ece(scores: np.ndarray, labels: np.ndarray, bins: int = 10) -> float | None:
+    """Expected calibration error of probabilities `scores` for binary `labels` (equal-width
+    bins over 0..1); None for an empty set."""
+    s = np.clip(np.asarray(scores, dtype=np.float64), 0, 1)
+    y = np.asarray(labels).astype(np.float64)
+    if s.size == 0:
+        return None
+    which = np.minimum((s * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        sel = which == b
+        if sel.any():
+            total += sel.sum() * abs(s[sel].mean() - y[sel].mean())
+    return float(total / s.size)
+
+
+def rate_key(rate: float) -> str:
+    """`recall_at_5pct_false_alarm` for 0.05 (the key the reports use)."""
+    return f"recall_at_{rate * 100:g}pct_false_alarm"
+
+
 def report(
-    scores: np.ndarray, labels: np.ndarray, classes: tuple[str, ...] | list[str], rate: float = 0.05
+    scores: np.ndarray,
+    labels: np.ndarray,
+    classes: tuple[str, ...] | list[str],
+    rate: float = 0.05,
+    rates: tuple[float, ...] | None = None,
 ) -> dict:
-    """{"n", "positives", "auc", "recall_at_5pct_false_alarm"} per class (rounded to 4 places)."""
+    """{"n", "positives", "auc", "recall_at_<r>pct_false_alarm" for each rate, "ece"} per
+    class, rounded to 4 places (`rates` defaults to just `rate`)."""
     scores, labels = np.asarray(scores), np.asarray(labels)
 
     def r4(v: float | None) -> float | None:
         return None if v is None else round(v, 4)
 
-    key = f"recall_at_{round(rate * 100):d}pct_false_alarm"
-    return {
+    out: dict = {
         "n": len(scores),
         "positives": {c: int(labels[:, i].sum()) for i, c in enumerate(classes)},
         "auc": {c: r4(auc(scores[:, i], labels[:, i])) for i, c in enumerate(classes)},
-        key: {
-            c: r4(recall_at_false_alarm(scores[:, i], labels[:, i], rate))
-            for i, c in enumerate(classes)
-        },
     }
+    for r in rates or (rate,):
+        out[rate_key(r)] = {
+            c: r4(recall_at_false_alarm(scores[:, i], labels[:, i], r))
+            for i, c in enumerate(classes)
+        }
+    out["ece"] = {c: r4(ece(scores[:, i], labels[:, i])) for i, c in enumerate(classes)}
+    return out

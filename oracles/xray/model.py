@@ -7,8 +7,14 @@ from the settings) and builds the session from those very bytes, so what runs is
 checked.  A file that differs is refused (`model_hash_mismatch`): an attested verdict
 names its model version, and that name must mean one set of weights.
 
-Output per scan: a score per class (the peak of its heat map) and, for every class over
-its threshold, one threat per connected hot region of the map, boxed in scan pixels.
+Output per scan: a score per class (the peak of its heat map; calibrated probabilities,
+the calibration folded into the network at training) and, for every class at or over its
+threshold, one threat per connected hot region of the map, boxed in scan pixels.  The
+thresholds are those the manifest records for the installation's false-alarm rate
+(`xray.alarm_rate`, default 5 %), and every verdict names the rate and the thresholds it
+used.  Before that, `oracles.xray.gate` decides whether the picture is a scan at all: a
+picture that is not gets the verdict `not_a_scan`, with no scores and no threats, and
+`Detection.require_scan` turns it into the error the node, the CLI and the oracle answer.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from oracles.xray import gate
 from oracles.xray.errors import XrayError
 from oracles.xray.preprocess import INPUT_SIZE, Letterbox, letterbox, reference_input, to_input
 
@@ -42,12 +49,33 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Detection:
-    scores: dict[str, float]
-    threats: list[dict[str, Any]]  # {"class", "score", "box": [x0, y0, x1, y1]} scan pixels
-    verdict: str  # "threat" | "clear"
+    scores: dict[str, float]  # empty for not_a_scan
+    # {"class", "score", "threshold", "box": [x0, y0, x1, y1] in scan pixels}
+    threats: list[dict[str, Any]]
+    verdict: str  # "threat" | "clear" | "not_a_scan"
+    scan: float = 1.0  # the scan head's score (1.0 for models without one)
+    thresholds: dict[str, float] | None = None  # the alert thresholds used
+    alarm_rate: float | None = None  # the false-alarm rate they were chosen for
+    not_a_scan: str | None = None  # why, when the verdict is not_a_scan
 
     def to_json(self) -> dict[str, Any]:
-        return {"scores": self.scores, "threats": self.threats, "verdict": self.verdict}
+        out = {
+            "scores": self.scores,
+            "threats": self.threats,
+            "verdict": self.verdict,
+            "scan": self.scan,
+            "alarm_rate": self.alarm_rate,
+            "thresholds": self.thresholds,
+        }
+        if self.not_a_scan:
+            out["not_a_scan"] = self.not_a_scan
+        return out
+
+    def require_scan(self) -> Detection:
+        """This detection, or XrayError `not_a_scan` (HTTP 422) saying why it is none."""
+        if self.verdict == "not_a_scan":
+            raise XrayError("not_a_scan", self.not_a_scan or "the image is not an X-ray scan")
+        return self
 
 
 class XrayModel:
@@ -59,6 +87,7 @@ class XrayModel:
         *,
         expected_sha256: str | None = None,
         threads: int = 2,
+        alarm_rate: float | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -69,9 +98,9 @@ class XrayModel:
             file = self.folder / manifest["file"]
             recorded = str(manifest["sha256"]).lower()
             self.classes: tuple[str, ...] = tuple(manifest["classes"])
-            self.thresholds: dict[str, float] = {
-                c: float(manifest["thresholds"][c]) for c in self.classes
-            }
+            self.alarm_rate, table = _thresholds(manifest, alarm_rate)
+            self.thresholds: dict[str, float] = {c: float(table[c]) for c in self.classes}
+            self.scan_threshold = float(manifest.get("scan_threshold", 0.0))
             self.input_size = int(manifest["input_size"])
         except FileNotFoundError:
             raise XrayError(
@@ -80,6 +109,8 @@ class XrayModel:
                 "oracles/xray/model or point xray.model_dir at a "
                 "model folder",
             ) from None
+        except XrayError:
+            raise
         except (ValueError, KeyError, TypeError) as exc:
             raise XrayError(
                 "model_invalid",
@@ -122,6 +153,7 @@ class XrayModel:
             raise XrayError(
                 "model_invalid", f"{file} does not load in onnxruntime: {exc}"
             ) from None
+        self.outputs = [o.name for o in self.session.get_outputs()]
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -131,13 +163,24 @@ class XrayModel:
 
     def infer(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, 3, S, S) float32 in 0..1 -> (scores (N, C), heat maps (N, C, G, G))."""
-        scores, heat = self.session.run(["scores", "heat"], {"image": x})
+        scores, heat, _ = self.infer_all(x)
         return scores, heat
+
+    def infer_all(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(scores (N, C), heat maps (N, C, G, G), scan-likeness (N,)); a model without a
+        scan head gives 1.0 (only the gate's rules then refuse)."""
+        if "scan" in self.outputs:
+            scores, heat, scan = self.session.run(["scores", "heat", "scan"], {"image": x})
+            return scores, heat, scan[:, 0]
+        scores, heat = self.session.run(["scores", "heat"], {"image": x})
+        return scores, heat, np.ones(len(scores), np.float32)
 
     def check_reference(self, tol: float = 1e-4) -> float:
         """Largest difference from the outputs recorded at training (XrayError if over tol)."""
-        want = np.array(self.manifest["reference"]["scores"], dtype=np.float64)
-        got = self.infer(reference_input())[0][0].astype(np.float64)
+        ref = self.manifest["reference"]
+        want = np.array(ref["scores"] + [ref.get("scan", 1.0)], dtype=np.float64)
+        scores, _, scan = self.infer_all(reference_input())
+        got = np.concatenate([scores[0], scan[:1]]).astype(np.float64)
         diff = float(np.abs(want - got).max())
         if diff > tol:
             raise XrayError(
@@ -151,12 +194,34 @@ class XrayModel:
         return self.detect_many([image])[0]
 
     def detect_many(self, images: list[Image.Image]) -> list[Detection]:
-        """Scores and threat boxes for RGB scans (one batched run)."""
-        inputs, boxes = zip(*(letterbox(im, self.input_size) for im in images), strict=True)
-        scores, heat = self.infer(to_input(np.stack(inputs)))
-        return [self._detection(scores[i], heat[i], boxes[i]) for i in range(len(images))]
+        """Gate, scores and threat boxes for RGB images (one batched run for those the gate's
+        rules let through)."""
+        out: list[Detection | None] = []
+        todo = []
+        for k, im in enumerate(images):
+            why = gate.rule_refusal(im)
+            out.append(self._refused(why, 0.0) if why else None)
+            if not why:
+                todo.append(k)
+        if todo:
+            inputs, boxes = zip(*(letterbox(images[k], self.input_size) for k in todo), strict=True)
+            scores, heat, scan = self.infer_all(to_input(np.stack(inputs)))
+            for j, k in enumerate(todo):
+                out[k] = self._detection(scores[j], heat[j], float(scan[j]), boxes[j])
+        return [d for d in out if d is not None]
 
-    def _detection(self, scores: np.ndarray, heat: np.ndarray, lb: Letterbox) -> Detection:
+    def _refused(self, why: str, scan: float) -> Detection:
+        return Detection(
+            {}, [], "not_a_scan", round(scan, SCORE_DIGITS), self.thresholds, self.alarm_rate, why
+        )
+
+    def _detection(
+        self, scores: np.ndarray, heat: np.ndarray, scan: float, lb: Letterbox
+    ) -> Detection:
+        scan = round(scan, SCORE_DIGITS)
+        why = gate.scan_refusal(scan, self.scan_threshold)
+        if why:
+            return self._refused(why, scan)
         rounded = {c: round(float(scores[i]), SCORE_DIGITS) for i, c in enumerate(self.classes)}
         threats = []
         for i, c in enumerate(self.classes):
@@ -164,10 +229,40 @@ class XrayModel:
                 continue
             for score, box in regions(heat[i], self.thresholds[c]):
                 threats.append(
-                    {"class": c, "score": round(score, SCORE_DIGITS), "box": lb.to_scan(box)}
+                    {
+                        "class": c,
+                        "score": round(score, SCORE_DIGITS),
+                        "threshold": self.thresholds[c],
+                        "box": lb.to_scan(box),
+                    }
                 )
         threats.sort(key=lambda t: (-t["score"], t["class"], t["box"]))
-        return Detection(rounded, threats, "threat" if threats else "clear")
+        return Detection(
+            rounded,
+            threats,
+            "threat" if threats else "clear",
+            scan,
+            self.thresholds,
+            self.alarm_rate,
+        )
+
+
+def _thresholds(manifest: dict[str, Any], rate: float | None) -> tuple[float | None, dict]:
+    """(false-alarm rate, thresholds per class) for the asked rate (None: the manifest's
+    default).  Models recorded before rates were offered have one set, of no stated rate."""
+    table = manifest.get("thresholds_by_rate")
+    if not table:
+        return manifest.get("default_alarm_rate"), manifest["thresholds"]
+    want = float(manifest.get("default_alarm_rate", 0.05) if rate is None else rate)
+    for key, thr in table.items():
+        if abs(float(key) - want) < 1e-9:
+            return want, thr
+    raise XrayError(
+        "model_invalid",
+        f"this model records alert thresholds for false-alarm rates "
+        f"{', '.join(sorted(table, key=float))}, not {want:g}: set xray.alarm_rate to one "
+        "of them",
+    )
 
 
 def regions(heat: np.ndarray, threshold: float) -> list[tuple[float, tuple[float, ...]]]:

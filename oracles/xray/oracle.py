@@ -5,9 +5,13 @@ content store the oracle was given; `image_sha256` (hex) is checked when present
 subject attested on chain is the image's sha256, the model version names the exact weights
 (`xray-<version>+<8 hex of the ONNX sha256>`).
 
-Output: `{"image_sha256", "verdict", "threat", "score", "scores", "threats", "warnings"}`.
-`threat` (bool) and `score` (the highest class score) are what the clearance oracle reads as
-`others["xray"]`.  Scores are rounded to 4 places and boxes are integers, so instances on
+Output: `{"image_sha256", "verdict", "threat", "score", "scores", "threats", "scan",
+"alarm_rate", "thresholds", "warnings"}`: each threat names the threshold it crossed, and
+`alarm_rate` the false-alarm rate those thresholds were chosen for.  `threat` (bool) and
+`score` (the highest class score) are what the clearance oracle reads as `others["xray"]`.
+A picture that is not a scan (`oracles.xray.gate`) gets no output at all: the instance
+answers the error `not_a_scan` (422), so no verdict exists to attest and clearance never
+sees one -- it reads the declaration as having no attested scan, as before any upload.  Scores are rounded to 4 places and boxes are integers, so instances on
 different CPUs hash the same output (onnxruntime's float results agree far closer than
 that).
 """
@@ -84,7 +88,10 @@ class XrayOracle(Oracle):
             loaded = load_image(data, self.limits)
         except XrayError as exc:
             raise OracleError(exc.code, exc.detail, exc.http_status) from None
-        det = self.model.detect(loaded.image)
+        try:
+            det = self.model.detect(loaded.image).require_scan()
+        except XrayError as exc:  # not_a_scan: no verdict, so nothing to attest
+            raise OracleError(exc.code, exc.detail, exc.http_status) from None
         return {
             "image_sha256": loaded.sha256,
             "verdict": det.verdict,
@@ -92,5 +99,8 @@ class XrayOracle(Oracle):
             "score": max(det.scores.values()),
             "scores": det.scores,
             "threats": det.threats,
+            "scan": det.scan,
+            "alarm_rate": det.alarm_rate,
+            "thresholds": det.thresholds,
             "warnings": loaded.warnings,
         }

@@ -135,10 +135,12 @@ class XrayService:
     def scan(
         self, data: bytes, *, user: str, filename: str = "", declaration_id: str | None = None
     ) -> dict[str, Any]:
-        """Judge and keep one scan; its record (with alerts).  XrayError for a bad image."""
+        """Judge and keep one scan; its record (with alerts).  XrayError for a bad image, and
+        `not_a_scan` for a picture the gate refuses (`oracles.xray.gate`): it is neither
+        stored nor judged, raises no alert and is never sent for attestation."""
         t0 = time.perf_counter()
         loaded = load_image(data, self.limits)
-        det = self.model.detect(loaded.image)
+        det = self.model.detect(loaded.image).require_scan()  # not_a_scan: nothing is kept
         ms = round((time.perf_counter() - t0) * 1000, 2)
         cid = self.store.put(data)
         scan_id = uuid.uuid4().hex
@@ -250,6 +252,9 @@ class XrayService:
             "score": r["score"],
             "threats": result["threats"],
             "scores": result["scores"],
+            "scan": result.get("scan"),
+            "alarm_rate": result.get("alarm_rate"),
+            "thresholds": result.get("thresholds"),
             "warnings": result.get("warnings", []),
             "model_version": r["model_version"],
             "declaration_id": r["declaration_id"],

@@ -211,6 +211,19 @@ def test_bad_images_are_readable_refusals(web_nodes, console, unattested, firear
     assert _scan_count(web_nodes) == before
 
 
+def test_a_picture_that_is_not_a_scan_is_refused_and_nothing_kept(
+    web_nodes, console, unattested, firearm
+):
+    officer = console("TW", "officer")
+    before = _scan_count(web_nodes)
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 300), (0, 0, 0)).save(buf, "PNG")
+    r = _upload(officer, buf.getvalue(), name="black.png", declaration_id="D-BLANK")
+    assert r.status_code == 422 and 'id="xray-error"' in r.text, r.text[:2000]
+    assert "not a scan" in r.text and "black.png" in r.text and "flat colour" in r.text
+    assert _scan_count(web_nodes) == before  # not kept, so never alerted or attested
+
+
 def test_csrf_roles_and_unknown_scans(web_nodes, console, unattested, firearm):
     officer = console("TW", "officer")
     before = _scan_count(web_nodes)

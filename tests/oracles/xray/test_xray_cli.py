@@ -44,7 +44,8 @@ def test_synth_then_scan_then_evaluate(tmp_path):
         assert set(rec) >= {"image", "sha256", "threats", "verdict", "ms"}
         assert rec["verdict"] in {"threat", "clear"}
         for t in rec["threats"]:
-            assert set(t) == {"class", "score", "box"}
+            assert set(t) == {"class", "score", "threshold", "box"}
+            assert t["score"] >= t["threshold"] == rec["thresholds"][t["class"]]
         assert Image.open(rec["overlay"]).format == "PNG"
 
     r = run("evaluate", "--data", str(data), "--json")
@@ -53,6 +54,9 @@ def test_synth_then_scan_then_evaluate(tmp_path):
     assert rep["n"] == 16 and rep["errors"] == []
     assert set(rep["auc"]) == {"meat", "drugs", "firearm", "knife"}
     assert set(rep["recall_at_5pct_false_alarm"]) == set(rep["auc"])
+    assert set(rep["recall_at_1pct_false_alarm"]) == set(rep["ece"]) == set(rep["auc"])
+    assert all(0 <= v <= 1 for v in rep["ece"].values())
+    assert rep["not_a_scan"] == []
 
 
 def test_scan_reports_bad_files_per_image_and_fails(tmp_path):

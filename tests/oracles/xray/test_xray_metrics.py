@@ -37,3 +37,23 @@ def test_report_shape():
     )
     assert r["n"] == 3 and r["auc"] == {"a": 1.0, "b": 1.0}
     assert set(r["recall_at_5pct_false_alarm"]) == {"a", "b"}
+
+
+def test_expected_calibration_error():
+    rng = np.random.default_rng(0)
+    p = rng.random(20000)
+    calibrated = rng.random(20000) < p  # events happen as often as the score says
+    assert metrics.ece(p, calibrated) < 0.02
+    overconfident = np.where(p > 0.5, 0.99, 0.01)
+    assert metrics.ece(overconfident, calibrated) > 0.2
+    assert metrics.ece(np.array([]), np.array([])) is None
+
+
+def test_report_gives_every_rate_asked_for_and_the_ece():
+    rng = np.random.default_rng(1)
+    y = (rng.random((400, 2)) < 0.3).astype(np.float32)
+    s = np.clip(y * 0.6 + rng.random((400, 2)) * 0.5, 0, 1)
+    rep = metrics.report(s, y, ["a", "b"], rates=(0.01, 0.05))
+    assert set(rep) >= {"auc", "recall_at_1pct_false_alarm", "recall_at_5pct_false_alarm", "ece"}
+    for c in ("a", "b"):
+        assert rep["recall_at_1pct_false_alarm"][c] <= rep["recall_at_5pct_false_alarm"][c]
