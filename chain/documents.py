@@ -21,9 +21,11 @@ from typing import Any
 
 from web3 import Web3
 from web3.contract.contract import ContractFunction
+from web3.exceptions import LogTopicError, MismatchedABI, TransactionNotFound
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from chain.client import chain_errors
 from chain.errors import ContractReverted
 from chain.events import read_events
 from chain.facade import Facade
@@ -53,6 +55,14 @@ class AnchorResult:
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "root": hex0x(self.root)}
+
+
+@dataclass(frozen=True)
+class AnchoringTx:
+    """A transaction that anchored a root, as its receipt on chain shows it."""
+
+    anchoring: AnchorResult
+    sender: str  # the transaction's `from`
 
 
 @dataclass(frozen=True)
@@ -173,6 +183,42 @@ class DocumentRegistry(Facade):
             topics=[Web3.to_hex(want)],
         ):
             return _anchor_result(event.args, event.tx_hash, event.block_number)
+        return None
+
+    def anchoring_in(self, tx_hash: str, root: Hash32) -> AnchoringTx | None:
+        """The anchoring of `root` by this contract in transaction `tx_hash`, or None.
+
+        None when the chain knows no such transaction, when it failed, or when it emitted
+        no `BatchAnchored` of this root from this contract's address: a receipt naming that
+        transaction is not telling where its root was anchored.  `sender` is the account
+        that sent the transaction.
+        """
+        want = to_bytes32(root, "root")
+        if not (isinstance(tx_hash, str) and len(tx_hash) == 66 and tx_hash.startswith("0x")):
+            return None
+        w3 = self.contract.w3
+        try:
+            with chain_errors():
+                receipt = w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+        if receipt["status"] != 1:
+            return None
+        event = self.contract.events.BatchAnchored()
+        for log in receipt["logs"]:
+            if log["address"].lower() != self.address.lower():
+                continue
+            try:
+                decoded = event.process_log(log)
+            except (MismatchedABI, LogTopicError):
+                continue
+            if bytes(decoded["args"]["root"]) == want:
+                return AnchoringTx(
+                    anchoring=_anchor_result(
+                        decoded["args"], receipt["transactionHash"], receipt["blockNumber"]
+                    ),
+                    sender=receipt["from"],
+                )
         return None
 
     # --- revocation -----------------------------------------------------------------

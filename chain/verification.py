@@ -2,8 +2,27 @@
 
 Anyone holding the document and its receipt can run this — the importing customs node on
 every delivery, an officer from the CLI, an auditor — without trusting the exporter's node:
-the proof is checked locally and the chain is asked only about the batch root.  For many
-documents, `verify_many` asks the chain once per batch root, not once per document.
+the proof is checked locally and the chain is asked only about the batch root and the
+anchoring transaction.  For many documents, `verify_many` asks the chain once per batch
+root (and once per transaction a receipt names), not once per document.
+
+What each receipt field is checked against (a field that passes is one the chain, or the
+verifier's own copy, agrees with; nothing a receipt says is taken on its word):
+
+- `doc_hash`, `doc_type`: the document itself (canonical hash, schema) and the batch's type;
+- `proof`, `root`: the proof must lead from the document to the root, anchored on chain;
+- `chain_id`, `registry`: the chain and DocumentRegistry this verifier reads;
+- `leaf_index`: within the batch's count (its exact position is informational: commutative
+  pair hashing proves membership, not position, and no check relies on it);
+- `tx`, `block`: the transaction exists, succeeded, is in that block and emitted this
+  registry's `BatchAnchored` for this root;
+- `anchored_at`: the batch's anchoring time on chain;
+- `issuer`, `issuer_member`: the batch's issuer account and member on chain, and the
+  account that sent the anchoring transaction;
+- `cid`, `recipient`: checked when the verifier holds a sealed copy (`Custody`: the
+  importing node on delivery, the exporting or importing node on `POST /verify`); else
+  informational, and the integrity line says so;
+- `version`: the format (`Receipt.from_json`).
 """
 
 from __future__ import annotations
@@ -13,7 +32,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from chain.documents import Batch, DocumentRegistry, DocumentStatus
+from chain.documents import AnchoringTx, Batch, DocumentRegistry, DocumentStatus
 from chain.errors import ChainError
 from chain.registry import ConsortiumRegistry
 from offchain.documents import PreparedDocument, prepare
@@ -26,6 +45,15 @@ ATTESTATIONS_DETAIL = "none required for trade documents yet"
 
 
 @dataclass(frozen=True)
+class Custody:
+    """What a verifier holding the document's sealed copy knows: the copy's CID and the
+    member it is sealed for (itself when it received it; its partner when it sent it)."""
+
+    cid: str
+    recipient: str
+
+
+@dataclass(frozen=True)
 class _Offline:
     """What can be decided without the chain."""
 
@@ -34,7 +62,9 @@ class _Offline:
     proof_ok: bool
 
 
-def _offline(xml: bytes, receipt: Receipt, limits: XmlLimits) -> _Offline:
+def _offline(
+    xml: bytes, receipt: Receipt, limits: XmlLimits, custody: Custody | None = None
+) -> _Offline:
     checks: list[Check] = []
     try:
         prepared = prepare(xml, receipt.doc_type, limits=limits)
@@ -43,15 +73,40 @@ def _offline(xml: bytes, receipt: Receipt, limits: XmlLimits) -> _Offline:
         checks.append(Check("schema", False, f"{exc.code}: {exc.detail}"))
         return _Offline(None, checks, False)
     got = "0x" + prepared.doc_hash.hex()
-    if got == receipt.doc_hash:
-        checks.append(Check("integrity", True, f"canonical SHA-256 {got} matches the receipt"))
-    else:
+    if got != receipt.doc_hash:
         checks.append(
             Check(
                 "integrity",
                 False,
                 f"the document's canonical SHA-256 is {got}, the receipt is for {receipt.doc_hash}: "
                 "the document was altered, or this receipt belongs to another document",
+            )
+        )
+    elif custody is None:
+        checks.append(
+            Check(
+                "integrity",
+                True,
+                f"canonical SHA-256 {got} matches the receipt (its cid and recipient are "
+                "informational here: this verifier holds no sealed copy to check them against)",
+            )
+        )
+    elif custody.cid != receipt.cid or custody.recipient != receipt.recipient:
+        checks.append(
+            Check(
+                "integrity",
+                False,
+                f"the sealed copy held here has CID {custody.cid} and is sealed for "
+                f"{custody.recipient}; the receipt says CID {receipt.cid} for {receipt.recipient}",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                "integrity",
+                True,
+                f"canonical SHA-256 {got} matches the receipt, and the sealed copy held here "
+                f"(CID {custody.cid}, for {custody.recipient}) is the receipt's",
             )
         )
     leaf = leaf_hash(bytes.fromhex(receipt.doc_hash[2:]))
@@ -64,6 +119,7 @@ def _on_chain(
     receipt: Receipt,
     off: _Offline,
     batch: Batch | None,
+    anchoring: AnchoringTx | None,
     status: DocumentStatus | None,
     issuer_active: bool,
     documents: DocumentRegistry,
@@ -106,15 +162,44 @@ def _on_chain(
                 f"type {off.prepared.doc_type.code}",
             )
         )
+    elif anchoring is None:
+        checks.append(
+            Check(
+                "anchored",
+                False,
+                f"transaction {receipt.tx} did not anchor root {receipt.root} in {where}: "
+                "no such successful transaction, or it emitted no BatchAnchored of this root",
+            )
+        )
+    elif anchoring.anchoring.block != receipt.block:
+        checks.append(
+            Check(
+                "anchored",
+                False,
+                f"transaction {receipt.tx} is in block {anchoring.anchoring.block}; the "
+                f"receipt says block {receipt.block}",
+            )
+        )
+    elif receipt.anchored_at != batch.anchored_at:
+        checks.append(
+            Check(
+                "anchored",
+                False,
+                f"root {receipt.root} was anchored at unix time {batch.anchored_at}; the "
+                f"receipt says {receipt.anchored_at}",
+            )
+        )
     else:
         checks.append(
             Check(
                 "anchored",
                 True,
-                f"leaf {receipt.leaf_index} of root {receipt.root}, anchored at "
-                f"unix time {batch.anchored_at} in {where}",
+                f"leaf {receipt.leaf_index} of root {receipt.root}, anchored by transaction "
+                f"{receipt.tx} in block {receipt.block} at unix time {batch.anchored_at} "
+                f"in {where}",
             )
         )
+    sent_by = anchoring.sender if anchoring is not None else None
     if batch is None:
         checks.append(Check("issuer", False, "no anchored batch, so no issuer"))
     elif batch.issuer_member != receipt.issuer_member:
@@ -124,6 +209,24 @@ def _on_chain(
                 False,
                 f"the batch was anchored by {batch.issuer_member}, the receipt says "
                 f"{receipt.issuer_member}",
+            )
+        )
+    elif batch.issuer.lower() != receipt.issuer.lower():
+        checks.append(
+            Check(
+                "issuer",
+                False,
+                f"the batch was anchored from account {batch.issuer}, the receipt says "
+                f"{receipt.issuer}",
+            )
+        )
+    elif sent_by is not None and sent_by.lower() != batch.issuer.lower():
+        checks.append(
+            Check(
+                "issuer",
+                False,
+                f"transaction {receipt.tx} was sent by {sent_by}, not by the batch's issuer "
+                f"{batch.issuer}",
             )
         )
     else:
@@ -173,10 +276,19 @@ def verify_document(
     registry: ConsortiumRegistry,
     chain_id: int,
     limits: XmlLimits,
+    custody: Custody | None = None,
 ) -> Verdict:
-    """The verdict for one document; ChainUnavailable propagates (no verdict without a chain)."""
+    """The verdict for one document; ChainUnavailable propagates (no verdict without a chain).
+
+    `custody`: what the verifier knows from holding the sealed copy, if it holds one.
+    """
     return verify_many(
-        [(xml, receipt)], documents=documents, registry=registry, chain_id=chain_id, limits=limits
+        [(xml, receipt)],
+        documents=documents,
+        registry=registry,
+        chain_id=chain_id,
+        limits=limits,
+        custody=[custody],
     )[0]
 
 
@@ -193,13 +305,17 @@ def verify_many(
     chain_id: int,
     limits: XmlLimits,
     pool: Executor | None = None,
+    custody: Sequence[Custody | None] | None = None,
 ) -> list[Verdict]:
     """Verdicts for many documents, asking the chain once per distinct root.
 
     With `pool` (a process pool), the chain-free part — parsing, schema, canonical hash,
     Merkle proof — runs in parallel chunks; the chain is still asked once per root.
+    `custody`, one entry per item, says what the verifier knows of sealed copies it holds.
     """
-    if pool is None or len(items) < 512:
+    if custody is not None and any(c is not None for c in custody):
+        offline = [_offline(xml, r, limits, c) for (xml, r), c in zip(items, custody, strict=True)]
+    elif pool is None or len(items) < 512:
         offline = [_offline(xml, r, limits) for xml, r in items]
     else:
         size = 256
@@ -211,6 +327,7 @@ def verify_many(
     batches: dict[str, Batch | None] = {}
     statuses: dict[int, DocumentStatus] = {}
     active: dict[str, bool] = {}
+    anchorings: dict[tuple[str, str], AnchoringTx | None] = {}
     for root, idx in by_root.items():
         batch = documents.batch(root)
         batches[root] = batch
@@ -219,6 +336,8 @@ def verify_many(
             statuses.update(zip(idx, found, strict=True))
             if batch.issuer_member not in active:
                 active[batch.issuer_member] = registry.is_active_member(batch.issuer_member)
+            for tx in {items[i][1].tx for i in idx}:
+                anchorings[(root, tx)] = documents.anchoring_in(tx, root)
     verdicts = []
     for i, (_, r) in enumerate(items):
         batch = batches[r.root]
@@ -226,6 +345,7 @@ def verify_many(
             r,
             offline[i],
             batch,
+            anchorings.get((r.root, r.tx)),
             statuses.get(i),
             batch is not None and active.get(batch.issuer_member, False),
             documents,
@@ -235,4 +355,4 @@ def verify_many(
     return verdicts
 
 
-__all__ = ["ChainError", "verify_document", "verify_many"]
+__all__ = ["ChainError", "Custody", "verify_document", "verify_many"]

@@ -29,7 +29,7 @@ import httpx
 
 from chain.context import Chain
 from chain.errors import ChainError, ContractReverted
-from chain.verification import verify_document
+from chain.verification import Custody, verify_document
 from nodes.jsonguard import json_depth
 from offchain import crypto
 from offchain.cas import ContentStore, open_store
@@ -150,6 +150,8 @@ class DocumentService:
         # Known documents are answered from the outbox: sealing and storing them again would
         # leave an unreferenced ciphertext (sealed boxes are randomised) for every resubmission.
         known = self.outbox.known("0x" + d.doc_hash.hex() for d in docs)
+        for h in known:
+            self._same_recipient(self.outbox.document(h), recipient)
         fresh = [d for d in docs if "0x" + d.doc_hash.hex() not in known]
         accepted = iter(
             self.accept(fresh, seal_documents(fresh, key, self.rest_key), recipient, user)
@@ -165,6 +167,24 @@ class DocumentService:
             else:
                 out.append(next(accepted))
         return out
+
+    @staticmethod
+    def _same_recipient(doc: OutDocument | None, recipient: str) -> None:
+        """A document goes to the one partner it was first submitted for.
+
+        Its receipt names one recipient and the CID of the copy sealed for it; answering a
+        second recipient "duplicate" would say it was sent when it never is.  So a second
+        recipient is refused (409), and the first submission stands.
+        """
+        if doc is not None and doc.recipient != recipient:
+            raise DocumentError(
+                "already_sent_elsewhere",
+                f"document {doc.doc_hash} was already submitted for {doc.recipient} "
+                f"({doc.state}); it is not sent to {recipient}. A document goes to one "
+                "partner customs: to send the same content to another, issue it under its "
+                "own document number",
+                409,
+            )
 
     def recipient_key(self, recipient: str) -> bytes:
         """The X25519 key documents for `recipient` are sealed to (checked: active member)."""
@@ -203,6 +223,9 @@ class DocumentService:
             for i, d in enumerate(docs)
         ]
         added = self.outbox.enqueue(queued)
+        for q, new in zip(queued, added, strict=True):
+            if not new:  # queued meanwhile by a concurrent submission
+                self._same_recipient(self.outbox.document(q.doc_hash), recipient)
         self.log.record_many(
             [
                 (
@@ -463,7 +486,7 @@ class DocumentService:
             return existing.verdict, False
         plaintext = crypto.unseal(self.box_key, ciphertext)
         cid = self.store.put(ciphertext)
-        verdict = self.verify(plaintext, receipt)
+        verdict = self.verify(plaintext, receipt, custody=Custody(cid, self.member_id))
         stored, new = self.inbox.store(
             doc_hash=receipt.doc_hash,
             sender=env.sender,
@@ -490,7 +513,9 @@ class DocumentService:
         reg = self.chain.registry
         return reg.member_of(address) == member_id and reg.is_active_member(member_id)
 
-    def verify(self, xml: bytes, receipt: Receipt) -> Verdict:
+    def verify(self, xml: bytes, receipt: Receipt, *, custody: Custody | None = None) -> Verdict:
+        """Verify against the chain; the receipt's cid and recipient are checked too when
+        this node holds a sealed copy of the document (it sent or received it)."""
         return verify_document(
             xml,
             receipt,
@@ -498,7 +523,16 @@ class DocumentService:
             registry=self.chain.registry,
             chain_id=self.chain.w3.eth.chain_id,
             limits=self.limits,
+            custody=custody or self.custody(receipt.doc_hash),
         )
+
+    def custody(self, doc_hash: str) -> Custody | None:
+        """The sealed copy of `doc_hash` this node holds: sent (outbox) or received (inbox)."""
+        sent = self.outbox.document(doc_hash)
+        if sent is not None:
+            return Custody(sent.cid_recipient, sent.recipient)
+        got = self.inbox.get(doc_hash)
+        return Custody(got.cid, self.member_id) if got is not None else None
 
     def open_received(self, doc_hash: str) -> bytes:
         rec = self.inbox.get(_norm_hash(doc_hash))
