@@ -9,6 +9,13 @@ them and its users sign in again, which is the safe default for a customs consol
 Each session carries its CSRF token (session-bound: a form posted from another site cannot
 know it).  Before sign-in, the sign-in form is protected by a signed double-submit cookie.
 
+Memory is bounded: at most `max_sessions` live sessions (the oldest is ended to make room)
+and at most `max_per_user` per user (that user's oldest is ended first, so one account
+signing in in a loop pushes out only its own sessions, not its colleagues').  A session
+costs about 0.8 KB (measured with tracemalloc: tests/nodes/test_console_sessions.py), so the
+default cap of 10,000 holds the store under ~8 MB.  Expired sessions are dropped as new
+ones come (they expire in the order they were made, so pruning looks only at the front).
+
 What can go wrong: `SignInRequired` (no cookie, a bad signature, an unknown or expired
 session, a revoked key) — the console answers with the sign-in page and says why.
 """
@@ -26,6 +33,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 DEFAULT_TTL_S = 8 * 3600
 MAX_SESSIONS = 10_000
+MAX_PER_USER = 32
+MAX_FLASH = 20
 
 
 class SignInRequired(Exception):
@@ -40,6 +49,15 @@ class CsrfRejected(Exception):
     """A form arrived without the token of the session (or of the sign-in page)."""
 
 
+class Flash(list):
+    """A session's pending messages, at most `MAX_FLASH` (the oldest are dropped): a script
+    posting forms without ever reading a page cannot grow its session."""
+
+    def append(self, item: tuple[str, str]) -> None:
+        super().append(item)
+        del self[:-MAX_FLASH]
+
+
 @dataclass
 class Session:
     sid: str
@@ -49,7 +67,7 @@ class Session:
     csrf: str = field(repr=False)
     created_at: float
     expires_at: float
-    flash: list[tuple[str, str]] = field(default_factory=list)
+    flash: list[tuple[str, str]] = field(default_factory=Flash)
 
 
 class SessionStore:
@@ -61,16 +79,24 @@ class SessionStore:
         member_id: str,
         *,
         ttl_s: float = DEFAULT_TTL_S,
+        max_sessions: int = MAX_SESSIONS,
+        max_per_user: int = MAX_PER_USER,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if max_sessions < 1 or max_per_user < 1:
+            raise ValueError("max_sessions and max_per_user must be at least 1")
         self.ttl_s = ttl_s
+        self.max_sessions = max_sessions
+        self.max_per_user = max_per_user
         self.clock = clock
         # Cookies are per host, not per port: nodes on one machine need distinct names.
         self.cookie_name = f"sc_console_{member_id.lower()}"
         self.pre_cookie_name = f"sc_signin_{member_id.lower()}"
         self._session_signer = URLSafeTimedSerializer(secret, salt="console-session")
         self._signin_signer = URLSafeTimedSerializer(secret, salt="console-signin")
+        # Both in creation order (dicts keep insertion order): the first entry is the oldest.
         self._sessions: dict[str, Session] = {}
+        self._by_user: dict[str, dict[str, None]] = {}
         self._lock = threading.Lock()
 
     # -- sessions ----------------------------------------------------------------------------
@@ -88,9 +114,13 @@ class SessionStore:
             expires_at=now + self.ttl_s,
         )
         with self._lock:
-            self._prune(now)
+            self._make_room(now, user)
             self._sessions[s.sid] = s
+            self._by_user.setdefault(user, {})[s.sid] = None
         return s, self._session_signer.dumps(s.sid)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
 
     def lookup(self, cookie: str | None) -> Session:
         """The session a cookie names; SignInRequired says why there is none."""
@@ -108,7 +138,7 @@ class SessionStore:
         with self._lock:
             s = self._sessions.get(sid)
             if s is not None and s.expires_at <= self.clock():
-                del self._sessions[sid]
+                self._drop(sid)
                 raise SignInRequired("Your session expired; sign in again.")
         if s is None:
             raise SignInRequired(
@@ -118,13 +148,30 @@ class SessionStore:
 
     def end(self, sid: str) -> None:
         with self._lock:
-            self._sessions.pop(sid, None)
+            self._drop(sid)
 
-    def _prune(self, now: float) -> None:
-        for sid in [k for k, s in self._sessions.items() if s.expires_at <= now]:
-            del self._sessions[sid]
-        while len(self._sessions) >= MAX_SESSIONS:  # oldest first
-            del self._sessions[min(self._sessions, key=lambda k: self._sessions[k].created_at)]
+    def _make_room(self, now: float, user: str) -> None:
+        """Drop expired sessions, then the user's oldest beyond its cap, then the oldest."""
+        while self._sessions:
+            oldest = next(iter(self._sessions.values()))
+            if oldest.expires_at > now:
+                break
+            self._drop(oldest.sid)
+        mine = self._by_user.get(user, {})
+        while len(mine) >= self.max_per_user:
+            self._drop(next(iter(mine)))
+        while len(self._sessions) >= self.max_sessions:
+            self._drop(next(iter(self._sessions)))
+
+    def _drop(self, sid: str) -> None:
+        s = self._sessions.pop(sid, None)
+        if s is None:
+            return
+        mine = self._by_user.get(s.user)
+        if mine is not None:
+            mine.pop(sid, None)
+            if not mine:
+                del self._by_user[s.user]
 
     # -- CSRF --------------------------------------------------------------------------------
 
