@@ -31,7 +31,7 @@ from chain.events import read_events
 from chain.facade import Facade
 from chain.ids import member_id_str
 from chain.sender import TxSender
-from offchain.doctypes import DOC_TYPES
+from offchain.doctypes import ANCHORED_TYPES
 from offchain.hexbytes import hex0x, to_bytes32
 
 Hash32 = bytes | str
@@ -39,7 +39,7 @@ Hash32 = bytes | str
 
 
 # Codes as DocumentRegistry stores them, derived from the one list in offchain.doctypes.
-DocType = IntEnum("DocType", {t.name.upper().replace("-", "_"): t.code for t in DOC_TYPES})
+DocType = IntEnum("DocType", {t.name.upper().replace("-", "_"): t.code for t in ANCHORED_TYPES})
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,10 @@ import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
 /// 1,024 documents costs under 100 gas per document. The block of an anchoring is not stored:
 /// the `BatchAnchored` log, indexed by root, carries it.
 ///
-/// Document types: 1 certificate of origin, 2 commercial invoice, 3 packing list. Any other
-/// code is refused, so a typo cannot anchor documents of a type nobody reads; a new type comes
-/// with a new version of this contract.
+/// Document types: 1 certificate of origin, 2 commercial invoice, 3 packing list (trade
+/// documents), 4 cargo manifest and 5 payment receipt (records a customs node anchors for its
+/// carriers and traders). Any other code is refused, so a typo cannot anchor documents of a
+/// type nobody reads; a new type comes with a new version of this contract.
 contract DocumentRegistry {
     // ---------------------------------------------------------------- types
 
@@ -53,8 +54,9 @@ contract DocumentRegistry {
 
     /// @notice The largest number of documents one batch may hold.
     uint32 public constant MAX_BATCH_SIZE = 1024;
-    /// @notice The highest document type code (1 certificate of origin, 2 invoice, 3 packing list).
-    uint8 public constant MAX_DOC_TYPE = 3;
+    /// @notice The highest document type code (1 certificate of origin, 2 invoice, 3 packing
+    /// list, 4 cargo manifest, 5 payment receipt).
+    uint8 public constant MAX_DOC_TYPE = 5;
 
     // ---------------------------------------------------------------- state
 

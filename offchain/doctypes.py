@@ -91,12 +91,50 @@ PACKING_LIST = DocType(
 )
 
 DOC_TYPES: tuple[DocType, ...] = (CERTIFICATE_OF_ORIGIN, COMMERCIAL_INVOICE, PACKING_LIST)
-_BY_NAME = {t.name: t for t in DOC_TYPES}
-_BY_CODE = {t.code: t for t in DOC_TYPES}
+"""Trade documents: what exporters submit for a partner customs and declarations cite."""
+
+# Records a customs node anchors through the same DocumentRegistry batching for its own
+# users (offchain/manifests.py, offchain/payments.py): not trade documents, so declarations
+# do not cite them, but verified and traced the same way.
+CARGO_MANIFEST = DocType(
+    name="cargo-manifest",
+    code=4,
+    namespace=_ns("cargo-manifest"),
+    root="CargoManifest",
+    xsd=SCHEMA_DIR / "cargo-manifest.xsd",
+    summary={
+        "document_number": "string(d:ManifestID)",
+        "issue_date": "substring(string(d:ArrivalDateTime), 1, 10)",
+        "exporter_name": "string(d:Carrier/d:Name)",
+        "importing_country": "substring(string(d:DischargePortID), 1, 2)",
+        "item_count": "count(d:Lines/d:Line)",
+    },
+)
+
+PAYMENT_RECEIPT = DocType(
+    name="payment-receipt",
+    code=5,
+    namespace=_ns("payment-receipt"),
+    root="PaymentReceipt",
+    xsd=SCHEMA_DIR / "payment-receipt.xsd",
+    summary={
+        "document_number": "string(d:ReceiptID)",
+        "issue_date": "substring(string(d:PaidDateTime), 1, 10)",
+        "exporter_name": "string(d:Payer/d:Name)",
+        "importing_country": "string(d:CustomsID)",
+        "item_count": "1",
+    },
+)
+
+RECORD_TYPES: tuple[DocType, ...] = (CARGO_MANIFEST, PAYMENT_RECEIPT)
+ANCHORED_TYPES: tuple[DocType, ...] = DOC_TYPES + RECORD_TYPES
+"""Every type DocumentRegistry anchors (its codes 1 to MAX_DOC_TYPE)."""
+_BY_NAME = {t.name: t for t in ANCHORED_TYPES}
+_BY_CODE = {t.code: t for t in ANCHORED_TYPES}
 
 
 def doc_type(name_or_code: str | int | DocType) -> DocType:
-    """The document type for a name (`"packing-list"`) or on-chain code (`3`).
+    """The anchored type for a name (`"packing-list"`) or on-chain code (`3`).
 
     Raises `DocumentRejected("unknown_doc_type")` naming the known types.
     """
@@ -109,7 +147,7 @@ def doc_type(name_or_code: str | int | DocType) -> DocType:
     else:
         found = None
     if found is None:
-        known = ", ".join(f"{t.name} ({t.code})" for t in DOC_TYPES)
+        known = ", ".join(f"{t.name} ({t.code})" for t in ANCHORED_TYPES)
         raise DocumentRejected(
             "unknown_doc_type",
             f"unknown document type {name_or_code!r}; known types: {known}",

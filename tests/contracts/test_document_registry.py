@@ -106,7 +106,7 @@ def test_is_deployed_against_the_consortium_registry(documents, deployment, regi
     assert deployment.address("DocumentRegistry") == documents.address
     assert view(documents, "registry") == registry.address
     assert view(documents, "MAX_BATCH_SIZE") == documents.max_batch_size() == 1024
-    assert view(documents, "MAX_DOC_TYPE") == max(DocType) == 3
+    assert view(documents, "MAX_DOC_TYPE") == max(DocType) == 5
 
 
 def test_constructor_refuses_the_zero_registry(chain, funded, snapshot, reverts):
@@ -241,7 +241,7 @@ def test_count_bounds_are_accepted(documents, issuer, snapshot, count):
     assert documents.batch(root).count == count
 
 
-@pytest.mark.parametrize("doc_type", [0, 4, 255])
+@pytest.mark.parametrize("doc_type", [0, 6, 255])
 def test_unknown_doc_type_is_refused(documents, issuer, snapshot, reverts, doc_type):
     with reverts("UnknownDocType", docType=doc_type):
         documents.anchor_batch(issuer("TW"), os.urandom(32), 1, doc_type)
