@@ -17,7 +17,8 @@ below is checked once, the same way, for both forms:
   `totals_mismatch` (totals differ from the items), `invalid_receipt`,
   `receipt_mismatch` (an embedded receipt for another document),
   `unknown_document_reference` (a preference claim naming a certificate that is not
-  referenced, or not a certificate of origin);
+  referenced, or not a certificate of origin), `duplicate_transport_document` (the same
+  transport document line cited twice);
 - plausibility, when lodged (`check_dates`, not part of loading: a declaration lodged last
   year still loads today): `date_in_future`, `date_too_old` for any date of the declaration
   outside the node's `dates` window (see `offchain.dates`).
@@ -69,6 +70,11 @@ MAX_JSON_DEPTH = 32  # a declaration nests 5 levels (receipt proof); the C parse
 MAX_ITEMS = 999
 MAX_DOCUMENTS = 99
 MAX_PERMITS = 20
+MAX_TRANSPORT_DOCUMENTS = 99
+# Transport documents a declaration cites and a cargo manifest lists (offchain/manifests.py):
+# bill of lading, house bill, sea waybill, air waybill, house air waybill, road (CMR) and
+# rail (CIM) consignment notes.
+TRANSPORT_DOCUMENT_TYPES = ("BL", "HBL", "SWB", "AWB", "HAWB", "CMR", "CIM")
 MAX_REPORTED_ISSUES = 5
 
 # Not a trade document: code 0 is no DocumentRegistry type (anchorBatch refuses it).
@@ -172,6 +178,7 @@ RULE_CODES = frozenset(
         "invalid_receipt",
         "receipt_mismatch",
         "unknown_document_reference",
+        "duplicate_transport_document",
     }
 )
 
@@ -480,6 +487,18 @@ class DocumentReference(_Model):
         return self
 
 
+class TransportDocumentRef(_Model):
+    """The transport document line the declared goods travel under, as the carrier's cargo
+    manifest lists it (offchain/manifests.py), with the packages and gross mass this
+    declaration covers: clearance checks them against the manifest line."""
+
+    type: Literal["BL", "HBL", "SWB", "AWB", "HAWB", "CMR", "CIM"]
+    number: ID
+    line: Sequence4 = 1
+    packages: Annotated[int, Strict(), Field(ge=1, le=99_999_999)]
+    gross_mass_kg: Measure
+
+
 class Totals(_Model):
     item_count: Sequence4
     customs_value: Amount
@@ -503,6 +522,10 @@ class Declaration(_Model):
     exchange_rate: Rate | None = None  # national currency per unit of `currency`
     items: tuple[Item, ...]
     documents: tuple[DocumentReference, ...] = Field(default=(), max_length=MAX_DOCUMENTS)
+    # None when not given, so declarations that cite no transport document hash as before.
+    transport_documents: tuple[TransportDocumentRef, ...] | None = Field(
+        default=None, max_length=MAX_TRANSPORT_DOCUMENTS
+    )
     totals: Totals
 
     @field_validator("items")
@@ -529,6 +552,23 @@ class Declaration(_Model):
         for h in hashes:
             if hashes.count(h) > 1:
                 raise _fail("duplicate_document", f"document {h} is referenced more than once")
+        return refs
+
+    @field_validator("transport_documents")
+    @classmethod
+    def _transport_documents(
+        cls, refs: tuple[TransportDocumentRef, ...] | None
+    ) -> tuple[TransportDocumentRef, ...] | None:
+        if not refs:
+            return None
+        seen: set[tuple[str, int]] = set()
+        for r in refs:
+            if (r.number, r.line) in seen:
+                raise _fail(
+                    "duplicate_transport_document",
+                    f"transport document {r.number} line {r.line} is cited more than once",
+                )
+            seen.add((r.number, r.line))
         return refs
 
     @model_validator(mode="after")
@@ -750,6 +790,11 @@ _ELEMENT = {
     "doc_hash": "DocumentHash",
     "receipt": "Receipt",
     "item_count": "ItemCount",
+    "transport_documents": "TransportDocuments/TransportDocument",
+    "number": "ID",
+    "line": "LineNumeric",
+    "packages": "PackageQuantity",
+    "gross_mass_kg": "GrossWeight",
 }
 _NS = {"d": NAMESPACE}
 
@@ -832,6 +877,18 @@ def _from_xml(root: etree._Element) -> dict[str, Any]:
         }
         for el in root.iterfind("d:DocumentReferences/d:DocumentReference", _NS)
     ]
+    refs = root.findall("d:TransportDocuments/d:TransportDocument", _NS)
+    if refs:
+        d["transport_documents"] = [
+            {
+                "type": _text_of(el, "TypeCode"),
+                "number": _text_of(el, "ID"),
+                "line": int(_text_of(el, "LineNumeric") or 0),
+                "packages": int(_text_of(el, "PackageQuantity") or 0),
+                "gross_mass_kg": _text_of(el, "GrossWeight"),
+            }
+            for el in refs
+        ]
     totals = root.find(_q("Totals"))
     d["totals"] = {
         "item_count": int(_text_of(totals, "ItemCount") or 0),
@@ -911,6 +968,15 @@ def declaration_to_xml(decl: Declaration) -> bytes:
         add(transport, "MeansID", decl.transport.means_id)
     if decl.transport.means_name is not None:
         add(transport, "MeansName", decl.transport.means_name)
+    if decl.transport_documents:
+        refs = add(root, "TransportDocuments", None)
+        for ref in decl.transport_documents:
+            el = add(refs, "TransportDocument", None)
+            add(el, "TypeCode", ref.type)
+            add(el, "ID", ref.number)
+            add(el, "LineNumeric", ref.line)
+            add(el, "PackageQuantity", ref.packages)
+            add(el, "GrossWeight", ref.gross_mass_kg, unitCode="KGM")
     add(root, "CurrencyCode", decl.currency)
     if decl.exchange_rate is not None:
         add(root, "ExchangeRate", decl.exchange_rate)
