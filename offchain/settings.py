@@ -200,6 +200,53 @@ class XraySettings(BaseModel):
     threads: int = Field(2, ge=1, le=64)
 
 
+class ManifestSettings(BaseModel):
+    """Advance cargo information: cargo manifests and matching declarations against them.
+
+    A manifest lodged less than `late_lead_h` hours before its arrival (0: after arrival) is
+    accepted but flagged late; arrivals further than `max_arrival_ahead_days` ahead or
+    `max_arrival_age_days` back are refused.  A declaration's cited line matches when its
+    packages do not exceed what is left of the line by more than `packages_tolerance` and
+    its gross mass is within `weight_tolerance_pct` of the line's mass for those packages.
+    Lines not fully declared `undeclared_after_days` after arrival are listed for officers.
+    `member_countries` maps a member id to its ISO country where the id is not one (export
+    manifests are forwarded to the member of the port of discharge's country).
+    """
+
+    max_lines: int = Field(9999, ge=1, le=9999)
+    late_lead_h: float = Field(0.0, ge=0, le=24 * 30)
+    max_arrival_ahead_days: int = Field(90, ge=1, le=366)
+    max_arrival_age_days: int = Field(30, ge=0, le=3650)
+    packages_tolerance: int = Field(0, ge=0, le=1_000_000)
+    weight_tolerance_pct: float = Field(5.0, ge=0, le=100)
+    undeclared_after_days: int = Field(3, ge=0, le=365)
+    partner_sync_s: float = Field(2.0, gt=0)  # received export manifests are read in this often
+    member_countries: dict[str, str] = Field(default_factory=dict)
+
+
+class PaymentSettings(BaseModel):
+    """Duties payable: payment orders, the payment gateway's signed callbacks, guarantees.
+
+    `currency` empty: the tariff table's currency (what duties are computed in).  Callbacks
+    are refused when signed more than `callback_max_skew_s` from the node's clock; their
+    nonces are kept twice that long.  The gateway stand-in (`smartcustoms gateway serve`,
+    started by `make run`) listens on `gateway_host:gateway_port` and signs as `gateway_id`.
+    """
+
+    currency: str = Field("", pattern="^([A-Z]{3})?$")
+    due_days: int = Field(10, ge=0, le=365)
+    callback_max_skew_s: int = Field(300, ge=5, le=3600)
+    max_callback_payments: int = Field(1000, ge=1, le=10_000)
+    gateway_id: str = Field("stand-in", pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$")
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(8200, ge=1, le=65535)
+    gateway_timeout_s: float = Field(30.0, gt=0)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.gateway_host}:{self.gateway_port}"
+
+
 class Settings(BaseSettings):
     """Settings of a Smart Customs installation (one machine or one node)."""
 
@@ -221,6 +268,8 @@ class Settings(BaseSettings):
     tariff: TariffSettings = TariffSettings()
     audit: AuditSettings = AuditSettings()
     xray: XraySettings = XraySettings()
+    manifests: ManifestSettings = ManifestSettings()
+    payments: PaymentSettings = PaymentSettings()
 
     @classmethod
     def settings_customise_sources(
