@@ -616,7 +616,9 @@ def check_dates(decl: Declaration, window: DateWindow, *, today: date | None = N
 
 
 def _dates_in(value: Any, loc: tuple[Any, ...]):
-    if isinstance(value, date) and not isinstance(value, datetime):
+    if isinstance(value, datetime):  # a date and time: its calendar day where it was written
+        yield loc, value.date()
+    elif isinstance(value, date):
         yield loc, value
     elif isinstance(value, BaseModel):
         for name in type(value).model_fields:

@@ -17,6 +17,7 @@ from offchain.dates import DateOutOfRange, DateWindow
 from offchain.declarations import (
     DECLARATION,
     DeclarationRejected,
+    _dates_in,
     check_dates,
     load_declaration_json,
     load_declaration_xml,
@@ -132,3 +133,9 @@ def test_a_certificate_with_an_implausible_date_is_refused_on_submission(element
 def test_the_example_documents_pass_the_default_window(doc_type):
     xml = (EXAMPLES / f"{doc_type}.xml").read_bytes()
     prepare(xml, doc_type, limits=XmlLimits(), dates=Settings().dates.documents)
+
+
+def test_date_and_time_values_are_judged_by_their_day():
+    """Fields holding a date and time (added to declarations later) are checked too."""
+    found = list(_dates_in([dt.datetime(9999, 12, 31, 23, 0, tzinfo=dt.UTC)], ()))
+    assert found == [((0,), dt.date(9999, 12, 31))]
