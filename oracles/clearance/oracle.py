@@ -9,6 +9,13 @@ for the same request and chain state — which is what lets k independent instan
 Documents are checked from their receipts: the proof must lead to an anchored root, neither
 the document nor its batch revoked.  The documents' contents were verified by the importing
 node when they arrived (documents flow); the oracle does not hold them.
+
+Cargo manifests: a declaration citing transport document lines comes with `"manifest":
+{"citations": [...], "tolerances": {...}}`, what the node found for each cited line (the
+manifest line, what earlier declarations took of it, its pre-arrival flags).  Every instance
+re-runs the matching (`offchain.manifests.match_citations`) with the packages and mass the
+declaration itself states, so the verdict is the oracles', and attests it with the decision
+(output `manifest`); the manifest's anchored hash is named per line for the auditor.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from offchain.declarations import (
     declaration_hash,
     load_declaration_json,
 )
+from offchain.manifests import match_citations
 from offchain.merkle import leaf_hash, process_proof
 from offchain.permits import convert_quantity, holder_hash, permit_id_bytes
 from offchain.tariff import TariffError, TariffTable
@@ -69,8 +77,11 @@ class ClearanceOracle(Oracle):
         }
         duties = self._duties(decl, certificates)
         permits = self._permits(decl, duties)
-        selection = self.selectivity.select(self._risk(decl, duties, permits, documents, others))
-        return {
+        manifest = self._manifest(decl, request.get("manifest"))
+        selection = self.selectivity.select(
+            self._risk(decl, duties, permits, documents, others, manifest)
+        )
+        out = {
             "declaration_id": decl.declaration_id,
             "declaration_hash": "0x" + declaration_hash(decl).hex(),
             "channel": str(selection.channel),
@@ -83,6 +94,41 @@ class ClearanceOracle(Oracle):
             "oracles": others,
             "rules_version": selection.rules_version,
         }
+        if manifest is not None:
+            out["manifest"] = manifest
+        return out
+
+    # --- cargo manifest -----------------------------------------------------------------
+
+    @staticmethod
+    def _manifest(decl: Declaration, given: Any) -> dict[str, Any] | None:
+        """Match the cited transport document lines; None when the node sent no findings."""
+        if given is None:
+            return None
+        refs = decl.transport_documents or ()
+        citations = given.get("citations") if isinstance(given, dict) else None
+        if not isinstance(citations, list) or len(citations) != len(refs):
+            raise OracleError(
+                "invalid_request",
+                "manifest: one finding per cited transport document line is needed",
+                400,
+            )
+        try:
+            merged = []
+            for ref, c in zip(refs, citations, strict=True):
+                if not isinstance(c, dict) or (str(c.get("number")), c.get("line")) != (
+                    ref.number,
+                    ref.line,
+                ):
+                    raise ValueError(f"finding for {ref.number} line {ref.line} is missing")
+                # what is declared is read from the declaration, never from the node's copy
+                merged.append(
+                    {**c, "packages": ref.packages, "gross_mass_kg": str(ref.gross_mass_kg)}
+                )
+            tolerances = given.get("tolerances") or {}
+            return match_citations([it.hs_code for it in decl.items], merged, tolerances)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise OracleError("invalid_request", f"manifest: {exc}", 400) from None
 
     def _reroute(self, r: dict[str, Any]) -> dict[str, Any]:
         """An officer's re-route, attested like a decision: every instance checks that it
@@ -282,7 +328,9 @@ class ClearanceOracle(Oracle):
 
     # --- selectivity --------------------------------------------------------------------
 
-    def _risk(self, decl: Declaration, duties, permits, documents, others) -> RiskInput:
+    def _risk(
+        self, decl: Declaration, duties, permits, documents, others, manifest=None
+    ) -> RiskInput:
         regs = {d["sequence"]: frozenset(d.get("regulation_codes", ())) for d in duties["items"]}
         tariff = others.get("tariff") or {}
         audit = others.get("audit") or {}
@@ -310,7 +358,24 @@ class ClearanceOracle(Oracle):
             audit_score=audit.get("score"),
             xray_threat=xray.get("threat"),
             xray_score=xray.get("score"),
+            description="; ".join(it.description for it in decl.items),
+            **_manifest_risk(manifest),
         )
+
+
+def _manifest_risk(m: dict[str, Any] | None) -> dict[str, Any]:
+    """The RiskInput fields of a manifest match (none when the declaration cites no line)."""
+    if m is None:
+        return {}
+    return {
+        "manifest_unknown": m["unknown"],
+        "manifest_exhausted": m["exhausted"],
+        "manifest_packages_mismatch": m["packages_mismatch"],
+        "manifest_weight_mismatch": m["weight_mismatch"],
+        "manifest_hs_mismatch": m["hs_mismatch"],
+        "manifest_late": m["late"],
+        "pre_arrival": frozenset(m["pre_arrival"]),
+    }
 
 
 def _plain(obj: Any) -> Any:

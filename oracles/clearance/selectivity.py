@@ -18,6 +18,12 @@ Outcome, independent of the order of the rules:
    cannot predict it and an auditor holding the seed reproduces it;
 5. any matched `audit = true` rule makes the declaration an audit candidate (BLUE).
 
+Rules apply to declarations unless their `scope` says otherwise: `scope = ["manifest"]`
+rules assess cargo manifest lines before arrival (advance cargo information: consignee,
+carrier, route, description, late lodging), `["declaration", "manifest"]` both.  A manifest
+line is judged with the same engine (`RiskInput(scope="manifest")`); it is never sampled,
+and the lanes it is flagged in carry into the declarations that cite it (`pre_arrival`).
+
 The result is deterministic for (input, rule file, seed), as independent oracle instances
 need it to be to reach a quorum on the same result.  What can go wrong: a rule file that does
 not parse or breaks the syntax raises `RulesError` naming the file, the rule and the key; an
@@ -52,6 +58,8 @@ OFFICER_RULE_ID = "OFFICER"
 DRAW_LABEL = b"smartcustoms/selectivity/draw/v1\x00"
 """Domain separation of the sampling HMAC: the draw is HMAC-SHA256(seed, DRAW_LABEL + id)."""
 MIN_SEED_BYTES = 16
+SCOPES = ("declaration", "manifest")
+"""What a rule judges: customs declarations, or cargo manifest lines before arrival."""
 
 
 class Channel(StrEnum):
@@ -125,7 +133,8 @@ def _hs_digits(code: str) -> str:
 class RiskItem:
     """One declaration item as selectivity sees it.
 
-    `hs` is the declared code (digits; dots and spaces are dropped), `value` the customs value
+    `hs` is the declared code (digits; dots and spaces are dropped; empty when not known, as on
+    a manifest line without one: no `hs` condition then matches), `value` the customs value
     in the administration's currency (the clearance oracle converts), `quantity` in the
     declared unit, `unit_value` value / quantity unless given, `regulations` the regulation
     codes the tariff table attaches to the code (IMP_PERMIT, QUARANTINE, ...).
@@ -138,9 +147,11 @@ class RiskItem:
     regulations: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        hs = _hs_digits(self.hs) if isinstance(self.hs, str) else ""
-        if not (2 <= len(hs) <= 12 and hs.isascii() and hs.isdigit()):
-            raise SelectivityError(f"item HS code must be 2 to 12 digits, got {self.hs!r}")
+        hs = _hs_digits(self.hs) if isinstance(self.hs, str) else None
+        if hs is None or (hs and not (2 <= len(hs) <= 12 and hs.isascii() and hs.isdigit())):
+            raise SelectivityError(
+                f"item HS code must be 2 to 12 digits (empty: unknown), got {self.hs!r}"
+            )
         _finite("item value", self.value, allow_none=False)
         _finite("item quantity", self.quantity, allow_none=False)
         _finite("item unit_value", self.unit_value)
@@ -168,6 +179,15 @@ class RiskInput:
     between the declared and the suggested code, `duty_gap` the extra duty if the suggestion
     is right), the audit oracle (`audit_score` in [0, 1]) and the X-ray oracle.
     `importer_history` is the number of earlier declarations of the importer.
+
+    Advance cargo information: `scope` is "declaration" or "manifest" (a cargo manifest line
+    judged before arrival: `importer` is its consignee's id, `origin` the consignor's country,
+    `departure` the loading port's country, `carrier`, `loading_port`, `description`,
+    `packages`, `gross_mass_kg`, `manifest_late` lodged after arrival, `partner_mismatch` the
+    exporting customs reported the line differently).  For a declaration citing manifest
+    lines: `manifest_unknown`, `manifest_exhausted`, `manifest_packages_mismatch`,
+    `manifest_weight_mismatch`, `manifest_hs_mismatch` from matching, `manifest_late`, and
+    `pre_arrival` the lanes (C2, C3) its cited lines were flagged in before arrival.
     """
 
     declaration_id: str
@@ -186,6 +206,20 @@ class RiskInput:
     audit_score: float | None = None
     xray_threat: bool | None = None
     xray_score: float | None = None
+    scope: str = "declaration"
+    carrier: str | None = None
+    loading_port: str | None = None
+    description: str | None = None
+    packages: float | None = None
+    gross_mass_kg: float | None = None
+    manifest_late: bool | None = None
+    partner_mismatch: bool | None = None
+    manifest_unknown: bool | None = None
+    manifest_exhausted: bool | None = None
+    manifest_packages_mismatch: bool | None = None
+    manifest_weight_mismatch: bool | None = None
+    manifest_hs_mismatch: bool | None = None
+    pre_arrival: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.declaration_id, str) or not self.declaration_id:
@@ -201,8 +235,16 @@ class RiskInput:
         object.__setattr__(self, "items", items)
         object.__setattr__(self, "origin", self.origin.upper())
         object.__setattr__(self, "departure", self.departure.upper())
-        for name in ("total_value", "tariff_duty_gap", "audit_score", "xray_score"):
+        if self.scope not in SCOPES:
+            raise SelectivityError(
+                f"{self.declaration_id}: scope must be one of {', '.join(SCOPES)}, "
+                f"got {self.scope!r}"
+            )
+        for name in ("total_value", "tariff_duty_gap", "audit_score", "xray_score", "packages",
+                     "gross_mass_kg"):  # fmt: skip
             _finite(f"{self.declaration_id}: {name}", getattr(self, name))
+        if self.pre_arrival is not None and not isinstance(self.pre_arrival, frozenset):
+            object.__setattr__(self, "pre_arrival", frozenset(self.pre_arrival))
         if self.total_value is None:
             object.__setattr__(self, "total_value", math.fsum(it.value for it in items))
 
@@ -304,14 +346,38 @@ def reroute(
 # Rule syntax: condition keys and how each compiles
 
 _ITEM_NUMBERS = ("value", "unit_value", "quantity")
-_DECL_NUMBERS = ("total_value", "importer_history", "tariff_duty_gap", "audit_score", "xray_score")
-_DECL_BOOLS = ("permit_ok", "documents_ok", "tariff_mismatch", "xray_threat")
+_DECL_NUMBERS = (
+    "total_value",
+    "importer_history",
+    "tariff_duty_gap",
+    "audit_score",
+    "xray_score",
+    "packages",
+    "gross_mass_kg",
+)
+_DECL_BOOLS = (
+    "permit_ok",
+    "documents_ok",
+    "tariff_mismatch",
+    "xray_threat",
+    "manifest_late",
+    "partner_mismatch",
+    "manifest_unknown",
+    "manifest_exhausted",
+    "manifest_packages_mismatch",
+    "manifest_weight_mismatch",
+    "manifest_hs_mismatch",
+)
 _COUNTRY_KEYS = ("origin", "departure")
-_ID_KEYS = ("importer", "declarant")
+_ID_KEYS = ("importer", "declarant", "carrier")
+_TEXT_KEYS = ("description",)  # matched by regular expression only (`description_match`)
+_LANE_KEYS = ("pre_arrival",)  # sets of lanes: any of the listed ones
+_LOCODE = re.compile(r"[A-Z]{2}[A-Z2-9]{3}")
 _OPS = {"gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le}
 _CONDITION_KEYS = frozenset(
-    ["hs", "regulation", "any", "not", *_COUNTRY_KEYS, *_ID_KEYS, *_DECL_BOOLS]
-    + [f"{k}_match" for k in _ID_KEYS]
+    ["hs", "regulation", "any", "not", "loading_port", *_COUNTRY_KEYS, *_ID_KEYS, *_DECL_BOOLS]
+    + [*_LANE_KEYS]
+    + [f"{k}_match" for k in (*_ID_KEYS, *_TEXT_KEYS)]
     + [f"{n}_{op}" for n in (*_ITEM_NUMBERS, *_DECL_NUMBERS) for op in _OPS]
 )
 _RULE_KEYS = frozenset(
@@ -327,6 +393,7 @@ _RULE_KEYS = frozenset(
         "valid_from",
         "valid_to",
         "when",
+        "scope",
     ]
 )
 _TOP_KEYS = frozenset(["name", "description", "sampling", "targets", "lists", "rule"])
@@ -409,6 +476,16 @@ class _Compiler:
                 decl.append(_in_set(key, codes))
             elif key in _ID_KEYS:
                 decl.append(_in_set(key, frozenset(self._strings(arg, where))))
+            elif key == "loading_port":
+                decl.append(
+                    _in_set(key, frozenset(self._strings(arg, where, _LOCODE, "a UN/LOCODE")))
+                )
+            elif key in _LANE_KEYS:
+                lanes = self._strings(arg, where)
+                bad = sorted(set(lanes) - {"C2", "C3"})
+                if bad:
+                    raise self.fail(where, f"{bad} are not lanes; write C2 and/or C3")
+                decl.append(_intersects(key, frozenset(lanes)))
             elif key.endswith("_match"):
                 decl.append(_search(key.removesuffix("_match"), self._regex(arg, where)))
             elif key in _DECL_BOOLS:
@@ -484,7 +561,12 @@ class _Compiler:
                 re.compile(p)
             except re.error as e:
                 raise self.fail(f"{path}[{i}]", f"bad regular expression {p!r}: {e}") from None
-        return re.compile("|".join(f"(?:{p})" for p in patterns))
+        try:
+            return re.compile("|".join(f"(?:{p})" for p in patterns))
+        except re.error as e:  # e.g. a global flag such as (?i) inside the alternation
+            raise self.fail(
+                path, f"the patterns cannot be combined ({e}); write flags scoped: (?i:...)"
+            ) from None
 
     def _number(self, arg: Any, path: str) -> float:
         if isinstance(arg, bool) or not isinstance(arg, int | float) or not math.isfinite(arg):
@@ -515,7 +597,22 @@ def _in_set(attr: str, values: frozenset[str]) -> Predicate:
 
 def _search(attr: str, rx: re.Pattern[str]) -> Predicate:
     get, search = operator.attrgetter(attr), rx.search
-    return lambda c: search(get(c.risk)) is not None
+
+    def check(c: _Context) -> bool:
+        v = get(c.risk)
+        return v is not None and search(v) is not None
+
+    return check
+
+
+def _intersects(attr: str, values: frozenset[str]) -> Predicate:
+    get = operator.attrgetter(attr)
+
+    def check(c: _Context) -> bool:
+        v = get(c.risk)
+        return v is not None and not values.isdisjoint(v)
+
+    return check
 
 
 def _is(attr: str, want: bool) -> Predicate:
@@ -593,6 +690,7 @@ class Rule:
     waive: bool
     when: Mapping[str, Any] = field(repr=False)
     matches: Predicate = field(repr=False, compare=False)
+    scopes: frozenset[str] = frozenset({"declaration"})
     lane: str = field(init=False)
     as_reason: Reason = field(init=False, repr=False, compare=False)
 
@@ -626,7 +724,7 @@ class RuleSet:
     sampling: Mapping[Channel, float]
     targets: Mapping[str, float]
     hs_lengths: tuple[int, ...]
-    _active: dict[dt.date, tuple[Rule, ...]] = field(
+    _active: dict[tuple[dt.date, str], tuple[Rule, ...]] = field(
         default_factory=dict, repr=False, compare=False
     )
 
@@ -636,13 +734,15 @@ class RuleSet:
                 return r
         raise KeyError(rule_id)
 
-    def active(self, day: dt.date) -> tuple[Rule, ...]:
-        """The rules that apply on `day`, computed once per day."""
-        rules = self._active.get(day)
+    def active(self, day: dt.date, scope: str = "declaration") -> tuple[Rule, ...]:
+        """The rules of `scope` that apply on `day`, computed once per day and scope."""
+        rules = self._active.get((day, scope))
         if rules is None:
             if len(self._active) > 1024:
                 self._active.clear()
-            rules = self._active[day] = tuple(r for r in self.rules if r.active_on(day))
+            rules = self._active[(day, scope)] = tuple(
+                r for r in self.rules if scope in r.scopes and r.active_on(day)
+            )
         return rules
 
 
@@ -853,6 +953,17 @@ def _rule(
     valid_to = _date(entry.get("valid_to"), "valid_to", fail)
     if valid_from and valid_to and valid_to < valid_from:
         raise fail("valid_to", f"{valid_to} is before valid_from {valid_from}")
+    raw_scope = entry.get("scope", ["declaration"])
+    if isinstance(raw_scope, str):
+        raw_scope = [raw_scope]
+    if (
+        not isinstance(raw_scope, list)
+        or not raw_scope
+        or not all(isinstance(x, str) and x in SCOPES for x in raw_scope)
+    ):
+        raise fail(
+            "scope", f"expected a list of {' / '.join(SCOPES)}, got {_type(entry.get('scope'))}"
+        )
     if "when" not in entry:
         raise fail("when", "missing: a rule needs conditions")
     compiler = _Compiler(source, name, lists)
@@ -871,6 +982,7 @@ def _rule(
         waive=waive,
         when=entry["when"],
         matches=matches,
+        scopes=frozenset(raw_scope),
     )
 
 
@@ -918,7 +1030,7 @@ class Selectivity:
     def select(self, risk: RiskInput) -> Selection:
         """Route one declaration; see the module docstring for the order of decisions."""
         ctx = _Context(risk, self.rules.hs_lengths)
-        matched = [r for r in self.rules.active(risk.date) if r.matches(ctx)]
+        matched = [r for r in self.rules.active(risk.date, risk.scope) if r.matches(ctx)]
         severity, audit, reasons = 1, False, []
         if matched:
             waiver = next((r.id for r in matched if r.waive), None)
@@ -933,7 +1045,7 @@ class Selectivity:
                 reasons.append(r.as_reason)
         channel = _BY_SEVERITY[severity]
         sampled = False
-        if severity == 1 and self._cut2 > 0:
+        if severity == 1 and self._cut2 > 0 and risk.scope == "declaration":
             u = self.draw(risk.declaration_id)
             if u < self._cut2:
                 channel = Channel.C3 if u < self._cut3 else Channel.C2
@@ -1097,6 +1209,7 @@ __all__ = [
     "EXAMPLE_RULES",
     "OFFICER_RULE_ID",
     "RANDOM_RULE_ID",
+    "SCOPES",
     "Channel",
     "Reason",
     "RiskInput",

@@ -797,7 +797,7 @@ def test_unit_value_and_total_are_derived():
 
 def test_example_rules_load_and_cover_every_lane():
     rules = load_rules(EXAMPLE_RULES)
-    assert 15 <= len(rules.rules) <= 30
+    assert 15 <= len(rules.rules) <= 40  # 35 with the manifest rules (issue #18)
     lanes = {r.lane for r in rules.rules}
     assert lanes == {"C1", "C2", "C3", BLUE}
     assert any(r.waive for r in rules.rules)
