@@ -1,0 +1,1 @@
+"""Advance cargo information at a node: cargo manifests, pre-arrival risk, matching."""
