@@ -12,7 +12,9 @@ from nodes.api import (
     declarations,
     documents,
     health,
+    manifests,
     members,
+    payments,
     tariff,
     transport,
     xray,
@@ -21,6 +23,7 @@ from nodes.context import NodeContext
 from nodes.documents.workers import DocumentWorkers
 from nodes.errors import install_error_handlers
 from nodes.jsonguard import JsonGuard
+from nodes.records import Job, RecordWorker
 from nodes.transport.service import TransportWorker
 from nodes.web import install
 from offchain.settings import Settings, get_settings
@@ -43,12 +46,15 @@ def create_app(
         ctx.ensure_admin_key()
         workers = DocumentWorkers(ctx.documents)
         trips = TransportWorker(ctx.transport)
+        records = RecordWorker(ctx.records, _record_jobs(ctx))
         if start_workers:
             workers.start()
             trips.start()
+            records.start()
         yield
         workers.stop()
         trips.stop()
+        records.stop()
         ctx.close()
 
     app = FastAPI(
@@ -74,6 +80,18 @@ def create_app(
     app.include_router(tariff.router)
     app.include_router(audit.router)
     app.include_router(xray.router)
+    app.include_router(manifests.router)
+    app.include_router(payments.router)
     app.state.xray_on_alert = xray.alert_sink(ctx)
     install(app)
     return app
+
+
+def _record_jobs(ctx: NodeContext) -> list[Job]:
+    """Periodic jobs of advance cargo information and payments (nodes.records)."""
+    s = ctx.settings
+    return [
+        Job("partner manifests", ctx.manifests.sync_partner, s.manifests.partner_sync_s),
+        Job("payment receipts", ctx.payments.ensure_receipts, 30.0),
+        Job("gateway nonces", ctx.payments.prune_nonces, 60.0),
+    ]

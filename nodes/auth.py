@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from offchain.db import Database
 
-USER_ROLES = ("admin", "exporter", "officer", "auditor", "agency")
+USER_ROLES = ("admin", "exporter", "officer", "auditor", "agency", "carrier")
 
 MIGRATIONS = [
     """

@@ -30,6 +30,8 @@ from nodes.cliutil import (
     settings,
 )
 from nodes.commands import audit as audit_commands
+from nodes.commands import manifest as manifest_commands
+from nodes.commands import pay as pay_commands
 from nodes.commands import tariff as tariff_commands
 from nodes.commands import trip as trip_commands
 from nodes.commands import xray as xray_commands
@@ -63,6 +65,11 @@ app.add_typer(trip_commands.app, name="trip")
 app.add_typer(tariff_commands.app, name="classify")
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(xray_commands.app, name="xray")
+app.add_typer(manifest_commands.app, name="manifest")
+app.command("pay")(pay_commands.pay)
+app.add_typer(pay_commands.declaration_app, name="declaration")
+app.add_typer(pay_commands.guarantee_app, name="guarantee")
+app.add_typer(pay_commands.gateway_app, name="gateway")
 
 _HANDLED = (ChainError, OffchainError, UnknownMemberError, KeystoreError, ValueError)
 
@@ -323,7 +330,9 @@ def node_serve(
 def node_apikey(
     member: Annotated[str, typer.Option(help="Member id of the node.")],
     user: Annotated[str, typer.Option(help="User name.")],
-    role: Annotated[str, typer.Option(help="admin | exporter | officer | auditor | agency")],
+    role: Annotated[
+        str, typer.Option(help="admin | exporter | officer | auditor | agency | carrier")
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key for a node user; the key is shown once."""

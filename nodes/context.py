@@ -15,6 +15,9 @@ from chain.context import Chain
 from nodes.auth import ApiKeys
 from nodes.clearance.service import ClearanceService
 from nodes.documents.service import DocumentService
+from nodes.manifests.service import ManifestClearanceHook, ManifestService
+from nodes.payments.service import PaymentClearanceHook, PaymentService
+from nodes.records import RecordService
 from nodes.transport.service import TransportService
 from offchain.db import Database
 from offchain.keystore import member_admin_name
@@ -31,6 +34,9 @@ class NodeContext:
     documents: DocumentService = field(repr=False)
     clearance: ClearanceService = field(repr=False)
     transport: TransportService = field(repr=False)
+    records: RecordService = field(repr=False)  # manifests and payment receipts, anchored
+    manifests: ManifestService = field(repr=False)
+    payments: PaymentService = field(repr=False)
 
     @classmethod
     def open(cls, settings: Settings, member_id: str) -> NodeContext:
@@ -38,15 +44,24 @@ class NodeContext:
         node_dir = settings.node_dir(member.id)
         db = Database(node_dir / "node.sqlite")
         chain = Chain(settings)
+        documents = DocumentService(settings, member.id, chain, db)
+        clearance = ClearanceService(settings, member.id, chain, db)
+        records = RecordService(settings, member.id, chain)
+        manifests = ManifestService(settings, member.id, chain, db, documents, records)
+        payments = PaymentService(settings, member.id, db, clearance, records)
+        clearance.hooks += [ManifestClearanceHook(manifests), PaymentClearanceHook(payments)]
         return cls(
             settings=settings,
             member=member,
             db=db,
             api_keys=ApiKeys(db, member.id),
             chain=chain,
-            documents=DocumentService(settings, member.id, chain, db),
-            clearance=ClearanceService(settings, member.id, chain, db),
+            documents=documents,
+            clearance=clearance,
             transport=TransportService(settings, member.id, chain, db),
+            records=records,
+            manifests=manifests,
+            payments=payments,
         )
 
     @property
@@ -75,4 +90,5 @@ class NodeContext:
 
     def close(self) -> None:
         self.transport.close_db()
+        self.records.close()
         self.db.close()

@@ -16,6 +16,7 @@ from typing import Any
 
 from chain.context import Chain
 from chain.errors import ChainError, ContractReverted
+from nodes.clearance.hooks import ClearanceHook
 from offchain import attestation as att
 from offchain.db import Database
 from offchain.declarations import (
@@ -76,6 +77,7 @@ class ClearanceService:
         db.migrate("nodes.clearance", MIGRATIONS)
         self._instances = instances
         self._aggregator: Aggregator | None = None
+        self.hooks: list[ClearanceHook] = []  # manifests, payments (nodes/context.py)
         self.limits = XmlLimits(settings.documents.max_xml_bytes, settings.documents.max_xml_depth)
 
     @property
@@ -121,13 +123,22 @@ class ClearanceService:
                     "amend it under a new declaration id",
                     409,
                 )
-            return {**existing, "duplicate": True}
+            return self._after(decl, {**existing, "duplicate": True})
         self._check_codes(decl)
         decl_json = json.loads(decl.model_dump_json())
         if oracle_results is None:
             oracle_results = self.pre_clearance(decl_json)
         request = {"declaration": decl_json, "oracles": oracle_results}
-        done = self.aggregator.attest(int(att.CLEARANCE), request)
+        for hook in self.hooks:
+            extra = hook.before(decl)
+            if extra is not None:
+                request[hook.name] = extra
+        try:
+            done = self.aggregator.attest(int(att.CLEARANCE), request)
+        except BaseException:
+            for hook in self.hooks:
+                hook.abandon(decl)
+            raise
         decision = done.result.output
         try:
             draws = self._draw_down(decl, decision)
@@ -169,6 +180,11 @@ class ClearanceService:
                 user,
             ),
         )
+        return self._after(decl, out)
+
+    def _after(self, decl: Declaration, out: dict[str, Any]) -> dict[str, Any]:
+        for hook in self.hooks:
+            out.update(hook.after(decl, out))
         return out
 
     def _check_codes(self, decl: Declaration) -> None:
@@ -280,6 +296,8 @@ class ClearanceService:
             "UPDATE declarations SET channel = ?, reroutes = ? WHERE declaration_id = ?",
             (str(new), json.dumps(reroutes), declaration_id),
         )
+        for hook in self.hooks:
+            hook.changed(declaration_id)
         return self.get(declaration_id)
 
     def get(self, declaration_id: str) -> dict[str, Any] | None:

@@ -35,6 +35,8 @@ ROLE_TASKS = {
     "auditor": "trace documents, trips, declarations and companies through the chain, each "
     "record re-verified; rank declarations for post-clearance audit",
     "agency": "issue permits (through the API or the command line for now)",
+    "carrier": "lodge cargo manifests before your voyages arrive (API or `smartcustoms manifest "
+    "submit`); see their receipts",
     "admin": "everything on this node",
 }
 

@@ -1,0 +1,1 @@
+"""Duties payable at a node: payment orders, gateway callbacks, guarantees, release."""

@@ -1,0 +1,1010 @@
+"""Duties payable at a node: payment orders, the gateway's signed messages, guarantees,
+refunds, officers' inspection outcomes and the release state of each declaration.
+
+Both sides of the flow, without HTTP:
+
+- Clearance decides a declaration; if it levies duties and taxes, `ensure_order` issues a
+  payment order (ISO 11649 reference, amount, currency, due date).
+- The trader pays at the bank or e-payment gateway.  Before taking the money the gateway
+  asks `check` (is this order open, for this amount and currency?); once it moved the money
+  it sends a `callback` (one or many payments), signed with its registered Ed25519 key,
+  fresh, with a nonce never seen.  Every payment in an authentic callback is recorded, keyed
+  by the gateway's reference (a repeat is answered as before, the same reference with other
+  content is a conflict): applied to its order, or — when the order is unknown or already
+  paid, or the amount or currency differ — recorded as a refund due with the reason.  Money
+  a gateway confirmed is never dropped.  Each recorded payment gets a receipt document,
+  anchored through the records outbox, so an auditor sees what was paid, when and by whom.
+- A trusted trader may instead `defer` against a registered guarantee: the amount is drawn
+  down from it (never below zero) and restored when the order is paid.
+- Release: goods are released only when the channel allows it (C1, or the officer's
+  documentary check / inspection of the current channel passed) and the duties are paid or
+  secured.  `release` says `awaiting_payment`, `released` or `held` and why; once released,
+  a declaration stays released (the goods have left).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+import httpx
+from nacl.signing import VerifyKey
+
+from nodes.clearance.service import ClearanceService
+from nodes.records import RecordService
+from offchain.db import Database
+from offchain.declarations import CURRENCY_CODES, Declaration
+from offchain.doctypes import PAYMENT_RECEIPT
+from offchain.documents import PreparedDocument, prepare
+from offchain.outbox import utc_now
+from offchain.payments import (
+    Callback,
+    CheckRequest,
+    PaymentError,
+    PaymentNotice,
+    ReceiptFacts,
+    cents,
+    money,
+    parse_message,
+    parse_signature,
+    receipt_id,
+    receipt_xml,
+    rf_reference,
+    valid_rf,
+    verify_request,
+)
+from offchain.settings import Settings
+from offchain.tariff import TariffTable
+from offchain.xmlsafe import XmlLimits
+
+CALLBACK_PATH = "/payments/callback"
+CHECK_PATH = "/payments/check"
+RELEASE_STATES = ("awaiting_payment", "released", "held")
+
+MIGRATIONS = [
+    """
+    CREATE TABLE payment_orders (
+        reference TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        declaration_id TEXT NOT NULL UNIQUE,
+        declaration_hash TEXT NOT NULL,
+        importer_scheme TEXT NOT NULL,
+        importer_id TEXT NOT NULL,
+        importer_name TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        due_date TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('open', 'guaranteed', 'paid')),
+        created_at TEXT NOT NULL,
+        settled_at TEXT,
+        guarantee_id TEXT
+    );
+    CREATE TABLE payments (
+        gateway TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        order_ref TEXT NOT NULL,
+        declaration_id TEXT,
+        amount TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        paid_at TEXT NOT NULL,
+        payer_name TEXT NOT NULL,
+        payer_id TEXT,
+        payer_scheme TEXT,
+        received_at TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('applied', 'refund_due', 'refunded')),
+        error TEXT,
+        detail TEXT,
+        fingerprint TEXT NOT NULL,
+        receipt_id TEXT NOT NULL,
+        receipt_hash TEXT NOT NULL,
+        receipt_queued INTEGER NOT NULL DEFAULT 0,
+        refunded_at TEXT,
+        refunded_by TEXT,
+        refund_reference TEXT,
+        refund_receipt_hash TEXT,
+        PRIMARY KEY (gateway, reference)
+    );
+    CREATE INDEX payments_order ON payments (order_ref);
+    CREATE INDEX payments_declaration ON payments (declaration_id);
+    CREATE INDEX payments_status ON payments (status);
+    CREATE TABLE payment_gateways (
+        id TEXT PRIMARY KEY,
+        public_key TEXT NOT NULL,
+        registered_at TEXT NOT NULL,
+        registered_by TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE TABLE gateway_nonces (
+        gateway TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (gateway, nonce)
+    );
+    CREATE TABLE guarantees (
+        id TEXT PRIMARY KEY,
+        holder_scheme TEXT NOT NULL,
+        holder_id TEXT NOT NULL,
+        holder_name TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        available TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        valid_from TEXT NOT NULL,
+        valid_to TEXT NOT NULL,
+        registered_at TEXT NOT NULL,
+        registered_by TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE TABLE guarantee_movements (
+        id INTEGER PRIMARY KEY,
+        guarantee_id TEXT NOT NULL REFERENCES guarantees (id),
+        order_ref TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('draw', 'restore')),
+        amount TEXT NOT NULL,
+        available_after TEXT NOT NULL,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        receipt_id TEXT,
+        receipt_hash TEXT
+    );
+    CREATE TABLE inspections (
+        id INTEGER PRIMARY KEY,
+        declaration_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('passed', 'failed')),
+        note TEXT NOT NULL,
+        officer TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX inspections_declaration ON inspections (declaration_id, id);
+    CREATE TABLE releases (
+        declaration_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        released_at TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE release_events (
+        id INTEGER PRIMARY KEY,
+        declaration_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        at TEXT NOT NULL,
+        why TEXT NOT NULL
+    );
+    CREATE INDEX release_events_declaration ON release_events (declaration_id, id)
+    """,
+]
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+class PaymentService:
+    def __init__(
+        self,
+        settings: Settings,
+        member_id: str,
+        db: Database,
+        clearance: ClearanceService,
+        records: RecordService,
+    ) -> None:
+        self.settings = settings
+        self.member_id = member_id
+        self.db = db
+        self.clearance = clearance
+        self.records = records
+        self.limits = XmlLimits(settings.documents.max_xml_bytes, settings.documents.max_xml_depth)
+        db.migrate("nodes.payments", MIGRATIONS)
+
+    @cached_property
+    def currency(self) -> str:
+        """What duties are paid in: the setting, else the tariff table's currency."""
+        if self.settings.payments.currency:
+            return self.settings.payments.currency
+        table = TariffTable.load(self.settings.clearance.tariff_dir)
+        return table.currency or "TWD"
+
+    # --- orders ------------------------------------------------------------------------
+
+    def _decision(self, declaration_id: str) -> dict[str, Any]:
+        rows = self.db.query(
+            "SELECT declaration_hash, channel, decision, reroutes, created_by, created_at"
+            " FROM declarations WHERE declaration_id = ?",
+            (declaration_id,),
+        )
+        if not rows:
+            raise PaymentError(
+                "unknown_declaration", f"no declaration {declaration_id} was lodged at this node"
+            )
+        r = rows[0]
+        return {
+            "hash": r["declaration_hash"],
+            "channel": r["channel"],
+            "decision": json.loads(r["decision"]),
+            "reroutes": json.loads(r["reroutes"]),
+            "created_by": r["created_by"],
+            "created_at": r["created_at"],
+        }
+
+    def ensure_order(self, declaration_id: str) -> dict[str, Any] | None:
+        """The declaration's payment order, issued now if its decision levies duties."""
+        order = self.order_for(declaration_id)
+        if order is not None:
+            return order
+        d = self._decision(declaration_id)
+        decl = d["decision"].get("declaration") or {}
+        total = Decimal(str((d["decision"].get("duties") or {}).get("total", "0")))
+        if decl.get("type") != "IM" or total <= 0:
+            return None
+        importer = decl.get("importer") or {}
+        now = datetime.now(UTC)
+        due = (now.date() + timedelta(days=self.settings.payments.due_days)).isoformat()
+        with self.db.transaction() as tx:
+            found = tx.execute(
+                "SELECT reference FROM payment_orders WHERE declaration_id = ?", (declaration_id,)
+            ).fetchone()
+            if found is None:
+                seq = tx.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM payment_orders").fetchone()[
+                    0
+                ]
+                base = "".join(ch for ch in self.member_id.upper() if ch.isalnum())[:8]
+                tx.execute(
+                    "INSERT INTO payment_orders (reference, seq, declaration_id, declaration_hash,"
+                    " importer_scheme, importer_id, importer_name, amount, currency, due_date,"
+                    " state, created_at) VALUES (?,?,?,?,?,?,?,?,?,?, 'open', ?)",
+                    (
+                        rf_reference(f"{base}{seq:010d}"),
+                        seq,
+                        declaration_id,
+                        d["hash"],
+                        str(importer.get("id_scheme", "")),
+                        str(importer.get("id", "")),
+                        str(importer.get("name", "")),
+                        cents(total),
+                        self.currency,
+                        due,
+                        now.isoformat(timespec="seconds"),
+                    ),
+                )
+        return self.order_for(declaration_id)
+
+    def order_for(self, declaration_id: str) -> dict[str, Any] | None:
+        rows = self.db.query(
+            "SELECT * FROM payment_orders WHERE declaration_id = ?", (declaration_id,)
+        )
+        return _order(rows[0]) if rows else None
+
+    def order(self, reference: str) -> dict[str, Any]:
+        rows = self.db.query("SELECT * FROM payment_orders WHERE reference = ?", (reference,))
+        if not rows:
+            raise PaymentError("unknown_order", f"no payment order {reference} at this node")
+        return _order(rows[0])
+
+    def orders(
+        self, *, state: str | None = None, user: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """Payment orders, newest first; `user`: only declarations that user lodged."""
+        sql = "SELECT o.* FROM payment_orders o JOIN declarations d USING (declaration_id)"
+        where, args = [], []
+        if state:
+            where.append("o.state = ?")
+            args.append(state)
+        if user:
+            where.append("d.created_by = ?")
+            args.append(user)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self.db.query(sql + " ORDER BY o.seq DESC LIMIT ?", (*args, limit))
+        return [_order(r) for r in rows]
+
+    def payment_view(self, declaration_id: str) -> dict[str, Any]:
+        """What the trader needs to pay: the order (or why there is none) and past payments."""
+        self._decision(declaration_id)  # 404 for an unknown declaration
+        order = self.ensure_order(declaration_id)
+        return {
+            "declaration": declaration_id,
+            "order": order,
+            "payable": order is not None and order["state"] in ("open", "guaranteed"),
+            "payments": self.payments(declaration_id=declaration_id),
+            "guarantee_movements": self._movements(order["reference"]) if order else [],
+        }
+
+    # --- gateways ----------------------------------------------------------------------
+
+    def register_gateway(self, gateway: str, public_key_hex: str, user: str) -> dict[str, Any]:
+        try:
+            key = bytes.fromhex(public_key_hex)
+            VerifyKey(key)
+        except (ValueError, TypeError):
+            raise PaymentError(
+                "invalid_key", "the gateway's public key is 64 hex digits (Ed25519)"
+            ) from None
+        if len(key) != 32:
+            raise PaymentError("invalid_key", "the gateway's public key is 64 hex digits (Ed25519)")
+        now = utc_now()
+        with self.db.transaction() as tx:
+            row = tx.execute(
+                "SELECT public_key, revoked_at FROM payment_gateways WHERE id = ?", (gateway,)
+            ).fetchone()
+            if row is not None and row["revoked_at"] is None and row["public_key"] != key.hex():
+                raise PaymentError(
+                    "gateway_exists",
+                    f"gateway {gateway} is registered with another key; revoke it first",
+                )
+            tx.execute(
+                "INSERT INTO payment_gateways (id, public_key, registered_at, registered_by)"
+                " VALUES (?,?,?,?) ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key,"
+                " registered_at = excluded.registered_at, registered_by = excluded.registered_by,"
+                " revoked_at = NULL",
+                (gateway, key.hex(), now, user),
+            )
+        return self.gateway(gateway)
+
+    def revoke_gateway(self, gateway: str) -> dict[str, Any]:
+        self.gateway(gateway)
+        self.db.execute(
+            "UPDATE payment_gateways SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            (utc_now(), gateway),
+        )
+        return self.gateway(gateway)
+
+    def gateway(self, gateway: str) -> dict[str, Any]:
+        rows = self.db.query("SELECT * FROM payment_gateways WHERE id = ?", (gateway,))
+        if not rows:
+            raise PaymentError("no_such_gateway", f"no gateway {gateway!r} is registered here")
+        return dict(rows[0])
+
+    def gateways(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.query("SELECT * FROM payment_gateways ORDER BY id")]
+
+    def _authentic(self, body: bytes, headers: dict[str, str], path: str) -> str:
+        sig = parse_signature(headers)
+        rows = self.db.query(
+            "SELECT public_key, revoked_at FROM payment_gateways WHERE id = ?", (sig.gateway,)
+        )
+        if not rows:
+            raise PaymentError(
+                "unknown_gateway",
+                f"gateway {sig.gateway!r} is not registered with this node (POST /payments/gateways)",
+            )
+        if rows[0]["revoked_at"]:
+            raise PaymentError(
+                "gateway_revoked", f"gateway {sig.gateway!r} was revoked at {rows[0]['revoked_at']}"
+            )
+        verify_request(
+            sig,
+            public_key=bytes.fromhex(rows[0]["public_key"]),
+            member=self.member_id,
+            method="POST",
+            path=path,
+            body=body,
+            max_skew_s=self.settings.payments.callback_max_skew_s,
+        )
+        if path == CALLBACK_PATH:
+            try:
+                self.db.execute(
+                    "INSERT INTO gateway_nonces (gateway, nonce, seen_at) VALUES (?,?,?)",
+                    (sig.gateway, sig.nonce, time.time()),
+                )
+            except sqlite3.IntegrityError:
+                raise PaymentError(
+                    "replayed", f"nonce {sig.nonce} of gateway {sig.gateway} was already used"
+                ) from None
+        return sig.gateway
+
+    def prune_nonces(self) -> int:
+        keep_s = 2 * self.settings.payments.callback_max_skew_s
+        cur = self.db.execute(
+            "DELETE FROM gateway_nonces WHERE seen_at < ?", (time.time() - keep_s,)
+        )
+        return cur.rowcount
+
+    # --- the gateway asks, then confirms ------------------------------------------------
+
+    def check(self, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+        """Before money moves: is each order open, for this amount and currency?"""
+        self._authentic(body, headers, CHECK_PATH)
+        req = parse_message(CheckRequest, body, self.settings.payments.max_callback_payments)
+        out = []
+        for line in req.payments:
+            try:
+                order = self.order(line.order)
+                self._fits(order, line.amount, line.currency)
+                out.append({"order": line.order, "ok": True, "declaration": order["declaration"],
+                            "amount": order["amount"], "currency": order["currency"],
+                            "due_date": order["due_date"], "state": order["state"]})  # fmt: skip
+            except PaymentError as exc:
+                out.append({"order": line.order, "ok": False, "error": exc.code,
+                            "detail": exc.detail, "status": exc.http_status})  # fmt: skip
+        return {"results": out}
+
+    @staticmethod
+    def _fits(order: dict[str, Any], amount: Decimal, currency: str) -> None:
+        if order["state"] == "paid":
+            raise PaymentError(
+                "already_paid",
+                f"order {order['reference']} of declaration {order['declaration']} was paid "
+                f"at {order['settled_at']}",
+            )
+        if currency != order["currency"]:
+            raise PaymentError(
+                "currency_mismatch",
+                f"order {order['reference']} is in {order['currency']}, not {currency}",
+            )
+        if cents(amount) != order["amount"]:
+            raise PaymentError(
+                "amount_mismatch",
+                f"order {order['reference']} is for {order['amount']} {order['currency']}, "
+                f"not {cents(amount)}",
+            )
+
+    def callback(self, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+        """Record every payment of an authentic callback; see the module docstring."""
+        gateway = self._authentic(body, headers, CALLBACK_PATH)
+        cb = parse_message(Callback, body, self.settings.payments.max_callback_payments)
+        results, prepared, touched = [], [], set()
+        now = utc_now()
+        with self.db.transaction() as tx:
+            for p in cb.payments:
+                result, doc = self._record(tx, gateway, p, now)
+                results.append(result)
+                if doc is not None:
+                    prepared.append(doc)
+                if result.get("declaration"):
+                    touched.add(result["declaration"])
+        self._queue_receipts(prepared, gateway)
+        for declaration_id in touched:
+            self.refresh_release(declaration_id)
+        return {"gateway": gateway, "results": results, "summary": _counts(results)}
+
+    def _record(
+        self, tx: sqlite3.Connection, gateway: str, p: PaymentNotice, now: str
+    ) -> tuple[dict[str, Any], PreparedDocument | None]:
+        base = {"reference": p.reference, "order": p.order}
+        seen = tx.execute(
+            "SELECT * FROM payments WHERE gateway = ? AND reference = ?", (gateway, p.reference)
+        ).fetchone()
+        if seen is not None:
+            if seen["fingerprint"] != p.fingerprint():
+                return {**base, "status": "conflict", "error": "payment_reference_conflict",
+                        "detail": f"payment {p.reference} was recorded with other content; "
+                        "the first record stands"}, None  # fmt: skip
+            return {**_payment_result(seen), "duplicate": True}, None
+        order_row = tx.execute(
+            "SELECT * FROM payment_orders WHERE reference = ?", (p.order,)
+        ).fetchone()
+        status, error, detail = "applied", None, None
+        order = _order(order_row) if order_row is not None else None
+        if order is None:
+            status, error = "refund_due", "unknown_order"
+            detail = f"no payment order {p.order} at this node: recorded, to be refunded"
+        else:
+            try:
+                self._fits(order, p.amount, p.currency)
+            except PaymentError as exc:
+                status, error = "refund_due", exc.code
+                detail = f"{exc.detail}: recorded, to be refunded"
+        row = {
+            "gateway": gateway, "reference": p.reference, "order_ref": p.order,
+            "declaration_id": order["declaration"] if order else None,
+            "amount": cents(p.amount), "currency": p.currency, "paid_at": p.paid_at.isoformat(),
+            "payer_name": p.payer.name, "payer_id": p.payer.id, "payer_scheme": p.payer.id_scheme,
+            "received_at": now, "status": status, "error": error, "detail": detail,
+            "fingerprint": p.fingerprint(), "receipt_id": receipt_id(self.member_id, f"{gateway}/{p.reference}"),
+        }  # fmt: skip
+        facts = self._facts(row, order)
+        doc = prepare(receipt_xml(facts), PAYMENT_RECEIPT, limits=self.limits)
+        row["receipt_hash"] = "0x" + doc.doc_hash.hex()
+        tx.execute(
+            f"INSERT INTO payments ({', '.join(row)}) VALUES ({','.join('?' * len(row))})",
+            tuple(row.values()),
+        )
+        if status == "applied":
+            tx.execute(
+                "UPDATE payment_orders SET state = 'paid', settled_at = ? WHERE reference = ?",
+                (now, p.order),
+            )
+            if order["state"] == "guaranteed" and order["guarantee_id"]:
+                self._move(tx, order["guarantee_id"], p.order, "restore", order["amount"],
+                           f"gateway {gateway}", None)  # fmt: skip
+        return _payment_result(row), doc
+
+    def _facts(self, row: dict[str, Any], order: dict[str, Any] | None) -> ReceiptFacts:
+        return ReceiptFacts(
+            receipt_id=row["receipt_id"],
+            customs=self.member_id,
+            order=row["order_ref"],
+            method="GATEWAY",
+            payment_reference=row["reference"],
+            amount=Decimal(row["amount"]),
+            currency=row["currency"],
+            paid_at=datetime.fromisoformat(row["paid_at"]),
+            payer_name=row["payer_name"],
+            payer_id=row["payer_id"],
+            payer_scheme=row["payer_scheme"],
+            # a refunded payment keeps its first receipt (REFUND_DUE); the refund has its own
+            status="APPLIED" if row["status"] == "applied" else "REFUND_DUE",
+            declaration_id=row["declaration_id"],
+            declaration_hash=order["declaration_hash"] if order else None,
+            gateway=row["gateway"],
+            reason=row["detail"],
+        )
+
+    def _queue_receipts(self, prepared: list[PreparedDocument], user: str) -> None:
+        if not prepared:
+            return
+        self.records.keep(prepared, f"gateway:{user}")
+        hashes = ["0x" + d.doc_hash.hex() for d in prepared]
+        with self.db.transaction() as tx:
+            tx.executemany(
+                "UPDATE payments SET receipt_queued = 1 WHERE receipt_hash = ?",
+                [(h,) for h in hashes],
+            )
+
+    def ensure_receipts(self) -> int:
+        """Queue receipts of payments recorded but not queued (a crash between the two)."""
+        rows = self.db.query(
+            "SELECT p.*, o.declaration_hash FROM payments p LEFT JOIN payment_orders o"
+            " ON o.reference = p.order_ref WHERE p.receipt_queued = 0 LIMIT 500"
+        )
+        if not rows:
+            return 0
+        docs = []
+        for r in rows:
+            row = dict(r)
+            order = (
+                {"declaration_hash": row.pop("declaration_hash")} if r["declaration_hash"] else None
+            )
+            docs.append(
+                prepare(receipt_xml(self._facts(row, order)), PAYMENT_RECEIPT, limits=self.limits)
+            )
+        self._queue_receipts(docs, "recovery")
+        return len(docs)
+
+    # --- payments, receipts, refunds -----------------------------------------------------
+
+    def payments(
+        self, *, declaration_id: str | None = None, status: str | None = None,
+        user: str | None = None, limit: int = 200,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        sql = "SELECT p.* FROM payments p LEFT JOIN declarations d USING (declaration_id)"
+        where, args = [], []
+        if declaration_id:
+            where.append("p.declaration_id = ?")
+            args.append(declaration_id)
+        if status:
+            where.append("p.status = ?")
+            args.append(status)
+        if user:
+            where.append("d.created_by = ?")
+            args.append(user)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self.db.query(sql + " ORDER BY p.received_at DESC LIMIT ?", (*args, limit))
+        return [self._payment_json(r) for r in rows]
+
+    def _payment_json(self, r: Any) -> dict[str, Any]:
+        out = {k: r[k] for k in r.keys() if k not in ("fingerprint", "receipt_queued")}
+        out["receipt_state"] = self.records.state(r["receipt_hash"])
+        return out
+
+    def receipt(self, receipt_number: str) -> dict[str, Any]:
+        """A payment receipt: the recorded facts, the document and its anchoring receipt."""
+        rows = self.db.query("SELECT * FROM payments WHERE receipt_id = ?", (receipt_number,))
+        if rows:
+            r = rows[0]
+            h = r["receipt_hash"]
+            kind = "payment"
+        else:
+            mv = self.db.query(
+                "SELECT * FROM guarantee_movements WHERE receipt_id = ?", (receipt_number,)
+            )
+            if not mv:
+                raise PaymentError("unknown_payment", f"no receipt {receipt_number} at this node")
+            r, h, kind = mv[0], mv[0]["receipt_hash"], "guarantee"
+        anchoring = self.records.receipt(h)
+        return {
+            "receipt_id": receipt_number,
+            "kind": kind,
+            "record": {k: r[k] for k in r.keys() if k not in ("fingerprint", "receipt_queued")},
+            "doc_hash": h,
+            "state": self.records.state(h),
+            "document": self.records.open(h).decode() if self.records.state(h) else None,
+            "anchoring": anchoring.to_json() if anchoring else None,
+        }
+
+    def settle_refund(
+        self, gateway: str, reference: str, bank_reference: str, officer: str
+    ) -> dict[str, Any]:
+        """An officer records that a refund due was paid back (with the bank's reference)."""
+        with self.db.transaction() as tx:
+            row = tx.execute(
+                "SELECT * FROM payments WHERE gateway = ? AND reference = ?", (gateway, reference)
+            ).fetchone()
+            if row is None:
+                raise PaymentError("unknown_payment", f"no payment {reference} of {gateway}")
+            if row["status"] != "refund_due":
+                raise PaymentError(
+                    "not_refundable", f"payment {reference} is {row['status']}, not refund_due"
+                )
+            facts = ReceiptFacts(
+                **{**self._facts(dict(row), None).__dict__,
+                   "receipt_id": receipt_id(self.member_id, f"{gateway}/{reference}/refund"),
+                   "status": "REFUNDED", "declaration_hash": None,
+                   "reason": f"refunded by {officer}, bank reference {bank_reference}"}
+            )  # fmt: skip
+            doc = prepare(receipt_xml(facts), PAYMENT_RECEIPT, limits=self.limits)
+            tx.execute(
+                "UPDATE payments SET status = 'refunded', refunded_at = ?, refunded_by = ?,"
+                " refund_reference = ?, refund_receipt_hash = ? WHERE gateway = ? AND reference = ?",
+                (utc_now(), officer, bank_reference, "0x" + doc.doc_hash.hex(), gateway, reference),
+            )
+        self.records.keep([doc], officer)
+        return self._payment_json(
+            self.db.query(
+                "SELECT * FROM payments WHERE gateway = ? AND reference = ?", (gateway, reference)
+            )[0]
+        )
+
+    # --- guarantees ----------------------------------------------------------------------
+
+    def register_guarantee(self, g: dict[str, Any], user: str) -> dict[str, Any]:
+        amount = money(g["amount"])
+        currency = g["currency"]
+        if currency not in CURRENCY_CODES:
+            raise PaymentError("invalid_guarantee", f"{currency!r} is not an ISO 4217 currency")
+        if g["valid_to"] < g["valid_from"]:
+            raise PaymentError("invalid_guarantee", "valid_to is before valid_from")
+        try:
+            self.db.execute(
+                "INSERT INTO guarantees (id, holder_scheme, holder_id, holder_name, issuer, amount,"
+                " available, currency, valid_from, valid_to, registered_at, registered_by)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (g["guarantee_id"], g["holder"]["id_scheme"], g["holder"]["id"],
+                 g["holder"]["name"], g["issuer"], cents(amount), cents(amount), currency,
+                 g["valid_from"].isoformat(), g["valid_to"].isoformat(), utc_now(), user),
+            )  # fmt: skip
+        except sqlite3.IntegrityError:
+            raise PaymentError(
+                "guarantee_exists", f"guarantee {g['guarantee_id']} is already registered"
+            ) from None
+        return self.guarantee(g["guarantee_id"])
+
+    def guarantee(self, guarantee_id: str) -> dict[str, Any]:
+        rows = self.db.query("SELECT * FROM guarantees WHERE id = ?", (guarantee_id,))
+        if not rows:
+            raise PaymentError("unknown_guarantee", f"no guarantee {guarantee_id} at this node")
+        out = dict(rows[0])
+        out["movements"] = [
+            dict(m)
+            for m in self.db.query(
+                "SELECT * FROM guarantee_movements WHERE guarantee_id = ? ORDER BY id",
+                (guarantee_id,),
+            )
+        ]
+        return out
+
+    def guarantees(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.query("SELECT * FROM guarantees ORDER BY id")]
+
+    def _movements(self, order_ref: str) -> list[dict[str, Any]]:
+        return [
+            dict(m)
+            for m in self.db.query(
+                "SELECT * FROM guarantee_movements WHERE order_ref = ? ORDER BY id", (order_ref,)
+            )
+        ]
+
+    def _move(
+        self, tx: sqlite3.Connection, guarantee_id: str, order_ref: str, kind: str,
+        amount: str, actor: str, receipt: tuple[str, str] | None,
+    ) -> str:  # fmt: skip
+        g = tx.execute("SELECT available FROM guarantees WHERE id = ?", (guarantee_id,)).fetchone()
+        delta = Decimal(amount) if kind == "restore" else -Decimal(amount)
+        after = Decimal(g["available"]) + delta
+        tx.execute("UPDATE guarantees SET available = ? WHERE id = ?", (cents(after), guarantee_id))
+        tx.execute(
+            "INSERT INTO guarantee_movements (guarantee_id, order_ref, kind, amount,"
+            " available_after, at, actor, receipt_id, receipt_hash) VALUES (?,?,?,?,?,?,?,?,?)",
+            (guarantee_id, order_ref, kind, amount, cents(after), utc_now(), actor,
+             *(receipt or (None, None))),
+        )  # fmt: skip
+        return cents(after)
+
+    def defer(self, declaration_id: str, guarantee_id: str, user: str) -> dict[str, Any]:
+        """Secure the order against the importer's guarantee: drawn down now, restored on
+        payment.  Refused (nothing drawn) when the guarantee is another holder's, inactive,
+        in another currency, or short of the amount."""
+        d = self._decision(declaration_id)
+        order = self.ensure_order(declaration_id)
+        if order is None:
+            raise PaymentError("nothing_to_pay", f"declaration {declaration_id} levies no duties")
+        with self.db.transaction() as tx:
+            g = tx.execute("SELECT * FROM guarantees WHERE id = ?", (guarantee_id,)).fetchone()
+            o = _order(tx.execute(
+                "SELECT * FROM payment_orders WHERE reference = ?", (order["reference"],)
+            ).fetchone())  # fmt: skip
+            if g is None:
+                raise PaymentError("unknown_guarantee", f"no guarantee {guarantee_id} at this node")
+            if o["state"] != "open":
+                raise PaymentError(
+                    "already_paid" if o["state"] == "paid" else "already_secured",
+                    f"order {o['reference']} is {o['state']}",
+                )
+            if (g["holder_scheme"], g["holder_id"]) != (o["importer_scheme"], o["importer_id"]):
+                raise PaymentError(
+                    "guarantee_not_holders",
+                    f"guarantee {guarantee_id} is held by {g['holder_scheme']}-{g['holder_id']}, "
+                    f"the importer is {o['importer_scheme']}-{o['importer_id']}",
+                )
+            today = _today().isoformat()
+            if g["revoked_at"] or not (g["valid_from"] <= today <= g["valid_to"]):
+                raise PaymentError(
+                    "guarantee_inactive",
+                    f"guarantee {guarantee_id} is valid {g['valid_from']} to {g['valid_to']}"
+                    + (f", revoked {g['revoked_at']}" if g["revoked_at"] else ""),
+                )
+            if g["currency"] != o["currency"]:
+                raise PaymentError(
+                    "currency_mismatch",
+                    f"guarantee {guarantee_id} is in {g['currency']}, the order in {o['currency']}",
+                )
+            if Decimal(g["available"]) < Decimal(o["amount"]):
+                raise PaymentError(
+                    "guarantee_insufficient",
+                    f"guarantee {guarantee_id} has {g['available']} {g['currency']} available; "
+                    f"the order is for {o['amount']}",
+                )
+            number = receipt_id(self.member_id, f"guarantee/{guarantee_id}/{o['reference']}")
+            facts = ReceiptFacts(
+                receipt_id=number, customs=self.member_id, order=o["reference"],
+                method="GUARANTEE", payment_reference=number, amount=Decimal(o["amount"]),
+                currency=o["currency"], paid_at=datetime.now(UTC).replace(microsecond=0),
+                payer_name=g["holder_name"], payer_id=g["holder_id"],
+                payer_scheme=g["holder_scheme"], status="APPLIED",
+                declaration_id=declaration_id, declaration_hash=d["hash"],
+                guarantee=guarantee_id, reason=f"deferred by {user} against the guarantee",
+            )  # fmt: skip
+            doc = prepare(receipt_xml(facts), PAYMENT_RECEIPT, limits=self.limits)
+            self._move(tx, guarantee_id, o["reference"], "draw", o["amount"], user,
+                       (number, "0x" + doc.doc_hash.hex()))  # fmt: skip
+            tx.execute(
+                "UPDATE payment_orders SET state = 'guaranteed', guarantee_id = ? WHERE reference = ?",
+                (guarantee_id, o["reference"]),
+            )
+        self.records.keep([doc], user)
+        self.refresh_release(declaration_id)
+        return {**self.payment_view(declaration_id), "release": self.release(declaration_id)}
+
+    # --- inspections and release ---------------------------------------------------------
+
+    def inspect(self, declaration_id: str, outcome: str, note: str, officer: str) -> dict[str, Any]:
+        """An officer's documentary check or inspection outcome for the current channel."""
+        d = self._decision(declaration_id)
+        if d["channel"] == "C1":
+            raise PaymentError(
+                "no_check_due", f"declaration {declaration_id} is C1: no check to record"
+            )
+        self.db.execute(
+            "INSERT INTO inspections (declaration_id, channel, outcome, note, officer, at)"
+            " VALUES (?,?,?,?,?,?)",
+            (declaration_id, d["channel"], outcome, note, officer, utc_now()),
+        )
+        return self.refresh_release(declaration_id)
+
+    def _inspection(self, declaration_id: str, channel: str) -> dict[str, Any] | None:
+        rows = self.db.query(
+            "SELECT * FROM inspections WHERE declaration_id = ? AND channel = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (declaration_id, channel),
+        )
+        return dict(rows[0]) if rows else None
+
+    def release(self, declaration_id: str) -> dict[str, Any]:
+        """The release state now, with what it waits for (computed; see refresh_release)."""
+        d = self._decision(declaration_id)
+        order = self.ensure_order(declaration_id)
+        stored = self.db.query(
+            "SELECT state, released_at FROM releases WHERE declaration_id = ?", (declaration_id,)
+        )
+        channel = d["channel"]
+        inspection = self._inspection(declaration_id, channel) if channel != "C1" else None
+        waiting = []
+        channel_ok = channel == "C1" or (
+            inspection is not None and inspection["outcome"] == "passed"
+        )
+        if not channel_ok:
+            if inspection is not None:
+                waiting.append(
+                    f"the {channel} check failed ({inspection['officer']}: {inspection['note']})"
+                )
+            else:
+                check = "documentary check" if channel == "C2" else "physical inspection"
+                waiting.append(f"channel {channel}: {check} by an officer")
+        paid = order is None or order["state"] in ("paid", "guaranteed")
+        if not paid:
+            waiting.append(
+                f"duties of {order['amount']} {order['currency']} unpaid (order "
+                f"{order['reference']}, due {order['due_date']})"
+            )
+        if stored and stored[0]["state"] == "released":
+            state, released_at = "released", stored[0]["released_at"]
+        else:
+            state = "released" if channel_ok and paid else "held" if not channel_ok else (
+                "awaiting_payment")  # fmt: skip
+            released_at = None
+        return {
+            "declaration": declaration_id,
+            "state": state,
+            "channel": channel,
+            "released_at": released_at,
+            "waiting_for": [] if state == "released" else waiting,
+            "payment": None
+            if order is None
+            else {
+                k: order[k]
+                for k in (
+                    "reference",
+                    "amount",
+                    "currency",
+                    "due_date",
+                    "state",
+                    "guarantee_id",
+                    "settled_at",
+                )
+            },
+            "inspection": inspection,
+        }
+
+    def refresh_release(self, declaration_id: str) -> dict[str, Any]:
+        """Compute the release state and record it (with an event when it changed)."""
+        r = self.release(declaration_id)
+        now = utc_now()
+        with self.db.transaction() as tx:
+            old = tx.execute(
+                "SELECT state, released_at FROM releases WHERE declaration_id = ?",
+                (declaration_id,),
+            ).fetchone()
+            if old is not None and old["state"] == r["state"]:
+                return r
+            released_at = now if r["state"] == "released" else None
+            tx.execute(
+                "INSERT INTO releases (declaration_id, state, released_at, updated_at)"
+                " VALUES (?,?,?,?) ON CONFLICT (declaration_id) DO UPDATE SET state = excluded.state,"
+                " released_at = excluded.released_at, updated_at = excluded.updated_at",
+                (declaration_id, r["state"], released_at, now),
+            )
+            tx.execute(
+                "INSERT INTO release_events (declaration_id, state, at, why) VALUES (?,?,?,?)",
+                (declaration_id, r["state"], now, "; ".join(r["waiting_for"]) or "released"),
+            )
+        return {**r, "released_at": released_at}
+
+    def release_events(self, declaration_id: str) -> list[dict[str, Any]]:
+        return [
+            dict(r)
+            for r in self.db.query(
+                "SELECT state, at, why FROM release_events WHERE declaration_id = ? ORDER BY id",
+                (declaration_id,),
+            )
+        ]
+
+    def releases(self, *, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Declarations with their recorded release state, newest first."""
+        sql = (
+            "SELECT d.declaration_id, d.channel, d.created_at, d.created_by, r.state, r.released_at"
+            " FROM declarations d LEFT JOIN releases r USING (declaration_id)"
+        )
+        args: list[Any] = []
+        if state:
+            sql += " WHERE r.state = ?"
+            args.append(state)
+        rows = self.db.query(sql + " ORDER BY d.created_at DESC LIMIT ?", (*args, limit))
+        return [dict(r) for r in rows]
+
+    def refresh_all(self, declaration_ids: Iterable[str]) -> None:
+        for declaration_id in declaration_ids:
+            self.refresh_release(declaration_id)
+
+
+def _order(r: Any) -> dict[str, Any]:
+    d = dict(r)
+    d["declaration"] = d.pop("declaration_id")
+    return d
+
+
+def _payment_result(r: Any) -> dict[str, Any]:
+    out = {
+        "reference": r["reference"],
+        "order": r["order_ref"],
+        "declaration": r["declaration_id"],
+        "status": r["status"],
+        "amount": r["amount"],
+        "currency": r["currency"],
+        "receipt": r["receipt_id"],
+        "receipt_hash": r["receipt_hash"],
+    }
+    if r["error"]:
+        out["error"] = r["error"]
+        out["detail"] = r["detail"]
+    return out
+
+
+def _counts(results: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in results:
+        key = "duplicate" if r.get("duplicate") else r["status"]
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def pay_through_gateway(
+    settings: Settings, member_id: str, order: dict[str, Any], payer: dict[str, Any]
+) -> dict[str, Any]:
+    """Ask the payment gateway to pay `order` for `payer` (the console's pay button).
+
+    In production the trader's browser would be sent to the bank's own payment page; the
+    stand-in gateway takes the request directly.  Raises PaymentError with the gateway's
+    error code when it refuses.
+    """
+    body = {
+        "member": member_id,
+        "order": order["reference"],
+        "amount": order["amount"],
+        "currency": order["currency"],
+        "payer": payer,
+    }
+    url = f"{settings.payments.gateway_url}/pay"
+    try:
+        resp = httpx.post(url, json=body, timeout=settings.payments.gateway_timeout_s)
+    except httpx.HTTPError as exc:
+        raise PaymentError(
+            "gateway_unavailable",
+            f"the payment gateway does not answer at {url} ({type(exc).__name__})",
+        ) from None
+    try:
+        data = resp.json()
+    except ValueError:
+        data = {"error": "gateway_error", "detail": resp.text[:200]}
+    if resp.status_code >= 400:
+        raise PaymentError(str(data.get("error") or "gateway_error"), str(data.get("detail")))
+    return data
+
+
+class PaymentClearanceHook:
+    """Clearance hook: a decided declaration gets its payment order and release state."""
+
+    name = "payment"
+
+    def __init__(self, service: PaymentService) -> None:
+        self.service = service
+
+    def before(self, decl: Declaration) -> dict[str, Any] | None:
+        return None
+
+    def abandon(self, decl: Declaration) -> None:
+        return None
+
+    def after(self, decl: Declaration, decision: dict[str, Any]) -> dict[str, Any]:
+        order = self.service.ensure_order(decl.declaration_id)
+        return {"payment": order, "release": self.service.refresh_release(decl.declaration_id)}
+
+    def changed(self, declaration_id: str) -> None:
+        self.service.refresh_release(declaration_id)
+
+
+__all__ = [
+    "CALLBACK_PATH",
+    "CHECK_PATH",
+    "RELEASE_STATES",
+    "PaymentClearanceHook",
+    "PaymentService",
+    "pay_through_gateway",
+    "valid_rf",
+]
