@@ -281,6 +281,11 @@ class PaymentService:
         return _order(rows[0]) if rows else None
 
     def order(self, reference: str) -> dict[str, Any]:
+        if not valid_rf(reference):
+            raise PaymentError(
+                "invalid_reference",
+                f"{reference!r} is not a payment order reference (ISO 11649 check digits)",
+            )
         rows = self.db.query("SELECT * FROM payment_orders WHERE reference = ?", (reference,))
         if not rows:
             raise PaymentError("unknown_order", f"no payment order {reference} at this node")
