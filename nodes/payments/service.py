@@ -503,7 +503,7 @@ class PaymentService:
             "received_at": now, "status": status, "error": error, "detail": detail,
             "fingerprint": p.fingerprint(), "receipt_id": receipt_id(self.member_id, f"{gateway}/{p.reference}"),
         }  # fmt: skip
-        facts = self._facts(row, order)
+        facts = self.facts(row, order)
         doc = prepare(receipt_xml(facts), PAYMENT_RECEIPT, limits=self.limits)
         row["receipt_hash"] = "0x" + doc.doc_hash.hex()
         tx.execute(
@@ -520,7 +520,8 @@ class PaymentService:
                            f"gateway {gateway}", None)  # fmt: skip
         return _payment_result(row), doc
 
-    def _facts(self, row: dict[str, Any], order: dict[str, Any] | None) -> ReceiptFacts:
+    def facts(self, row: dict[str, Any], order: dict[str, Any] | None) -> ReceiptFacts:
+        """The receipt of a recorded payment, rebuilt from its record (same bytes, same hash)."""
         return ReceiptFacts(
             receipt_id=row["receipt_id"],
             customs=self.member_id,
@@ -567,7 +568,7 @@ class PaymentService:
                 {"declaration_hash": row.pop("declaration_hash")} if r["declaration_hash"] else None
             )
             docs.append(
-                prepare(receipt_xml(self._facts(row, order)), PAYMENT_RECEIPT, limits=self.limits)
+                prepare(receipt_xml(self.facts(row, order)), PAYMENT_RECEIPT, limits=self.limits)
             )
         self._queue_receipts(docs, "recovery")
         return len(docs)
@@ -639,7 +640,7 @@ class PaymentService:
                     "not_refundable", f"payment {reference} is {row['status']}, not refund_due"
                 )
             facts = ReceiptFacts(
-                **{**self._facts(dict(row), None).__dict__,
+                **{**self.facts(dict(row), None).__dict__,
                    "receipt_id": receipt_id(self.member_id, f"{gateway}/{reference}/refund"),
                    "status": "REFUNDED", "declaration_hash": None,
                    "reason": f"refunded by {officer}, bank reference {bank_reference}"}

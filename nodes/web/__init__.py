@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from nodes.web import audit, auditor, common, exporter, officer, tariff, xray
+from nodes.web import audit, auditor, common, exporter, manifests, officer, payments, tariff, xray
 from nodes.web.access import PREFIX
 from nodes.web.sessions import DEFAULT_TTL_S, SessionStore
 
@@ -28,7 +28,7 @@ def install(app: FastAPI, *, session_ttl_s: float = DEFAULT_TTL_S) -> None:
     secret = ctx.chain.keys.secret(f"{ctx.member.id}/console-session")
     app.state.console_sessions = SessionStore(secret, ctx.member.id, ttl_s=session_ttl_s)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
-    for module in (common, exporter, officer, auditor, tariff, audit, xray):
+    for module in (common, exporter, officer, auditor, tariff, audit, xray, manifests, payments):
         app.include_router(module.router)
     app.add_api_route(PREFIX, _to_console, include_in_schema=False)
     app.include_router(common.fallback)

@@ -11,7 +11,9 @@ trust from the node's database; every entry is re-verified now:
 - its transaction exists and succeeded, its `submit` call carried exactly that attestation
   (subject, kind, result hash, model version) and AttestationHub still holds it
   (`isAttested`), with the same signers in the `Attested` event;
-- a permit draw is read back from PermitRegistry (`drawOf`) with the same quantity.
+- a permit draw is read back from PermitRegistry (`drawOf`) with the same quantity;
+- a payment's or guarantee draw's receipt is rebuilt from the node's record and must be the
+  anchored one, verified on chain (nodes/payments/trace.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from web3.logs import DISCARD
 from chain.errors import ChainError
 from nodes.context import NodeContext
 from nodes.errors import ApiError
+from nodes.payments.trace import payment_trace
 from nodes.web.render import when
 from offchain import attestation as att
 from offchain.declarations import DeclarationRejected, declaration_hash, load_declaration_json
@@ -415,6 +418,9 @@ def trace_declaration(ctx: NodeContext, declaration_id: str) -> dict[str, Any]:
                 "reverified": _checked(chain, ra, subject, att.CLEARANCE, None),
             }
         )
+
+    # 6. duties: payments, guarantee draws and release, each receipt re-verified on chain
+    timeline.extend(payment_trace(ctx.payments, rec["id"]))
 
     # Lodging precedes every attestation; the node stores the declaration with its decision,
     # so its own timestamp comes after them: show the first block's time, and the record's.

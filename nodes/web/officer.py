@@ -146,7 +146,15 @@ def declaration(
     rec = ctx.clearance.get(declaration_id)
     if rec is None:
         raise ApiError(404, "unknown_declaration", f"no declaration {declaration_id} on this node")
-    return page(request, "declaration.html", v, title=f"Declaration {declaration_id}", d=rec)
+    release = ctx.payments.refresh_release(declaration_id)
+    return page(
+        request,
+        "declaration.html",
+        v,
+        title=f"Declaration {declaration_id}",
+        d=rec,
+        release=release,
+    )
 
 
 # --- alerts ----------------------------------------------------------------------------------

@@ -140,6 +140,24 @@ NAV: list[NavEntry] = [
         ("auditor", "officer"),
         "declarations and importers ranked by audit risk, with reasons",
     ),
+    NavEntry(
+        "Pre-arrival risk",
+        "/manifests",
+        ("officer", "auditor"),
+        "cargo manifest lines flagged before arrival; unmatched and cross-checked lines",
+    ),
+    NavEntry(
+        "Release",
+        "/releases",
+        ("officer", "auditor"),
+        "what holds each declaration's goods: channel checks and unpaid duties",
+    ),
+    NavEntry(
+        "Duties & payments",
+        "/payments",
+        ("exporter", "officer"),
+        "payment orders to pay or defer, payments and anchored receipts",
+    ),
 ]
 
 
