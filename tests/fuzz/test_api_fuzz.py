@@ -33,7 +33,7 @@ from .conftest import api_key, fresh_settings, serve
 
 pytestmark = [pytest.mark.contract, pytest.mark.integration]
 
-EXAMPLES_PER_OPERATION = 40
+EXAMPLES_PER_OPERATION = 30
 
 
 @dataclass
