@@ -27,8 +27,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -37,9 +36,11 @@ import httpx
 from nacl.signing import VerifyKey
 
 from nodes.clearance.service import ClearanceService
+from nodes.payments.guarantees import GuaranteeBook, order_json
+from nodes.payments.release import RELEASE_STATES, ReleaseBook
 from nodes.records import RecordService
 from offchain.db import Database
-from offchain.declarations import CURRENCY_CODES, Declaration
+from offchain.declarations import Declaration
 from offchain.doctypes import PAYMENT_RECEIPT
 from offchain.documents import PreparedDocument, prepare
 from offchain.outbox import utc_now
@@ -50,7 +51,6 @@ from offchain.payments import (
     PaymentNotice,
     ReceiptFacts,
     cents,
-    money,
     parse_message,
     parse_signature,
     receipt_id,
@@ -65,7 +65,6 @@ from offchain.xmlsafe import XmlLimits
 
 CALLBACK_PATH = "/payments/callback"
 CHECK_PATH = "/payments/check"
-RELEASE_STATES = ("awaiting_payment", "released", "held")
 
 MIGRATIONS = [
     """
@@ -181,11 +180,10 @@ MIGRATIONS = [
 ]
 
 
-def _today() -> date:
-    return datetime.now(UTC).date()
+class PaymentService(GuaranteeBook, ReleaseBook):
+    """Orders, gateway messages, payments, receipts and refunds; guarantees
+    (nodes/payments/guarantees.py) and release state (nodes/payments/release.py) are mixed in."""
 
-
-class PaymentService:
     def __init__(
         self,
         settings: Settings,
@@ -278,7 +276,7 @@ class PaymentService:
         rows = self.db.query(
             "SELECT * FROM payment_orders WHERE declaration_id = ?", (declaration_id,)
         )
-        return _order(rows[0]) if rows else None
+        return order_json(rows[0]) if rows else None
 
     def order(self, reference: str) -> dict[str, Any]:
         if not valid_rf(reference):
@@ -289,7 +287,7 @@ class PaymentService:
         rows = self.db.query("SELECT * FROM payment_orders WHERE reference = ?", (reference,))
         if not rows:
             raise PaymentError("unknown_order", f"no payment order {reference} at this node")
-        return _order(rows[0])
+        return order_json(rows[0])
 
     def orders(
         self, *, state: str | None = None, user: str | None = None, limit: int = 200
@@ -306,7 +304,7 @@ class PaymentService:
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self.db.query(sql + " ORDER BY o.seq DESC LIMIT ?", (*args, limit))
-        return [_order(r) for r in rows]
+        return [order_json(r) for r in rows]
 
     def payment_view(self, declaration_id: str) -> dict[str, Any]:
         """What the trader needs to pay: the order (or why there is none) and past payments."""
@@ -464,8 +462,7 @@ class PaymentService:
                 if result.get("declaration"):
                     touched.add(result["declaration"])
         self._queue_receipts(prepared, gateway)
-        for declaration_id in touched:
-            self.refresh_release(declaration_id)
+        self.refresh_releases(touched)
         return {"gateway": gateway, "results": results, "summary": _counts(results)}
 
     def _record(
@@ -485,7 +482,7 @@ class PaymentService:
             "SELECT * FROM payment_orders WHERE reference = ?", (p.order,)
         ).fetchone()
         status, error, detail = "applied", None, None
-        order = _order(order_row) if order_row is not None else None
+        order = order_json(order_row) if order_row is not None else None
         if order is None:
             status, error = "refund_due", "unknown_order"
             detail = f"no payment order {p.order} at this node: recorded, to be refunded"
@@ -657,272 +654,6 @@ class PaymentService:
                 "SELECT * FROM payments WHERE gateway = ? AND reference = ?", (gateway, reference)
             )[0]
         )
-
-    # --- guarantees ----------------------------------------------------------------------
-
-    def register_guarantee(self, g: dict[str, Any], user: str) -> dict[str, Any]:
-        amount = money(g["amount"])
-        currency = g["currency"]
-        if currency not in CURRENCY_CODES:
-            raise PaymentError("invalid_guarantee", f"{currency!r} is not an ISO 4217 currency")
-        if g["valid_to"] < g["valid_from"]:
-            raise PaymentError("invalid_guarantee", "valid_to is before valid_from")
-        try:
-            self.db.execute(
-                "INSERT INTO guarantees (id, holder_scheme, holder_id, holder_name, issuer, amount,"
-                " available, currency, valid_from, valid_to, registered_at, registered_by)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (g["guarantee_id"], g["holder"]["id_scheme"], g["holder"]["id"],
-                 g["holder"]["name"], g["issuer"], cents(amount), cents(amount), currency,
-                 g["valid_from"].isoformat(), g["valid_to"].isoformat(), utc_now(), user),
-            )  # fmt: skip
-        except sqlite3.IntegrityError:
-            raise PaymentError(
-                "guarantee_exists", f"guarantee {g['guarantee_id']} is already registered"
-            ) from None
-        return self.guarantee(g["guarantee_id"])
-
-    def guarantee(self, guarantee_id: str) -> dict[str, Any]:
-        rows = self.db.query("SELECT * FROM guarantees WHERE id = ?", (guarantee_id,))
-        if not rows:
-            raise PaymentError("unknown_guarantee", f"no guarantee {guarantee_id} at this node")
-        out = dict(rows[0])
-        out["movements"] = [
-            dict(m)
-            for m in self.db.query(
-                "SELECT * FROM guarantee_movements WHERE guarantee_id = ? ORDER BY id",
-                (guarantee_id,),
-            )
-        ]
-        return out
-
-    def guarantees(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.query("SELECT * FROM guarantees ORDER BY id")]
-
-    def _movements(self, order_ref: str) -> list[dict[str, Any]]:
-        return [
-            dict(m)
-            for m in self.db.query(
-                "SELECT * FROM guarantee_movements WHERE order_ref = ? ORDER BY id", (order_ref,)
-            )
-        ]
-
-    def _move(
-        self, tx: sqlite3.Connection, guarantee_id: str, order_ref: str, kind: str,
-        amount: str, actor: str, receipt: tuple[str, str] | None,
-    ) -> str:  # fmt: skip
-        g = tx.execute("SELECT available FROM guarantees WHERE id = ?", (guarantee_id,)).fetchone()
-        delta = Decimal(amount) if kind == "restore" else -Decimal(amount)
-        after = Decimal(g["available"]) + delta
-        tx.execute("UPDATE guarantees SET available = ? WHERE id = ?", (cents(after), guarantee_id))
-        tx.execute(
-            "INSERT INTO guarantee_movements (guarantee_id, order_ref, kind, amount,"
-            " available_after, at, actor, receipt_id, receipt_hash) VALUES (?,?,?,?,?,?,?,?,?)",
-            (guarantee_id, order_ref, kind, amount, cents(after), utc_now(), actor,
-             *(receipt or (None, None))),
-        )  # fmt: skip
-        return cents(after)
-
-    def defer(self, declaration_id: str, guarantee_id: str, user: str) -> dict[str, Any]:
-        """Secure the order against the importer's guarantee: drawn down now, restored on
-        payment.  Refused (nothing drawn) when the guarantee is another holder's, inactive,
-        in another currency, or short of the amount."""
-        d = self._decision(declaration_id)
-        order = self.ensure_order(declaration_id)
-        if order is None:
-            raise PaymentError("nothing_to_pay", f"declaration {declaration_id} levies no duties")
-        with self.db.transaction() as tx:
-            g = tx.execute("SELECT * FROM guarantees WHERE id = ?", (guarantee_id,)).fetchone()
-            o = _order(tx.execute(
-                "SELECT * FROM payment_orders WHERE reference = ?", (order["reference"],)
-            ).fetchone())  # fmt: skip
-            if g is None:
-                raise PaymentError("unknown_guarantee", f"no guarantee {guarantee_id} at this node")
-            if o["state"] != "open":
-                raise PaymentError(
-                    "already_paid" if o["state"] == "paid" else "already_secured",
-                    f"order {o['reference']} is {o['state']}",
-                )
-            if (g["holder_scheme"], g["holder_id"]) != (o["importer_scheme"], o["importer_id"]):
-                raise PaymentError(
-                    "guarantee_not_holders",
-                    f"guarantee {guarantee_id} is held by {g['holder_scheme']}-{g['holder_id']}, "
-                    f"the importer is {o['importer_scheme']}-{o['importer_id']}",
-                )
-            today = _today().isoformat()
-            if g["revoked_at"] or not (g["valid_from"] <= today <= g["valid_to"]):
-                raise PaymentError(
-                    "guarantee_inactive",
-                    f"guarantee {guarantee_id} is valid {g['valid_from']} to {g['valid_to']}"
-                    + (f", revoked {g['revoked_at']}" if g["revoked_at"] else ""),
-                )
-            if g["currency"] != o["currency"]:
-                raise PaymentError(
-                    "currency_mismatch",
-                    f"guarantee {guarantee_id} is in {g['currency']}, the order in {o['currency']}",
-                )
-            if Decimal(g["available"]) < Decimal(o["amount"]):
-                raise PaymentError(
-                    "guarantee_insufficient",
-                    f"guarantee {guarantee_id} has {g['available']} {g['currency']} available; "
-                    f"the order is for {o['amount']}",
-                )
-            number = receipt_id(self.member_id, f"guarantee/{guarantee_id}/{o['reference']}")
-            facts = ReceiptFacts(
-                receipt_id=number, customs=self.member_id, order=o["reference"],
-                method="GUARANTEE", payment_reference=number, amount=Decimal(o["amount"]),
-                currency=o["currency"], paid_at=datetime.now(UTC).replace(microsecond=0),
-                payer_name=g["holder_name"], payer_id=g["holder_id"],
-                payer_scheme=g["holder_scheme"], status="APPLIED",
-                declaration_id=declaration_id, declaration_hash=d["hash"],
-                guarantee=guarantee_id, reason=f"deferred by {user} against the guarantee",
-            )  # fmt: skip
-            doc = prepare(receipt_xml(facts), PAYMENT_RECEIPT, limits=self.limits)
-            self._move(tx, guarantee_id, o["reference"], "draw", o["amount"], user,
-                       (number, "0x" + doc.doc_hash.hex()))  # fmt: skip
-            tx.execute(
-                "UPDATE payment_orders SET state = 'guaranteed', guarantee_id = ? WHERE reference = ?",
-                (guarantee_id, o["reference"]),
-            )
-        self.records.keep([doc], user)
-        self.refresh_release(declaration_id)
-        return {**self.payment_view(declaration_id), "release": self.release(declaration_id)}
-
-    # --- inspections and release ---------------------------------------------------------
-
-    def inspect(self, declaration_id: str, outcome: str, note: str, officer: str) -> dict[str, Any]:
-        """An officer's documentary check or inspection outcome for the current channel."""
-        d = self._decision(declaration_id)
-        if d["channel"] == "C1":
-            raise PaymentError(
-                "no_check_due", f"declaration {declaration_id} is C1: no check to record"
-            )
-        self.db.execute(
-            "INSERT INTO inspections (declaration_id, channel, outcome, note, officer, at)"
-            " VALUES (?,?,?,?,?,?)",
-            (declaration_id, d["channel"], outcome, note, officer, utc_now()),
-        )
-        return self.refresh_release(declaration_id)
-
-    def _inspection(self, declaration_id: str, channel: str) -> dict[str, Any] | None:
-        rows = self.db.query(
-            "SELECT * FROM inspections WHERE declaration_id = ? AND channel = ?"
-            " ORDER BY id DESC LIMIT 1",
-            (declaration_id, channel),
-        )
-        return dict(rows[0]) if rows else None
-
-    def release(self, declaration_id: str) -> dict[str, Any]:
-        """The release state now, with what it waits for (computed; see refresh_release)."""
-        d = self._decision(declaration_id)
-        order = self.ensure_order(declaration_id)
-        stored = self.db.query(
-            "SELECT state, released_at FROM releases WHERE declaration_id = ?", (declaration_id,)
-        )
-        channel = d["channel"]
-        inspection = self._inspection(declaration_id, channel) if channel != "C1" else None
-        waiting = []
-        channel_ok = channel == "C1" or (
-            inspection is not None and inspection["outcome"] == "passed"
-        )
-        if not channel_ok:
-            if inspection is not None:
-                waiting.append(
-                    f"the {channel} check failed ({inspection['officer']}: {inspection['note']})"
-                )
-            else:
-                check = "documentary check" if channel == "C2" else "physical inspection"
-                waiting.append(f"channel {channel}: {check} by an officer")
-        paid = order is None or order["state"] in ("paid", "guaranteed")
-        if not paid:
-            waiting.append(
-                f"duties of {order['amount']} {order['currency']} unpaid (order "
-                f"{order['reference']}, due {order['due_date']})"
-            )
-        if stored and stored[0]["state"] == "released":
-            state, released_at = "released", stored[0]["released_at"]
-        else:
-            state = "released" if channel_ok and paid else "held" if not channel_ok else (
-                "awaiting_payment")  # fmt: skip
-            released_at = None
-        return {
-            "declaration": declaration_id,
-            "state": state,
-            "channel": channel,
-            "released_at": released_at,
-            "waiting_for": [] if state == "released" else waiting,
-            "payment": None
-            if order is None
-            else {
-                k: order[k]
-                for k in (
-                    "reference",
-                    "amount",
-                    "currency",
-                    "due_date",
-                    "state",
-                    "guarantee_id",
-                    "settled_at",
-                )
-            },
-            "inspection": inspection,
-        }
-
-    def refresh_release(self, declaration_id: str) -> dict[str, Any]:
-        """Compute the release state and record it (with an event when it changed)."""
-        r = self.release(declaration_id)
-        now = utc_now()
-        with self.db.transaction() as tx:
-            old = tx.execute(
-                "SELECT state, released_at FROM releases WHERE declaration_id = ?",
-                (declaration_id,),
-            ).fetchone()
-            if old is not None and old["state"] == r["state"]:
-                return r
-            released_at = now if r["state"] == "released" else None
-            tx.execute(
-                "INSERT INTO releases (declaration_id, state, released_at, updated_at)"
-                " VALUES (?,?,?,?) ON CONFLICT (declaration_id) DO UPDATE SET state = excluded.state,"
-                " released_at = excluded.released_at, updated_at = excluded.updated_at",
-                (declaration_id, r["state"], released_at, now),
-            )
-            tx.execute(
-                "INSERT INTO release_events (declaration_id, state, at, why) VALUES (?,?,?,?)",
-                (declaration_id, r["state"], now, "; ".join(r["waiting_for"]) or "released"),
-            )
-        return {**r, "released_at": released_at}
-
-    def release_events(self, declaration_id: str) -> list[dict[str, Any]]:
-        return [
-            dict(r)
-            for r in self.db.query(
-                "SELECT state, at, why FROM release_events WHERE declaration_id = ? ORDER BY id",
-                (declaration_id,),
-            )
-        ]
-
-    def releases(self, *, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        """Declarations with their recorded release state, newest first."""
-        sql = (
-            "SELECT d.declaration_id, d.channel, d.created_at, d.created_by, r.state, r.released_at"
-            " FROM declarations d LEFT JOIN releases r USING (declaration_id)"
-        )
-        args: list[Any] = []
-        if state:
-            sql += " WHERE r.state = ?"
-            args.append(state)
-        rows = self.db.query(sql + " ORDER BY d.created_at DESC LIMIT ?", (*args, limit))
-        return [dict(r) for r in rows]
-
-    def refresh_all(self, declaration_ids: Iterable[str]) -> None:
-        for declaration_id in declaration_ids:
-            self.refresh_release(declaration_id)
-
-
-def _order(r: Any) -> dict[str, Any]:
-    d = dict(r)
-    d["declaration"] = d.pop("declaration_id")
-    return d
 
 
 def _payment_result(r: Any) -> dict[str, Any]:
