@@ -30,6 +30,7 @@ from chain.client import connect
 from chain.deploy import ensure_deployed
 from chain.devnet import Devnet, port_is_free, rpc_chain_id
 from chain.errors import ChainError, PortInUse
+from nodes.gateway import launch as gateway_launch
 from nodes.transport.simulator import SCENARIOS, simulate
 from offchain.broker import Broker, accepts
 from offchain.declarations import load_declaration_json, load_declaration_xml
@@ -114,6 +115,7 @@ class Launcher:
                     f"{s.node_host}:{oracle_port} (oracle instance of {m.id}) is already in "
                     "use; stop that process or set SMARTCUSTOMS_CLEARANCE__ORACLE_BASE_PORT"
                 )
+        gateway_launch.check_port(s)
         Keystore(s.keys_dir)  # keys are created on first use below
         if rpc_chain_id(s.chain.rpc_url) == s.chain.chain_id:
             self.say(f"using the chain already running at {s.chain.rpc_url}")
@@ -129,9 +131,19 @@ class Launcher:
                 self.nodes.append(self._spawn_oracle(m))
         for m in s.members:
             self.nodes.append(self._spawn_node(m))
+        self.nodes.append(
+            self._spawn(
+                "gateway",
+                gateway_launch.process_member(s),
+                s.payments.gateway_url,
+                args=gateway_launch.serve_args(),
+            )
+        )
         self._wait_healthy()
         demo = self._seed_demo_documents()
         demo_declarations = self._seed_demo_clearance()
+        registered = gateway_launch.register_everywhere(s, self.say)
+        demo_payments = gateway_launch.seed_demo(s, self.say)
         demo_trips = self._seed_demo_trips()
         self._start_live_trips()
         return {
@@ -156,6 +168,8 @@ class Launcher:
             "demo_documents": demo,
             "demo_declarations": demo_declarations,
             "demo_trips": demo_trips,
+            "gateway": {"url": s.payments.gateway_url, "registered_with": registered},
+            "demo_payments": demo_payments,
             "broker": f"{s.transport.broker_host}:{s.transport.broker_port}",
             "oracles": [
                 {"member": n.member.id, "url": n.url} for n in self.nodes if n.what == "oracle"
@@ -169,14 +183,16 @@ class Launcher:
     def _spawn_oracle(self, m: MemberConfig) -> NodeProcess:
         return self._spawn("oracle", m, instance_url(self.settings, m.id))
 
-    def _spawn(self, what: str, m: MemberConfig, url: str) -> NodeProcess:
-        """`smartcustoms <what> serve --member <id>` as a child in its own process group,
-        logging to var/log/<what>-<id>.log, dying with us."""
+    def _spawn(
+        self, what: str, m: MemberConfig, url: str, *, args: list[str] | None = None
+    ) -> NodeProcess:
+        """`smartcustoms <what> serve --member <id>` (or `args`) as a child in its own
+        process group, logging to var/log/<what>-<id>.log, dying with us."""
         log = self.settings.log_dir / f"{what}-{m.id}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "nodes.cli", what, "serve", "--member", m.id],
+                [sys.executable, "-m", "nodes.cli", *(args or [what, "serve", "--member", m.id])],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -471,6 +487,20 @@ def print_summary(console: Console, summary: dict) -> None:
         console.print(
             f"  demo declaration {d['declaration']}: {d['channel']}"
             + (f" ({', '.join(d['reasons'])})" if d["reasons"] else "")
+        )
+    gw = summary.get("gateway") or {}
+    if gw:
+        console.print(
+            f"  payment gateway stand-in {gw['url']} (key registered with "
+            f"{', '.join(gw['registered_with']) or 'no node'})"
+        )
+    demo_pay = (summary.get("demo_payments") or {}).get("payment")
+    if demo_pay:
+        d = summary["demo_payments"]["declaration"]
+        console.print(
+            f"  demo: declaration {d['declaration']} matched its manifest line, paid "
+            f"({demo_pay['status']}), {demo_pay['release']}; try smartcustoms declaration "
+            f"status {d['declaration']}"
         )
     if summary.get("demo_trips"):
         console.print(

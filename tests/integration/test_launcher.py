@@ -38,6 +38,7 @@ def _env(home: Path, anvil_port: int, node_ports: list[int]) -> dict[str, str]:
         "SMARTCUSTOMS_MEMBERS": json.dumps(members),
         "SMARTCUSTOMS_CLEARANCE__ORACLE_BASE_PORT": str(free_port_run(len(MEMBERS))),
         "SMARTCUSTOMS_TRANSPORT__BROKER_PORT": str(free_port()),
+        "SMARTCUSTOMS_PAYMENTS__GATEWAY_PORT": str(free_port()),
         "NO_COLOR": "1",
     }
 
@@ -85,7 +86,16 @@ def test_run_starts_three_nodes_stops_cleanly_and_restart_reuses(tmp_path):
             assert health["status"] == "ok" and health["member"] == node["member"]
             assert httpx.get(f"http://127.0.0.1:{port}/docs", timeout=10).status_code == 200
         children = _children(proc.pid)
-        assert len(children) == 8  # anvil, mosquitto, three oracle instances, three nodes
+        # anvil, mosquitto, three oracle instances, three nodes, the payment gateway stand-in
+        assert len(children) == 9
+        gateway = httpx.get(summary["gateway"]["url"] + "/health", timeout=10).json()
+        assert gateway["stand_in"] is True and summary["gateway"]["registered_with"] == list(
+            MEMBERS
+        )
+        paid = summary["demo_payments"]
+        assert [m["type"] for m in paid["manifests"]] == ["IM", "EX"]
+        assert paid["declaration"]["manifest"] == ["matched"]
+        assert paid["payment"]["status"] == "applied"
         trips = {t["trip"]: t for t in summary["demo_trips"]}
         assert len(trips) == 5 and {t["scenario"] for t in trips.values()} >= {"seal_open"}
         key = Path(summary["nodes"][0]["admin_api_key_file"]).read_text().strip()
@@ -128,6 +138,7 @@ def test_run_starts_three_nodes_stops_cleanly_and_restart_reuses(tmp_path):
         assert summary2["deployment_reused"] is True
         assert summary2["demo_declarations"] == []  # seeded once, not again
         assert summary2["demo_trips"] == []
+        assert summary2["demo_payments"] == {}
         assert summary2["contracts"]["ConsortiumRegistry"] == address
         assert summary2["block"] >= summary["block"]  # chain state survived the restart
         members = httpx.get(f"http://127.0.0.1:{node_ports[0]}/members", timeout=10).json()
