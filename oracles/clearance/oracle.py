@@ -6,9 +6,10 @@ document check, the channel and the reasons.  Every instance reads the chain its
 (permits, document anchors) rather than trusting the requester, and computes the same output
 for the same request and chain state — which is what lets k independent instances sign it.
 
-Documents are checked from their receipts: the proof must lead to an anchored root, neither
-the document nor its batch revoked.  The documents' contents were verified by the importing
-node when they arrived (documents flow); the oracle does not hold them.
+Documents are checked from their receipts: the proof must lead to an anchored root whose
+batch DocumentRegistry recorded as the claimed type, neither the document nor its batch
+revoked.  The documents' contents were verified by the importing node when they arrived
+(documents flow); the oracle does not hold them.
 
 Cargo manifests: a declaration citing transport document lines comes with `"manifest":
 {"citations": [...], "tolerances": {...}}`, what the node found for each cited line (the
@@ -26,6 +27,7 @@ from typing import Any
 
 from chain.context import Chain
 from offchain import attestation as att
+from offchain import doctypes
 from offchain.declarations import (
     Declaration,
     DeclarationRejected,
@@ -307,6 +309,16 @@ class ClearanceOracle(Oracle):
                         "doc_hash": ref.doc_hash,
                         "ok": False,
                         "reason": f"root {r.root} was never anchored",
+                    }
+                )
+                continue
+            anchored_as = doctypes.doc_type(int(batch.doc_type)).name
+            if anchored_as != ref.doc_type:
+                out.append(
+                    {
+                        "doc_hash": ref.doc_hash,
+                        "ok": False,
+                        "reason": f"its batch was anchored as {anchored_as}, not {ref.doc_type}",
                     }
                 )
                 continue

@@ -182,6 +182,32 @@ def test_a_document_of_a_revoked_batch_fails_the_documents_check(chain, judge, a
     assert (doc["ok"], doc["reason"]) == (False, "its batch was revoked")
 
 
+def test_a_document_anchored_as_another_type_is_not_a_certificate(example, judge, anchor_documents):
+    """An invoice's receipt relabelled as a certificate of origin: its proof leads to an
+    anchored, unrevoked root, but DocumentRegistry recorded that batch as invoices."""
+    decl = example(ASTEP)
+    cert = decl.documents[0]
+    other = "0x" + os.urandom(32).hex()
+    receipt, _ = anchor_documents(
+        "SG", [("commercial-invoice", cert.doc_hash), ("commercial-invoice", other)]
+    )
+    body = decl.to_json()
+    body["documents"] = [
+        {
+            "doc_type": "certificate-of-origin",
+            "doc_hash": cert.doc_hash,
+            "receipt": {**receipt, "doc_type": "certificate-of-origin"},
+        }
+    ]
+    body["declaration_id"] = fresh_id("RELABEL")
+    out = judge(load_declaration_json(body))
+    doc = out["documents"][0]
+    assert doc["ok"] is False
+    assert "commercial-invoice" in doc["reason"] and "certificate-of-origin" in doc["reason"]
+    assert "DOCUMENTS-FAILED" in rules(out)
+    assert out["duties"]["items"][0]["preferential_applied"] is False
+
+
 def test_a_receipt_whose_proof_does_not_lead_to_its_root_fails(judge, astep_anchored):
     decl, receipt = astep_anchored
     body = decl.to_json()
