@@ -92,6 +92,7 @@ def _record_jobs(ctx: NodeContext) -> list[Job]:
     s = ctx.settings
     return [
         Job("partner manifests", ctx.manifests.sync_partner, s.manifests.partner_sync_s),
-        Job("payment receipts", ctx.payments.ensure_receipts, 30.0),
+        Job("payment receipts", ctx.payments.flush_receipts, 0.0),
+        Job("payment receipts left behind", ctx.payments.ensure_receipts, 30.0),
         Job("gateway nonces", ctx.payments.prune_nonces, 60.0),
     ]

@@ -25,17 +25,16 @@ Both sides of the flow, without HTTP:
 from __future__ import annotations
 
 import json
-import sqlite3
-import time
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
 import httpx
-from nacl.signing import VerifyKey
 
 from nodes.clearance.service import ClearanceService
+from nodes.payments.gateway import CALLBACK_PATH, CHECK_PATH, GatewayMessages
 from nodes.payments.guarantees import GuaranteeBook, order_json
 from nodes.payments.release import RELEASE_STATES, ReleaseBook
 from nodes.records import RecordService
@@ -45,26 +44,17 @@ from offchain.doctypes import PAYMENT_RECEIPT
 from offchain.documents import PreparedDocument, prepare
 from offchain.outbox import utc_now
 from offchain.payments import (
-    Callback,
-    CheckRequest,
     PaymentError,
-    PaymentNotice,
     ReceiptFacts,
     cents,
-    parse_message,
-    parse_signature,
     receipt_id,
     receipt_xml,
     rf_reference,
     valid_rf,
-    verify_request,
 )
 from offchain.settings import Settings
 from offchain.tariff import TariffTable
 from offchain.xmlsafe import XmlLimits
-
-CALLBACK_PATH = "/payments/callback"
-CHECK_PATH = "/payments/check"
 
 MIGRATIONS = [
     """
@@ -180,9 +170,9 @@ MIGRATIONS = [
 ]
 
 
-class PaymentService(GuaranteeBook, ReleaseBook):
-    """Orders, gateway messages, payments, receipts and refunds; guarantees
-    (nodes/payments/guarantees.py) and release state (nodes/payments/release.py) are mixed in."""
+class PaymentService(GatewayMessages, GuaranteeBook, ReleaseBook):
+    """Orders, payments, receipts and refunds; the gateway's messages (gateway.py),
+    guarantees (guarantees.py) and release state (release.py) are mixed in."""
 
     def __init__(
         self,
@@ -198,6 +188,8 @@ class PaymentService(GuaranteeBook, ReleaseBook):
         self.clearance = clearance
         self.records = records
         self.limits = XmlLimits(settings.documents.max_xml_bytes, settings.documents.max_xml_depth)
+        self._receipts_pending: list[tuple[list[PreparedDocument], str]] = []
+        self._receipts_lock = threading.Lock()
         db.migrate("nodes.payments", MIGRATIONS)
 
     @cached_property
@@ -318,258 +310,6 @@ class PaymentService(GuaranteeBook, ReleaseBook):
             "guarantee_movements": self._movements(order["reference"]) if order else [],
         }
 
-    # --- gateways ----------------------------------------------------------------------
-
-    def register_gateway(self, gateway: str, public_key_hex: str, user: str) -> dict[str, Any]:
-        try:
-            key = bytes.fromhex(public_key_hex)
-            VerifyKey(key)
-        except (ValueError, TypeError):
-            raise PaymentError(
-                "invalid_key", "the gateway's public key is 64 hex digits (Ed25519)"
-            ) from None
-        if len(key) != 32:
-            raise PaymentError("invalid_key", "the gateway's public key is 64 hex digits (Ed25519)")
-        now = utc_now()
-        with self.db.transaction() as tx:
-            row = tx.execute(
-                "SELECT public_key, revoked_at FROM payment_gateways WHERE id = ?", (gateway,)
-            ).fetchone()
-            if row is not None and row["revoked_at"] is None and row["public_key"] != key.hex():
-                raise PaymentError(
-                    "gateway_exists",
-                    f"gateway {gateway} is registered with another key; revoke it first",
-                )
-            tx.execute(
-                "INSERT INTO payment_gateways (id, public_key, registered_at, registered_by)"
-                " VALUES (?,?,?,?) ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key,"
-                " registered_at = excluded.registered_at, registered_by = excluded.registered_by,"
-                " revoked_at = NULL",
-                (gateway, key.hex(), now, user),
-            )
-        return self.gateway(gateway)
-
-    def revoke_gateway(self, gateway: str) -> dict[str, Any]:
-        self.gateway(gateway)
-        self.db.execute(
-            "UPDATE payment_gateways SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            (utc_now(), gateway),
-        )
-        return self.gateway(gateway)
-
-    def gateway(self, gateway: str) -> dict[str, Any]:
-        rows = self.db.query("SELECT * FROM payment_gateways WHERE id = ?", (gateway,))
-        if not rows:
-            raise PaymentError("no_such_gateway", f"no gateway {gateway!r} is registered here")
-        return dict(rows[0])
-
-    def gateways(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.query("SELECT * FROM payment_gateways ORDER BY id")]
-
-    def _authentic(self, body: bytes, headers: dict[str, str], path: str) -> str:
-        sig = parse_signature(headers)
-        rows = self.db.query(
-            "SELECT public_key, revoked_at FROM payment_gateways WHERE id = ?", (sig.gateway,)
-        )
-        if not rows:
-            raise PaymentError(
-                "unknown_gateway",
-                f"gateway {sig.gateway!r} is not registered with this node (POST /payments/gateways)",
-            )
-        if rows[0]["revoked_at"]:
-            raise PaymentError(
-                "gateway_revoked", f"gateway {sig.gateway!r} was revoked at {rows[0]['revoked_at']}"
-            )
-        verify_request(
-            sig,
-            public_key=bytes.fromhex(rows[0]["public_key"]),
-            member=self.member_id,
-            method="POST",
-            path=path,
-            body=body,
-            max_skew_s=self.settings.payments.callback_max_skew_s,
-        )
-        if path == CALLBACK_PATH:
-            try:
-                self.db.execute(
-                    "INSERT INTO gateway_nonces (gateway, nonce, seen_at) VALUES (?,?,?)",
-                    (sig.gateway, sig.nonce, time.time()),
-                )
-            except sqlite3.IntegrityError:
-                raise PaymentError(
-                    "replayed", f"nonce {sig.nonce} of gateway {sig.gateway} was already used"
-                ) from None
-        return sig.gateway
-
-    def prune_nonces(self) -> int:
-        keep_s = 2 * self.settings.payments.callback_max_skew_s
-        cur = self.db.execute(
-            "DELETE FROM gateway_nonces WHERE seen_at < ?", (time.time() - keep_s,)
-        )
-        return cur.rowcount
-
-    # --- the gateway asks, then confirms ------------------------------------------------
-
-    def check(self, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-        """Before money moves: is each order open, for this amount and currency?"""
-        self._authentic(body, headers, CHECK_PATH)
-        req = parse_message(CheckRequest, body, self.settings.payments.max_callback_payments)
-        out = []
-        for line in req.payments:
-            try:
-                order = self.order(line.order)
-                self._fits(order, line.amount, line.currency)
-                out.append({"order": line.order, "ok": True, "declaration": order["declaration"],
-                            "amount": order["amount"], "currency": order["currency"],
-                            "due_date": order["due_date"], "state": order["state"]})  # fmt: skip
-            except PaymentError as exc:
-                out.append({"order": line.order, "ok": False, "error": exc.code,
-                            "detail": exc.detail, "status": exc.http_status})  # fmt: skip
-        return {"results": out}
-
-    @staticmethod
-    def _fits(order: dict[str, Any], amount: Decimal, currency: str) -> None:
-        if order["state"] == "paid":
-            raise PaymentError(
-                "already_paid",
-                f"order {order['reference']} of declaration {order['declaration']} was paid "
-                f"at {order['settled_at']}",
-            )
-        if currency != order["currency"]:
-            raise PaymentError(
-                "currency_mismatch",
-                f"order {order['reference']} is in {order['currency']}, not {currency}",
-            )
-        if cents(amount) != order["amount"]:
-            raise PaymentError(
-                "amount_mismatch",
-                f"order {order['reference']} is for {order['amount']} {order['currency']}, "
-                f"not {cents(amount)}",
-            )
-
-    def callback(self, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-        """Record every payment of an authentic callback; see the module docstring."""
-        gateway = self._authentic(body, headers, CALLBACK_PATH)
-        cb = parse_message(Callback, body, self.settings.payments.max_callback_payments)
-        results, prepared, touched = [], [], set()
-        now = utc_now()
-        with self.db.transaction() as tx:
-            for p in cb.payments:
-                result, doc = self._record(tx, gateway, p, now)
-                results.append(result)
-                if doc is not None:
-                    prepared.append(doc)
-                if result.get("declaration"):
-                    touched.add(result["declaration"])
-        self._queue_receipts(prepared, gateway)
-        self.refresh_releases(touched)
-        return {"gateway": gateway, "results": results, "summary": _counts(results)}
-
-    def _record(
-        self, tx: sqlite3.Connection, gateway: str, p: PaymentNotice, now: str
-    ) -> tuple[dict[str, Any], PreparedDocument | None]:
-        base = {"reference": p.reference, "order": p.order}
-        seen = tx.execute(
-            "SELECT * FROM payments WHERE gateway = ? AND reference = ?", (gateway, p.reference)
-        ).fetchone()
-        if seen is not None:
-            if seen["fingerprint"] != p.fingerprint():
-                return {**base, "status": "conflict", "error": "payment_reference_conflict",
-                        "detail": f"payment {p.reference} was recorded with other content; "
-                        "the first record stands"}, None  # fmt: skip
-            return {**_payment_result(seen), "duplicate": True}, None
-        order_row = tx.execute(
-            "SELECT * FROM payment_orders WHERE reference = ?", (p.order,)
-        ).fetchone()
-        status, error, detail = "applied", None, None
-        order = order_json(order_row) if order_row is not None else None
-        if order is None:
-            status, error = "refund_due", "unknown_order"
-            detail = f"no payment order {p.order} at this node: recorded, to be refunded"
-        else:
-            try:
-                self._fits(order, p.amount, p.currency)
-            except PaymentError as exc:
-                status, error = "refund_due", exc.code
-                detail = f"{exc.detail}: recorded, to be refunded"
-        row = {
-            "gateway": gateway, "reference": p.reference, "order_ref": p.order,
-            "declaration_id": order["declaration"] if order else None,
-            "amount": cents(p.amount), "currency": p.currency, "paid_at": p.paid_at.isoformat(),
-            "payer_name": p.payer.name, "payer_id": p.payer.id, "payer_scheme": p.payer.id_scheme,
-            "received_at": now, "status": status, "error": error, "detail": detail,
-            "fingerprint": p.fingerprint(), "receipt_id": receipt_id(self.member_id, f"{gateway}/{p.reference}"),
-        }  # fmt: skip
-        facts = self.facts(row, order)
-        doc = prepare(receipt_xml(facts), PAYMENT_RECEIPT, limits=self.limits)
-        row["receipt_hash"] = "0x" + doc.doc_hash.hex()
-        tx.execute(
-            f"INSERT INTO payments ({', '.join(row)}) VALUES ({','.join('?' * len(row))})",
-            tuple(row.values()),
-        )
-        if status == "applied":
-            tx.execute(
-                "UPDATE payment_orders SET state = 'paid', settled_at = ? WHERE reference = ?",
-                (now, p.order),
-            )
-            if order["state"] == "guaranteed" and order["guarantee_id"]:
-                self._move(tx, order["guarantee_id"], p.order, "restore", order["amount"],
-                           f"gateway {gateway}", None)  # fmt: skip
-        return _payment_result(row), doc
-
-    def facts(self, row: dict[str, Any], order: dict[str, Any] | None) -> ReceiptFacts:
-        """The receipt of a recorded payment, rebuilt from its record (same bytes, same hash)."""
-        return ReceiptFacts(
-            receipt_id=row["receipt_id"],
-            customs=self.member_id,
-            order=row["order_ref"],
-            method="GATEWAY",
-            payment_reference=row["reference"],
-            amount=Decimal(row["amount"]),
-            currency=row["currency"],
-            paid_at=datetime.fromisoformat(row["paid_at"]),
-            payer_name=row["payer_name"],
-            payer_id=row["payer_id"],
-            payer_scheme=row["payer_scheme"],
-            # a refunded payment keeps its first receipt (REFUND_DUE); the refund has its own
-            status="APPLIED" if row["status"] == "applied" else "REFUND_DUE",
-            declaration_id=row["declaration_id"],
-            declaration_hash=order["declaration_hash"] if order else None,
-            gateway=row["gateway"],
-            reason=row["detail"],
-        )
-
-    def _queue_receipts(self, prepared: list[PreparedDocument], user: str) -> None:
-        if not prepared:
-            return
-        self.records.keep(prepared, f"gateway:{user}")
-        hashes = ["0x" + d.doc_hash.hex() for d in prepared]
-        with self.db.transaction() as tx:
-            tx.executemany(
-                "UPDATE payments SET receipt_queued = 1 WHERE receipt_hash = ?",
-                [(h,) for h in hashes],
-            )
-
-    def ensure_receipts(self) -> int:
-        """Queue receipts of payments recorded but not queued (a crash between the two)."""
-        rows = self.db.query(
-            "SELECT p.*, o.declaration_hash FROM payments p LEFT JOIN payment_orders o"
-            " ON o.reference = p.order_ref WHERE p.receipt_queued = 0 LIMIT 500"
-        )
-        if not rows:
-            return 0
-        docs = []
-        for r in rows:
-            row = dict(r)
-            order = (
-                {"declaration_hash": row.pop("declaration_hash")} if r["declaration_hash"] else None
-            )
-            docs.append(
-                prepare(receipt_xml(self.facts(row, order)), PAYMENT_RECEIPT, limits=self.limits)
-            )
-        self._queue_receipts(docs, "recovery")
-        return len(docs)
-
     # --- payments, receipts, refunds -----------------------------------------------------
 
     def payments(
@@ -654,31 +394,6 @@ class PaymentService(GuaranteeBook, ReleaseBook):
                 "SELECT * FROM payments WHERE gateway = ? AND reference = ?", (gateway, reference)
             )[0]
         )
-
-
-def _payment_result(r: Any) -> dict[str, Any]:
-    out = {
-        "reference": r["reference"],
-        "order": r["order_ref"],
-        "declaration": r["declaration_id"],
-        "status": r["status"],
-        "amount": r["amount"],
-        "currency": r["currency"],
-        "receipt": r["receipt_id"],
-        "receipt_hash": r["receipt_hash"],
-    }
-    if r["error"]:
-        out["error"] = r["error"]
-        out["detail"] = r["detail"]
-    return out
-
-
-def _counts(results: list[dict[str, Any]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for r in results:
-        key = "duplicate" if r.get("duplicate") else r["status"]
-        out[key] = out.get(key, 0) + 1
-    return out
 
 
 def pay_through_gateway(
