@@ -11,11 +11,16 @@ spaces, no NaN), so any re-encoding by a relay keeps it valid while any change o
 breaks it.  The SHA-256 of the exact payload bytes is what ingestion stores and anchors.
 
 `decode_and_verify` checks cheap things first (size, JSON, shape, ranges) so garbage costs no
-signature verification, then the key, the signature and the clock.
+signature verification, then the key, the signature and the clock: not ahead of the node's
+clock by more than the skew, not older than the `[dates]` window for device fixes (a fix
+dated 1970 would set the trip's clock back).  Whatever the payload, the answer is a
+`DeviceMessage` or a `MessageRejected`: a number too large for a float, or JSON nested past
+the recursion limit, is refused like any other bad value (ingestion relies on it).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
@@ -28,8 +33,10 @@ from typing import Any
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
+from offchain.dates import DateOutOfRange, DateWindow
 from offchain.db import Database
 from offchain.errors import CodedError
+from offchain.settings import DateSettings
 
 MAX_PAYLOAD_BYTES = 2048
 DEFAULT_CLOCK_SKEW_S = 30.0
@@ -45,7 +52,8 @@ class MessageRejected(CodedError):
     """A device message refused by verification.
 
     Codes: malformed, bad_signature, unknown_device, nan_or_out_of_range, future_timestamp,
-    bad_seal_state (and, from ingestion, wrong_trip, wrong_topic, seq_conflict).
+    timestamp_too_old, bad_seal_state (and, from ingestion, wrong_trip, wrong_topic,
+    seq_conflict, undecodable, store_failed).
     """
 
     code: str = "message_rejected"
@@ -100,9 +108,13 @@ def _number(obj: Mapping[str, Any], key: str) -> float:
     v = obj[key]
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise MessageRejected("malformed", f"{key} must be a number, got {type(v).__name__}")
-    if not math.isfinite(v):
+    try:
+        f = float(v)  # an integer too large for a float raises OverflowError
+    except OverflowError:
+        f = math.inf
+    if not math.isfinite(f):
         raise MessageRejected("nan_or_out_of_range", f"{key} is not a finite number")
-    return float(v)
+    return f
 
 
 def decode_and_verify(
@@ -111,8 +123,12 @@ def decode_and_verify(
     *,
     now: float | None = None,
     clock_skew_s: float = DEFAULT_CLOCK_SKEW_S,
+    window: DateWindow | None = None,
 ) -> DeviceMessage:
-    """Parse and verify one device payload; raises MessageRejected with the first problem."""
+    """Parse and verify one device payload; raises MessageRejected with the first problem.
+
+    `window` bounds the age of `ts` by its UTC day (default: `[dates]` device fixes).
+    """
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise MessageRejected("malformed", f"payload of {len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
     try:
@@ -121,6 +137,8 @@ def decode_and_verify(
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise MessageRejected("malformed", f"not JSON: {exc}") from None
+    except RecursionError:
+        raise MessageRejected("malformed", "JSON nested too deep") from None
     if not isinstance(obj, dict):
         raise MessageRejected("malformed", "payload must be a JSON object")
     keys = set(obj)
@@ -163,6 +181,11 @@ def decode_and_verify(
         raise MessageRejected(
             "future_timestamp", f"ts {ts} is {ts - now:.0f} s ahead of this node's clock"
         )
+    window = window or DateSettings().device_fixes
+    try:
+        window.check(_utc_day(ts), f"ts {ts:.0f}", today=_utc_day(now))
+    except DateOutOfRange as exc:
+        raise MessageRejected("timestamp_too_old", exc.detail) from None
     return DeviceMessage(
         device=obj["device"],
         trip=obj["trip"],
@@ -175,6 +198,10 @@ def decode_and_verify(
         seal_state=seal["state"],
         payload_hash=hashlib.sha256(payload).digest(),
     )
+
+
+def _utc_day(ts: float) -> dt.date:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).date()
 
 
 _MIGRATIONS = [

@@ -94,13 +94,17 @@ class DocumentSettings(BaseModel):
 class DateSettings(BaseModel):
     """How far from today (UTC) a date the rules rely on may lie (see offchain.dates).
 
-    Checked when a declaration is lodged (every date in it) and when a trade document is
-    submitted (every date element of its schema); never when something is verified later.
+    Checked when a declaration is lodged (every date in it), when a trade document is
+    submitted (every date element of its schema) and when a device fix is ingested (its
+    timestamp); never when something is verified later.
     """
 
     future_days: int = Field(1, ge=0, le=366)  # a day ahead of UTC is today in Auckland
     declaration_max_age_days: int = Field(30, ge=0, le=36_500)  # dated on acceptance
     document_max_age_days: int = Field(3650, ge=0, le=36_500)  # certificates, invoices, lists
+    # A bonded trip's deadline is at most 30 days after its start, so no fix of a trip
+    # started today can be older; a unit sends what it buffered out of coverage later.
+    device_fix_max_age_days: int = Field(30, ge=0, le=36_500)
 
     @property
     def declarations(self) -> DateWindow:
@@ -109,6 +113,10 @@ class DateSettings(BaseModel):
     @property
     def documents(self) -> DateWindow:
         return DateWindow(self.future_days, self.document_max_age_days)
+
+    @property
+    def device_fixes(self) -> DateWindow:
+        return DateWindow(self.future_days, self.device_fix_max_age_days)
 
 
 class StoreSettings(BaseModel):

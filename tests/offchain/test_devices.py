@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import pytest
@@ -15,6 +16,7 @@ from offchain.devices import (
     decode_and_verify,
     encode,
 )
+from offchain.settings import Settings
 
 KEY = SigningKey(b"\x01" * 32)
 OTHER = SigningKey(b"\x02" * 32)
@@ -105,6 +107,49 @@ def test_nan_and_infinity_are_refused(raw):
 )
 def test_out_of_range_values_are_refused(over):
     assert code_of(resign(message(**over))) == "nan_or_out_of_range"
+
+
+@pytest.mark.parametrize("field", ["ts", "lat", "lon", "speed_kmh"])
+def test_an_integer_too_large_for_a_float_is_out_of_range(field):
+    assert code_of(resign(message(**{field: 10**400}))) == "nan_or_out_of_range"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"[" * 2000, b'{"device":' + b"[" * 1010 + b"]" * 1010 + b"}"],
+    ids=["bare", "in a field"],
+)
+def test_json_nested_past_the_recursion_limit_is_malformed(payload):
+    assert len(payload) <= MAX_PAYLOAD_BYTES
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # Python's default, as in the ingester's thread
+    try:
+        assert code_of(payload) == "malformed"
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+DAY = 86400.0
+
+
+@pytest.mark.parametrize("ts", [0, 1.5, 86400 * 365, NOW - 31 * DAY])
+def test_a_fix_older_than_the_dates_window_is_refused(ts):
+    with pytest.raises(MessageRejected) as err:
+        verify(encode(message(ts=ts), KEY))
+    assert err.value.code == "timestamp_too_old"
+    assert "more than 30 days before today (2027-01-15 UTC)" in err.value.detail
+    assert "the earliest accepted is 2026-12-16" in err.value.detail
+
+
+def test_the_window_for_fixes_is_the_dates_setting():
+    assert verify(encode(message(ts=NOW - 29 * DAY), KEY)).ts == NOW - 29 * DAY  # default 30
+    window = Settings(dates={"device_fix_max_age_days": 2}).dates.device_fixes
+    payload = encode(message(ts=NOW - 3 * DAY), KEY)
+    with pytest.raises(MessageRejected) as err:
+        decode_and_verify(payload, keys, now=NOW, window=window)
+    assert err.value.code == "timestamp_too_old" and "more than 2 days" in err.value.detail
+    ok = encode(message(ts=NOW - DAY), KEY)
+    assert decode_and_verify(ok, keys, now=NOW, window=window).ts == NOW - DAY
 
 
 def test_future_timestamp():
