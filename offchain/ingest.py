@@ -95,6 +95,15 @@ _MIGRATIONS = [
 ]
 
 
+def create_tables(db: Database) -> None:
+    """Create (or migrate) `trip_events` and `rejected_messages`.
+
+    A node reads them whether or not it ingests (`transport.ingest = false`, or a broker
+    not reachable yet), so they are made with the node, not with the first connection.
+    """
+    db.migrate("ingest", _MIGRATIONS)
+
+
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
@@ -167,7 +176,7 @@ class Ingester:
         self.batch_interval_s = batch_interval_s
         self.topic_filter = f"smartcustoms/{member_id}/trips/+/events"
         self._host, self._port = broker_host, broker_port
-        db.migrate("ingest", _MIGRATIONS)
+        create_tables(db)
         self._queue: queue.Queue[_Received | None] = queue.Queue()
         self._stats: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()

@@ -36,7 +36,7 @@ from offchain.db import Database
 from offchain.devices import DeviceRegistry
 from offchain.errors import CodedError, OffchainError
 from offchain.geo import Corridor, GeoIndex
-from offchain.ingest import Ingester
+from offchain.ingest import Ingester, create_tables
 from offchain.keystore import role_account_name
 from offchain.settings import Settings
 from offchain.transport_rules import CRITICAL, WARNING, RuleParams, RulePipeline
@@ -80,6 +80,7 @@ class TransportService:
         self.geo = GeoIndex.load(t.zones_file, t.corridors_file)
         # The ingester writes through its own connection, so API reads never wait on its lock.
         self.ingest_db = Database(db.path)
+        create_tables(db)  # read by the API and the worker even when this node does not ingest
         self.devices = DeviceRegistry(self.ingest_db)
         self.trips = TripBook(db)
         self.alerts = AlertStore(db)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,8 +18,10 @@ import pytest
 
 from chain.devnet import free_port
 from chain.transport import Outcome
+from nodes.transport.service import TransportService
 from nodes.transport.simulator import SCENARIOS, simulate
 from offchain.broker import Broker
+from offchain.db import Database
 from offchain.geo import default_index
 from offchain.settings import Settings
 
@@ -324,6 +327,60 @@ def test_node_waits_for_a_broker_that_is_down_then_ingests(
                 20,
                 "the node to connect once the broker is up",
             )
+
+
+def test_a_node_that_does_not_ingest_answers_its_trip_pages(
+    fresh_consortium, serve_node, make_api_key
+):
+    """`transport.ingest = false` (no broker at all): trips are still started, listed and
+    shown, events and proofs answered, from tables made with the node."""
+    s = fresh_consortium()
+    assert s.transport.ingest is False
+    with serve_node(s, MEMBER) as url:
+        officer = {"X-API-Key": make_api_key(s, MEMBER, "officer")}
+        r = httpx.get(f"{url}/trips", headers=officer)
+        assert r.status_code == 200 and r.json() == [], r.text
+        httpx.post(
+            f"{url}/devices", headers=officer, json={"device": "obu-quiet", "public_key": "ef" * 32}
+        ).raise_for_status()
+        body = {
+            "trip": f"QUIET-{uuid.uuid4().hex[:12]}",
+            "device": "obu-quiet",
+            "seal_id": "S1",
+            "vehicle_id": "V1",
+            "origin": "TW-KEL",
+            "destination": "TW-TPP",
+            "deadline": time.time() + 3600,
+        }
+        r = httpx.post(f"{url}/trips", headers=officer, json=body)
+        assert r.status_code == 201, r.text
+        listed = httpx.get(f"{url}/trips", headers=officer)
+        assert listed.status_code == 200, listed.text
+        assert [(t["trip"], t["events"]) for t in listed.json()] == [(body["trip"], 0)]
+        status = httpx.get(f"{url}/trips/{body['trip']}", headers=officer)
+        assert status.status_code == 200 and status.json()["events"] == 0, status.text
+        events = httpx.get(f"{url}/trips/{body['trip']}/events", headers=officer)
+        assert events.status_code == 200 and events.json() == [], events.text
+        r = httpx.get(f"{url}/trips/events/1/proof", headers=officer)
+        assert r.status_code == 404 and r.json()["error"] == "unknown_event", r.text
+        ingest = httpx.get(f"{url}/trips/ingest", headers=officer).json()
+        assert ingest["enabled"] is False and ingest["connected"] is False
+
+
+def test_the_transport_worker_of_a_node_that_does_not_ingest_works(
+    settings: Settings, chain, tmp_path: Path
+):
+    """What the worker does every tick (rules, anchoring, arrivals) on a node that never
+    connected an ingester: nothing to do, and no error."""
+    db = Database(tmp_path / "node.sqlite")
+    service = TransportService(settings, MEMBER, chain, db)
+    try:
+        assert service.ingester is None
+        service.work_once()
+        assert service.anchor_due() == [] and service.close_arrived() == []
+    finally:
+        service.close_db()
+        db.close()
 
 
 # --- the command line ---------------------------------------------------------------------
