@@ -18,6 +18,14 @@ Per message, one of three outcomes, nothing silently lost:
   bumps `times` of its row;
 - the duplicate counter (same device, seq and payload bytes as a stored event: a replay).
 
+One message never holds up the others.  Verification that fails in an unforeseen way refuses
+that message as `undecodable`; if a batch still cannot be committed, its messages are stored
+one by one, and one that cannot be stored alone is refused as `store_failed` (logged, with
+the cause).  Only when even that cannot be written (the database itself is failing) is a
+message left unacknowledged for redelivery: an acked message is always on record, and a
+poisoned one is never redelivered forever (it would also hold one of the broker's in-flight
+slots for this client until then).
+
 Messages are queued by the paho thread and stored by one writer thread, one transaction per
 batch (`batch_size` messages or `batch_interval_s`, whichever comes first).
 
@@ -44,6 +52,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from offchain.dates import DateWindow
 from offchain.db import Database
 from offchain.devices import (
     DeviceMessage,
@@ -164,8 +173,10 @@ class Ingester:
         batch_interval_s: float = 0.02,
         on_batch: BatchHook | None = None,
         on_hook_error: Callable[[BaseException], None] | None = None,
+        dates: DateWindow | None = None,
     ) -> None:
         self.db = db
+        self.dates = dates  # how old a fix may be (None: the `[dates]` default)
         self.on_batch = on_batch
         self.on_hook_error = on_hook_error
         self.member_id = member_id
@@ -303,7 +314,8 @@ class Ingester:
         if rest:
             self._store(rest)
 
-    def _store(self, batch: list[_Received]) -> None:
+    def _store(self, batch: list[_Received]) -> bool:
+        """Commit, acknowledge and count `batch`; False if some of it is left unacked."""
         try:
             counts, rejected = self._commit(batch, self.on_batch)
         except _HookFailed as failed:
@@ -318,12 +330,37 @@ class Ingester:
                 counts, rejected = self._commit(batch, None)
             except Exception:
                 log.exception("storing a batch of %d device messages failed", len(batch))
-                return
+                return self._isolate(batch)
             counts["hook_errors"] += 1
         except Exception:
-            # Not acked: the broker redelivers these messages; log so an operator sees why.
             log.exception("storing a batch of %d device messages failed", len(batch))
-            return
+            return self._isolate(batch)
+        self._done(batch, counts, rejected)
+        return True
+
+    def _isolate(self, batch: list[_Received]) -> bool:
+        """Store a failed batch's messages one by one, so one message cannot block the rest.
+
+        A message that fails alone is refused as `store_failed`; if even that cannot be
+        written, the database is failing: it and the rest stay unacked and the broker
+        redelivers them (see the module docstring).
+        """
+        if len(batch) > 1:
+            return all(self._store([item]) for item in batch)  # stops at the first unacked
+        item = batch[0]
+        exc = MessageRejected("store_failed", "this message could not be stored; see the log")
+        try:
+            with self.db.transaction() as tx:
+                self._reject(tx, item, exc)
+        except Exception:
+            # Not acked: the broker redelivers it; log so an operator sees why.
+            log.exception("recording an unstorable device message on %s failed", item.topic)
+            return False
+        self._done(batch, Counter(), Counter({exc.code: 1}))
+        return True
+
+    def _done(self, batch: list[_Received], counts: Counter[str], rejected: Counter[str]) -> None:
+        """Acknowledge a committed batch and count it."""
         for item in batch:
             if item.qos > 0:
                 self.client.ack(item.mid, item.qos)
@@ -402,7 +439,17 @@ class Ingester:
         return "flagged" if flag else "accepted"
 
     def _check(self, item: _Received) -> DeviceMessage:
-        msg = decode_and_verify(item.payload, self.registry.verify_key, now=self.clock())
+        try:
+            msg = decode_and_verify(
+                item.payload, self.registry.verify_key, now=self.clock(), window=self.dates
+            )
+        except MessageRejected:
+            raise
+        except Exception as exc:  # a defect of verification must not poison the batch
+            log.exception("verifying a device message on %s failed", item.topic)
+            raise MessageRejected(
+                "undecodable", f"verification failed ({type(exc).__name__}); see the log"
+            ) from None
         parsed = parse_topic(item.topic)
         if parsed is None or parsed != (self.member_id, msg.trip):
             raise MessageRejected(

@@ -340,6 +340,7 @@ class TransportService:
             max_speed_kmh=t.max_speed_kmh,
             on_batch=self.monitor.on_batch,
             on_hook_error=self.monitor.on_hook_error,
+            dates=self.settings.dates.device_fixes,
         )
         try:
             ing.start(timeout_s)

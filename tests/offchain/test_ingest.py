@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from nacl.signing import SigningKey
 
 from offchain.broker import Broker, BrokerPortInUse
 from offchain.db import Database
-from offchain.devices import DeviceRegistry, encode, topic_for
+from offchain.devices import DeviceRegistry, canonical_bytes, encode, topic_for
 from offchain.ingest import GPS_SPOOFING, Ingester
 from offchain.procs import free_port
 
@@ -238,6 +239,104 @@ def test_broker_restart_mid_stream_loses_nothing(make_ingester, publisher, broke
     assert distinct == n
     assert count(db, "rejected_messages") == 0
     assert ing.stats()["accepted"] == n
+
+
+def nothing_redelivered(ing: Ingester, make_ingester, publisher, db, sentinel_seq: int) -> None:
+    """Restart the ingester (same client id) and publish one more message: the broker
+    resends unacknowledged messages before new ones, so if only the new one arrives,
+    everything before it was acknowledged."""
+    ing.stop()
+    again = make_ingester()
+    publisher.send(msg(sentinel_seq))
+    wait_for(lambda: db.query("SELECT 1 FROM trip_events WHERE seq = ?", (sentinel_seq,)))
+    assert again.stats()["received"] == 1, again.stats()
+
+
+def signed_raw(seq: int, **fields) -> bytes:
+    """A message signed by obu-1 whose fields may be values `encode` would refuse."""
+    body = {
+        "device": "obu-1",
+        "trip": "T1",
+        "seq": seq,
+        "ts": T0 + seq,
+        "lat": 25.0,
+        "lon": 121.5,
+        "speed_kmh": 40.0,
+        "seal": {"id": "S-1", "state": "CLOSED"},
+        **fields,
+    }
+    return json.dumps({**body, "sig": KEY.sign(canonical_bytes(body)).signature.hex()}).encode()
+
+
+def test_poisoned_messages_between_good_ones_block_nothing(make_ingester, publisher, db):
+    """Payloads that once escaped the decoder as OverflowError and RecursionError, and a fix
+    dated 1970, each between good messages: the good ones are stored, the others refused."""
+    ing = make_ingester()
+    publisher.send(msg(1))
+    publisher.send(signed_raw(2, lat=10**400))
+    publisher.send(msg(3))
+    publisher.send(b"[" * 2000)
+    publisher.send(msg(5))
+    publisher.send(msg(6, ts=0.0))
+    publisher.send(msg(7))
+    wait_for(settled(ing, 7))
+    assert [r[0] for r in db.query("SELECT seq FROM trip_events ORDER BY seq")] == [1, 3, 5, 7]
+    assert ing.stats()["rejected"] == {
+        "nan_or_out_of_range": 1,
+        "malformed": 1,
+        "timestamp_too_old": 1,
+    }
+    reasons = {r[0]: r[1] for r in db.query("SELECT reason, detail FROM rejected_messages")}
+    assert "1970-01-01" in reasons["timestamp_too_old"]
+    nothing_redelivered(ing, make_ingester, publisher, db, 8)
+
+
+def test_a_message_that_cannot_be_stored_is_refused_and_the_rest_are_stored(
+    make_ingester, publisher, db
+):
+    """A row SQLite refuses (a trigger aborts seq 13) fails its batch: the batch is stored
+    message by message, and that one is kept as `store_failed`, acknowledged."""
+    ing = make_ingester()
+    db.execute(
+        "CREATE TRIGGER poison BEFORE INSERT ON trip_events WHEN NEW.seq = 13"
+        " BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
+    )
+    for seq in range(10, 17):
+        publisher.send(msg(seq))
+    wait_for(settled(ing, 7))
+    seqs = [r[0] for r in db.query("SELECT seq FROM trip_events ORDER BY seq")]
+    assert seqs == [10, 11, 12, 14, 15, 16]
+    assert ing.stats()["rejected"] == {"store_failed": 1}
+    assert ing.stats()["accepted"] == 6
+    assert [tuple(r) for r in db.query("SELECT reason, times FROM rejected_messages")] == [
+        ("store_failed", 1)
+    ]
+    nothing_redelivered(ing, make_ingester, publisher, db, 20)
+
+
+class FaultyKeys(DeviceRegistry):
+    """The node's registry with a defect for one device: looking its key up raises."""
+
+    def verify_key(self, device_id: str):
+        if device_id == "obu-bug":
+            raise RuntimeError("defect in the key lookup")
+        return super().verify_key(device_id)
+
+
+def test_a_defect_in_verification_refuses_that_message_only(db, registry, broker, publisher):
+    faulty = FaultyKeys(db)
+    ing = Ingester(db, broker.host, broker.port, MEMBER, faulty, "ingest-faulty").start()
+    try:
+        publisher.send(msg(1))
+        publisher.send(msg(2, device="obu-bug"))
+        publisher.send(msg(3))
+        wait_for(settled(ing, 3))
+        assert [r[0] for r in db.query("SELECT seq FROM trip_events ORDER BY seq")] == [1, 3]
+        assert ing.stats()["rejected"] == {"undecodable": 1}
+        detail = db.query("SELECT detail FROM rejected_messages")[0][0]
+        assert "RuntimeError" in detail
+    finally:
+        ing.stop()
 
 
 def test_second_broker_on_a_taken_port_is_refused_clearly(broker, tmp_path):
