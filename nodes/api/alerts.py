@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from nodes.api.deps import MAX_ROW_ID, AfterId, RowId, node, require_role, user
+from nodes.api.deps import MAX_ROW_ID, AfterId, NewAfterId, RowId, node, require_role, user
 from nodes.auth import NodeUser
 from nodes.context import NodeContext
 from nodes.errors import ApiError
@@ -70,9 +70,7 @@ def ack_alert(
 )
 async def stream_alerts(
     request: Request,
-    after_id: Annotated[
-        int | None, Query(ge=0, le=MAX_ROW_ID, description="Default: only new alerts")
-    ] = None,
+    after_id: NewAfterId = None,
     source: str | None = None,
     subject: str | None = None,
     last_event_id: Annotated[str | None, Header()] = None,

@@ -20,6 +20,10 @@ RowId = Annotated[int, Path(ge=0, le=MAX_ROW_ID, description="id of a stored rec
 AfterId = Annotated[
     int, Query(ge=0, le=MAX_ROW_ID, description="only records with a larger id (0: all)")
 ]
+NewAfterId = Annotated[
+    int | None,
+    Query(ge=0, le=MAX_ROW_ID, description="only records with a larger id (default: new ones)"),
+]
 ProposalId = Annotated[int, Path(ge=0, le=MAX_UINT256, description="on-chain proposal id")]
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Node user API key")

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from nodes.api.alerts import stream_alerts
+from nodes.api.deps import NewAfterId, RowId
 from nodes.context import NodeContext
 from nodes.documents.service import DocumentError
 from nodes.errors import ApiError
@@ -182,7 +183,7 @@ async def alerts(
 @router.get("/alerts/stream")
 async def alerts_stream(
     request: Request,
-    after_id: int | None = None,
+    after_id: NewAfterId = None,
     subject: str | None = None,
     v: Viewer = Depends(role(*READERS)),
     ctx: NodeContext = Depends(node),
@@ -195,8 +196,6 @@ async def alerts_stream(
     end, so an officer's open tab must not hold up a node's shutdown (or the session's
     expiry: every reconnection checks the session again).
     """
-    if after_id is not None and after_id < 0:
-        raise ApiError(400, "invalid_request", "after_id must be 0 or more")
     response = await stream_alerts(
         request,
         after_id=after_id,
@@ -227,7 +226,7 @@ async def _bounded(body: AsyncIterator[str], span_s: float) -> AsyncIterator[str
 @router.post("/alerts/{alert_id}/ack")
 async def ack(
     request: Request,
-    alert_id: int,
+    alert_id: RowId,
     v: Viewer = Depends(role(*OFFICERS)),
     ctx: NodeContext = Depends(node),
 ) -> Response:

@@ -22,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
+from nodes.api.deps import RowId
 from nodes.api.xray import attest_scan, service
 from nodes.context import NodeContext
 from nodes.web.access import PREFIX, UploadTooLarge, Viewer, checked_form, node, role
@@ -248,7 +249,7 @@ def _decision(value: str) -> str:
 async def decide_alert(
     request: Request,
     scan_id: str,
-    alert_id: int,
+    alert_id: RowId,
     v: Viewer = Depends(role(*OFFICERS)),
     ctx: NodeContext = Depends(node),
 ) -> Response:

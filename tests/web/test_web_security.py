@@ -396,6 +396,25 @@ def test_an_officer_acknowledges_an_alert_with_the_form(web_nodes, console):
     )
 
 
+@pytest.mark.parametrize("bad_id", ["-1", str(2**63), str(10**30)])
+def test_alert_ids_out_of_range_answer_the_console_4xx_page(web_nodes, console, bad_id):
+    """The API's bounds (nodes/api/deps.py) hold in the console too: an id SQLite cannot
+    hold is a 422 page naming the field, not a 500 from deep inside."""
+    officer = console("TW", "officer")
+    token = officer.csrf("/ui/alerts")
+    for path, field in (
+        (f"/ui/alerts/{bad_id}/ack", "alert_id"),
+        (f"/ui/xray/IMG-1/alerts/{bad_id}", "alert_id"),
+    ):
+        r = officer.http.post(path, data={"csrf_token": token, "decision": "confirm"})
+        assert r.status_code == 422, (path, r.status_code, r.text[:300])
+        assert "invalid_request" in r.text and field in r.text
+        assert r.headers["content-type"].startswith("text/html")
+    r = officer.http.get(f"/ui/alerts/stream?after_id={bad_id}")
+    assert r.status_code == 422, r.text[:300]
+    assert "invalid_request" in r.text and "after_id" in r.text
+
+
 def test_the_console_alert_stream_uses_the_session_and_renews_itself(web_nodes, console):
     from offchain.alerts import NewAlert
 
