@@ -1,12 +1,20 @@
 """Session fixtures: a real anvil on a free port, the real compiled contracts deployed once.
 
 Each test that changes chain state takes `snapshot`, which rewinds the chain afterwards
-(anvil's evm_snapshot / evm_revert), so tests stay independent without redeploying.
+(anvil's evm_snapshot / evm_revert), so tests stay independent without redeploying.  A
+module that rewinds once for all its tests uses `rewinding` the same way.
+
+anvil's revert also turns its clock back to the restored head block, i.e. by the time since
+that block (a minute or more after a long module), and later blocks keep that lag: a later
+test's attestation, stamped with the wall clock, is then refused as `IssuedInFuture`.  So
+every rewind here catches the chain's clock up with the wall clock, once, for everyone.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -78,13 +86,45 @@ def keys(settings: Settings) -> Keystore:
     return Keystore(settings.keys_dir)
 
 
-@pytest.fixture
-def snapshot(w3: Web3, chain: Chain) -> Iterator[None]:
-    """Rewind the chain after the test; senders forget their nonces."""
-    snap = w3.provider.make_request("evm_snapshot", [])["result"]
-    yield
+def rewind(w3: Web3, chain: Chain, snap: str) -> None:
+    """Revert to `snap`, catch the chain's clock up with the wall clock (see the module
+    docstring: the next block is stamped now, or just after the head if that is later),
+    and make the senders read their nonces again."""
     w3.provider.make_request("evm_revert", [snap])
+    head = w3.eth.get_block("latest").timestamp
+    w3.provider.make_request("evm_setNextBlockTimestamp", [max(int(time.time()), head + 1)])
+    w3.provider.make_request("evm_mine", [])  # later blocks follow the wall clock from here
     chain.resync_senders()
+
+
+@pytest.fixture(scope="session")
+def rewinding(w3: Web3, chain: Chain) -> Callable[[], AbstractContextManager[None]]:
+    """`with rewinding(): ...`: the chain as it was before the block, its clock caught up.
+
+    For fixtures of any scope, e.g. a module that rewinds once after all its tests::
+
+        @pytest.fixture(scope="module", autouse=True)
+        def rewound_after_module(rewinding):
+            with rewinding():
+                yield
+    """
+
+    @contextmanager
+    def rewound() -> Iterator[None]:
+        snap = w3.provider.make_request("evm_snapshot", [])["result"]
+        try:
+            yield
+        finally:
+            rewind(w3, chain, snap)
+
+    return rewound
+
+
+@pytest.fixture
+def snapshot(rewinding) -> Iterator[None]:
+    """Rewind the chain after the test (clock caught up); senders forget their nonces."""
+    with rewinding():
+        yield
 
 
 @pytest.fixture(scope="session")

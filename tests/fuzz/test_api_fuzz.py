@@ -15,7 +15,6 @@ covered by tests/nodes/test_out_of_range.py).  The chain is rewound when the mod
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,9 +44,8 @@ class FuzzNode:
 
 
 @pytest.fixture(scope="module")
-def fuzz_node(settings: Settings, deployment, chain, w3, tmp_path_factory) -> Iterator[FuzzNode]:
-    snap = w3.provider.make_request("evm_snapshot", [])["result"]
-    with Broker(free_port(), tmp_path_factory.mktemp("fuzz-mqtt")) as broker:
+def fuzz_node(settings: Settings, deployment, rewinding, tmp_path_factory) -> Iterator[FuzzNode]:
+    with rewinding(), Broker(free_port(), tmp_path_factory.mktemp("fuzz-mqtt")) as broker:
         s = fresh_settings(settings, tmp_path_factory.mktemp("fuzz") / "home")
         s = s.model_copy(
             update={
@@ -59,14 +57,6 @@ def fuzz_node(settings: Settings, deployment, chain, w3, tmp_path_factory) -> It
         with serve(s, "TW") as url:
             node = FuzzNode(url, api_key(s, "TW", "admin"))
             yield node
-    w3.provider.make_request("evm_revert", [snap])
-    # anvil's revert also turns its clock back by the time since the snapshot (a minute or
-    # more here); later blocks would lag the wall clock and AttestationHub would refuse
-    # attestations of later tests as issued in the future.  Catch the clock up.
-    latest = w3.eth.get_block("latest").timestamp
-    w3.provider.make_request("evm_setNextBlockTimestamp", [max(int(time.time()), latest + 1)])
-    w3.provider.make_request("evm_mine", [])
-    chain.resync_senders()
     total = sum(node.sent.values())
     print(f"API fuzz: {total} requests over {len(node.sent)} operations")
     assert len(node.sent) >= 50, f"only {len(node.sent)} operations were fuzzed"

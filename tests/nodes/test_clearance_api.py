@@ -72,14 +72,12 @@ def serve_app(app: Any, port: int) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def rewound_after_module(w3, chain) -> Iterator[None]:
+def rewound_after_module(rewinding) -> Iterator[None]:
     """Once this module's nodes have stopped, rewind the chain to where the module found it:
     later tests see neither its permits and attestations nor the fees it paid (TxSender's
     doubled gas price feeds anvil's price oracle, so fees grow with every transaction)."""
-    snap = w3.provider.make_request("evm_snapshot", [])["result"]
-    yield
-    w3.provider.make_request("evm_revert", [snap])
-    chain.resync_senders()
+    with rewinding():
+        yield
 
 
 @pytest.fixture(scope="module")

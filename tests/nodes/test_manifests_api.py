@@ -36,11 +36,9 @@ DAY = dt.timedelta(days=1)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def rewound_after_module(w3, chain) -> Iterator[None]:
-    snap = w3.provider.make_request("evm_snapshot", [])["result"]
-    yield
-    w3.provider.make_request("evm_revert", [snap])
-    chain.resync_senders()
+def rewound_after_module(rewinding) -> Iterator[None]:
+    with rewinding():
+        yield
 
 
 @pytest.fixture(scope="module")
