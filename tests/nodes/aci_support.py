@@ -104,16 +104,26 @@ def serve_app(app: Any, port: int) -> Iterator[str]:
 
 @contextmanager
 def oracle_instances(settings: Settings, chain: Any, members=("TW", "SG", "NZ")) -> Iterator[None]:
-    """Each member's oracle instance, served where the nodes look for them."""
-    from oracles.instances import instance_url, member_instances
+    """Each member's CLEARANCE oracle instance (what these tests' declarations need: they
+    set `clearance.oracles = []`), served where the nodes look for them."""
+    from offchain import attestation as att
+    from offchain.keystore import oracle_account_name
+    from oracles.base import OracleInstance
+    from oracles.instances import clearance_oracle, instance_url
     from oracles.service import create_instance_app
 
     with ExitStack() as stack:
         for m in members:
             port = int(instance_url(settings, m).rsplit(":", 1)[1])
-            stack.enter_context(
-                serve_app(create_instance_app(m, member_instances(settings, m, chain)), port)
+            instance = OracleInstance(
+                name=m,
+                oracle=clearance_oracle(settings, chain),
+                account=chain.keys.account(oracle_account_name(m, "CLEARANCE")),
+                chain_id=chain.deployment.chain_id,
+                hub_address=chain.attestations.address,
             )
+            app = create_instance_app(m, {int(att.CLEARANCE): instance})
+            stack.enter_context(serve_app(app, port))
         yield
 
 
