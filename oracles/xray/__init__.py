@@ -1,17 +1,21 @@
-"""The X-ray image recognition oracle: meat products, drugs, firearms and knives in scans.
+"""The X-ray image recognition oracle: meat products, drugs, firearms and knives (and other
+bladed items) in dual-energy colour and single-energy greyscale scans.
 
 One file per job:
 
-- `synth`      seeded synthetic dual-energy scans with labels and boxes (training, tests, bench)
+- `synth`      seeded synthetic scans, colour or grey, with labels and boxes (training, tests)
 - `image`      strict reading of uploads (bombs, truncation, 16-bit, CMYK, animation)
+- `gate`       is it a scan at all? rules, then the network's scan head (`not_a_scan`)
 - `preprocess` the one letterbox from a scan to the network input
-- `model`      the hash-checked ONNX model at run time: scores, heat maps, threat boxes
+- `model`      the hash-checked ONNX model at run time: gate, scores, heat maps, threat boxes
 - `overlay`    the PNG an officer sees
-- `metrics`    AUC and recall at a false-alarm rate
+- `metrics`    AUC, recall at a false-alarm rate, expected calibration error
 - `dataset`    labelled folders (`xray synth`, `xray evaluate`)
+- `real`       real crops (GDXray): grouping by series and image, the held-out split
 - `service`    a node's image database, alerts and officer feedback
 - `oracle`     `XrayOracle`, kind XRAY, attested like every oracle
 - `config`     settings defaults and which model version runs
+- `nonscan`, `augment`  what the gate learns to refuse; training views of real crops
 - `train`, `retrain`  PyTorch training and fine-tuning (the `train` extra only)
 
 Run time needs onnxruntime, never torch.

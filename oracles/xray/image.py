@@ -12,8 +12,9 @@ What is accepted and how it is turned into 8-bit RGB:
 - CMYK (print workflows, some TIFF exports) converted to RGB, with a warning.
 - 16-bit greyscale (single-energy scanners, raw detector exports) scaled exactly
   (value * 255 / 65535, rounded; PIL's own conversion clips at 255 instead), 32-bit integer
-  and float greyscale scaled from their own range, then grey to RGB with a warning: there
-  is no dual-energy colour, so material cues are missing and scores are less reliable.
+  and float greyscale scaled from their own range, then grey to RGB with a note: the model
+  judges single-energy greyscale too, by shape and density, but meat and drugs -- which
+  the material colour of dual-energy scans shows best -- are found less reliably.
 - Refused: animated GIF / APNG / WebP and multi-page TIFF (`animated_image`: send each frame
   as its own scan; judging only the first would miss what the others hold), also when the
   encoder merged identical frames into one that keeps its animation loop, a side of 0 pixels
@@ -182,8 +183,8 @@ def _to_rgb(img: Image.Image) -> tuple[Image.Image, list[str]]:
         warn = []
         if mode in ("L", "1"):
             warn.append(
-                f"{mode} (greyscale) image: no dual-energy colour, material cues are "
-                "missing and scores are less reliable"
+                f"{mode} (greyscale) image, judged as a single-energy scan: no material "
+                "colour, so meat and drugs are found less reliably than in dual-energy scans"
             )
         return img.convert("RGB"), warn
     if mode == "CMYK":
@@ -199,7 +200,8 @@ def _to_rgb(img: Image.Image) -> tuple[Image.Image, list[str]]:
             how = f"{mode} greyscale stretched from its range {lo:g}..{hi:g} to 8 bits"
         g8 = Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8), "L")
         return g8.convert("RGB"), [
-            f"{how}: no dual-energy colour, material cues are missing and scores are less reliable"
+            f"{how}, judged as a single-energy scan: no material colour, so meat and drugs "
+            "are found less reliably than in dual-energy scans"
         ]
     raise XrayError(
         "unsupported_format", f"image mode {mode} is not supported; export RGB, greyscale or CMYK"

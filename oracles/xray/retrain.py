@@ -92,7 +92,20 @@ def retrain(
     manifest = {
         **{
             k: base.manifest[k]
-            for k in ("name", "classes", "input_size", "stride", "thresholds", "threshold_rule")
+            for k in (
+                "name",
+                "classes",
+                "class_notes",
+                "input_size",
+                "stride",
+                "thresholds",
+                "thresholds_by_rate",
+                "default_alarm_rate",
+                "threshold_rule",
+                "scan_threshold",
+                "calibration",
+            )
+            if k in base.manifest
         },
         "version": version,
         "file": onnx_file.name,
@@ -101,7 +114,7 @@ def retrain(
         "parent": {"version": base.version, "sha256": base.sha256},
         "reference": {
             "input": "oracles.xray.preprocess.reference_input",
-            "scores": train.reference_outputs(onnx_file),
+            **train.reference_outputs(onnx_file),
         },
         "finetune": {
             **info,

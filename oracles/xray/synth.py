@@ -22,7 +22,9 @@ scans rendered from first principles:
    and occasional dead lines.
 5. **Display**: the usual pseudo-colouring -- hue from the ratio (orange organic, green
    mixed, blue metal), saturation and darkness from the high-energy attenuation, white
-   where nothing absorbs, near black where nothing gets through.
+   where nothing absorbs, near black where nothing gets through.  Or, with
+   `display="grey"`, what a single-energy scanner shows: one broad-spectrum transmission in
+   grey, air light grey rather than white, no material colour (`greyscale`).
 
 Labels: the threat classes present and one box per threat object (pixel box of its
 primitives, clipped to the image).  Threat classes are `CLASSES`: meat (organic with bone),
@@ -1129,6 +1131,22 @@ def colourise(low: np.ndarray, high: np.ndarray, hue_shift: float = 0.0) -> np.n
     return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+def greyscale(low: np.ndarray, high: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A single-energy display of the same scene: (low, high) -> RGB uint8 with R = G = B.
+
+    One detector sees the whole spectrum, so its transmission lies between the two energies
+    (a random mix); the display maps it with a random gamma and an air level below white,
+    as the greyscale exports of real scanners do (air about 200-250 of 255).
+    """
+    w = rng.uniform(0.2, 0.8)
+    t = np.exp(w * np.log(np.clip(low, 1e-4, 1)) + (1 - w) * np.log(np.clip(high, 1e-4, 1)))
+    air, floor = rng.uniform(0.78, 0.98), rng.uniform(0.0, 0.12)
+    grey = floor + (air - floor) * np.power(t, rng.uniform(0.6, 1.3))
+    grey = grey + rng.normal(0, rng.uniform(0.002, 0.012), grey.shape)
+    g8 = (np.clip(grey, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return np.repeat(g8[..., None], 3, axis=2)
+
+
 # --- scans ------------------------------------------------------------------------------------
 
 
@@ -1141,14 +1159,18 @@ def scan(
     clutter: tuple[int, int] = (6, 16),
     energies: bool = False,
     masks: bool = False,
+    display: str = "colour",
 ) -> Scan:
     """Render scan `index` of the data set `seed` (a pure function of the arguments).
 
     `threats` forces counts per class (e.g. `{"firearm": 1}`, `{}` for a clean bag); by default
     each class appears with probability THREAT_PROBABILITY.  `size` is the side (or (h, w)).
     `energies` keeps the two transmissions, `masks` the threat pixels per class (training
-    targets for the heat map).
+    targets for the heat map).  `display` is "colour" (dual-energy pseudo-colour) or "grey"
+    (single-energy greyscale of the same scene, `greyscale`).
     """
+    if display not in ("colour", "grey"):
+        raise ValueError(f"display is 'colour' or 'grey', not {display!r}")
     rng = np.random.default_rng([seed, index])
     h, w = (size, size) if isinstance(size, int) else size
     s = min(h, w) / DEFAULT_SIZE
@@ -1187,6 +1209,8 @@ def scan(
             boxes.append({"class": obj.label, "box": [round(v, 1) for v in box]})
     low, high = _detect(rng, r.t)
     image = colourise(low, high, rng.normal(0, 0.04))
+    if display == "grey":  # its own stream: the colour scan of (seed, index) stays the same
+        image = greyscale(low, high, np.random.default_rng([seed, index, 1]))
     classes = sorted({b["class"] for b in boxes}, key=CLASSES.index)
     return Scan(
         image,

@@ -3,9 +3,18 @@
 The network is a small fully convolutional net: eight 3x3 convolutions (four of stride 2,
 one dilated for context) and a 1x1 head give one logit per class on a 16 x 16 grid over
 the 256-px letterboxed scan.  A class's image score is the maximum of its map, so a score
-always points at a place, and the map is the heat map boxes are read from.  Training sees
-two losses: the image labels (binary cross-entropy on the max) and the threat pixels the
-generator knows (cross-entropy per cell), which teaches the map to sit on the object.
+always points at a place, and the map is the heat map boxes are read from.  A second 1x1
+head, averaged over the grid, says whether the picture is an X-ray scan at all (the scan
+gate's learned half, `oracles.xray.gate`).
+
+Training mixes four sources in every batch (`Sources`): synthetic scans in dual-energy
+colour or, the same scene, single-energy grey; real greyscale crops (`oracles.xray.real`,
+augmented by `oracles.xray.augment`); and pictures that are not scans
+(`oracles.xray.nonscan`).  Losses: the image labels (binary cross-entropy on the max of
+each map); the threat pixels where they are known (per cell: the generator's masks, and
+"nothing anywhere" for clean real crops and non-scans), which teaches the map to sit on
+the object; and scan / not a scan on the second head.  Real crops with a threat have no
+pixel masks: only their image label counts.
 
 Nothing here is needed at run time: the exported ONNX file is all inference uses.
 Fine-tuning reads the weights back from an ONNX file (batch-norm already folded into the
@@ -16,18 +25,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from oracles.xray import metrics, synth
+from oracles.xray import metrics, nonscan, synth
+from oracles.xray.augment import real_view
 from oracles.xray.errors import XrayError
 from oracles.xray.preprocess import GRID, INPUT_SIZE, STRIDE, letterbox, reference_input, to_input
 
@@ -44,6 +56,7 @@ SPEC = [
     (96, 96, 1, 1),
 ]
 ONNX_OPSET = 17
+OUTPUTS = ["scores", "heat", "scan"]
 
 
 def require_torch():
@@ -61,7 +74,10 @@ def require_torch():
 
 
 def build_net(fused: bool = False):
-    """The network; `fused=True` has no batch-norm (biases instead), the shape of the ONNX."""
+    """The network; `fused=True` has no batch-norm (biases instead), the shape of the ONNX.
+
+    forward(x) -> (class logits (N, C, GRID, GRID), scan logit (N,)).
+    """
     torch = require_torch()
     nn = torch.nn
 
@@ -76,9 +92,11 @@ def build_net(fused: bool = False):
                 layers.append(nn.ReLU(inplace=True))
             self.features = nn.Sequential(*layers)
             self.head = nn.Conv2d(SPEC[-1][1], len(CLASSES), 1)
+            self.scan = nn.Conv2d(SPEC[-1][1], 1, 1)
 
         def forward(self, x):
-            return self.head(self.features(x))  # (N, C, GRID, GRID) logits
+            f = self.features(x)
+            return self.head(f), torch.mean(self.scan(f), dim=(1, 2, 3))
 
     return XrayNet()
 
@@ -92,8 +110,9 @@ def _exportable(net):
             self.net = net
 
         def forward(self, image):
-            heat = torch.sigmoid(self.net(image))
-            return torch.amax(heat, dim=(2, 3)), heat
+            logits, scan = self.net(image)
+            heat = torch.sigmoid(logits)
+            return torch.amax(heat, dim=(2, 3)), heat, torch.sigmoid(scan).unsqueeze(1)
 
     return Exported()
 
@@ -113,17 +132,21 @@ def _cells(mask: np.ndarray, lb_scale: float, pad: tuple[int, int]) -> np.ndarra
     return canvas.reshape(GRID, STRIDE, GRID, STRIDE).mean((1, 3))
 
 
-def render_one(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(seed, index) -> (input uint8 HWC, labels (C,), cell targets (C, GRID, GRID))."""
+def render_one(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(seed, index) -> (colour input uint8 HWC, grey input uint8 HW, labels (C,), cell
+    targets (C, GRID, GRID)): the same scene in dual-energy colour and single-energy grey."""
     seed, index = args
-    s = synth.scan(seed, index, masks=True)
+    s = synth.scan(seed, index, masks=True, energies=True)
     x, lb = letterbox(s.image)
+    assert s.low is not None and s.high is not None
+    # what synth.scan(seed, index, display="grey") shows, without rendering the scene twice
+    g, _ = letterbox(synth.greyscale(s.low, s.high, np.random.default_rng([seed, index, 1])))
     cells = np.zeros((len(CLASSES), GRID, GRID), np.float32)
     assert s.masks is not None
     for c in range(len(CLASSES)):
         if s.masks[c].any():
             cells[c] = np.clip(_cells(s.masks[c], lb.scale, (lb.pad_x, lb.pad_y)) * 4, 0, 1)
-    return x, s.labels, cells
+    return x, g[..., 0], s.labels, cells
 
 
 def render_set(
@@ -133,35 +156,107 @@ def render_set(
     log: Callable[[str], None] = lambda m: None,
     cache: Path | None = None,
 ) -> tuple[np.ndarray, ...]:
-    """Scans 0..n-1 of data set `seed`, letterboxed: (X (N,S,S,3) uint8, Y (N,C), M).
+    """Scans 0..n-1 of data set `seed`, letterboxed: (X colour (N,S,S,3) uint8, G grey
+    (N,S,S) uint8, Y (N,C), M (N,C,GRID,GRID)).
 
-    With `cache`, the set is kept as `<cache>/xray-<seed>-<n>.npz` and read back next time.
+    With `cache`, the set is kept as `<cache>/xray-<seed>-<n>-<S>-cg.npz` and read back.
     """
     if cache is not None:
-        path = Path(cache) / f"xray-{seed}-{n}-{INPUT_SIZE}.npz"
+        path = Path(cache) / f"xray-{seed}-{n}-{INPUT_SIZE}-cg.npz"
         if path.exists():
             with np.load(path) as z:
                 log(f"read {n} scans of seed {seed} from {path}")
-                return z["x"], z["y"], z["m"]
+                return z["x"], z["g"], z["y"], z["m"]
         out = render_set(seed, n, workers, log)
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, x=out[0], y=out[1], m=out[2])
+        np.savez(path, x=out[0], g=out[1], y=out[2], m=out[3])
         return out
     t0 = time.time()
     x = np.zeros((n, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+    g = np.zeros((n, INPUT_SIZE, INPUT_SIZE), np.uint8)
     y = np.zeros((n, len(CLASSES)), np.float32)
     m = np.zeros((n, len(CLASSES), GRID, GRID), np.float32)
     jobs = [(seed, i) for i in range(n)]
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
-            results = pool.map(render_one, jobs, chunksize=32)
-            for i, (xi, yi, mi) in enumerate(results):
-                x[i], y[i], m[i] = xi, yi, mi
+            for i, r in enumerate(pool.map(render_one, jobs, chunksize=32)):
+                x[i], g[i], y[i], m[i] = r
     else:
         for i, job in enumerate(jobs):
-            x[i], y[i], m[i] = render_one(job)
+            x[i], g[i], y[i], m[i] = render_one(job)
     log(f"rendered {n} scans of seed {seed} in {time.time() - t0:.0f} s")
-    return x, y, m
+    return x, g, y, m
+
+
+def grey_rgb(g: np.ndarray) -> np.ndarray:
+    """(..., S, S) grey -> (..., S, S, 3) with R = G = B."""
+    return np.repeat(g[..., None], 3, axis=-1)
+
+
+def _nonscan_one(args: tuple[int, int, list[np.ndarray]]) -> np.ndarray:
+    seed, i, photos = args
+    return letterbox(nonscan.picture(seed, i, photos))[0]
+
+
+def nonscan_set(
+    seed: int, n: int, photos: list[np.ndarray], cache: Path | None = None
+) -> np.ndarray:
+    """(n, S, S, 3) uint8: letterboxed pictures that are not scans (`oracles.xray.nonscan`)."""
+    if cache is not None:
+        path = Path(cache) / f"nonscan-{seed}-{n}-{len(photos)}-{INPUT_SIZE}.npz"
+        if path.exists():
+            with np.load(path) as z:
+                return z["x"]
+    x = np.stack([_nonscan_one((seed, i, photos)) for i in range(n)])
+    if cache is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, x=x)
+    return x
+
+
+@dataclass
+class Sources:
+    """What one training batch is drawn from (see the module docstring)."""
+
+    synth: tuple[np.ndarray, ...]  # render_set output
+    real: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (grey, labels)
+    nonscans: np.ndarray | None = None  # (K, S, S, 3) uint8
+    grey_share: float = 0.35  # synthetic scans shown in single-energy grey
+    per_batch: tuple[int, int, int] = (18, 10, 4)  # synthetic, real, not-a-scan
+
+    def batch(self, rng: np.random.Generator, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(x uint8 NHWC, y (N,C), cells (N,C,G,G), has_cells (N,), is_scan (N,), colour (N,))
+        for the synthetic scans `idx` plus randomly drawn real crops and non-scans; `colour`
+        marks the synthetic scans shown in dual-energy colour."""
+        sx, sg, sy, sm = self.synth
+        grey = rng.random(len(idx)) < self.grey_share
+        x = [np.where(grey[:, None, None, None], grey_rgb(sg[idx]), sx[idx])]
+        y, m = [sy[idx]], [sm[idx]]
+        has, scan = [np.ones(len(idx), np.float32)], [np.ones(len(idx), np.float32)]
+        colour = [~grey]
+        n_real = self.per_batch[1] if self.real else 0
+        if n_real:
+            clean = np.flatnonzero(sy.sum(1) == 0)
+            bags = sg[rng.choice(clean, 8)] if len(clean) else None
+            for j in rng.integers(0, len(self.real), n_real):
+                g, lab = self.real[int(j)]
+                x.append(real_view(g, bool(lab.any()), rng, bags)[None])
+                y.append(lab[None])
+                m.append(np.zeros((1, len(CLASSES), GRID, GRID), np.float32))
+                has.append(np.array([0.0 if lab.any() else 1.0], np.float32))
+                scan.append(np.ones(1, np.float32))
+                colour.append(np.zeros(1, bool))
+        n_non = self.per_batch[2] if self.nonscans is not None and len(self.nonscans) else 0
+        if n_non:
+            assert self.nonscans is not None
+            j = rng.integers(0, len(self.nonscans), n_non)
+            x.append(self.nonscans[j])
+            y.append(np.zeros((n_non, len(CLASSES)), np.float32))
+            m.append(np.zeros((n_non, len(CLASSES), GRID, GRID), np.float32))
+            has.append(np.ones(n_non, np.float32))
+            scan.append(np.zeros(n_non, np.float32))
+            colour.append(np.zeros(n_non, bool))
+        return tuple(np.concatenate(a) for a in (x, y, m, has, scan, colour))
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -177,71 +272,132 @@ def _augment(torch, xb, mb, rng: np.random.Generator):
     return xb, mb
 
 
-def _loss(torch, logits, y, m, known=None):
+def _loss(torch, out, y, m=None, has=None, scan=None, known=None):
+    """Image labels + threat cells (where known) + scan / not a scan.
+
+    `known` (fine-tuning on officers' decisions): only the classes an officer decided on
+    count, and nothing else.
+    """
     f = torch.nn.functional
+    logits, scan_logit = out
     image = torch.amax(logits, dim=(2, 3))
     li = f.binary_cross_entropy_with_logits(image, y, reduction="none")
-    if known is not None:  # fine-tuning: only the classes an officer decided on
+    if known is not None:
         return (li * known).sum() / known.sum().clamp(min=1)
     pos_weight = torch.full((len(CLASSES), 1, 1), 3.0)
-    ld = f.binary_cross_entropy_with_logits(logits, m, pos_weight=pos_weight)
-    return li.mean() + 2 * ld
+    ld = f.binary_cross_entropy_with_logits(logits, m, pos_weight=pos_weight, reduction="none")
+    ld = (ld.mean((1, 2, 3)) * has).sum() / has.sum().clamp(min=1)
+    ls = f.binary_cross_entropy_with_logits(scan_logit, scan)
+    return li.mean() + 2 * ld + 0.5 * ls
 
 
-def predict_torch(net, x: np.ndarray, batch: int = 128) -> np.ndarray:
-    """Image scores (N, C) of a letterboxed uint8 set, with the torch network."""
+def predict_torch(net, x: np.ndarray, batch: int = 128, logits: bool = False) -> np.ndarray:
+    """Image scores (N, C) of a letterboxed uint8 set with the torch network (or, with
+    `logits`, the maximum logit per class: what calibration is fitted on)."""
     torch = require_torch()
     net.eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            logits = net(torch.from_numpy(to_input(x[i : i + batch])))
-            out.append(torch.sigmoid(torch.amax(logits, dim=(2, 3))).numpy())
+            lg = torch.amax(net(torch.from_numpy(to_input(x[i : i + batch])))[0], dim=(2, 3))
+            out.append(lg.numpy() if logits else torch.sigmoid(lg).numpy())
     return np.concatenate(out)
 
 
+def predict_scan(net, x: np.ndarray, batch: int = 128) -> np.ndarray:
+    """Scan-likeness (N,) of a letterboxed uint8 set with the torch network."""
+    torch = require_torch()
+    net.eval()
+    with torch.no_grad():
+        return np.concatenate(
+            [
+                torch.sigmoid(net(torch.from_numpy(to_input(x[i : i + batch])))[1]).numpy()
+                for i in range(0, len(x), batch)
+            ]
+        )
+
+
+def validation_score(
+    net, val: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> tuple[float, dict[str, list[float]]]:
+    """Mean AUC over every (set, class) with both labels present; the AUCs per set."""
+    aucs: dict[str, list[float]] = {}
+    for name, (x, y) in val.items():
+        scores = predict_torch(net, x)
+        aucs[name] = [
+            a for i in range(len(CLASSES)) if (a := metrics.auc(scores[:, i], y[:, i])) is not None
+        ]
+    flat = [a for v in aucs.values() for a in v]
+    return float(np.mean(flat)) if flat else 0.0, aucs
+
+
 def train(
-    data: tuple[np.ndarray, ...],
-    val: tuple[np.ndarray, ...],
+    sources: Sources,
+    val: dict[str, tuple[np.ndarray, np.ndarray]],
     *,
     epochs: int,
     batch: int = 32,
     lr: float = 3e-3,
     seed: int = 0,
+    init=None,
+    teacher=None,
     log: Callable[[str], None] = lambda m: None,
 ):
-    """Train from scratch; the network at the epoch with the best mean validation AUC."""
+    """Train (from scratch, or from `init`, a network to start from); the network at the
+    epoch with the best mean validation AUC over the sets in `val` ({name: (x, y)}).
+
+    `teacher` (a network, e.g. the previous model): on synthetic scans shown in colour the
+    class maps are also pulled towards the teacher's (soft targets), so learning grey and
+    real scans does not cost what the teacher already knew about dual-energy colour.
+    """
     torch = require_torch()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    x, y, m = data
-    net = build_net()
+    n_synth = len(sources.synth[0])
+    per = sources.per_batch[0] if (sources.real or sources.nonscans is not None) else batch
+    if not (sources.real or sources.nonscans is not None):
+        sources = Sources(sources.synth, grey_share=sources.grey_share, per_batch=(batch, 0, 0))
+    net = init if init is not None else build_net()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * (len(x) // batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    steps_per_epoch = n_synth // per
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
+    )
     best, best_state = -1.0, None
     for epoch in range(epochs):
         net.train()
         t0, total = time.time(), 0.0
-        order = rng.permutation(len(x))
-        for b in range(len(x) // batch):
-            idx = np.sort(order[b * batch : (b + 1) * batch])
-            xb = torch.from_numpy(to_input(x[idx]))
-            mb = torch.from_numpy(m[idx])
-            xb, mb = _augment(torch, xb, mb, rng)
-            loss = _loss(torch, net(xb), torch.from_numpy(y[idx]), mb)
+        order = rng.permutation(n_synth)
+        for b in range(steps_per_epoch):
+            idx = np.sort(order[b * per : (b + 1) * per])
+            x, y, m, has, scan, colour = sources.batch(rng, idx)
+            xb, mb = _augment(torch, torch.from_numpy(to_input(x)), torch.from_numpy(m), rng)
+            out = net(xb)
+            loss = _loss(
+                torch,
+                out,
+                torch.from_numpy(y),
+                mb,
+                torch.from_numpy(has),
+                torch.from_numpy(scan),
+            )
+            if teacher is not None and colour.any():
+                sel = torch.from_numpy(np.flatnonzero(colour))
+                with torch.no_grad():
+                    soft = torch.sigmoid(teacher(xb[sel])[0])
+                loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(
+                    out[0][sel], soft
+                )
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             total += float(loss.detach())
-        scores = predict_torch(net, val[0])
-        aucs = [metrics.auc(scores[:, i], val[1][:, i]) or 0.0 for i in range(len(CLASSES))]
-        mean = float(np.mean(aucs))
+        mean, aucs = validation_score(net, val)
         log(
-            f"epoch {epoch + 1}/{epochs}: loss {total / (len(x) // batch):.4f}, val AUC "
-            + " ".join(f"{c} {a:.4f}" for c, a in zip(CLASSES, aucs, strict=True))
-            + f" ({time.time() - t0:.0f} s)"
+            f"epoch {epoch + 1}/{epochs}: loss {total / steps_per_epoch:.4f}, val AUC "
+            + "; ".join(f"{k} " + " ".join(f"{a:.4f}" for a in v) for k, v in aucs.items())
+            + f" (mean {mean:.4f}, {time.time() - t0:.0f} s)"
         )
         if mean >= best:
             best = mean
@@ -251,13 +407,50 @@ def train(
     return net
 
 
+# --- calibration ------------------------------------------------------------------------------
+
+
+def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(a, b) with sigmoid(a * logit + b) the calibrated probability (Platt scaling).
+
+    Fitted by maximum likelihood against Platt's smoothed targets, with a bounded slope so
+    a set the network separates perfectly still gives finite, monotone scores.
+    """
+    from scipy.optimize import minimize
+
+    z = np.asarray(logits, np.float64)
+    y = np.asarray(labels, np.float64)
+    npos, nneg = y.sum(), (1 - y).sum()
+    t = np.where(y > 0, (npos + 1) / (npos + 2), 1 / (nneg + 2))
+
+    def nll(p: np.ndarray) -> tuple[float, np.ndarray]:
+        u = p[0] * z + p[1]
+        loss = np.logaddexp(0, u) - t * u
+        g = 1 / (1 + np.exp(-u)) - t
+        return float(loss.sum()), np.array([(g * z).sum(), g.sum()])
+
+    res = minimize(nll, [1.0, 0.0], jac=True, method="L-BFGS-B", bounds=[(0.05, 5.0), (-30, 30)])
+    return float(res.x[0]), float(res.x[1])
+
+
+def calibrate(net, a: Sequence[float], b: Sequence[float]) -> None:
+    """Fold per-class Platt scaling into the class head: logit' = a * logit + b, so the
+    exported scores and heat maps are calibrated and the ONNX file's hash covers it."""
+    torch = require_torch()
+    with torch.no_grad():
+        at = torch.tensor(a, dtype=net.head.weight.dtype)
+        bt = torch.tensor(b, dtype=net.head.weight.dtype)
+        net.head.weight.mul_(at.view(-1, 1, 1, 1))
+        net.head.bias.mul_(at).add_(bt)
+
+
 # --- ONNX -------------------------------------------------------------------------------------
 
 
 def export_onnx(net, path: Path, check: np.ndarray, tol: float = 1e-4) -> float:
     """Write `net` as ONNX; verify onnxruntime against torch on `check` (uint8 inputs).
 
-    Returns the largest absolute difference of scores and heat maps; raises XrayError
+    Returns the largest absolute difference of the outputs; raises XrayError
     ("export_mismatch") if it is over `tol`.
     """
     torch = require_torch()
@@ -275,16 +468,16 @@ def export_onnx(net, path: Path, check: np.ndarray, tol: float = 1e-4) -> float:
         dynamo=False,
         opset_version=ONNX_OPSET,
         input_names=["image"],
-        output_names=["scores", "heat"],
-        dynamic_axes={"image": {0: "n"}, "scores": {0: "n"}, "heat": {0: "n"}},
+        output_names=OUTPUTS,
+        dynamic_axes={k: {0: "n"} for k in ["image", *OUTPUTS]},
         do_constant_folding=True,
     )
     sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
     inp = to_input(check)
     with torch.no_grad():
-        ts, th = (t.numpy() for t in wrapper(torch.from_numpy(inp)))
-    os_, oh = sess.run(None, {"image": inp})
-    diff = float(max(np.abs(ts - os_).max(), np.abs(th - oh).max()))
+        want = [t.numpy() for t in wrapper(torch.from_numpy(inp))]
+    got = sess.run(OUTPUTS, {"image": inp})
+    diff = float(max(np.abs(w - g).max() for w, g in zip(want, got, strict=True)))
     if diff > tol:
         tmp.unlink()
         raise XrayError(
@@ -296,8 +489,12 @@ def export_onnx(net, path: Path, check: np.ndarray, tol: float = 1e-4) -> float:
     return diff
 
 
-def net_from_onnx(path: Path):
-    """A fused torch network carrying the weights of an exported model (for fine-tuning)."""
+def net_from_onnx(path: Path, *, partial: bool = False):
+    """A fused torch network carrying the weights of an exported model (for fine-tuning).
+
+    `partial`: the file may lack the scan head (models before it had one); the head then
+    keeps its fresh initial weights.
+    """
     torch = require_torch()
     import onnx
     from onnx import numpy_helper
@@ -307,14 +504,14 @@ def net_from_onnx(path: Path):
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
     net = build_net(fused=True)
     targets = [mod for mod in net.modules() if isinstance(mod, torch.nn.Conv2d)]
-    if len(convs) != len(targets):
+    if len(convs) != len(targets) and not (partial and len(convs) == len(targets) - 1):
         raise XrayError(
             "model_invalid",
             f"{path} has {len(convs)} convolutions; this "
             f"network has {len(targets)}: not a model of this kind",
         )
     with torch.no_grad():
-        for node, conv in zip(convs, targets, strict=True):
+        for node, conv in zip(convs, targets[: len(convs)], strict=True):
             w = init[node.input[1]]
             if tuple(w.shape) != tuple(conv.weight.shape):
                 raise XrayError(
@@ -336,29 +533,45 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def onnx_outputs(path: Path, x: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(scores (N, C), scan (N,)) of a letterboxed uint8 set with onnxruntime."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    scores, scan = [], []
+    for i in range(0, len(x), batch):
+        out = dict(zip(names, sess.run(None, {"image": to_input(x[i : i + batch])}), strict=True))
+        scores.append(out["scores"])
+        scan.append(out["scan"][:, 0] if "scan" in out else np.ones(len(out["scores"])))
+    return np.concatenate(scores), np.concatenate(scan)
+
+
 def onnx_scores(path: Path, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    return onnx_outputs(path, x, batch)[0]
+
+
+def reference_outputs(path: Path) -> dict[str, list[float]]:
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return np.concatenate(
-        [
-            sess.run(["scores"], {"image": to_input(x[i : i + batch])})[0]
-            for i in range(0, len(x), batch)
-        ]
-    )
-
-
-def reference_outputs(path: Path) -> list[float]:
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return [round(float(v), 6) for v in sess.run(["scores"], {"image": reference_input()})[0][0]]
+    scores, scan = sess.run(["scores", "scan"], {"image": reference_input()})
+    return {
+        "scores": [round(float(v), 6) for v in scores[0]],
+        "scan": round(float(scan[0, 0]), 6),
+    }
 
 
 def thresholds(scores: np.ndarray, labels: np.ndarray, rate: float) -> dict[str, float]:
-    """Alert thresholds per class: the validation score that keeps false alarms <= `rate`."""
+    """Alert thresholds per class: the lowest 4-place value t such that alarming on a
+    (4-place) score >= t keeps false alarms <= `rate` on this set."""
     return {
-        c: round(metrics.threshold_at_false_alarm(scores[:, i], labels[:, i], rate), 4)
+        c: round(
+            math.floor(metrics.threshold_at_false_alarm(scores[:, i], labels[:, i], rate) * 1e4)
+            / 1e4
+            + 1e-4,
+            4,
+        )
         for i, c in enumerate(CLASSES)
     }
 
@@ -391,8 +604,9 @@ def finetune(
 
     `samples`: (letterboxed uint8 input, labels (C,), known (C,)) -- `known` marks the classes
     an officer confirmed (label 1) or rejected (label 0); the others do not count.  Each
-    step mixes feedback with `replay` synthetic scans so the model does not forget what it
-    knew.  Returns {"steps", "feedback", "replay", "seconds", "export_diff"}.
+    step mixes feedback with `replay` synthetic scans (and as many pictures that are not
+    scans, for the scan head) so the model does not forget what it knew.  Returns
+    {"steps", "feedback", "replay", "seconds", "export_diff"}.
     """
     torch = require_torch()
     if not samples:
@@ -415,7 +629,13 @@ def finetune(
             "model_invalid",
             f"{base_onnx} does not load back into the network (outputs differ by {diff:.2e})",
         )
-    rx, ry, rm = render_set(replay_seed, replay, workers=1) if replay else (None, None, None)
+    sources = None
+    if replay:
+        sources = Sources(
+            render_set(replay_seed, replay, workers=1),
+            nonscans=nonscan_set(replay_seed, max(8, replay // 4), []),
+            per_batch=(max(1, batch // 2), 0, max(1, batch // 8)),
+        )
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     half = max(1, batch // 2)
     for step in range(steps):
@@ -425,21 +645,26 @@ def finetune(
             torch,
             net(torch.from_numpy(to_input(fx[idx]))),
             torch.from_numpy(fy[idx]),
-            None,
-            torch.from_numpy(fk[idx]),
+            known=torch.from_numpy(fk[idx]),
         )
-        if rx is not None:
-            j = rng.integers(0, len(rx), batch - half)
-            xb, mb = _augment(
-                torch, torch.from_numpy(to_input(rx[j])), torch.from_numpy(rm[j]), rng
+        if sources is not None:
+            j = np.sort(rng.choice(len(sources.synth[0]), sources.per_batch[0], replace=False))
+            x, y, m, has, scan, _ = sources.batch(rng, j)
+            xb, mb = _augment(torch, torch.from_numpy(to_input(x)), torch.from_numpy(m), rng)
+            loss = loss + _loss(
+                torch,
+                net(xb),
+                torch.from_numpy(y),
+                mb,
+                torch.from_numpy(has),
+                torch.from_numpy(scan),
             )
-            loss = loss + _loss(torch, net(xb), torch.from_numpy(ry[j]), mb)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if (step + 1) % 50 == 0:
             log(f"fine-tune step {step + 1}/{steps}: loss {float(loss.detach()):.4f}")
-    check = np.concatenate([fx[:16]] + ([rx[:16]] if rx is not None else []))
+    check = np.concatenate([fx[:16]] + ([sources.synth[0][:16]] if sources else []))
     export_diff = export_onnx(net, out_file, check)
     return {
         "steps": steps,

@@ -1,0 +1,158 @@
+"""Real greyscale material: grouping and split, greyscale folders as they come, verdicts that
+do not depend on the resolution of the picture, and (when the folder is there) the
+held-out figures on real GDXray crops.
+
+CI runs on a clean clone where /work/shared may not exist: the tests that read the real
+crops skip then; the others make small greyscale folders from the synthetic scanner.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from oracles.xray import dataset, metrics, real, synth
+from oracles.xray.image import load_image
+from oracles.xray.model import SHIPPED_DIR, XrayModel
+
+GDXRAY = Path(os.environ.get("SMARTCUSTOMS_GDXRAY", "/work/shared/data/xray/gdxray"))
+
+
+@pytest.fixture(scope="module")
+def model() -> XrayModel:
+    return XrayModel(SHIPPED_DIR)
+
+
+def grey(seed: int, index: int, **kw) -> Image.Image:
+    return Image.fromarray(synth.scan(seed, index, display="grey", **kw).image).convert("L")
+
+
+def write_gdxray_like(folder: Path) -> None:
+    """Two series of 10 numbered images; series A has augmented copies (prefix A, L) and
+    one original listed twice under two folders, as GDXray's razor blades are."""
+    rows = []
+    for series, cls, obj in (("B0049", "firearm", "handgun"), ("B0078", "", "background")):
+        sub = folder / obj
+        sub.mkdir(parents=True)
+        for n in range(1, 11):
+            threats = {"firearm": 1} if cls else {}
+            img = grey(len(rows), n, size=96, threats=threats)
+            names = [f"{series}_{n:04d}.jpg"]
+            if series == "B0078":
+                names += [f"A{series}_{n:04d}.jpg", f"L{series}_{n:04d}.jpg"]
+            for k, name in enumerate(names):  # copies: a little brighter each
+                img.point(lambda v, k=k: min(255, v + 3 * k)).save(sub / name, quality=90)
+                rows.append((f"{obj}/{name}", cls, obj))
+    dup = folder / "copies"
+    dup.mkdir()
+    (dup / "B0049_0001.jpg").write_bytes((folder / "handgun" / "B0049_0001.jpg").read_bytes())
+    rows.append(("copies/B0049_0001.jpg", "firearm", "handgun"))
+    with open(folder / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", "classes", "object"])
+        w.writerows(rows)
+
+
+def test_split_keeps_copies_together_and_drops_duplicates(tmp_path):
+    write_gdxray_like(tmp_path)
+    items = real.read_real(tmp_path, synth.CLASSES)
+    assert len(items) == 10 + 30  # the byte-identical copy is read once
+    assert sum(im.augmented for im in items) == 20
+    parts = real.split(items)
+    where = {im.group: name for name, ims in parts.items() for im in ims}
+    for name, ims in parts.items():
+        for im in ims:
+            assert where[im.group] == name  # an original and its copies share a split
+    for series in ("B0049", "B0078"):
+        numbers = {
+            name: sorted({im.number for im in ims if im.series == series})
+            for name, ims in parts.items()
+        }
+        assert numbers == {"train": list(range(1, 8)), "calibration": [8], "test": [9, 10]}
+    summary = real.summary(parts, synth.CLASSES)
+    assert summary["test"]["positives"] == {"firearm": 2}
+
+
+def test_evaluate_reads_greyscale_folders_as_they_come(model, tmp_path):
+    """No labels.csv: the sub-folder names say what each image holds (public sets' names)."""
+    for sub, threats in (("handgun", {"firearm": 1}), ("background", {}), ("shuriken", {})):
+        (tmp_path / sub).mkdir()
+        for i in range(4):
+            grey(4400 + len(sub), i, size=200, threats=threats).save(tmp_path / sub / f"{i}.jpg")
+    rows = dataset.read_labels(tmp_path, model.classes)
+    labels = {name.split("/")[0]: found for name, found in rows}
+    assert labels == {"handgun": {"firearm"}, "background": set(), "shuriken": {"knife"}}
+    rep = dataset.evaluate(model, tmp_path)
+    assert rep["n"] == 12 and rep["errors"] == [] and rep["not_a_scan"] == []
+    assert rep["positives"]["firearm"] == 4 and rep["positives"]["knife"] == 4
+    assert set(rep) >= {"auc", "recall_at_1pct_false_alarm", "recall_at_5pct_false_alarm", "ece"}
+    assert rep["at_threshold"]["firearm"]["threshold"] == model.thresholds["firearm"]
+
+
+def test_a_folder_without_labels_or_class_folders_says_what_to_do(model, tmp_path):
+    grey(1, 0, size=128).save(tmp_path / "a.png")
+    with pytest.raises(Exception) as info:
+        dataset.read_labels(tmp_path, model.classes)
+    assert getattr(info.value, "code", "") == "bad_dataset" and "labels.csv" in str(info.value)
+
+
+MARGIN = 0.05  # scores this close to a threshold may fall either side of it
+
+
+@pytest.mark.parametrize("display", ["grey", "colour"])
+def test_the_same_bag_at_two_scales_gets_the_same_verdict(model, display):
+    """A picture's size must not decide its class: a scan and the same scan at half and at
+    double resolution get the same scores (within resampling) and, wherever no score sits
+    on a threshold's edge, the same verdict and threat classes."""
+    compared = 0
+    for i in range(8):
+        threats = {"firearm": 1} if i % 2 == 0 else {}
+        img = Image.fromarray(synth.scan(7700, i, threats=threats, display=display).image)
+        base = model.detect(img)
+        edge = any(abs(base.scores[c] - model.thresholds[c]) < MARGIN for c in model.classes)
+        for scale in (0.5, 2.0):
+            det = model.detect(img.resize((round(512 * scale),) * 2, Image.BILINEAR))
+            for c in model.classes:
+                assert abs(det.scores[c] - base.scores[c]) < MARGIN, (i, scale, c)
+            if not edge:
+                compared += 1
+                assert det.verdict == base.verdict, (i, scale, det.scores, base.scores)
+                assert {t["class"] for t in det.threats} == {t["class"] for t in base.threats}
+    assert compared >= 8  # most bags are clear of the edges: the verdicts were compared
+
+
+# --- the real crops, when the folder is on this machine --------------------------------------
+
+needs_gdxray = pytest.mark.skipif(
+    not (GDXRAY / "labels.csv").is_file(), reason=f"no real crops at {GDXRAY}"
+)
+
+
+@needs_gdxray
+def test_held_out_real_crops_firearms_are_found(model):
+    """The held-out 20 % (never trained on, never used for a threshold), judged as the
+    service judges (gate first): the floors are a little under the model card's figures."""
+    test = real.split(real.read_real(GDXRAY, model.classes))["test"]
+    images = [load_image(im.path.read_bytes()).image for im in test]
+    dets = [d for i in range(0, len(images), 32) for d in model.detect_many(images[i : i + 32])]
+    assert [d.verdict for d in dets].count("not_a_scan") == 0
+    scores = np.array([[d.scores[c] for c in model.classes] for d in dets])
+    y = np.stack([im.labels for im in test])
+    f = model.classes.index("firearm")
+    assert int(y[:, f].sum()) == 50
+    assert metrics.auc(scores[:, f], y[:, f]) >= 0.95
+    assert metrics.recall_at_false_alarm(scores[:, f], y[:, f], 0.05) >= 0.8
+
+
+@needs_gdxray
+def test_no_real_crop_is_refused_as_not_a_scan(model):
+    items = real.read_real(GDXRAY, model.classes)
+    images = [load_image(im.path.read_bytes()).image for im in items[::4]]
+    dets = [d for i in range(0, len(images), 32) for d in model.detect_many(images[i : i + 32])]
+    refused = [items[::4][k].path.name for k, d in enumerate(dets) if d.verdict == "not_a_scan"]
+    assert refused == []
