@@ -66,15 +66,19 @@ def statistics(image: Image.Image) -> dict[str, float]:
     }
 
 
-def rule_refusal(image: Image.Image) -> str | None:
-    """Why `image` (RGB) is not a scan by the rules, or None when the rules let it through."""
+def rule_refusal(image: Image.Image, small: Image.Image | None = None) -> str | None:
+    """Why `image` (RGB) is not a scan by the rules, or None when the rules let it through.
+
+    `small`: the same picture already scaled to a longer side of 256 px (the network's
+    input size), so statistics need no second resampling.
+    """
     w, h = image.size
     if min(w, h) < MIN_SCAN_SIDE:
         return (
             f"the image is {w} x {h} pixels: too small to be a scan of a bag or parcel "
             f"(at least {MIN_SCAN_SIDE} pixels a side)"
         )
-    st = statistics(image)
+    st = statistics(small if small is not None and max(w, h) > _SIDE else image)
     if st["std"] < FLAT_STD:
         return (
             f"the image is one flat colour (luminance spread {st['std']:.1f} grey levels): "

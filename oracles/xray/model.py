@@ -32,7 +32,14 @@ from scipy import ndimage
 
 from oracles.xray import gate
 from oracles.xray.errors import XrayError
-from oracles.xray.preprocess import INPUT_SIZE, Letterbox, letterbox, reference_input, to_input
+from oracles.xray.preprocess import (
+    INPUT_SIZE,
+    Letterbox,
+    fitted,
+    letterbox,
+    reference_input,
+    to_input,
+)
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "model"
 BOX_LEVEL = 0.5  # a threat region is where the map is over half its peak
@@ -198,13 +205,16 @@ class XrayModel:
         rules let through)."""
         out: list[Detection | None] = []
         todo = []
+        small = [fitted(im, self.input_size) for im in images]  # resampled once, used twice
         for k, im in enumerate(images):
-            why = gate.rule_refusal(im)
+            why = gate.rule_refusal(im, small[k])
             out.append(self._refused(why, 0.0) if why else None)
             if not why:
                 todo.append(k)
         if todo:
-            inputs, boxes = zip(*(letterbox(images[k], self.input_size) for k in todo), strict=True)
+            inputs, boxes = zip(
+                *(letterbox(images[k], self.input_size, small[k]) for k in todo), strict=True
+            )
             scores, heat, scan = self.infer_all(to_input(np.stack(inputs)))
             for j, k in enumerate(todo):
                 out[k] = self._detection(scores[j], heat[j], float(scan[j]), boxes[j])

@@ -54,17 +54,30 @@ class Letterbox:
         ]
 
 
+def fitted(image: Image.Image, size: int = INPUT_SIZE) -> Image.Image:
+    """`image` scaled (antialiased bilinear) so its longer side is `size`, as `letterbox`
+    scales it; the same picture when it already is."""
+    w, h = image.size
+    scale = size / max(w, h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    return image.resize((nw, nh), Image.BILINEAR) if (nw, nh) != (w, h) else image
+
+
 def letterbox(
-    image: Image.Image | np.ndarray, size: int = INPUT_SIZE
+    image: Image.Image | np.ndarray, size: int = INPUT_SIZE, resized: Image.Image | None = None
 ) -> tuple[np.ndarray, Letterbox]:
-    """An RGB scan -> ((size, size, 3) uint8 input, placement)."""
+    """An RGB scan -> ((size, size, 3) uint8 input, placement).
+
+    `resized`: `fitted(image, size)` when the caller already made it (the scan gate takes
+    its statistics on the same copy), so a scan is resampled once.
+    """
     img = Image.fromarray(image) if isinstance(image, np.ndarray) else image
     if img.mode != "RGB":
         raise ValueError(f"letterbox takes RGB images, got mode {img.mode}")
     w, h = img.size
     scale = size / max(w, h)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    resized = img.resize((nw, nh), Image.BILINEAR) if (nw, nh) != (w, h) else img
+    resized = resized if resized is not None else fitted(img, size)
+    nw, nh = resized.size
     px, py = (size - nw) // 2, (size - nh) // 2
     if (nw, nh) == (size, size):
         arr = np.asarray(resized, dtype=np.uint8)
