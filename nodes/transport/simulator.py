@@ -12,13 +12,16 @@ a trip of two hours is published in seconds, with device timestamps ending at "n
 node judges silence on each trip's own clock, see nodes/transport/monitor.py), so nothing is
 ever timestamped in the future.
 
-Scenarios (injected on demand, each names the alert it should raise):
-- `deviation`   leaves the corridor by about 2 km for ten minutes      -> left_corridor
+Scenarios (injected on demand, each raises exactly the alert it names, besides the trip's
+arrival; tests/nodes/test_simulator_scenarios.py holds every scenario to it):
+- `deviation`   drives off the corridor at road speed, about 2 km away for ten minutes,
+                and back                                              -> left_corridor
 - `long_stop`   stops 40 minutes outside any zone                     -> long_stop
 - `seal_open`   seal OPEN for a few fixes in the middle of the trip    -> seal_open_outside_zone
 - `swapped_key` a few messages signed by another key (swapped unit)   -> device_bad_signature
 - `replay`      re-publishes earlier messages byte for byte           -> dropped as duplicates
-- `gps_jump`    one fix 30 km off the track                           -> gps_jump
+- `gps_jump`    one fix teleported a quarter of the route back along the corridor (a
+                spoofed position no truck could reach in one interval) -> gps_jump
 """
 
 from __future__ import annotations
@@ -103,11 +106,22 @@ def plan(
     mid = n // 2
     s = trip.scenario
     if s == "deviation":
-        k = max(3, int(600 / interval_s))
-        for i in range(mid, min(n - 2, mid + k)):
-            rows[i][1] += 2_000 / _M_PER_DEG  # ~2 km north of the corridor
+        # Off the road and back at road speed (a step of 2 km in one fix would be a GPS jump):
+        # the offset grows by ~330 m a fix, holds ~2 km for ten minutes, then shrinks.
+        # Short trips hold it shorter: the truck is back on the road before it arrives.
+        ramp = 6
+        hold = max(1, min(int(600 / interval_s), n - 4 - 2 * ramp))
+        steps = [*range(1, ramp + 1), *[ramp] * hold, *range(ramp - 1, 0, -1)]
+        first = max(1, min(mid - len(steps) // 2, n - 3 - len(steps)))
+        for j, step in enumerate(steps):
+            i = first + j
+            if 1 <= i < n - 2:
+                rows[i][1] += 2_000 / _M_PER_DEG * step / ramp  # north of the corridor
     elif s == "gps_jump":
-        rows[mid][1] += 30_000 / _M_PER_DEG
+        # On the corridor (so not also a corridor departure), but a quarter of the route
+        # away from where the truck is: kilometres in one interval.
+        lon, lat = trip.corridor.points_along(np.asarray([0.25]))
+        rows[mid][0], rows[mid][1] = float(lon[0]), float(lat[0])
     elif s == "seal_open":
         for i in range(mid, min(n - 2, mid + 3)):
             seal[i] = "OPEN"
