@@ -5,7 +5,8 @@ in trip numbers ("TRIP-2026-000123"), zone names ("KEELUNG-PORT") and event hash
 or hex; the contract speaks bytes32.  The conversions, reading results back from events, and
 telling "never started" apart from a trip live here once.  Reverts surface as
 `chain.errors.ContractReverted` naming the contract's custom error (`NotCustoms`,
-`NotTripMember`, `TripExists`, `TripAlreadyClosed`, `RootAlreadyAnchored`, `NotOverdue`, ...).
+`NotTripMember`, `TripExists`, `TripAlreadyClosed`, `RootAlreadyAnchored`, `NotOverdue`,
+`ReasonRequired`, ...).
 
 Id forms accepted for trips, seals, vehicles and zones (`trip_id_bytes`):
 - a text id, hashed as keccak256 of its UTF-8 bytes ("TRIP-2026-000123");
@@ -53,6 +54,11 @@ class Outcome(IntEnum):
     ARRIVED_WITH_ALERTS = 2
     SEAL_BROKEN = 3
     OVERDUE = 4
+    CANCELLED = 5
+
+
+MAX_REASON_BYTES = 256
+"""TransportLedger.MAX_REASON_BYTES: the longest closing reason, in UTF-8 bytes."""
 
 
 def trip_id_bytes(text: str) -> bytes:
@@ -98,6 +104,7 @@ class CloseResult:
     by: str
     tx_hash: str
     block: int
+    reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "trip_id": hex0x(self.trip_id), "outcome": self.outcome.name}
@@ -219,14 +226,19 @@ class TransportLedger(Facade):
             block=receipt["blockNumber"],
         )
 
-    def close_trip(self, sender: TxSender, trip_id: IdRef, outcome: Outcome) -> CloseResult:
-        """Close an open trip with its outcome, from a VERIFIER account of the trip's member.
+    def close_trip(
+        self, sender: TxSender, trip_id: IdRef, outcome: Outcome, reason: str = ""
+    ) -> CloseResult:
+        """Close an open trip with its outcome and reason, from a VERIFIER account of the
+        trip's member; at arrival or earlier (an early close says why in `reason`).
 
         ContractReverted: NotCustoms, UnknownTrip, NotTripMember, TripAlreadyClosed (closing
-        twice), InvalidOutcome (NONE), NotOverdue (OVERDUE before the deadline has passed).
+        twice), InvalidOutcome (NONE), NotOverdue (OVERDUE before the deadline has passed),
+        ReasonRequired (CANCELLED without a reason), ReasonTooLong (over MAX_REASON_BYTES).
         """
         raw = _id(trip_id, "trip_id")
-        receipt = sender.transact(self.contract.functions.closeTrip(raw, int(Outcome(outcome))))
+        fn = self.contract.functions.closeTrip(raw, int(Outcome(outcome)), reason)
+        receipt = sender.transact(fn)
         for event in self.contract.events.TripClosed().process_receipt(receipt, errors=DISCARD):
             a = event["args"]
             return CloseResult(
@@ -236,6 +248,7 @@ class TransportLedger(Facade):
                 by=a["by"],
                 tx_hash=Web3.to_hex(receipt["transactionHash"]),
                 block=receipt["blockNumber"],
+                reason=a["reason"],
             )
         raise AssertionError("closeTrip receipt has no TripClosed event")
 

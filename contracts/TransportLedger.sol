@@ -9,8 +9,11 @@ import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
 /// @notice Bonded cargo trips between free-trade zones: a customs officer starts a trip (seal,
 /// vehicle, origin and destination zone, hash of the approved route, deadline), the member's
 /// customs node anchors the trip's tracking events in Merkle-rooted batches, and an officer
-/// closes the trip with its outcome. The events themselves (GPS fixes, seal states) stay off
-/// chain; one of them is proven with its hash, its Merkle proof and the anchored root.
+/// closes the trip with its outcome and, when it ends otherwise than by arriving, the reason.
+/// A trip may be closed at any time (an officer who stops it early says why in the reason);
+/// `Cancelled` records a trip that will not run, and needs a reason. The events themselves
+/// (GPS fixes, seal states) stay off chain; one of them is proven with its hash, its Merkle
+/// proof and the anchored root.
 /// @dev Conventions, shared with chain/transport.py:
 /// - Trip, seal, vehicle and zone ids are `keccak256` of their UTF-8 text ("TRIP-2026-000123",
 ///   "KEELUNG-PORT"); the route hash is the hash of the approved corridor's canonical form.
@@ -31,13 +34,15 @@ import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
 contract TransportLedger {
     // ---------------------------------------------------------------- types
 
-    /// @notice How a trip ended; `None` while it is open.
+    /// @notice How a trip ended; `None` while it is open. `Cancelled`: stopped before it
+    /// could arrive (never departed, turned back, cargo seized), with the reason.
     enum Outcome {
         None,
         ArrivedIntact,
         ArrivedWithAlerts,
         SealBroken,
-        Overdue
+        Overdue,
+        Cancelled
     }
 
     /// @notice A trip as stored and as returned by `trip`.
@@ -88,6 +93,9 @@ contract TransportLedger {
 
     /// @notice How many trips were started; trip indexes run from 1 to this.
     uint32 public tripCount;
+
+    /// @notice The longest reason a close records, in bytes of UTF-8 (it is event data).
+    uint256 public constant MAX_REASON_BYTES = 256;
 
     mapping(bytes32 tripId => Trip) private _trips;
     mapping(uint32 index => bytes32 tripId) private _tripIds;
@@ -143,6 +151,14 @@ contract TransportLedger {
     /// @notice `Overdue` can be recorded only once the deadline has passed.
     /// @param deadline The trip's deadline.
     error NotOverdue(uint64 deadline);
+    /// @notice A cancellation must say why.
+    /// @param tripId The trip.
+    /// @param outcome The outcome that needs a reason.
+    error ReasonRequired(bytes32 tripId, Outcome outcome);
+    /// @notice The reason is longer than `MAX_REASON_BYTES`.
+    /// @param length Its length in bytes.
+    /// @param max The limit.
+    error ReasonTooLong(uint256 length, uint256 max);
 
     // ---------------------------------------------------------------- events
 
@@ -181,7 +197,8 @@ contract TransportLedger {
     /// @param outcome How it ended.
     /// @param byMember The trip's member, whose officer closed it.
     /// @param by The closing officer's account.
-    event TripClosed(bytes32 indexed tripId, Outcome outcome, bytes32 byMember, address by);
+    /// @param reason Why, in the officer's words (empty for a trip closed on arrival).
+    event TripClosed(bytes32 indexed tripId, Outcome outcome, bytes32 byMember, address by, string reason);
 
     // ---------------------------------------------------------------- constructor
 
@@ -269,17 +286,23 @@ contract TransportLedger {
         emit EventsAnchored(tripId, root, count, firstTs, lastTs);
     }
 
-    /// @notice Closes an open trip with its outcome.
+    /// @notice Closes an open trip with its outcome, at arrival or earlier, with the reason.
     /// @dev Reverts `NotCustoms`, `UnknownTrip`, `NotTripMember`, `TripAlreadyClosed` (also when closed
-    /// before), `InvalidOutcome` for `None`, `NotOverdue` for `Overdue` before the deadline passed.
+    /// before), `InvalidOutcome` for `None`, `NotOverdue` for `Overdue` before the deadline passed,
+    /// `ReasonRequired` for `Cancelled` without a reason, `ReasonTooLong` past `MAX_REASON_BYTES`.
+    /// The reason is kept in the `TripClosed` event only (not in storage).
     /// @param tripId The trip.
     /// @param outcome How it ended.
-    function closeTrip(bytes32 tripId, Outcome outcome) external {
+    /// @param reason Why it ended so (may be empty, except for `Cancelled`).
+    function closeTrip(bytes32 tripId, Outcome outcome, string calldata reason) external {
         Trip storage t = _openTripOfCaller(tripId);
         if (outcome == Outcome.None) revert InvalidOutcome();
         if (outcome == Outcome.Overdue && block.timestamp <= t.deadline) revert NotOverdue(t.deadline);
+        uint256 length = bytes(reason).length;
+        if (length > MAX_REASON_BYTES) revert ReasonTooLong(length, MAX_REASON_BYTES);
+        if (outcome == Outcome.Cancelled && length == 0) revert ReasonRequired(tripId, outcome);
         t.outcome = outcome;
-        emit TripClosed(tripId, outcome, t.member, msg.sender);
+        emit TripClosed(tripId, outcome, t.member, msg.sender, reason);
     }
 
     // ---------------------------------------------------------------- views

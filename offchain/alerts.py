@@ -54,6 +54,20 @@ class NewAlert:
     detail: str
 
 
+def severities(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    """`"warning,critical"` (or a list) as a checked tuple; None or empty: every severity.
+
+    ValueError names the unknown severity and the known ones."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = tuple(dict.fromkeys(i.strip().lower() for i in items if i and i.strip()))
+    unknown = [i for i in out if i not in SEVERITIES]
+    if unknown:
+        raise ValueError(f"unknown severity {unknown[0]!r}; use {', '.join(SEVERITIES)}")
+    return out or None
+
+
 class UnknownAlert(LookupError):
     code = "unknown_alert"
     http_status = 404
@@ -96,8 +110,10 @@ class AlertStore:
         kind: str | None = None,
         unacked: bool = False,
         limit: int = 100,
+        severity: str | Iterable[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Alerts with id > after_id, oldest first (so a reader can resume from the last id)."""
+        """Alerts with id > after_id, oldest first (so a reader can resume from the last id);
+        `severity` keeps only those severities ("warning,critical")."""
         where, params = ["id > ?"], [after_id]
         for col, val in (("source", source), ("subject", subject), ("kind", kind)):
             if val is not None:
@@ -105,8 +121,36 @@ class AlertStore:
                 params.append(val)
         if unacked:
             where.append("acked_at IS NULL")
+        wanted = severities(severity)
+        if wanted:
+            where.append(f"severity IN ({', '.join('?' * len(wanted))})")
+            params.extend(wanted)
         rows = self.db.query(
             f"SELECT * FROM alerts WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+            (*params, max(1, min(limit, 10_000))),
+        )
+        return [dict(r) for r in rows]
+
+    def latest(
+        self,
+        limit: int = 50,
+        *,
+        source: str | None = None,
+        subject: str | None = None,
+        severity: str | Iterable[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The newest `limit` alerts matching the filters, newest first (a page to show)."""
+        where, params = ["1 = 1"], []
+        for col, val in (("source", source), ("subject", subject)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                params.append(val)
+        wanted = severities(severity)
+        if wanted:
+            where.append(f"severity IN ({', '.join('?' * len(wanted))})")
+            params.extend(wanted)
+        rows = self.db.query(
+            f"SELECT * FROM alerts WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
             (*params, max(1, min(limit, 10_000))),
         )
         return [dict(r) for r in rows]
@@ -121,6 +165,36 @@ class AlertStore:
 
     def last_id(self) -> int:
         return int(self.db.query("SELECT COALESCE(MAX(id), 0) FROM alerts")[0][0])
+
+    def ack_many(
+        self,
+        by: str,
+        note: str = "",
+        *,
+        up_to_id: int,
+        severity: str | Iterable[str] | None = None,
+        source: str | None = None,
+        subject: str | None = None,
+    ) -> int:
+        """Acknowledge every unacknowledged alert with id <= `up_to_id` (what the officer
+        saw) matching the filters, e.g. all info alerts ("arrived", "closed"); returns how
+        many.  The first acknowledgement of each alert is kept."""
+        where, params = ["acked_at IS NULL", "id <= ?"], [up_to_id]
+        for col, val in (("source", source), ("subject", subject)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                params.append(val)
+        wanted = severities(severity)
+        if wanted:
+            where.append(f"severity IN ({', '.join('?' * len(wanted))})")
+            params.extend(wanted)
+        with self.db.transaction() as tx:
+            cur = tx.execute(
+                f"UPDATE alerts SET acked_by = ?, acked_at = ?, ack_note = ?"
+                f" WHERE {' AND '.join(where)}",
+                (by, time.time(), note, *params),
+            )
+            return cur.rowcount
 
     def ack(self, alert_id: int, by: str, note: str = "") -> dict[str, Any]:
         """Mark an alert seen by an officer (the first acknowledgement is kept)."""

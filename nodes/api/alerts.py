@@ -22,7 +22,7 @@ from nodes.api.deps import MAX_ROW_ID, AfterId, NewAfterId, RowId, node, require
 from nodes.auth import NodeUser
 from nodes.context import NodeContext
 from nodes.errors import ApiError
-from offchain.alerts import UnknownAlert
+from offchain.alerts import UnknownAlert, severities
 
 router = APIRouter(tags=["alerts"])
 
@@ -34,20 +34,66 @@ class AckIn(BaseModel):
     note: str = Field("", max_length=500)
 
 
-@router.get("/alerts", summary="Alerts after an id, oldest first (filter by source, subject)")
+class AckManyIn(BaseModel):
+    up_to_id: int | None = Field(
+        None, ge=0, le=MAX_ROW_ID, description="the newest alert id the officer saw (default: now)"
+    )
+    severity: str | None = Field(None, description="e.g. info, or warning,critical")
+    source: str | None = None
+    subject: str | None = None
+    note: str = Field("", max_length=500)
+
+
+def _severities(value: str | None) -> str | None:
+    try:
+        severities(value)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_severity", str(exc)) from None
+    return value
+
+
+@router.get(
+    "/alerts", summary="Alerts after an id, oldest first (filter by source, subject, severity)"
+)
 def list_alerts(
     after_id: AfterId = 0,
     source: str | None = None,
     subject: str | None = None,
     kind: str | None = None,
+    severity: Annotated[str | None, Query(description="only these, e.g. warning,critical")] = None,
     unacked: bool = False,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
     ctx: NodeContext = Depends(node),
     _: NodeUser = Depends(user),
 ) -> list[dict[str, Any]]:
     return ctx.transport.alerts.list(
-        after_id=after_id, source=source, subject=subject, kind=kind, unacked=unacked, limit=limit
+        after_id=after_id,
+        source=source,
+        subject=subject,
+        kind=kind,
+        unacked=unacked,
+        limit=limit,
+        severity=_severities(severity),
     )
+
+
+@router.post("/alerts/ack", summary="Acknowledge many alerts at once (e.g. every info alert)")
+def ack_alerts(
+    body: AckManyIn,
+    ctx: NodeContext = Depends(node),
+    u: NodeUser = Depends(require_role("officer")),
+) -> dict[str, Any]:
+    store = ctx.transport.alerts
+    up_to = store.last_id() if body.up_to_id is None else body.up_to_id
+    n = store.ack_many(
+        u.user,
+        body.note,
+        up_to_id=up_to,
+        severity=_severities(body.severity),
+        source=body.source,
+        subject=body.subject,
+    )
+    return {"acknowledged": n, "up_to_id": up_to}
 
 
 @router.post("/alerts/{alert_id}/ack", summary="An officer acknowledges an alert")
@@ -73,11 +119,13 @@ async def stream_alerts(
     after_id: NewAfterId = None,
     source: str | None = None,
     subject: str | None = None,
+    severity: str | None = None,
     last_event_id: Annotated[str | None, Header()] = None,
     ctx: NodeContext = Depends(node),
     _: NodeUser = Depends(user),
 ) -> StreamingResponse:
     store = ctx.transport.alerts
+    severity = _severities(severity)
     resume = last_event_id or ""
     if resume.isascii() and resume.isdigit() and len(resume) <= 19 and int(resume) <= MAX_ROW_ID:
         cursor = int(resume)
@@ -92,7 +140,12 @@ async def stream_alerts(
         quiet_since = time.monotonic()
         while not await request.is_disconnected():
             rows = await run_in_threadpool(
-                store.list, after_id=cursor, source=source, subject=subject, limit=500
+                store.list,
+                after_id=cursor,
+                source=source,
+                subject=subject,
+                severity=severity,
+                limit=500,
             )
             for r in rows:
                 cursor = r["id"]

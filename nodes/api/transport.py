@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, field_validator
 
-from chain.transport import Outcome
+from chain.transport import MAX_REASON_BYTES, Outcome
 from nodes.api.deps import AfterId, RowId, node, require_role, user
 from nodes.auth import NodeUser
 from nodes.context import NodeContext
@@ -48,21 +48,32 @@ class TripIn(BaseModel):
         return float(v)
 
 
+OUTCOMES = [o.name for o in Outcome if o is not Outcome.NONE]
+
+
 class CloseIn(BaseModel):
     outcome: str | None = Field(
         None,
-        description="ARRIVED_INTACT, ARRIVED_WITH_ALERTS, "
-        "SEAL_BROKEN or OVERDUE; default: from alerts",
+        description=f"{', '.join(OUTCOMES)}; default: from the alerts once the trip arrived "
+        "(a trip that has not arrived needs an outcome and a reason)",
+    )
+    reason: str = Field(
+        "",
+        max_length=MAX_REASON_BYTES,
+        description=f"why (on chain; at most {MAX_REASON_BYTES} bytes of UTF-8); needed to "
+        "close a trip before it arrived and to cancel one",
     )
 
     @field_validator("outcome")
     @classmethod
     def _known(cls, v: str | None) -> str | None:
         if v is not None and (v not in Outcome.__members__ or v == "NONE"):
-            raise ValueError(
-                "outcome must be ARRIVED_INTACT, ARRIVED_WITH_ALERTS, SEAL_BROKEN or OVERDUE"
-            )
+            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
         return v
+
+
+class CancelIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=MAX_REASON_BYTES, description="why (on chain)")
 
 
 @router.post("/devices", status_code=201, summary="Register an on-board unit's public key")
@@ -140,7 +151,18 @@ async def close_trip(
     _: NodeUser = Depends(require_role("officer")),
 ) -> dict[str, Any]:
     outcome = Outcome[body.outcome] if body is not None and body.outcome else None
-    return await run_in_threadpool(ctx.transport.close, trip_id, outcome)
+    reason = body.reason if body is not None else ""
+    return await run_in_threadpool(ctx.transport.close, trip_id, outcome, reason)
+
+
+@router.post("/trips/{trip_id}/cancel", summary="Cancel a trip on chain, with the reason")
+async def cancel_trip(
+    trip_id: str,
+    body: CancelIn,
+    ctx: NodeContext = Depends(node),
+    _: NodeUser = Depends(require_role("officer")),
+) -> dict[str, Any]:
+    return await run_in_threadpool(ctx.transport.close, trip_id, Outcome.CANCELLED, body.reason)
 
 
 @router.get(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -22,17 +23,25 @@ from rich.table import Table
 from nodes.cliutil import (
     ApiKeyOpt,
     JsonOpt,
+    LimitOpt,
     MemberOpt,
     NodeRequestFailed,
+    OffsetOpt,
     console,
+    cut_notice,
+    esc,
+    iso,
     node_call,
     out,
+    print_json,
+    say,
     settings,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Bonded trips: devices, trips, alerts, proofs.")
 
 _REL = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd])$")
+OUTCOMES = ("ARRIVED_INTACT", "ARRIVED_WITH_ALERTS", "SEAL_BROKEN", "OVERDUE", "CANCELLED")
 
 
 def parse_deadline(text: str, now: float | None = None) -> float:
@@ -54,25 +63,64 @@ def parse_deadline(text: str, now: float | None = None) -> float:
     return when.timestamp()
 
 
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+def _key_file(device_id: str) -> Path:
+    return settings().home / "devices" / f"{device_id}.key"
 
 
 @app.command("device")
 def device(
-    device_id: str,
-    public_key: Annotated[str, typer.Argument(help="Ed25519 public key, 64 hex digits")],
+    device_id: Annotated[str, typer.Argument(help="The on-board unit's id, e.g. OBU-7.")],
+    public_key: Annotated[
+        str | None,
+        typer.Argument(help="Its Ed25519 public key, 64 hex digits (or use --new)."),
+    ] = None,
+    new: Annotated[
+        bool,
+        typer.Option(
+            "--new",
+            help="Make a key pair: the private key is written to var/devices/ID.key "
+            "(load it on the unit), the public key is registered.",
+        ),
+    ] = False,
     member: MemberOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register an on-board unit's public key with the node."""
+    """Register an on-board unit's public key with the node (--new makes the key pair)."""
+    key_file = None
+    if new == (public_key is not None):
+        raise typer.BadParameter("give the unit's public key, or --new to make a key pair")
+    if new:
+        from nacl.signing import SigningKey
+
+        key_file = _key_file(device_id)
+        if key_file.exists():
+            raise NodeRequestFailed(
+                f"device_key_exists: {key_file} exists already; register its public key, or "
+                "remove the file to make a new pair",
+                "device_key_exists",
+                f"{key_file} exists already",
+            )
+        signing = SigningKey.generate()
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(bytes(signing).hex() + "\n")
+        public_key = bytes(signing.verify_key).hex()
     body = node_call(
         member, api_key, "POST", "/devices", json={"device": device_id, "public_key": public_key}
     )
-    out(body, as_json, lambda d: console.print(f"device [bold]{d['device']}[/] registered"))
+    if key_file is not None:
+        body["private_key_file"] = str(key_file)
+
+    def show(d: dict[str, Any]) -> None:
+        say(f"device {d['device']} registered, public key {d['public_key']}")
+        if d.get("private_key_file"):
+            say(f"  its private key (Ed25519 seed, hex) is in {d['private_key_file']}: load it "
+                "on the unit, keep it secret")  # fmt: skip
+        say(f"  next: smartcustoms trip start TRIP-ID --device {d['device']} ...")
+
+    out(body, as_json, show)
 
 
 @app.command("start")
@@ -111,25 +159,29 @@ def start(
     out(
         body,
         as_json,
-        lambda d: console.print(
-            f"trip [bold]{d['trip']}[/] started: {d['origin']} -> {d['destination']} on corridor "
-            f"{d['corridor']}, deadline {_when(d['deadline'])}, tx {d['start_tx']}"
+        lambda d: (
+            say(f"trip {d['trip']} started: {d['origin']} -> {d['destination']} on corridor "
+                f"{d['corridor']}, deadline {iso(d['deadline'])}"),
+            say(f"  tx {d['start_tx']}"),
         ),
-    )
+    )  # fmt: skip
 
 
 def _trip_table(trips: list[dict[str, Any]]) -> None:
-    t = Table(title="Trips", title_justify="left")
+    if not trips:
+        say("no trips")
+        return
+    t = Table(title="Trips, newest first", title_justify="left")
     for col in ("trip", "route", "state", "outcome", "events", "started"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col != "route")
     for r in trips:
         t.add_row(
-            r["trip"],
-            f"{r['origin']} -> {r['destination']}",
+            esc(r["trip"]),
+            f"{esc(r['origin'])} -> {esc(r['destination'])}",
             r["state"],
             r["outcome"] or "",
             str(r["events"]),
-            _when(r["started_at"]),
+            iso(r["started_at"]),
         )
     console.print(t)
 
@@ -137,39 +189,51 @@ def _trip_table(trips: list[dict[str, Any]]) -> None:
 @app.command("list")
 def list_trips(
     state: Annotated[str | None, typer.Option(help="open, arrived or closed")] = None,
+    limit: LimitOpt = 50,
+    offset: OffsetOpt = 0,
     member: MemberOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Trips of the node, newest first."""
     body = node_call(member, api_key, "GET", "/trips", params={"state": state} if state else {})
-    out(body, as_json, _trip_table)
+    page = body[offset : offset + limit]
+    out(page, as_json, _trip_table)
+    cut_notice(len(page), offset, limit, total=len(body))
 
 
 def _status(d: dict[str, Any]) -> None:
-    console.print(
-        f"[bold]{d['trip']}[/] {d['origin']} -> {d['destination']} "
-        f"({d['corridor']}), [bold]{d['state']}[/]"
+    say(
+        f"{d['trip']} {d['origin']} -> {d['destination']} ({d['corridor']}), {d['state']}"
         + (f", outcome {d['outcome']}" if d["outcome"] else "")
     )
-    console.print(
+    if d.get("close_reason"):
+        say(f"  closed because: {d['close_reason']}")
+    say(
         f"  device {d['device']}, seal {d['seal_id']}, vehicle {d['vehicle_id']}, "
-        f"deadline {_when(d['deadline'])}"
+        f"deadline {iso(d['deadline'])}"
     )
-    console.print(
+    ids = d.get("event_ids")
+    say(
         f"  events {d['events']} ({d['flagged']} flagged), device time "
-        f"{_when(d['first_ts'])} .. {_when(d['last_ts'])}"
+        f"{iso(d['first_ts'])} .. {iso(d['last_ts'])}"
     )
+    if ids:
+        say(
+            f"  event ids {ids['first']} (first) .. {ids['last']} (last); list them with "
+            f"smartcustoms trip events {d['trip']}; prove one with smartcustoms trip prove "
+            f"{ids['last']}"
+        )
     lp = d.get("last_point")
     if lp:
-        console.print(
-            f"  last point lat {lp['lat']:.5f} lon {lp['lon']:.5f}, "
-            f"{lp['speed']:.0f} km/h, seal {lp['seal_state']}"
+        say(
+            f"  last point (event {lp['id']}) lat {lp['lat']:.5f} lon {lp['lon']:.5f}, "
+            f"{lp['speed']:.0f} km/h, seal {lp['seal_state']}, at {iso(lp['ts'])}"
         )
     alerts = ", ".join(f"{k} x{n}" for k, n in sorted(d["alerts"].items())) or "none"
-    console.print(f"  alerts: {alerts}")
+    say(f"  alerts: {alerts}")
     anchored = d["anchored"].get("anchored", {})
-    console.print(
+    say(
         f"  anchored: {anchored.get('events') or 0} events in "
         f"{anchored.get('batches') or 0} batches"
         + (
@@ -184,16 +248,60 @@ def _status(d: dict[str, Any]) -> None:
 def status(
     trip_id: str, member: MemberOpt = None, api_key: ApiKeyOpt = None, as_json: JsonOpt = False
 ) -> None:
-    """A trip: events, last point, alerts, anchoring and its record on chain."""
+    """A trip: events (and their ids), last point, alerts, anchoring, its record on chain."""
     out(node_call(member, api_key, "GET", f"/trips/{trip_id}"), as_json, _status)
+
+
+@app.command("events")
+def events(
+    trip_id: str,
+    after_id: Annotated[
+        int, typer.Option("--after-id", min=0, help="Only events with a larger id.")
+    ] = 0,
+    limit: LimitOpt = 20,
+    member: MemberOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A trip's stored events in device-time order, with the ids `trip prove` takes."""
+    rows = node_call(
+        member,
+        api_key,
+        "GET",
+        f"/trips/{trip_id}/events",
+        params={"after_id": after_id, "limit": min(limit + 1, 5000)},
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+
+    def show(rs: list[dict[str, Any]]) -> None:
+        if not rs:
+            say("no events")
+        for e in rs:
+            say(
+                f"event {e['id']} seq {e['seq']} {iso(e['ts'])} lat {e['lat']:.5f} "
+                f"lon {e['lon']:.5f} {e['speed']:.0f} km/h seal {e['seal_state']}"
+                + (f" flag {e['flag']}" if e.get("flag") else "")
+            )
+
+    out(rows, as_json, show)
+    if more:
+        say(f"showing {len(rows)} (the --limit); more with --after-id {rows[-1]['id']}", err=True)
 
 
 def _alert_line(a: dict[str, Any]) -> None:
     colour = {"critical": "red", "warning": "yellow"}.get(a["severity"], "cyan")
     console.print(
-        f"[dim]#{a['id']}[/] {_when(a['ts'])} [{colour}]{a['severity']:8}[/] "
-        f"[bold]{a['subject']}[/] {a['kind']}: {a['detail']}"
+        f"#{a['id']} {iso(a['ts'])} [{colour}]{a['severity']:8}[/] "
+        f"{esc(a['subject'])} {esc(a['kind'])}: {esc(a['detail'])}"
+        + (f" (seen by {esc(a['acked_by'])})" if a.get("acked_by") else "")
     )
+
+
+SeverityOpt = Annotated[
+    str | None,
+    typer.Option("--severity", help="Only these severities: info, warning, critical (comma list)."),
+]
 
 
 @app.command("alerts")
@@ -202,31 +310,50 @@ def alerts(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep streaming new alerts (server-sent events)")
     ] = False,
-    limit: int = 200,
+    severity: SeverityOpt = None,
+    after_id: Annotated[
+        int, typer.Option("--after-id", min=0, help="Only alerts with a larger id.")
+    ] = 0,
+    limit: LimitOpt = 200,
     member: MemberOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Alerts of the node (all trips, or one), oldest first; --follow streams new ones."""
-    params: dict[str, Any] = {"limit": limit}
+    params: dict[str, Any] = {"limit": min(limit + 1, 5000), "after_id": after_id}
     if trip_id:
         params["subject"] = trip_id
+    if severity:
+        params["severity"] = severity
     rows = node_call(member, api_key, "GET", "/alerts", params=params)
+    more = len(rows) > limit
+    rows = rows[:limit]
     if not follow:
-        out(rows, as_json, lambda rs: [_alert_line(a) for a in rs] or console.print("no alerts"))
+        out(rows, as_json, lambda rs: [_alert_line(a) for a in rs] or say("no alerts"))
+        if more:
+            say(f"showing {len(rows)} (the --limit); more with --after-id {rows[-1]['id']}",
+                err=True)  # fmt: skip
         return
     for a in rows:
-        print(json.dumps(a)) if as_json else _alert_line(a)
-    _follow(member, api_key, rows[-1]["id"] if rows else 0, trip_id, as_json)
+        print_json(a) if as_json else _alert_line(a)
+    last = rows[-1]["id"] if rows else after_id
+    _follow(member, api_key, last, trip_id, severity, as_json)
 
 
 def _follow(
-    member: str | None, api_key: str | None, last: int, trip_id: str | None, as_json: bool
+    member: str | None,
+    api_key: str | None,
+    last: int,
+    trip_id: str | None,
+    severity: str | None,
+    as_json: bool,
 ) -> None:
     s = settings()
     member_id = member or s.members[0].id
     key = api_key or (s.node_dir(member_id) / "admin.apikey").read_text().strip()
     params = {"subject": trip_id} if trip_id else {}
+    if severity:
+        params["severity"] = severity
     while True:  # reconnect with Last-Event-ID: nothing is missed across drops
         try:
             with httpx.stream(
@@ -242,14 +369,55 @@ def _follow(
                     if line.startswith("data: "):
                         a = json.loads(line[6:])
                         last = a["id"]
-                        print(json.dumps(a), flush=True) if as_json else _alert_line(a)
+                        print_json(a) if as_json else _alert_line(a)
         except httpx.HTTPError:
             time.sleep(2.0)
 
 
+@app.command("ack")
+def ack(
+    alert_ids: Annotated[
+        list[int] | None, typer.Argument(help="Alert ids (the #N of `trip alerts`).")
+    ] = None,
+    severity: SeverityOpt = None,
+    trip_id: Annotated[str | None, typer.Option("--trip", help="Only this trip's.")] = None,
+    note: Annotated[str, typer.Option(help="What the officer did.")] = "",
+    member: MemberOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Acknowledge alerts: by id, or all of a severity at once (e.g. --severity info)."""
+    if not alert_ids and not severity:
+        raise typer.BadParameter("give alert ids, or --severity to acknowledge them all")
+    if alert_ids:
+        done = [
+            node_call(member, api_key, "POST", f"/alerts/{i}/ack", json={"note": note})
+            for i in alert_ids
+        ]
+        out(done, as_json, lambda ds: [_alert_line(a) for a in ds])
+        return
+    res = node_call(
+        member,
+        api_key,
+        "POST",
+        "/alerts/ack",
+        json={"severity": severity, "subject": trip_id, "note": note},
+    )
+    out(
+        res,
+        as_json,
+        lambda d: say(f"{d['acknowledged']} alert(s) acknowledged, up to #{d['up_to_id']}"),
+    )
+
+
 @app.command("prove")
 def prove(
-    event_id: int, member: MemberOpt = None, api_key: ApiKeyOpt = None, as_json: JsonOpt = False
+    event_id: Annotated[
+        int, typer.Argument(help="An event id (`trip status` and `trip events` show them).")
+    ],
+    member: MemberOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """An event with its signed payload, Merkle proof and anchoring tx, checked on chain."""
     proof = node_call(member, api_key, "GET", f"/trips/events/{event_id}/proof")
@@ -257,11 +425,10 @@ def prove(
 
     def render(d: dict[str, Any]) -> None:
         e = d["event"]
-        console.print(
-            f"event {e['id']} of trip [bold]{e['trip']}[/] (device {e['device']} "
-            f"seq {e['seq']}, {_when(e['ts'])})"
-        )
-        console.print(f"  root {d['root']} leaf {d['leaf_index']}, tx {d['tx']} block {d['block']}")
+        say(f"event {e['id']} of trip {e['trip']} (device {e['device']} seq {e['seq']}, "
+            f"{iso(e['ts'])})")  # fmt: skip
+        say(f"  root {d['root']} leaf {d['leaf_index']}")
+        say(f"  tx {d['tx']} block {d['block']}")
         _checks(d["verification"])
 
     out(proof, as_json, render)
@@ -270,7 +437,7 @@ def prove(
 def _checks(v: dict[str, Any]) -> None:
     for c in v["checks"]:
         mark = "[green]ok[/]  " if c["ok"] else "[red]FAIL[/]"
-        console.print(f"  {mark} {c['check']}: {c['detail']}")
+        console.print(f"  {mark} {esc(c['check'])}: {esc(c['detail'])}")
     console.print("[green]valid[/]" if v["valid"] else "[red]NOT valid[/]")
 
 
@@ -289,11 +456,19 @@ def verify(
         doc = json.loads(proof_file.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
         raise NodeRequestFailed(f"{proof_file} is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise NodeRequestFailed(f"{proof_file} holds no proof (write it with trip prove --json)")
     doc.pop("verification", None)
     result = node_call(member, api_key, "POST", "/trips/proofs/verify", json=doc)
     out(result, as_json, _checks)
     if not result["valid"]:
         raise typer.Exit(1)
+
+
+def _closed(d: dict[str, Any]) -> None:
+    say(f"trip {d['trip']} closed on chain: {d['outcome']}"
+        + (f" ({d['reason']})" if d.get("reason") else ""))  # fmt: skip
+    say(f"  tx {d['tx']}")
 
 
 @app.command("close")
@@ -302,22 +477,41 @@ def close(
     outcome: Annotated[
         str | None,
         typer.Option(
-            help="ARRIVED_INTACT, ARRIVED_WITH_ALERTS, "
-            "SEAL_BROKEN, OVERDUE (default: "
-            "from the alerts)"
+            help=f"{', '.join(OUTCOMES)} (default, once the trip arrived: from its alerts)",
         ),
     ] = None,
+    reason: Annotated[
+        str,
+        typer.Option(help="Why (on chain); needed to close a trip that has not arrived."),
+    ] = "",
     member: MemberOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Anchor the trip's remaining events and close it on chain."""
-    body = node_call(member, api_key, "POST", f"/trips/{trip_id}/close", json={"outcome": outcome})
-    out(
-        body,
-        as_json,
-        lambda d: console.print(f"trip [bold]{d['trip']}[/] closed: {d['outcome']} (tx {d['tx']})"),
+    """Anchor the trip's remaining events and close it on chain (early: with a reason)."""
+    if outcome is not None and outcome.upper() not in OUTCOMES:
+        raise typer.BadParameter(f"outcome must be one of {', '.join(OUTCOMES)}")
+    body = node_call(
+        member,
+        api_key,
+        "POST",
+        f"/trips/{trip_id}/close",
+        json={"outcome": outcome.upper() if outcome else None, "reason": reason},
     )
+    out(body, as_json, _closed)
+
+
+@app.command("cancel")
+def cancel(
+    trip_id: str,
+    reason: Annotated[str, typer.Option(help="Why the trip is cancelled (on chain).")],
+    member: MemberOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel a trip that will not arrive: closed on chain as CANCELLED, with the reason."""
+    body = node_call(member, api_key, "POST", f"/trips/{trip_id}/cancel", json={"reason": reason})
+    out(body, as_json, _closed)
 
 
 @app.command("zones")
@@ -343,10 +537,10 @@ def zones(as_json: JsonOpt = False) -> None:
 
     def render(d: dict[str, Any]) -> None:
         for z in d["zones"]:
-            console.print(f"zone [bold]{z['id']}[/] {z['name']} ({z['kind']})")
+            say(f"zone {z['id']} {z['name']} ({z['kind']})")
         for c in d["corridors"]:
-            console.print(
-                f"corridor [bold]{c['id']}[/] {c['from']} <-> {c['to']}, "
+            say(
+                f"corridor {c['id']} {c['from']} <-> {c['to']}, "
                 f"{c['km']} km, buffer {c['buffer_m']:.0f} m"
             )
 
@@ -406,13 +600,13 @@ def simulate_cmd(
         raise NodeRequestFailed(str(exc)) from None
 
     def render(d: dict[str, Any]) -> None:
-        console.print(
+        say(
             f"published {d['published']} messages for {len(d['trips'])} trips "
             f"(prefix {d['prefix']}); watch with `smartcustoms trip alerts -f`"
         )
         for r in d["trips"]:
             extra = f" scenario {r['scenario']} -> expect {r['expect']}" if r["scenario"] else ""
-            console.print(
+            say(
                 f"  {r['trip']} {r['origin']} -> {r['destination']}, "
                 f"{r['messages']} messages{extra}"
             )

@@ -10,8 +10,10 @@ anchored.
 
 Outcome of a trip at close (unless an officer gives one): SEAL_BROKEN if the seal was seen
 open or tampered outside a zone, OVERDUE if it arrived after its deadline (or never did and
-an officer closes it), ARRIVED_WITH_ALERTS if any warning or critical alert was raised,
-else ARRIVED_INTACT.
+an officer closes it after the deadline), ARRIVED_WITH_ALERTS if any warning or critical
+alert was raised, else ARRIVED_INTACT.  An officer may end a trip that has not arrived at
+any time: with an outcome and a reason (closed early), or as CANCELLED with a reason; the
+reason goes on chain with the outcome.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from eth_utils import keccak
 
 from chain.context import Chain
 from chain.errors import ChainError, ContractReverted
-from chain.transport import Outcome
+from chain.transport import MAX_REASON_BYTES, Outcome
 from nodes.transport.evidence import TripEvidence
 from nodes.transport.monitor import SOURCE, TripMonitor
 from nodes.transport.trips import ARRIVED, CLOSED, ID_RE, OPEN, Trip, TripBook
@@ -48,8 +50,9 @@ MAX_TRIP_S = 30 * 86400
 
 
 class TransportError(CodedError):
-    """Codes: unknown_trip, unknown_device (404), trip_exists, trip_closed (409),
-    unknown_zone, no_corridor, invalid_trip, invalid_device (400)."""
+    """Codes: unknown_trip, unknown_device (404), trip_exists, trip_closed, not_arrived,
+    not_overdue (409), unknown_zone, no_corridor, invalid_trip, invalid_device,
+    reason_required, invalid_reason (400)."""
 
     code: str = "transport_error"
     HTTP_STATUS: ClassVar[Mapping[str, int]] = {
@@ -57,7 +60,13 @@ class TransportError(CodedError):
         "unknown_device": 404,
         "trip_exists": 409,
         "trip_closed": 409,
+        "not_arrived": 409,
+        "not_overdue": 409,
     }
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def route_hash(corridor: Corridor) -> str:
@@ -229,7 +238,8 @@ class TransportService:
         q = self.db.query
         counts = q(
             "SELECT COUNT(*) AS n, SUM(flag IS NOT NULL) AS flagged, MIN(ts) AS first,"
-            " MAX(ts) AS last FROM trip_events WHERE trip = ?",
+            " MAX(ts) AS last, MIN(id) AS first_id, MAX(id) AS last_id"
+            " FROM trip_events WHERE trip = ?",
             (trip_id,),
         )[0]
         last = q(
@@ -255,6 +265,9 @@ class TransportService:
             "flagged": counts["flagged"] or 0,
             "first_ts": counts["first"],
             "last_ts": counts["last"],
+            "event_ids": (
+                {"first": counts["first_id"], "last": counts["last_id"]} if counts["n"] else None
+            ),
             "last_point": dict(last[0]) if last else None,
             "alerts": self.alerts.counts(SOURCE, trip_id),
             "anchored": anchored,
@@ -290,35 +303,73 @@ class TransportService:
         )
         return Outcome.ARRIVED_WITH_ALERTS if rows[0][0] else Outcome.ARRIVED_INTACT
 
-    def close(self, trip_id: str, outcome: Outcome | None = None) -> dict[str, Any]:
-        """Anchor what is left, then close on chain (idempotent if already closed there)."""
+    def _closing(self, t: Trip, outcome: Outcome | None, reason: str) -> Outcome:
+        """The outcome to close `t` with, refusing what the chain would refuse, in words an
+        officer can act on (the deadline as a UTC time, what to pass instead)."""
+        if len(reason.encode()) > MAX_REASON_BYTES:
+            raise TransportError(
+                "invalid_reason",
+                f"the reason has {len(reason.encode())} bytes of UTF-8; at most "
+                f"{MAX_REASON_BYTES} go on chain",
+            )
+        now = time.time()
+        due = _utc(t.deadline)
+        if outcome is Outcome.OVERDUE and now <= t.deadline:
+            raise TransportError(
+                "not_overdue",
+                f"trip {t.trip} is not overdue: its deadline is {due}; to end it now, close "
+                "it with another outcome and a reason, or cancel it with a reason",
+            )
+        if outcome is Outcome.CANCELLED and not reason:
+            raise TransportError("reason_required", f"say why trip {t.trip} is cancelled")
+        if t.state == OPEN and now <= t.deadline:  # ended before it arrived: an early close
+            if outcome is None:
+                raise TransportError(
+                    "not_arrived",
+                    f"trip {t.trip} has not arrived and its deadline {due} has not passed; "
+                    "to end it now give an outcome and a reason (closed early), or cancel "
+                    "it with a reason",
+                )
+            if not reason:
+                raise TransportError(
+                    "reason_required",
+                    f"trip {t.trip} has not arrived: say why it is closed early",
+                )
+        return outcome or self.outcome_for(t)
+
+    def close(
+        self, trip_id: str, outcome: Outcome | None = None, reason: str = ""
+    ) -> dict[str, Any]:
+        """Anchor what is left, then close on chain (idempotent if already closed there).
+
+        A trip that arrived closes with the outcome its alerts imply (or the officer's); one
+        that has not arrived closes early only with an outcome and a reason, or as
+        CANCELLED with a reason, or as OVERDUE once its deadline passed.
+        """
         t = self.trip(trip_id)
         if t.state == CLOSED:
             raise TransportError("trip_closed", f"trip {trip_id} was closed ({t.outcome})")
+        reason = (reason or "").strip()
+        outcome = self._closing(t, outcome, reason)
         roots = self.evidence.anchor_due(trip_id)
-        outcome = outcome or self.outcome_for(t)
         tx_hash = None
         try:
             tx_hash = self.chain.transport.close_trip(
-                self.chain.sender(self.sender_name), trip_id, outcome
+                self.chain.sender(self.sender_name), trip_id, outcome, reason
             ).tx_hash
         except ContractReverted as exc:
             if exc.error != "TripAlreadyClosed":
                 raise
-        self.trips.mark_closed(trip_id, outcome.name, tx_hash)
-        self.alerts.add(
-            [
-                NewAlert(
-                    SOURCE,
-                    trip_id,
-                    "closed",
-                    "info",
-                    time.time(),
-                    f"trip closed on chain: {outcome.name}",
-                )
-            ]
-        )
-        return {"trip": trip_id, "outcome": outcome.name, "tx": tx_hash, "anchored": roots}
+        self.trips.mark_closed(trip_id, outcome.name, tx_hash, reason)
+        detail = f"trip closed on chain: {outcome.name}" + (f" ({reason})" if reason else "")
+        self.alerts.add([NewAlert(SOURCE, trip_id, "closed", "info", time.time(), detail)])
+        return {
+            "trip": trip_id,
+            "outcome": outcome.name,
+            "reason": reason,
+            "tx": tx_hash,
+            "anchored": roots,
+        }
 
     def prove(self, event_id: int) -> dict[str, Any]:
         return self.evidence.prove(event_id)

@@ -137,7 +137,7 @@ def trace_trip(transport: TransportService, trip_id: str) -> dict[str, Any]:
                 "at": t.closed_at,
                 "source": "chain",
                 "kind": "trip closed",
-                "detail": {"outcome": t.outcome, "tx": t.close_tx},
+                "detail": {"outcome": t.outcome, "reason": t.close_reason, "tx": t.close_tx},
                 "reverified": closed,
             }
         )

@@ -43,7 +43,10 @@ _MIGRATIONS = [
         close_tx TEXT
     );
     CREATE INDEX trips_state ON trips (state);
-    """
+    """,
+    # Why a trip was closed as it was (an officer's early close or cancellation; the
+    # reason is also in TransportLedger's TripClosed event).
+    "ALTER TABLE trips ADD COLUMN close_reason TEXT;",
 ]
 
 
@@ -66,6 +69,7 @@ class Trip:
     arrived_at: float | None
     closed_at: float | None
     close_tx: str | None
+    close_reason: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Trip:
@@ -113,8 +117,11 @@ class TripBook:
             (ARRIVED, at, trip_id, OPEN),
         )
 
-    def mark_closed(self, trip_id: str, outcome: str, tx_hash: str | None) -> None:
+    def mark_closed(
+        self, trip_id: str, outcome: str, tx_hash: str | None, reason: str = ""
+    ) -> None:
         self.db.execute(
-            "UPDATE trips SET state = ?, outcome = ?, closed_at = ?, close_tx = ? WHERE trip = ?",
-            (CLOSED, outcome, time.time(), tx_hash, trip_id),
+            "UPDATE trips SET state = ?, outcome = ?, closed_at = ?, close_tx = ?,"
+            " close_reason = ? WHERE trip = ?",
+            (CLOSED, outcome, time.time(), tx_hash, reason or None, trip_id),
         )

@@ -13,7 +13,7 @@ import pytest
 from eth_utils import keccak
 from web3.logs import DISCARD
 
-from chain.transport import Outcome, TransportLedger, deploy, trip_id_bytes
+from chain.transport import MAX_REASON_BYTES, Outcome, TransportLedger, deploy, trip_id_bytes
 from offchain.merkle import MerkleTree, leaf_hash
 
 pytestmark = pytest.mark.contract
@@ -27,6 +27,7 @@ FUNCTIONS_UNDER_TEST = frozenset(
     {
         "registry",
         "tripCount",
+        "MAX_REASON_BYTES",
         "startTrip",
         "anchorEvents",
         "closeTrip",
@@ -315,6 +316,40 @@ def test_closing_twice_or_with_none_is_refused(ledger, customs, start, reverts):
     assert ledger.trip(trip).outcome is Outcome.ARRIVED_INTACT
 
 
+def test_a_trip_is_cancelled_early_with_its_reason(ledger, customs, start, w3, reverts):
+    """Issue #20: right after starting, a trip can be ended on chain (not only once overdue),
+    and the reason is in the TripClosed event for an auditor rebuilding history."""
+    trip = start()
+    with reverts("ReasonRequired", tripId=trip_id_bytes(trip), outcome=int(Outcome.CANCELLED)):
+        ledger.close_trip(customs("TW"), trip, Outcome.CANCELLED)
+    result = ledger.close_trip(
+        customs("TW"), trip, Outcome.CANCELLED, "truck broke down at the gate"
+    )
+    assert (result.outcome, result.reason) == (Outcome.CANCELLED, "truck broke down at the gate")
+    event = logs(ledger, w3.eth.get_transaction_receipt(result.tx_hash), "TripClosed")[0]
+    assert event["reason"] == "truck broke down at the gate"
+    assert event["outcome"] == int(Outcome.CANCELLED) and event["by"] == customs("TW").address
+    assert ledger.trip(trip).outcome is Outcome.CANCELLED and not ledger.is_open(trip)
+
+
+def test_a_trip_is_closed_early_with_an_outcome_and_reason(ledger, customs, start, w3):
+    trip = start()
+    reason = "seal found cut at the roadside inspection, km 12"
+    result = ledger.close_trip(customs("TW"), trip, Outcome.SEAL_BROKEN, reason)
+    event = logs(ledger, w3.eth.get_transaction_receipt(result.tx_hash), "TripClosed")[0]
+    assert (event["outcome"], event["reason"]) == (int(Outcome.SEAL_BROKEN), reason)
+
+
+def test_a_reason_is_bounded_in_bytes(ledger, customs, start, reverts):
+    trip = start()
+    assert ledger._call("MAX_REASON_BYTES") == MAX_REASON_BYTES
+    long = "貨" * (MAX_REASON_BYTES // 3 + 1)  # three UTF-8 bytes each
+    with reverts("ReasonTooLong", length=len(long.encode()), max=MAX_REASON_BYTES):
+        ledger.close_trip(customs("TW"), trip, Outcome.CANCELLED, long)
+    fits = "x" * MAX_REASON_BYTES
+    assert ledger.close_trip(customs("TW"), trip, Outcome.CANCELLED, fits).reason == fits
+
+
 def test_only_the_trips_member_closes(ledger, customs, start, reverts):
     trip = start("SG")
     with reverts("NotTripMember", account=customs("NZ").address):
@@ -345,13 +380,16 @@ def test_gas_of_start_anchor_and_close(ledger, customs, now, w3, snapshot):
     start = gas(ledger.start_trip(tw, "G", "S", "V", "A", "B", ROUTE, deadline).tx_hash)
     anchor = gas(ledger.anchor_events(tw, "G", keccak(text="g1"), 64, 1, 2).tx_hash)
     close = gas(ledger.close_trip(tw, "G", Outcome.ARRIVED_INTACT).tx_hash)
+    ledger.start_trip(tw, "G2", "S", "V", "A", "B", ROUTE, deadline)
+    cancel = gas(ledger.close_trip(tw, "G2", Outcome.CANCELLED, "r" * 64).tx_hash)
     print(
         f"\nTransportLedger gas (21k base included): startTrip {start}, "
-        f"anchorEvents {anchor}, closeTrip {close}"
+        f"anchorEvents {anchor}, closeTrip {close}, closeTrip with a 64-byte reason {cancel}"
     )
     assert start < 245_000  # nine fresh slots: seven for the trip, its index, the counter
     assert anchor < 70_000  # one fresh slot per batch (not two: the trip is an index)
     assert close < 45_000
+    assert cancel < 48_000  # the reason is event data only
 
 
 def test_the_deployment_includes_the_transport_ledger(chain, deployment):

@@ -8,6 +8,7 @@ an edited event does not.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -383,7 +384,113 @@ def test_the_transport_worker_of_a_node_that_does_not_ingest_works(
         db.close()
 
 
+def _started(node: str, officer: dict, trip: str, deadline: float | None = None) -> None:
+    device = f"obu-{trip.lower()}"
+    httpx.post(
+        f"{node}/devices", headers=officer, json={"device": device, "public_key": "ab" * 32}
+    ).raise_for_status()
+    body = {
+        "trip": trip,
+        "device": device,
+        "seal_id": "S1",
+        "vehicle_id": "V1",
+        "origin": "TW-KEL",
+        "destination": "TW-TPE",
+        "deadline": deadline or time.time() + 3 * 3600,
+    }
+    httpx.post(f"{node}/trips", headers=officer, json=body).raise_for_status()
+
+
+def test_a_trip_that_has_not_arrived_is_cancelled_or_closed_early_with_a_reason(
+    hdr, node, trip_settings, chain
+):
+    """Issue #20 item 3: `trip close` right after `trip start` answered the chain's
+    NotOverdue(deadline=<unix seconds>); a trip could not be ended before its deadline."""
+    officer = hdr(trip_settings, "officer")
+    trip = f"EARLY-{uuid.uuid4().hex[:8]}"
+    _started(node, officer, trip)
+    r = httpx.post(f"{node}/trips/{trip}/close", headers=officer, json={})
+    assert r.status_code == 409 and r.json()["error"] == "not_arrived", r.text
+    assert "Z" in r.json()["detail"] and "reason" in r.json()["detail"]  # deadline in UTC
+    r = httpx.post(f"{node}/trips/{trip}/close", headers=officer, json={"outcome": "OVERDUE"})
+    assert r.status_code == 409 and r.json()["error"] == "not_overdue", r.text
+    r = httpx.post(f"{node}/trips/{trip}/close", headers=officer, json={"outcome": "SEAL_BROKEN"})
+    assert r.status_code == 400 and r.json()["error"] == "reason_required", r.text
+    r = httpx.post(f"{node}/trips/{trip}/cancel", headers=officer, json={"reason": ""})
+    assert r.status_code == 422, r.text
+    assert chain.transport.is_open(trip)
+
+    r = httpx.post(
+        f"{node}/trips/{trip}/cancel", headers=officer, json={"reason": "truck broke down"}
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["outcome"], r.json()["reason"]) == ("CANCELLED", "truck broke down")
+    view = chain.transport.trip(trip)
+    assert view.outcome.name == "CANCELLED"
+    event = chain.transport.contract.events.TripClosed().process_receipt(
+        chain.w3.eth.get_transaction_receipt(r.json()["tx"])
+    )[0]["args"]
+    assert event["reason"] == "truck broke down"
+    status = httpx.get(f"{node}/trips/{trip}", headers=officer).json()
+    assert (status["state"], status["outcome"]) == ("closed", "CANCELLED")
+    assert status["close_reason"] == "truck broke down"
+
+    early = f"EARLY-{uuid.uuid4().hex[:8]}"
+    _started(node, officer, early)
+    r = httpx.post(
+        f"{node}/trips/{early}/close",
+        headers=officer,
+        json={"outcome": "SEAL_BROKEN", "reason": "seal cut, found at km 12"},
+    )
+    assert r.status_code == 200 and r.json()["outcome"] == "SEAL_BROKEN", r.text
+    assert chain.transport.trip(early).outcome.name == "SEAL_BROKEN"
+
+
 # --- the command line ---------------------------------------------------------------------
+
+
+def test_cli_device_new_start_status_and_cancel(hdr, node, trip_settings, cli):
+    """Issue #20 item 4: `trip device` wanted a public key with no hint how to make one,
+    and event ids appeared nowhere `trip prove` could take them from."""
+    key = hdr(trip_settings, "officer")["X-API-Key"]
+    device, trip = f"OBU-{uuid.uuid4().hex[:6]}", f"T-{uuid.uuid4().hex[:6]}"
+    out = cli(trip_settings, "trip", "device", device, "--new", api_key=key)
+    assert out.returncode == 0, out.stderr
+    key_file = trip_settings.home / "devices" / f"{device}.key"
+    assert str(key_file) in out.stdout and (key_file.stat().st_mode & 0o777) == 0o600
+    from nacl.signing import SigningKey
+
+    public = bytes(SigningKey(bytes.fromhex(key_file.read_text().strip())).verify_key).hex()
+    assert f"public key {public}" in out.stdout
+    again = cli(trip_settings, "trip", "device", device, "--new", api_key=key)
+    assert again.returncode == 1 and "exists already" in again.stderr
+    neither = cli(trip_settings, "trip", "device", device, api_key=key)
+    assert neither.returncode == 2 and "--new" in neither.stderr
+
+    out = cli(trip_settings, "trip", "start", trip, "--device", device, "--seal", "SEAL-9",
+              "--vehicle", "KLA-1234", "--from", "TW-KEL", "--to", "TW-TPE", "--deadline", "+3h",
+              api_key=key)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"deadline \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", out.stdout), out.stdout
+    out = cli(trip_settings, "trip", "close", trip, api_key=key)
+    assert out.returncode == 1 and "not_arrived" in out.stderr and "NotOverdue" not in out.stderr
+    out = cli(trip_settings, "trip", "cancel", trip, "--reason", "driver ill [sent home]",
+              api_key=key)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "CANCELLED (driver ill [sent home])" in out.stdout
+
+
+def test_cli_status_shows_event_ids_that_prove_takes(hdr, fleet, node, trip_settings, cli):
+    key = hdr(trip_settings, "auditor")["X-API-Key"]
+    trip = fleet["trips"][0]["trip"]
+    out = cli(trip_settings, "trip", "status", trip, api_key=key)
+    last = re.search(r"prove one with smartcustoms trip prove (\d+)", out.stdout)
+    assert last, out.stdout
+    proved = cli(trip_settings, "trip", "prove", last.group(1), api_key=key)
+    assert proved.returncode == 0 and proved.stdout.rstrip().endswith("valid"), proved.stdout
+    listed = cli(trip_settings, "trip", "events", trip, "--limit", "2", api_key=key)
+    assert listed.returncode == 0 and len(re.findall(r"^event \d+ ", listed.stdout, re.M)) == 2
+    assert "more with --after-id" in listed.stderr
 
 
 def test_cli_prove_verify_and_a_tampered_proof_file(
@@ -419,8 +526,9 @@ def test_cli_status_alerts_and_errors(hdr, fleet, node, trip_settings, cli):
     assert {"seal_open_outside_zone", "arrived", "closed"} <= kinds
     out = cli(trip_settings, "trip", "status", "NO-SUCH-TRIP", "--json", api_key=key)
     assert out.returncode == 1
-    assert json.loads(out.stdout)["error"] == "unknown_trip"
-    assert "unknown_trip" in json.loads(out.stdout)["detail"]
+    err = json.loads(out.stdout)
+    assert err["error"] == "unknown_trip" and "NO-SUCH-TRIP" in err["detail"]
+    assert not err["detail"].startswith("unknown_trip")  # the code is not repeated
 
 
 def test_cli_simulate_drives_trips_and_reports_them(hdr, node, trip_settings, cli):
