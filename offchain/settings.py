@@ -206,6 +206,8 @@ class XraySettings(BaseModel):
     max_side: int = Field(8192, ge=64, le=30000)
     max_pixels: int = Field(40_000_000, ge=4096)  # the decompression-bomb guard
     threads: int = Field(2, ge=1, le=64)
+    # false-alarm rate the alert thresholds are chosen for (None: the model's default, 5 %)
+    alarm_rate: float | None = Field(None, gt=0, lt=1)
 
 
 class ManifestSettings(BaseModel):
