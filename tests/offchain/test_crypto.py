@@ -16,13 +16,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nacl.public import PrivateKey, SealedBox
 
+from offchain import crypto as crypto_module
 from offchain.crypto import (
+    BATCH_OVERHEAD,
     ENVELOPE_HEADER,
     CryptoError,
     DecryptionFailed,
     Envelope,
     EnvelopeRejected,
     seal,
+    seal_many,
     sign_envelope,
     unseal,
     verify_envelope,
@@ -364,3 +367,44 @@ def test_from_dict_never_fails_otherwise(fields: dict) -> None:
 def test_keystore_box_keys_work_with_seal(tmp_path: Path) -> None:
     ks = Keystore(tmp_path)
     assert unseal(ks.box_key("TW"), seal(bytes(ks.box_key("TW").public_key), b"ok")) == b"ok"
+
+
+# ---- batch-sealed boxes (issue #17) --------------------------------------------------------
+
+
+def test_seal_many_each_opens_alone_with_one_ephemeral_key(box_keys: Keystore) -> None:
+    sg = box_keys.box_key("SG")
+    plaintexts = [b"first", b"", b"x" * 5000]
+    sealed = seal_many(bytes(sg.public_key), plaintexts)
+    assert [unseal(sg, s) for s in sealed] == plaintexts
+    assert [len(s) - len(p) for s, p in zip(sealed, plaintexts, strict=True)] == [
+        BATCH_OVERHEAD
+    ] * 3
+    assert len({s[4:36] for s in sealed}) == 1, "one ephemeral key for the call"
+    assert len({s[36:60] for s in sealed}) == 3, "a random nonce each"
+    assert seal_many(bytes(sg.public_key), plaintexts)[0][4:36] != sealed[0][4:36]
+    assert seal_many(bytes(sg.public_key), []) == []
+
+
+def test_batch_sealed_boxes_refuse_another_key_and_tampering(box_keys: Keystore) -> None:
+    sg, nz = box_keys.box_key("SG"), box_keys.box_key("NZ")
+    (sealed,) = seal_many(bytes(sg.public_key), [b"for SG only"])
+    with pytest.raises(DecryptionFailed, match="sealed for another key"):
+        unseal(nz, sealed)
+    for where in (5, 40, len(sealed) - 1):
+        tampered = bytearray(sealed)
+        tampered[where] ^= 0x01
+        with pytest.raises(DecryptionFailed):
+            unseal(sg, bytes(tampered))
+    with pytest.raises(CryptoError, match="32 bytes"):
+        seal_many(b"\1" * 31, [b"x"])
+
+
+def test_a_plain_sealed_box_that_starts_like_a_batch_one_still_opens(
+    box_keys: Keystore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sealed box's ephemeral key is random: 1 in 2^32 begin with the batch magic."""
+    sg = box_keys.box_key("SG")
+    sealed = seal(bytes(sg.public_key), b"old format")
+    monkeypatch.setattr(crypto_module, "BATCH_MAGIC", sealed[:4])
+    assert unseal(sg, sealed) == b"old format"
