@@ -8,6 +8,7 @@ transaction).  Records are never updated or deleted.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,15 +56,23 @@ class DocLog:
         self.record_many([(doc_hash, kind, actor, detail)])
 
     def record_many(self, rows: Sequence[tuple[str, str, str, dict[str, Any]]]) -> None:
+        with self.db.transaction() as tx:
+            self.insert(tx, rows)
+
+    @staticmethod
+    def insert(
+        tx: sqlite3.Connection, rows: Sequence[tuple[str, str, str, dict[str, Any]]]
+    ) -> None:
+        """Append `rows` (doc_hash, kind, actor, detail) inside the caller's transaction, so a
+        step and its record commit together."""
         for _, kind, _, _ in rows:
             if kind not in KINDS:
                 raise ValueError(f"unknown document event {kind!r}; kinds are {KINDS}")
         now = utc_now()
-        with self.db.transaction() as tx:
-            tx.executemany(
-                "INSERT INTO doc_events (doc_hash, kind, at, actor, detail) VALUES (?,?,?,?,?)",
-                [(h, k, now, a, json.dumps(d, default=str)) for h, k, a, d in rows],
-            )
+        tx.executemany(
+            "INSERT INTO doc_events (doc_hash, kind, at, actor, detail) VALUES (?,?,?,?,?)",
+            [(h, k, now, a, json.dumps(d, default=str)) for h, k, a, d in rows],
+        )
 
     def events(self, doc_hash: str) -> list[DocEvent]:
         rows = self.db.query("SELECT * FROM doc_events WHERE doc_hash = ? ORDER BY id", (doc_hash,))

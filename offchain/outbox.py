@@ -16,8 +16,9 @@ until the receiving node acknowledges.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -152,14 +153,25 @@ class Outbox:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._trees: dict[str, MerkleTree] = {}
+        self._anchored: dict[str, Batch] = {}
         db.migrate("offchain.outbox", MIGRATIONS)
 
     # --- accepting ------------------------------------------------------------------
 
-    def enqueue(self, docs: Sequence[QueuedDocument]) -> list[bool]:
-        """Queue documents in one transaction; False for a document already known (by hash)."""
+    def enqueue(
+        self,
+        docs: Sequence[QueuedDocument],
+        *,
+        then: Callable[[sqlite3.Connection, list[bool]], None] | None = None,
+    ) -> list[bool]:
+        """Queue documents in one durable transaction; False for one already known (by hash).
+
+        Durable: when this returns the rows are on disk (fsynced), so a document answered
+        as accepted survives a power cut as well as a killed node.  `then(tx, added)` runs
+        inside the same transaction (the node's event log), so both commit with one flush.
+        """
         now = utc_now()
-        with self.db.transaction() as tx:
+        with self.db.transaction(durable=True) as tx:
             known: set[str] = set()
             hashes = [d.doc_hash for d in docs]
             for i in range(0, len(hashes), 500):
@@ -196,6 +208,8 @@ class Outbox:
                 " VALUES (?,?,?,?,?,?,?,?,?, 'queued')",
                 rows,
             )
+            if then is not None:
+                then(tx, added)
         return added
 
     def known(self, doc_hashes: Iterable[str]) -> set[str]:
@@ -235,20 +249,25 @@ class Outbox:
 
     # --- batching ---------------------------------------------------------------------
 
-    def next_batch(self, max_docs: int) -> tuple[int, list[OutDocument]]:
-        """The oldest queued documents of one type (the type of the oldest queued one)."""
+    def next_batch(self, max_docs: int) -> tuple[int, list[str], str | None]:
+        """The oldest queued documents of one type (the type of the oldest queued one).
+
+        (type code, their hashes in queue order, when the oldest was submitted): all the
+        batcher needs, without reading the rows themselves.
+        """
         first = self.db.query(
-            "SELECT doc_type_code FROM out_documents WHERE state = 'queued' ORDER BY seq LIMIT 1"
+            "SELECT doc_type_code, submitted_at FROM out_documents WHERE state = 'queued'"
+            " ORDER BY seq LIMIT 1"
         )
         if not first:
-            return 0, []
-        code = first[0][0]
+            return 0, [], None
+        code, oldest = first[0][0], first[0][1]
         rows = self.db.query(
-            f"SELECT {_DOC_COLUMNS} FROM out_documents WHERE state = 'queued' AND doc_type_code = ?"
+            "SELECT doc_hash FROM out_documents WHERE state = 'queued' AND doc_type_code = ?"
             " ORDER BY seq LIMIT ?",
             (code, max_docs),
         )
-        return code, [_doc(r) for r in rows]
+        return code, [r[0] for r in rows], oldest
 
     def prepare_batch(
         self, root: str, doc_type_code: int, doc_hashes: Sequence[str], *, salt: bytes = b""
@@ -257,10 +276,12 @@ class Outbox:
 
         The leaves (document hashes in order) are kept once per batch; proofs are derived
         from them when a receipt is asked for, instead of storing one proof per document.
+        Durable: the root is broadcast right after, and a batch lost to a power cut would
+        be rebuilt under a new root and anchored a second time.
         """
         now = utc_now()
         leaves = b"".join(bytes.fromhex(h[2:]) for h in doc_hashes) + salt
-        with self.db.transaction() as tx:
+        with self.db.transaction(durable=True) as tx:
             tx.execute(
                 "INSERT INTO out_batches (root, doc_type_code, count, leaves, state, created_at)"
                 " VALUES (?,?,?,?, 'prepared', ?)",
@@ -319,8 +340,32 @@ class Outbox:
         return [Batch(**dict(r)) for r in rows]
 
     def batch(self, root: str) -> Batch | None:
+        hit = self._anchored.get(root)
+        if hit is not None:
+            return hit
         rows = self.db.query("SELECT * FROM out_batches WHERE root = ?", (root,))
-        return Batch(**dict(rows[0])) if rows else None
+        if not rows:
+            return None
+        batch = Batch(**dict(rows[0]))
+        if batch.state == "anchored":  # never changes again: receipts read it per document
+            if len(self._anchored) >= 256:
+                self._anchored.pop(next(iter(self._anchored)))
+            self._anchored[root] = batch
+        return batch
+
+    def anchored_documents(self, root: str) -> list[tuple[str, int, str, str, str]]:
+        """(doc_hash, leaf_index, doc_type, cid_recipient, recipient) of an anchored batch,
+        in leaf order: what its receipts need, in one query."""
+        rows = self.db.query(
+            "SELECT doc_hash, leaf_index, doc_type, cid_recipient, recipient FROM out_documents"
+            " WHERE batch_root = ? AND state = 'anchored' ORDER BY leaf_index",
+            (root,),
+        )
+        return [tuple(r) for r in rows]
+
+    def proofs(self, root: str) -> list[list[str]]:
+        """The Merkle proof of every leaf of batch `root`, in leaf order."""
+        return [["0x" + p.hex() for p in proof] for proof in self._tree(root).proofs()]
 
     def batch_documents(self, root: str) -> list[OutDocument]:
         rows = self.db.query(
@@ -339,8 +384,13 @@ class Outbox:
         issuer: str,
         issuer_member: str,
         first_delivery_at: float | None = None,
-    ) -> None:
-        """Record the anchoring and schedule one delivery per document, atomically."""
+        then: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> bool:
+        """Record the anchoring and schedule one delivery per document, atomically.
+
+        False when it was already recorded (idempotent).  `then(tx)` runs in the same
+        transaction when it records (the node's event log).
+        """
         due = time.time() if first_delivery_at is None else first_delivery_at
         with self.db.transaction() as tx:
             cur = tx.execute(
@@ -349,7 +399,7 @@ class Outbox:
                 (tx_hash, block, anchored_at, issuer, issuer_member, root),
             )
             if cur.rowcount != 1:
-                return  # already recorded: idempotent
+                return False  # already recorded: idempotent
             tx.execute("UPDATE out_documents SET state = 'anchored' WHERE batch_root = ?", (root,))
             tx.execute(
                 "INSERT OR IGNORE INTO out_deliveries (doc_hash, recipient, state,"
@@ -357,6 +407,9 @@ class Outbox:
                 " WHERE batch_root = ?",
                 (due, root),
             )
+            if then is not None:
+                then(tx)
+        return True
 
     # --- delivery -----------------------------------------------------------------------
 

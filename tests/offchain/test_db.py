@@ -198,3 +198,19 @@ def test_in_memory_database_works() -> None:
     mem.migrate("devices", DEVICES)
     assert _applied(mem, "devices") == [1]
     mem.close()
+
+
+def test_a_durable_transaction_flushes_its_commit_and_leaves_the_rest_as_it_was(tmp_path):
+    db = Database(tmp_path / "d.sqlite")
+    db.execute("CREATE TABLE t (x INTEGER)")
+    seen = []
+    with db.transaction(durable=True) as tx:
+        seen.append(tx.execute("PRAGMA synchronous").fetchone()[0])
+        tx.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(RuntimeError), db.transaction(durable=True) as tx:
+        tx.execute("INSERT INTO t VALUES (2)")
+        raise RuntimeError("rolled back")
+    assert seen == [2]  # FULL: the WAL is fsynced at commit
+    assert db.query("PRAGMA synchronous")[0][0] == 1  # NORMAL again, even after a rollback
+    assert [r[0] for r in db.query("SELECT x FROM t")] == [1]
+    db.close()
