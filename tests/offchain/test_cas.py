@@ -487,3 +487,34 @@ def test_real_kubo() -> None:
         assert not store.has(absent)
         with pytest.raises(ContentNotFound):
             store.get(absent)
+
+
+@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "per-file"])
+def test_a_large_batch_is_flushed_with_two_filesystem_syncs(tmp_path, monkeypatch, syncfs):
+    """From 16 new objects the store flushes its filesystem before and after the renames
+    (syncfs) instead of each file and directory; without syncfs, each one."""
+    from offchain.cas import local
+
+    calls: list[str] = []
+    real_fsync = local._fsync
+    monkeypatch.setattr(
+        local, "_fsync", lambda path, flags: calls.append(path) or real_fsync(path, flags)
+    )
+    if syncfs and local._syncfs is None:
+        pytest.skip("no syncfs(2) here")
+    if syncfs:
+        real = local._syncfs
+        monkeypatch.setattr(local, "_syncfs", lambda fd: calls.append("syncfs") or real(fd))
+    else:
+        monkeypatch.setattr(local, "_syncfs", None)
+    store = LocalStore(tmp_path / "cas", fsync=True)
+    items = [f"object {i}".encode() for i in range(20)]
+    cids = store.put_many(items)
+    assert [store.get(c) for c in cids] == items
+    if syncfs:
+        assert calls == ["syncfs", "syncfs"]
+    else:
+        assert calls.count("syncfs") == 0 and len(calls) >= 20 + 1
+    calls.clear()
+    store.put_many([b"a few", b"objects"])  # under the threshold: per file, as before
+    assert "syncfs" not in calls and len(calls) >= 2
