@@ -23,7 +23,7 @@ from lxml import etree
 
 from offchain import doctypes
 from offchain.canonical import NotCanonicalizable, canonicalize, document_hash
-from offchain.dates import DateOutOfRange, DateWindow
+from offchain.dates import DateOutOfRange, DateWindow, utc_today
 from offchain.doctypes import DocType
 from offchain.errors import DocumentRejected
 from offchain.xmlsafe import XmlLimits, load_xml
@@ -47,6 +47,7 @@ def prepare(
     *,
     limits: XmlLimits,
     dates: DateWindow | None = None,
+    with_summary: bool = True,
 ) -> PreparedDocument:
     """Validate and canonicalise an uploaded trade document of the given type.
 
@@ -56,7 +57,8 @@ def prepare(
     `DocumentRejected` with code `unknown_doc_type`, any `xmlsafe` code (hostile or
     malformed XML), `wrong_root` (another document type or namespace), `schema_invalid`
     (with the first problems, each with line and element path, in `detail` and `issues`),
-    or `date_in_future` / `date_too_old`.
+    or `date_in_future` / `date_too_old`.  `with_summary=False` leaves `summary` empty (a
+    verifier needs the hash, not the list fields).
     """
     dt = doctypes.doc_type(doc_type)
     root = load_xml(data, max_bytes=limits.max_bytes, max_depth=limits.max_depth)
@@ -87,7 +89,7 @@ def prepare(
         doc_type=dt,
         canonical=canonical,
         doc_hash=document_hash(canonical),
-        summary=summarize(root, dt),
+        summary=summarize(root, dt) if with_summary else {},
     )
 
 
@@ -113,21 +115,25 @@ def check_dates(
     to a schema later is covered without a change here.  Raises `DocumentRejected`
     `date_in_future` or `date_too_old` (422) with the element's line and path.
     """
-    names = _date_elements(dt.xsd)
-    for el in root.iter():
-        if not isinstance(el.tag, str) or etree.QName(el).localname not in names:
-            continue
+    tags = _date_tags(dt.xsd)
+    if not tags:
+        return  # (`iter()` with no tag would walk every element)
+    today = today or utc_today()
+    for el in root.iter(*tags):
         text = (el.text or "").strip()
         try:
             value = date.fromisoformat(text[:10])
         except ValueError:
             continue  # an element of the same name that is not a date (the XSD decided)
         try:
-            window.check(value, _element_path(el), today=today)
-        except DateOutOfRange as exc:
-            raise ImplausibleDate(
-                exc.code, f"line {el.sourceline}: {exc.detail}", line=el.sourceline
-            ) from None
+            window.check(value, "", today=today)
+        except DateOutOfRange:  # only now is the element's path worth working out
+            try:
+                window.check(value, _element_path(el), today=today)
+            except DateOutOfRange as exc:
+                raise ImplausibleDate(
+                    exc.code, f"line {el.sourceline}: {exc.detail}", line=el.sourceline
+                ) from None
 
 
 class ImplausibleDate(DocumentRejected):
@@ -280,6 +286,13 @@ def _date_elements(xsd: Path) -> frozenset[str]:
         for el in tree.iter(f"{_XS}element")
         if el.get("name") and local(el.get("type")) in date_types
     )
+
+
+@cache
+def _date_tags(xsd: Path) -> tuple[str, ...]:
+    """`_date_elements` as tag filters for `iter` (`{*}IssueDate`: any namespace), so the
+    walk over the document's elements stays in C."""
+    return tuple(sorted("{*}" + name for name in _date_elements(xsd)))
 
 
 @cache
