@@ -280,8 +280,11 @@ class DocumentRegistry(Facade):
         raws = [to_bytes32(h, "doc_hash") for h in doc_hashes]
         if not raws:
             return []
-        anchored, batch_revoked, doc_revoked = self._call(
-            "documentStatuses", to_bytes32(root, "root"), raws
+        anchored, batch_revoked, doc_revoked = self._call_encoded(
+            "documentStatuses",
+            ["bytes32", "bytes32[]"],
+            [to_bytes32(root, "root"), raws],
+            ["bool", "bool", "bool[]"],
         )
         return [
             DocumentStatus(h, anchored, batch_revoked, revoked)

@@ -27,15 +27,16 @@ verifier's own copy, agrees with; nothing a receipt says is taken on its word):
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from chain.documents import AnchoringTx, Batch, DocumentRegistry, DocumentStatus
 from chain.errors import ChainError
 from chain.registry import ConsortiumRegistry
-from offchain.documents import PreparedDocument, prepare
+from offchain.documents import prepare
 from offchain.errors import DocumentRejected
 from offchain.merkle import leaf_hash, process_proof
 from offchain.receipt import Check, Receipt, Verdict
@@ -53,21 +54,25 @@ class Custody:
     recipient: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Offline:
-    """What can be decided without the chain."""
+    """What can be decided without the chain (small: it travels back from pool workers)."""
 
-    prepared: PreparedDocument | None
+    doc_type_code: int | None  # of the document as validated; None when it was refused
     checks: list[Check]
     proof_ok: bool
 
 
 def _offline(
-    xml: bytes, receipt: Receipt, limits: XmlLimits, custody: Custody | None = None
+    xml: bytes,
+    receipt: Receipt,
+    limits: XmlLimits,
+    custody: Custody | None = None,
+    pairs: dict[bytes, bytes] | None = None,
 ) -> _Offline:
     checks: list[Check] = []
     try:
-        prepared = prepare(xml, receipt.doc_type, limits=limits)
+        prepared = prepare(xml, receipt.doc_type, limits=limits, with_summary=False)
         checks.append(Check("schema", True, f"valid {prepared.doc_type.name}"))
     except DocumentRejected as exc:
         checks.append(Check("schema", False, f"{exc.code}: {exc.detail}"))
@@ -110,9 +115,27 @@ def _offline(
             )
         )
     leaf = leaf_hash(bytes.fromhex(receipt.doc_hash[2:]))
-    computed = process_proof([bytes.fromhex(p[2:]) for p in receipt.proof], leaf)
+    computed = _walk(leaf, [bytes.fromhex(p[2:]) for p in receipt.proof], pairs)
     proof_ok = "0x" + computed.hex() == receipt.root
-    return _Offline(prepared, checks, proof_ok)
+    return _Offline(prepared.doc_type.code, checks, proof_ok)
+
+
+def _walk(leaf: bytes, proof: list[bytes], pairs: dict[bytes, bytes] | None) -> bytes:
+    """The root `proof` leads to from `leaf`; `pairs` remembers each parent computed.
+
+    Proofs of documents of one batch share their upper nodes: verifying a chunk of them
+    with one `pairs` hashes each shared node once instead of once per document.
+    """
+    if pairs is None:
+        return process_proof(proof, leaf)
+    node = leaf
+    for sibling in proof:
+        key = node + sibling
+        parent = pairs.get(key)
+        if parent is None:
+            parent = pairs[key] = process_proof([sibling], node)
+        node = parent
+    return node
 
 
 def _on_chain(
@@ -126,7 +149,7 @@ def _on_chain(
     chain_id: int,
 ) -> list[Check]:
     checks = list(off.checks)
-    if off.prepared is None:
+    if off.doc_type_code is None:
         return _complete(checks, "the document itself was refused")
     where = f"DocumentRegistry {documents.address} on chain {chain_id}"
     if receipt.chain_id != chain_id or receipt.registry.lower() != documents.address.lower():
@@ -152,14 +175,14 @@ def _on_chain(
         checks.append(
             Check("anchored", False, f"root {receipt.root} was never anchored in {where}")
         )
-    elif receipt.leaf_index >= batch.count or batch.doc_type != off.prepared.doc_type.code:
+    elif receipt.leaf_index >= batch.count or batch.doc_type != off.doc_type_code:
         checks.append(
             Check(
                 "anchored",
                 False,
                 f"root {receipt.root} is a batch of {batch.count} documents of type "
                 f"{batch.doc_type}; the receipt claims leaf {receipt.leaf_index} of "
-                f"type {off.prepared.doc_type.code}",
+                f"type {off.doc_type_code}",
             )
         )
     elif anchoring is None:
@@ -268,6 +291,71 @@ def _complete(checks: list[Check], why: str) -> list[Check]:
     return checks + [Check(n, False, f"not checked: {why}") for n in CHECK_NAMES if n not in done]
 
 
+class ChainReads:
+    """What verification reads from the chain, remembered where that is safe.
+
+    A verifying node gets the documents of one batch one delivery at a time; without this
+    every delivery would ask again for the batch, its anchoring transaction and its issuer's
+    membership.  What never changes once on chain is kept (bounded, oldest dropped first):
+    a batch's issuer, count, type and time, and the anchoring of a root by a transaction.
+    A member's being active can change by vote: it is kept for at most `ttl_s` seconds, so
+    a verdict given `ttl_s` after a vote reflects it.  Revocations are never cached: each
+    verification asks for them (once per root).  Answers that something is *not* on chain
+    are not kept either (it may be mined a moment later).
+    """
+
+    def __init__(
+        self,
+        documents: DocumentRegistry,
+        registry: ConsortiumRegistry,
+        *,
+        ttl_s: float = 5.0,
+        max_entries: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.documents = documents
+        self.registry = registry
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self.clock = clock
+        self._batches: dict[str, Batch] = {}
+        self._anchorings: dict[tuple[str, str], AnchoringTx] = {}
+        self._active: dict[str, tuple[float, bool]] = {}
+
+    def batch(self, root: str) -> Batch | None:
+        hit = self._batches.get(root)
+        if hit is None:
+            hit = self.documents.batch(root)
+            if hit is not None:
+                _put(self._batches, root, hit, self.max_entries)
+        return hit
+
+    def anchoring_in(self, tx: str, root: str) -> AnchoringTx | None:
+        hit = self._anchorings.get((tx, root))
+        if hit is None:
+            hit = self.documents.anchoring_in(tx, root)
+            if hit is not None:
+                _put(self._anchorings, (tx, root), hit, self.max_entries)
+        return hit
+
+    def is_active_member(self, member: str) -> bool:
+        now = self.clock()
+        hit = self._active.get(member)
+        if hit is None or now - hit[0] >= self.ttl_s:
+            hit = (now, self.registry.is_active_member(member))
+            _put(self._active, member, hit, self.max_entries)
+        return hit[1]
+
+    def statuses(self, root: str, doc_hashes: Sequence[str]) -> list[DocumentStatus]:
+        return self.documents.statuses(root, doc_hashes)
+
+
+def _put(cache: dict, key, value, limit: int) -> None:
+    if len(cache) >= limit:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+
+
 def verify_document(
     xml: bytes,
     receipt: Receipt,
@@ -277,10 +365,12 @@ def verify_document(
     chain_id: int,
     limits: XmlLimits,
     custody: Custody | None = None,
+    reads: ChainReads | None = None,
 ) -> Verdict:
     """The verdict for one document; ChainUnavailable propagates (no verdict without a chain).
 
     `custody`: what the verifier knows from holding the sealed copy, if it holds one.
+    `reads`: a `ChainReads` kept by the caller across verifications (a node's), if any.
     """
     return verify_many(
         [(xml, receipt)],
@@ -289,12 +379,14 @@ def verify_document(
         chain_id=chain_id,
         limits=limits,
         custody=[custody],
+        reads=reads,
     )[0]
 
 
 def _offline_chunk(args: tuple[list[tuple[bytes, Receipt]], XmlLimits]) -> list[_Offline]:
     chunk, limits = args
-    return [_offline(xml, r, limits) for xml, r in chunk]
+    pairs: dict[bytes, bytes] = {}
+    return [_offline(xml, r, limits, pairs=pairs) for xml, r in chunk]
 
 
 def verify_many(
@@ -306,21 +398,26 @@ def verify_many(
     limits: XmlLimits,
     pool: Executor | None = None,
     custody: Sequence[Custody | None] | None = None,
+    reads: ChainReads | None = None,
 ) -> list[Verdict]:
     """Verdicts for many documents, asking the chain once per distinct root.
 
     With `pool` (a process pool), the chain-free part — parsing, schema, canonical hash,
-    Merkle proof — runs in parallel chunks; the chain is still asked once per root.
+    Merkle proof — runs in parallel chunks, while this thread asks the chain about the
+    roots; the chain is still asked once per root (revocations of its documents, in one
+    call) and once per anchoring transaction, less what `reads` already knows.
     `custody`, one entry per item, says what the verifier knows of sealed copies it holds.
     """
+    reads = reads or ChainReads(documents, registry)
+    pending = None
     if custody is not None and any(c is not None for c in custody):
         offline = [_offline(xml, r, limits, c) for (xml, r), c in zip(items, custody, strict=True)]
     elif pool is None or len(items) < 512:
-        offline = [_offline(xml, r, limits) for xml, r in items]
+        offline = _offline_chunk((list(items), limits))
     else:
-        size = 256
+        size = max(64, min(256, len(items) // (4 * _workers(pool))))
         chunks = [(list(items[i : i + size]), limits) for i in range(0, len(items), size)]
-        offline = [o for part in pool.map(_offline_chunk, chunks) for o in part]
+        pending = [pool.submit(_offline_chunk, c) for c in chunks]
     by_root: dict[str, list[int]] = defaultdict(list)
     for i, (_, r) in enumerate(items):
         by_root[r.root].append(i)
@@ -329,15 +426,17 @@ def verify_many(
     active: dict[str, bool] = {}
     anchorings: dict[tuple[str, str], AnchoringTx | None] = {}
     for root, idx in by_root.items():
-        batch = documents.batch(root)
+        batch = reads.batch(root)
         batches[root] = batch
         if batch is not None:
-            found = documents.statuses(root, [items[i][1].doc_hash for i in idx])
+            found = reads.statuses(root, [items[i][1].doc_hash for i in idx])
             statuses.update(zip(idx, found, strict=True))
             if batch.issuer_member not in active:
-                active[batch.issuer_member] = registry.is_active_member(batch.issuer_member)
+                active[batch.issuer_member] = reads.is_active_member(batch.issuer_member)
             for tx in {items[i][1].tx for i in idx}:
-                anchorings[(root, tx)] = documents.anchoring_in(tx, root)
+                anchorings[(root, tx)] = reads.anchoring_in(tx, root)
+    if pending is not None:
+        offline = [o for f in pending for o in f.result()]
     verdicts = []
     for i, (_, r) in enumerate(items):
         batch = batches[r.root]
@@ -355,4 +454,8 @@ def verify_many(
     return verdicts
 
 
-__all__ = ["ChainError", "Custody", "verify_document", "verify_many"]
+def _workers(pool: Executor) -> int:
+    return int(getattr(pool, "_max_workers", 2) or 2)
+
+
+__all__ = ["ChainError", "ChainReads", "Custody", "verify_document", "verify_many"]
