@@ -29,7 +29,7 @@ import httpx
 
 from chain.context import Chain
 from chain.errors import ChainError, ContractReverted
-from chain.verification import Custody, verify_document
+from chain.verification import ChainReads, Custody, verify_document
 from nodes.jsonguard import json_depth
 from offchain import crypto
 from offchain.cas import ContentStore, open_store
@@ -100,6 +100,7 @@ class DocumentService:
         self.issuer_key = role_account_name(member_id, "ISSUER")
         self.wake = threading.Event()
         self._members: dict[str, tuple[float, Any]] = {}
+        self._reads: ChainReads | None = None  # what verification read from the chain
 
     # --- exporting ------------------------------------------------------------------
 
@@ -222,39 +223,72 @@ class DocumentService:
             )
             for i, d in enumerate(docs)
         ]
-        added = self.outbox.enqueue(queued)
+        return self.queue(queued)
+
+    def queue(self, queued: Sequence[QueuedDocument]) -> list[Submitted]:
+        """Put stored and sealed documents in the outbox, with their log records, in one
+        durable transaction (`Outbox.enqueue`); the batcher is woken.
+
+        A document already queued by a concurrent submission answers `duplicate`, or
+        `DocumentError` 409 if it went to another recipient.
+        """
+
+        def log_submitted(tx, added: list[bool]) -> None:
+            self.log.insert(
+                tx,
+                [
+                    (
+                        q.doc_hash,
+                        "submitted",
+                        q.submitted_by,
+                        {"recipient": q.recipient, "doc_type": q.doc_type, "cid": q.cid_recipient},
+                    )
+                    for q, new in zip(queued, added, strict=True)
+                    if new
+                ],
+            )
+
+        added = self.outbox.enqueue(queued, then=log_submitted)
         for q, new in zip(queued, added, strict=True):
             if not new:  # queued meanwhile by a concurrent submission
-                self._same_recipient(self.outbox.document(q.doc_hash), recipient)
-        self.log.record_many(
-            [
-                (
-                    q.doc_hash,
-                    "submitted",
-                    user,
-                    {"recipient": recipient, "doc_type": q.doc_type, "cid": q.cid_recipient},
-                )
-                for q, new in zip(queued, added, strict=True)
-                if new
-            ]
-        )
+                self._same_recipient(self.outbox.document(q.doc_hash), q.recipient)
         self.wake.set()
         out = []
         for q, new in zip(queued, added, strict=True):
             state = "queued" if new else self.outbox.document(q.doc_hash).state
-            out.append(Submitted(q.doc_hash, q.doc_type, recipient, state, not new, q.summary))
+            out.append(Submitted(q.doc_hash, q.doc_type, q.recipient, state, not new, q.summary))
         return out
 
     def receipt(self, doc: OutDocument) -> Receipt | None:
         if doc.state != "anchored":
             return None
         batch = self.outbox.batch(doc.batch_root)
+        return self._receipt(
+            batch,
+            (doc.doc_hash, doc.leaf_index, doc.doc_type, doc.cid_recipient, doc.recipient),
+            self.outbox.proof(doc.batch_root, doc.leaf_index),
+        )
+
+    def batch_receipts(self, root: str) -> list[Receipt]:
+        """The receipt of every document of an anchored batch (none if it is not anchored):
+        one query and one tree walk for the batch instead of a lookup per document."""
+        batch = self.outbox.batch(root)
+        if batch is None or batch.state != "anchored":
+            return []
+        proofs = self.outbox.proofs(root)
+        return [
+            self._receipt(batch, row, proofs[row[1]])
+            for row in self.outbox.anchored_documents(root)
+        ]
+
+    def _receipt(self, batch, row: tuple[str, int, str, str, str], proof: list[str]) -> Receipt:
+        doc_hash, leaf_index, doc_type, cid, recipient = row
         return Receipt(
-            doc_hash=doc.doc_hash,
-            doc_type=doc.doc_type,
-            leaf_index=doc.leaf_index,
-            proof=self.outbox.proof(doc.batch_root, doc.leaf_index),
-            root=doc.batch_root,
+            doc_hash=doc_hash,
+            doc_type=doc_type,
+            leaf_index=leaf_index,
+            proof=proof,
+            root=batch.root,
             tx=batch.tx,
             block=batch.block,
             anchored_at=batch.anchored_at,
@@ -262,8 +296,8 @@ class DocumentService:
             registry=self.chain.documents.address,
             issuer=batch.issuer,
             issuer_member=batch.issuer_member,
-            cid=doc.cid_recipient,
-            recipient=doc.recipient,
+            cid=cid,
+            recipient=recipient,
         )
 
     def document(self, doc_hash: str) -> OutDocument:
@@ -298,17 +332,16 @@ class DocumentService:
         max_docs = self.settings.documents.max_batch
         fixed: list[tuple[str, int, int]] = []
         while True:
-            code, docs = self.outbox.next_batch(max_docs)
-            if not docs or (not force and len(docs) < max_docs and not self._oldest_due(docs[0])):
+            code, hashes, oldest = self.outbox.next_batch(max_docs)
+            if not hashes or (not force and len(hashes) < max_docs and not self._due(oldest)):
                 break
-            hashes = [d.doc_hash for d in docs]
             # A random last leaf makes the root unpredictable before it is broadcast, and new
             # after a batch had to be rebuilt (see _claim).
             salt = os.urandom(32)
             tree = MerkleTree([leaf_hash(bytes.fromhex(h[2:])) for h in hashes] + [leaf_hash(salt)])
             root = "0x" + tree.root.hex()
             self.outbox.prepare_batch(root, code, hashes, salt=salt)
-            fixed.append((root, len(docs), code))
+            fixed.append((root, len(hashes), code))
         if len(fixed) == 1:
             root, count, code = fixed[0]
             done += self._send_batch(sender, documents, root, code, count)
@@ -319,8 +352,8 @@ class DocumentService:
                 done += self._claim(root, result, sender, count)
         return done
 
-    def _oldest_due(self, doc: OutDocument) -> bool:
-        age = time.time() - datetime.fromisoformat(doc.submitted_at).timestamp()
+    def _due(self, oldest_submitted_at: str) -> bool:
+        age = time.time() - datetime.fromisoformat(oldest_submitted_at).timestamp()
         return age >= self.settings.documents.batch_interval_s
 
     def _recover_prepared(self, sender, documents) -> int:
@@ -364,6 +397,30 @@ class DocumentService:
         return count
 
     def _record_anchored(self, root: str, result) -> None:
+        def log_anchored(tx) -> None:
+            hashes = tx.execute(
+                "SELECT doc_hash, leaf_index FROM out_documents WHERE batch_root = ?"
+                " ORDER BY leaf_index",
+                (root,),
+            ).fetchall()
+            self.log.insert(
+                tx,
+                [
+                    (
+                        h,
+                        "anchored",
+                        result.issuer,
+                        {
+                            "root": root,
+                            "leaf_index": i,
+                            "tx": result.tx_hash,
+                            "block": result.block,
+                        },
+                    )
+                    for h, i in hashes
+                ],
+            )
+
         self.outbox.mark_anchored(
             root,
             tx_hash=result.tx_hash,
@@ -371,17 +428,7 @@ class DocumentService:
             anchored_at=result.anchored_at,
             issuer=result.issuer,
             issuer_member=result.issuer_member,
-        )
-        self.log.record_many(
-            [
-                (
-                    h,
-                    "anchored",
-                    result.issuer,
-                    {"root": root, "leaf_index": i, "tx": result.tx_hash, "block": result.block},
-                )
-                for h, i in self.outbox.batch_hashes(root)
-            ]
+            then=log_anchored,
         )
 
     # --- delivery (the delivery thread calls this) --------------------------------------
@@ -516,14 +563,17 @@ class DocumentService:
     def verify(self, xml: bytes, receipt: Receipt, *, custody: Custody | None = None) -> Verdict:
         """Verify against the chain; the receipt's cid and recipient are checked too when
         this node holds a sealed copy of the document (it sent or received it)."""
+        if self._reads is None or self._reads.documents is not self.chain.documents:
+            self._reads = ChainReads(self.chain.documents, self.chain.registry)
         return verify_document(
             xml,
             receipt,
             documents=self.chain.documents,
             registry=self.chain.registry,
-            chain_id=self.chain.w3.eth.chain_id,
+            chain_id=self.chain.deployment.chain_id,
             limits=self.limits,
             custody=custody or self.custody(receipt.doc_hash),
+            reads=self._reads,
         )
 
     def custody(self, doc_hash: str) -> Custody | None:
@@ -591,14 +641,19 @@ def seal_documents(
     """(sealed for the recipient, our at-rest copy) of each canonical document.
 
     The sealed copy goes to the content-addressed store (it travels); our copy stays in the
-    outbox row, which keeps one file per document instead of two.
+    outbox row, which keeps one file per document instead of two.  Documents sealed in one
+    call share one ephemeral key (`crypto.seal_many`): one X25519 exchange per call.
 
     A plain function of its arguments so bulk importers can run it in worker processes.
     """
-    return [
-        (crypto.seal(recipient_key, d.canonical), crypto.encrypt_at_rest(rest_key, d.canonical))
-        for d in docs
-    ]
+    canonical = [d.canonical for d in docs]
+    return list(
+        zip(
+            crypto.seal_many(recipient_key, canonical),
+            crypto.encrypt_at_rest_many(rest_key, canonical),
+            strict=True,
+        )
+    )
 
 
 class DeliveryRefused(Exception):
