@@ -22,6 +22,7 @@ declaration itself states, so the verdict is the oracles', and attests it with t
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -52,8 +53,16 @@ class ClearanceOracle(Oracle):
         self.tariff = tariff
         self.selectivity = Selectivity(rules, seed)
         self.model_version = f"clearance-{rules.version[:12]}"
+        # `evaluate` asks `compute` and then `subject` about the same request: the hash of
+        # the declaration `compute` parsed is handed to `subject` (per thread, once) rather
+        # than parsing and hashing the declaration twice (a third of the time of a decision).
+        self._handoff = threading.local()
 
     def subject(self, request: dict[str, Any]) -> bytes:
+        handed = getattr(self._handoff, "last", None)
+        self._handoff.last = None
+        if handed is not None and handed[0] is request:
+            return handed[1]
         return declaration_hash(self._declaration(request))
 
     @staticmethod
@@ -70,6 +79,8 @@ class ClearanceOracle(Oracle):
         if "reroute" in request:
             return self._reroute(request["reroute"])
         decl = self._declaration(request)
+        subject = declaration_hash(decl)
+        self._handoff.last = (request, subject)
         others = request.get("oracles") or {}
         documents = self._documents(decl)
         certificates = {
@@ -85,7 +96,7 @@ class ClearanceOracle(Oracle):
         )
         out = {
             "declaration_id": decl.declaration_id,
-            "declaration_hash": "0x" + declaration_hash(decl).hex(),
+            "declaration_hash": "0x" + subject.hex(),
             "channel": str(selection.channel),
             "audit_candidate": selection.audit_candidate,
             "random_selected": selection.random_selected,
