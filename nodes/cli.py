@@ -15,18 +15,26 @@ from typing import Annotated
 import click
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from chain.errors import ChainError
 from nodes.cliutil import (
     ApiKeyOpt,
     AsMember,
     JsonOpt,
+    LimitOpt,
     MemberOpt,
     NodeRequestFailed,
+    OffsetOpt,
     console,
+    cut_notice,
     err_console,
+    esc,
+    iso,
     node_call,
     out,
+    print_json,
+    say,
     settings,
 )
 from nodes.commands import audit as audit_commands
@@ -80,8 +88,8 @@ def _member_table(members: list[dict]) -> None:
         table.add_column(col)
     for m in members:
         table.add_row(
-            m["id"],
-            m["name"],
+            esc(m["id"]),
+            esc(m["name"]),
             "yes" if m["active"] else "[red]no[/]",
             m["admin"],
             str(len(m["nodes"])),
@@ -95,9 +103,23 @@ def _proposal_line(p: dict) -> None:
     if p["role"]:
         target = f"{p['role']} for {p['account']} ({p['member_id']})"
     console.print(
-        f"proposal #{p['id']} {p['kind']} {target}: [bold]{p['state']}[/] "
-        f"(yes {p['yes']}, no {p['no']}, expires {p['expires_at']})"
+        f"proposal #{p['id']} {esc(p['kind'])} {esc(target)}: [bold]{esc(p['state'])}[/] "
+        f"(yes {p['yes']}, no {p['no']}, expires {iso(p['expires_at'])})"
     )
+
+
+def _member_lines(m: dict) -> None:
+    state = "active" if m["active"] else "removed"
+    console.print(
+        f"[bold]{esc(m['id'])}[/] {esc(m['name'])}: {state}, joined {iso(m.get('joined_at'))}"
+    )
+    say(f"  admin       {m['admin']}")
+    say(f"  x25519 key  {m['x25519_key']}")
+    for enode in m["nodes"]:
+        say(f"  node        {enode}")
+    for account in m["accounts"]:
+        roles = ", ".join(m["roles"].get(account) or []) or "admin (governance)"
+        say(f"  account     {account} {roles}")
 
 
 # --- run ---------------------------------------------------------------------------
@@ -225,7 +247,7 @@ def members_show(member_id: str, as_json: JsonOpt = False) -> None:
     chain = _chain()
     m = chain.registry.member(member_id).to_json()
     m["roles"] = {a: chain.registry.roles_of(a) for a in m["accounts"]}
-    out(m, as_json)
+    out(m, as_json, _member_lines)
 
 
 class ProposalKind(StrEnum):
@@ -299,7 +321,7 @@ def members_execute(proposal_id: int, as_member: AsMember, as_json: JsonOpt = Fa
 def members_proposals(as_json: JsonOpt = False) -> None:
     """All governance proposals and their state."""
     data = [p.to_json() for p in _chain().registry.proposals()]
-    out(data, as_json, lambda ps: [_proposal_line(p) for p in ps] or console.print("none"))
+    out(data, as_json, lambda ps: [_proposal_line(p) for p in ps] or say("no proposals"))
 
 
 # --- node --------------------------------------------------------------------------
@@ -343,9 +365,9 @@ def node_apikey(
     out(
         {"key": key, "user": u.user, "role": u.role, "id": u.id},
         as_json,
-        lambda d: console.print(
-            f"API key for {d['user']} ({d['role']}): {d['key']}\n"
-            "[dim]store it now: it is not shown again[/]"
+        lambda d: (
+            say(f"API key for {d['user']} ({d['role']}): {d['key']}"),
+            say("store it now: it is not shown again", style="dim"),
         ),
     )
 
@@ -412,15 +434,16 @@ def doc_submit(
     out(
         data,
         as_json,
-        lambda _d: console.print(
-            f"document {res['doc_hash']} ({res['doc_type']} for {res['recipient']}): "
-            f"[bold]{res['state']}[/]"
-            + (
-                ""
-                if "receipt" not in res
-                else f"\nroot {res['receipt']['root']}, tx {res['receipt']['tx']}"
-                f", leaf {res['receipt']['leaf_index']}"
-            )
+        lambda _d: (
+            say(
+                f"document {res['doc_hash']} ({res['doc_type']} for {res['recipient']}): "
+                f"{res['state']}" + (" (already submitted)" if res.get("duplicate") else "")
+            ),
+            "receipt" in res
+            and say(
+                f"  root {res['receipt']['root']}, tx {res['receipt']['tx']}, "
+                f"leaf {res['receipt']['leaf_index']}"
+            ),
         ),
     )
 
@@ -454,7 +477,7 @@ def doc_verify(
     def show(v: dict) -> None:
         for c in v["checks"]:
             mark = "[green]ok[/]  " if c["ok"] else "[red]FAIL[/]"
-            console.print(f"{mark} {c['name']:<12} {c['detail']}")
+            console.print(f"{mark} {esc(c['name']):<12} {esc(c['detail'])}")
         console.print("[bold green]VALID[/]" if v["valid"] else "[bold red]INVALID[/]")
 
     out(verdict, as_json, show)
@@ -474,7 +497,7 @@ def doc_revoke(
     res = node_call(
         member, api_key, "POST", f"/documents/{doc_hash}/revoke", json={"reason": reason}
     )
-    out(res, as_json, lambda d: console.print(f"revoked {d['doc_hash']} in tx {d['tx']}"))
+    out(res, as_json, lambda d: say(f"revoked {d['doc_hash']} in tx {d['tx']}"))
 
 
 @doc_app.command("status")
@@ -486,30 +509,41 @@ def doc_status(
     out(
         res,
         as_json,
-        lambda d: console.print(
-            f"{d['doc_hash']} {d['doc_type']} → {d['recipient']}: [bold]{d['state']}[/]"
-        ),
+        lambda d: say(f"{d['doc_hash']} {d['doc_type']} → {d['recipient']}: {d['state']}"),
     )
 
 
 @doc_app.command("inbox")
 def doc_inbox(
-    member: MemberOpt = None, api_key: ApiKeyOpt = None, as_json: JsonOpt = False
+    limit: LimitOpt = 100,
+    offset: OffsetOpt = 0,
+    member: MemberOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Documents this member's node received from partner customs."""
-    res = node_call(member, api_key, "GET", "/inbox")
+    """Documents this member's node received from partner customs, newest first."""
+    ask = min(limit + 1, 500)  # one more than shown tells whether the list goes on
+    rows = node_call(member, api_key, "GET", "/inbox", params={"limit": ask, "offset": offset})
+    more = len(rows) > limit or (len(rows) == ask == limit)
+    rows = rows[:limit]
 
     def show(rows: list) -> None:
-        if not rows:
-            console.print("inbox is empty")
+        if not rows and not offset:
+            say("inbox is empty")
         for r in rows:
-            mark = "[green]valid[/]" if r["valid"] else f"[red]INVALID[/] {r['verdict']['reason']}"
+            mark = (
+                "[green]valid[/]"
+                if r["valid"]
+                else f"[red]INVALID[/] {esc(r['verdict']['reason'])}"
+            )
             console.print(
-                f"{r['received_at']} from {r['sender']} {r['doc_type']} "
-                f"{r['doc_hash'][:18]}… {mark}"
+                f"{iso(r['received_at'])} from {esc(r['sender'])} {esc(r['doc_type'])} "
+                f"{r['doc_hash']} {mark}"
             )
 
-    out(res, as_json, show)
+    out(rows, as_json, show)
+    if more:
+        cut_notice(len(rows), offset, limit)
 
 
 @trace_app.command("doc")
@@ -520,11 +554,12 @@ def trace_doc(
     res = node_call(member, api_key, "GET", f"/trace/documents/{doc_hash}")
 
     def show(t: dict) -> None:
-        console.print(f"trace of {t['doc_hash']} on node {t['member']}")
+        say(f"trace of {t['doc_hash']} on node {t['member']}")
         for e in t["timeline"]:
             ok = "[green]✓[/]" if e["reverified"]["ok"] else "[red]✗[/]"
             console.print(
-                f"{e['at']}  {e['source']:<5} {e['kind']:<9} {ok} {e['reverified']['detail']}"
+                f"{iso(e['at'])}  {esc(e['source']):<5} {esc(e['kind']):<9} {ok} "
+                f"{esc(e['reverified']['detail'])}"
             )
 
     out(res, as_json, show)
@@ -536,51 +571,103 @@ def trace_doc(
 def _decision_lines(d: dict) -> None:
     colour = {"C1": "green", "C2": "yellow", "C3": "red"}.get(d["channel"], "white")
     console.print(
-        f"declaration {d['declaration']}: [bold {colour}]{d['channel']}[/]"
+        f"declaration {esc(d['declaration'])}: [bold {colour}]{esc(d['channel'])}[/]"
         + (" (already lodged)" if d.get("duplicate") else "")
     )
     duties = d["duties"]
-    console.print(f"  duty {duties['duty']}, tax {duties['tax']}, total {duties['total']}")
+    currency = f" {duties['currency']}" if duties.get("currency") else ""
+    say(
+        f"  duty {duties['duty']}{currency}, tax {duties['tax']}{currency}, "
+        f"total {duties['total']}{currency}"
+    )
     for r in d["reasons"]:
-        console.print(f"  [{r['channel']}] {r['rule']}: {r['text']}")
+        say(f"  [{r['channel']}] {r['rule']}: {r['text']}")
     for p in d["permits"]:
-        console.print(
-            f"  permit {p['permit']} (item {p['item']}): "
-            + ("ok" if p["ok"] else f"[red]{p['reason']}[/]")
-        )
+        say(f"  permit {p['permit']} (item {p['item']}): " + ("ok" if p["ok"] else p["reason"]))
     for doc in d["documents"]:
-        console.print(
-            f"  document {doc['doc_hash'][:18]}…: "
-            + ("ok" if doc["ok"] else f"[red]{doc['reason']}[/]")
-        )
+        say(f"  document {doc['doc_hash']}: " + ("ok" if doc["ok"] else doc["reason"]))
     a = d["attestation"]
-    console.print(f"  attested in tx {a['tx']} by {len(a['signers'])} oracles")
+    say(f"  attested in tx {a['tx']} by {len(a['signers'])} oracles")
+
+
+_DECLARE_HINTS = {
+    "declaration_exists": "to lodge this file again as a new declaration, add --new-id "
+    "(or --id NEW-ID)",
+    "date_too_old": "the file's date is too old for the node's [dates] window; --today "
+    "lodges it dated today",
+    "date_in_future": "--today lodges it dated today",
+}
+
+
+def _fresh_id(old: str) -> str:
+    """`old` with a suffix of the current UTC time: a new declaration id (max 35 chars)."""
+    import datetime as dt
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%y%m%d%H%M%S")
+    return f"{old[: 35 - len(stamp) - 1]}-{stamp}"
 
 
 @app.command("declare")
 def declare(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    new_id: Annotated[
+        bool,
+        typer.Option("--new-id", help="Lodge under a new id: the file's id and the time."),
+    ] = False,
+    declaration_id: Annotated[
+        str | None, typer.Option("--id", help="Lodge under this declaration id.")
+    ] = None,
+    today: Annotated[
+        bool, typer.Option("--today", help="Date it today (UTC), whatever the file says.")
+    ] = False,
     member: MemberOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Lodge a declaration (XML or JSON) at this member's node: attested channel and duties."""
     ctype = "application/xml" if file.suffix.lower() == ".xml" else "application/json"
-    res = node_call(
-        member,
-        api_key,
-        "POST",
-        "/declarations",
-        content=file.read_bytes(),
-        headers={"Content-Type": ctype},
-        timeout=60,
-    )
+    body = file.read_bytes()
+    if new_id or declaration_id or today:
+        import datetime as dt
+
+        from offchain.declarations import load_declaration_json, load_declaration_xml
+
+        load = load_declaration_xml if ctype == "application/xml" else load_declaration_json
+        decl = load(body)
+        changes: dict = {}
+        if declaration_id or new_id:
+            changes["declaration_id"] = declaration_id or _fresh_id(decl.declaration_id)
+        if today:
+            changes["date"] = dt.datetime.now(dt.UTC).date()
+        body = json.dumps(decl.model_copy(update=changes).to_json()).encode()
+        ctype = "application/json"
+    try:
+        res = node_call(
+            member,
+            api_key,
+            "POST",
+            "/declarations",
+            content=body,
+            headers={"Content-Type": ctype},
+            timeout=60,
+        )
+    except NodeRequestFailed as exc:
+        hint = _DECLARE_HINTS.get(exc.code)
+        if hint is None:
+            raise
+        raise NodeRequestFailed(f"{exc}; {hint}", exc.code, f"{exc.detail}; {hint}") from None
     out(res, as_json, _decision_lines)
 
 
 @permit_app.command("issue")
 def permit_issue(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    from_today: Annotated[
+        bool,
+        typer.Option(
+            "--from-today", help="Valid from today (UTC) for as many days as the file says."
+        ),
+    ] = False,
     member: MemberOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
@@ -588,27 +675,63 @@ def permit_issue(
     """Issue a permit (JSON file) through the agency member's node."""
     from offchain.permits import load_permit
 
-    permit = load_permit(file.read_bytes())
+    raw = file.read_bytes()
+    permit = load_permit(raw)
+    if from_today:
+        import datetime as dt
+
+        days = max(1, round((permit.valid_to_ts - permit.valid_from_ts) / 86400))
+        start = dt.datetime.now(dt.UTC).date()
+        doc = json.loads(raw)
+        doc["valid_from"] = start.isoformat()
+        doc["valid_to"] = (start + dt.timedelta(days=days - 1)).isoformat()
+        raw = json.dumps(doc).encode()
+        permit = load_permit(raw)
     res = node_call(
         member or permit.agency,
         api_key,
         "POST",
         "/permits",
-        content=file.read_bytes(),
+        content=raw,
         headers={"Content-Type": "application/json"},
     )
-    out(res, as_json, lambda d: console.print(f"permit {permit.permit_id} issued: {d}"))
+    out(
+        res,
+        as_json,
+        lambda d: (
+            say(f"permit {d.get('permit_number') or permit.permit_id} issued by "
+                f"{d.get('issuer_member')} at {iso(d.get('issued_at'))}"),
+            say(f"  on-chain id {d['permit_id']}, tx {d['tx_hash']} (block {d['block']})"),
+            say(f"  valid {iso(permit.valid_from_ts)} to {iso(permit.valid_to_ts)}"),
+        ),
+    )  # fmt: skip
+
+
+def _permit_lines(d: dict) -> None:
+    state = f"revoked {iso(d['revoked_at'])}: {d['revocation_reason']}" if d["revoked"] else (
+        "in force")  # fmt: skip
+    say(f"permit {d['permit_number']} ({state}), issued by {d['issuer_member']} "
+        f"at {iso(d['issued_at'])}")  # fmt: skip
+    say(f"  HS codes {', '.join(d['hs_codes'])}: {d['remaining']} of {d['quantity']} "
+        f"{d['unit']} remaining")  # fmt: skip
+    say(f"  valid {iso(d['valid_from'])} to {iso(d['valid_to'])}")
+    say(f"  on-chain id {d['permit_id']}")
+    say(f"  holder hash {d['holder_hash']}, document hash {d['document_hash']}")
 
 
 @permit_app.command("show")
-def permit_show(permit_id: str, as_json: JsonOpt = False) -> None:
+def permit_show(permit_number: str, as_json: JsonOpt = False) -> None:
     """A permit as the chain records it (remaining quantity, validity, revocation)."""
     from offchain.permits import permit_id_bytes
 
-    view = _chain().permits.permit(permit_id_bytes(permit_id))
+    view = _chain().permits.permit(permit_id_bytes(permit_number))
     if view is None:
-        raise NodeRequestFailed(f"unknown_permit: no permit {permit_id} on chain")
-    out(view.to_json(), as_json)
+        raise NodeRequestFailed(
+            f"unknown_permit: no permit {permit_number} on chain", "unknown_permit",
+            f"no permit {permit_number} on chain",
+        )  # fmt: skip
+    data = {"permit_number": permit_number, **view.to_json()}
+    out(data, as_json, _permit_lines)
 
 
 @oracle_app.command("serve")
@@ -644,14 +767,16 @@ def main() -> None:
         sys.exit(130)
     except (click.ClickException, typer.TyperException) as exc:
         exc.show()
+        if as_json:  # stdout stays valid JSON for a program reading it
+            print_json({"error": "usage", "detail": exc.format_message()})
         sys.exit(getattr(exc, "exit_code", 2))
     except _HANDLED as exc:
         code = getattr(exc, "code", type(exc).__name__)
         if as_json:
             detail = getattr(exc, "detail", None) or str(exc)
-            print(json.dumps({"error": code, "detail": detail}))
+            print_json({"error": code, "detail": str(detail)})
         else:
-            err_console.print(f"[red]error:[/] {exc}")
+            err_console.print(Text.assemble(("error:", "red"), " ", str(exc)))
         sys.exit(1)
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 from collections import defaultdict
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from chain.context import Chain
@@ -105,6 +106,18 @@ class ClearanceService:
     def _operator(self):
         return self.chain.sender(role_account_name(self.member_id, "ORACLE_OPERATOR"))
 
+    @cached_property
+    def currency(self) -> str:
+        """What duties are computed and paid in (the oracle converts the declared values
+        with the declaration's exchange rate): `payments.currency`, else the tariff
+        table's currency, else TWD."""
+        if self.settings.payments.currency:
+            return self.settings.payments.currency
+        return TariffTable.load(self.settings.clearance.tariff_dir).currency or "TWD"
+
+    def _with_currency(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "duties": {**row["duties"], "currency": self.currency}}
+
     def parse(self, body: bytes, content_type: str) -> Declaration:
         if "xml" in content_type:
             return load_declaration_xml(body, self.limits)
@@ -151,7 +164,7 @@ class ClearanceService:
             "declaration": decl.declaration_id,
             "declaration_hash": decision["declaration_hash"],
             "channel": decision["channel"],
-            "duties": decision["duties"],
+            "duties": {**decision["duties"], "currency": self.currency},
             "reasons": decision["reasons"],
             "permits": decision["permits"],
             "documents": decision["documents"],
@@ -304,7 +317,7 @@ class ClearanceService:
         rows = self.db.query(
             "SELECT * FROM declarations WHERE declaration_id = ?", (declaration_id,)
         )
-        return _row(rows[0]) if rows else None
+        return self._with_currency(_row(rows[0])) if rows else None
 
     def stats(self) -> dict[str, Any]:
         """How many declarations each rule selected and each channel received (engine and
@@ -330,7 +343,7 @@ class ClearanceService:
         rows = self.db.query(
             "SELECT * FROM declarations ORDER BY created_at DESC LIMIT ?", (limit,)
         )
-        return [_row(r) for r in rows]
+        return [self._with_currency(_row(r)) for r in rows]
 
 
 def _row(r) -> dict[str, Any]:

@@ -28,7 +28,6 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cached_property
 from typing import Any
 
 import httpx
@@ -53,7 +52,6 @@ from offchain.payments import (
     valid_rf,
 )
 from offchain.settings import Settings
-from offchain.tariff import TariffTable
 from offchain.xmlsafe import XmlLimits
 
 MIGRATIONS = [
@@ -192,13 +190,10 @@ class PaymentService(GatewayMessages, GuaranteeBook, ReleaseBook):
         self._receipts_lock = threading.Lock()
         db.migrate("nodes.payments", MIGRATIONS)
 
-    @cached_property
+    @property
     def currency(self) -> str:
-        """What duties are paid in: the setting, else the tariff table's currency."""
-        if self.settings.payments.currency:
-            return self.settings.payments.currency
-        table = TariffTable.load(self.settings.clearance.tariff_dir)
-        return table.currency or "TWD"
+        """What duties are paid in: the clearance service's (one place decides it)."""
+        return self.clearance.currency
 
     # --- orders ------------------------------------------------------------------------
 

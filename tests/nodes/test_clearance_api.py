@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -650,6 +651,42 @@ def test_cli_declare_a_bad_file_is_one_line_and_exit_1(cs, tw, keys, tmp_path: P
     assert out.returncode == 1
     assert "invalid_currency" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_cli_declare_an_example_file_again_under_a_new_id(cs, tw, keys, new_id):
+    """Issue #20 item 2: `make run` lodges the example files (dated today), so lodging
+    `examples/declarations/01-machinery-parts-sg.xml` as the README says failed
+    (`declaration_exists`, or `date_too_old` for its 2025 date) with no way out."""
+    example = str(DECLARATIONS / "01-machinery-parts-sg.xml")
+    did = new_id("CLIX")
+    first = sc(cs, "declare", example, "--id", did, "--today", api_key=keys["exporter"])
+    assert first.returncode == 0, first.stderr
+    assert f"declaration {did}: " in first.stdout
+    assert re.search(r"duty \S+ TWD, tax \S+ TWD, total \S+ TWD", first.stdout), first.stdout
+
+    as_written = sc(cs, "declare", example, "--id", did, api_key=keys["exporter"])
+    assert as_written.returncode == 1
+    assert "--today" in as_written.stderr or "--new-id" in as_written.stderr, as_written.stderr
+
+    again = sc(cs, "declare", example, "--new-id", "--today", "--json", api_key=keys["exporter"])
+    assert again.returncode == 0, again.stderr
+    body = json.loads(again.stdout)
+    assert body["declaration"].startswith("TW-IM-2025-000101-") and not body.get("duplicate")
+    assert body["duties"]["currency"] == "TWD"
+
+
+def test_cli_permit_issue_from_today(cs, tw, keys, tmp_path: Path):
+    pid = f"IP-TW-F{uuid.uuid4().hex[:10]}"
+    path = tmp_path / "permit.json"
+    path.write_text(json.dumps({**beef_permit(pid), "valid_from": "2020-01-01",
+                                "valid_to": "2020-12-30"}))  # fmt: skip
+    issued = sc(cs, "permit", "issue", str(path), "--from-today", api_key=keys["agency"])
+    assert issued.returncode == 0, issued.stderr
+    today = dt.datetime.now(dt.UTC).date()
+    assert f"permit {pid} issued by TW" in issued.stdout, issued.stdout
+    assert f"valid {today.isoformat()}T00:00:00Z to " in issued.stdout, issued.stdout
+    shown = sc(cs, "permit", "show", pid)
+    assert f"permit {pid} (in force)" in shown.stdout, shown.stdout
 
 
 def test_cli_permit_issue_and_show_json(cs, tw, keys, tmp_path: Path):
