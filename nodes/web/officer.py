@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from nodes.api.alerts import stream_alerts
-from nodes.api.deps import NewAfterId, RowId
+from nodes.api.deps import MAX_ROW_ID, NewAfterId, RowId
 from nodes.context import NodeContext
 from nodes.documents.service import DocumentError
 from nodes.errors import ApiError
@@ -21,7 +21,7 @@ from nodes.transport.monitor import SOURCE as TRANSPORT
 from nodes.web.access import PREFIX, Viewer, checked_form, node, role
 from nodes.web.render import ConsoleRoute, page
 from nodes.web.tripmap import trip_map
-from offchain.alerts import UnknownAlert
+from offchain.alerts import SEVERITIES, UnknownAlert, severities
 from offchain.receipt import Receipt
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
@@ -161,23 +161,77 @@ def declaration(
 # --- alerts ----------------------------------------------------------------------------------
 
 
-def recent_alerts(ctx: NodeContext, subject: str | None = None) -> tuple[list[dict], int]:
+def recent_alerts(
+    ctx: NodeContext, subject: str | None = None, severity: tuple[str, ...] | None = None
+) -> tuple[list[dict], int]:
     """The latest alerts (newest first) and the id a live stream continues after."""
     store = ctx.transport.alerts
     last = store.last_id()
     if subject is None:
-        rows = store.list(after_id=max(0, last - RECENT_ALERTS), limit=RECENT_ALERTS)
+        rows = store.latest(RECENT_ALERTS, severity=severity)
     else:
-        rows = store.list(source=TRANSPORT, subject=subject, limit=1000)
-    return list(reversed(rows)), last
+        rows = store.latest(1000, source=TRANSPORT, subject=subject, severity=severity)
+    return rows, last
+
+
+def _severity_filter(request: Request) -> tuple[str, ...]:
+    """`?severity=warning&severity=critical` (checkboxes) or `?severity=warning,critical`;
+    every severity when none is chosen."""
+    chosen = [p for v in request.query_params.getlist("severity") for p in v.split(",")]
+    try:
+        return severities(chosen) or SEVERITIES
+    except ValueError as exc:
+        raise ApiError(400, "invalid_severity", str(exc)) from None
 
 
 @router.get("/alerts")
 async def alerts(
     request: Request, v: Viewer = Depends(role(*READERS)), ctx: NodeContext = Depends(node)
 ) -> Response:
-    rows, last = await run_in_threadpool(recent_alerts, ctx)
-    return page(request, "alerts.html", v, title="Alerts", alerts=rows, last_id=last, subject=None)
+    shown = _severity_filter(request)
+    rows, last = await run_in_threadpool(recent_alerts, ctx, None, shown)
+    unacked = sum(1 for a in rows if not a["acked_by"])
+    return page(
+        request,
+        "alerts.html",
+        v,
+        title="Alerts",
+        alerts=rows,
+        last_id=last,
+        subject=None,
+        severities=SEVERITIES,
+        shown=shown,
+        unacked=unacked,
+    )
+
+
+@router.post("/alerts/ack")
+async def ack_many(
+    request: Request, v: Viewer = Depends(role(*OFFICERS)), ctx: NodeContext = Depends(node)
+) -> Response:
+    """Acknowledge at once every unacknowledged alert of one severity (e.g. all the info
+    alerts, "arrived" and "closed") up to the newest the officer's page showed."""
+    form = await checked_form(request, v)
+    try:
+        up_to = int(str(form.get("up_to_id") or ""))
+    except ValueError:
+        raise ApiError(422, "invalid_request", "up_to_id must be an alert id") from None
+    if not 0 <= up_to <= MAX_ROW_ID:
+        raise ApiError(422, "invalid_request", "up_to_id is out of range")
+    try:
+        severity = severities(str(form.get("severity") or "")) or ()
+    except ValueError as exc:
+        raise ApiError(400, "invalid_severity", str(exc)) from None
+    if not severity:
+        raise ApiError(400, "invalid_severity", "choose the severity to acknowledge")
+    n = await run_in_threadpool(
+        ctx.transport.alerts.ack_many, v.name, "acknowledged in bulk", up_to_id=up_to,
+        severity=severity,
+    )  # fmt: skip
+    v.session.flash.append(("ok", f"{n} {'/'.join(severity)} alert(s) acknowledged."))
+    back = str(form.get("back") or "")
+    target = back if back.startswith(PREFIX + "/") and "//" not in back else PREFIX + "/alerts"
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/alerts/stream")
@@ -185,6 +239,7 @@ async def alerts_stream(
     request: Request,
     after_id: NewAfterId = None,
     subject: str | None = None,
+    severity: str | None = None,
     v: Viewer = Depends(role(*READERS)),
     ctx: NodeContext = Depends(node),
 ) -> Response:
@@ -201,6 +256,7 @@ async def alerts_stream(
         after_id=after_id,
         source=None,
         subject=subject,
+        severity=severity,
         last_event_id=request.headers.get("last-event-id"),
         ctx=ctx,
         _=v.user,

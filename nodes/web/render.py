@@ -192,6 +192,7 @@ def page(
             "csrf": viewer.session.csrf if viewer else context.pop("csrf", ""),
             "flash": flash,
             "path": request.url.path,
+            "request_query": request.url.query,
             **context,
         },
         status_code=status,

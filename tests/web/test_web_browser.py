@@ -227,3 +227,60 @@ def test_auditor_traces_a_document_and_a_trip(browser, web_nodes, sample_xml):
     for kind in ("trip started", "events anchored", "alert: seal_open_outside_zone", "trip closed"):
         assert kind in timeline
     assert "SEAL_BROKEN" in timeline
+
+
+def _glyphs_differ(browser, element, a: str, b: str) -> bool:
+    """Draw `a` and `b` in the element's own font on a canvas: two different Chinese
+    characters come out identical only when both are the font's empty box (no CJK font)."""
+    return browser.execute_script(
+        """
+        const font = getComputedStyle(arguments[0]).font;
+        function draw(text) {
+          const c = document.createElement("canvas");
+          c.width = 48; c.height = 48;
+          const g = c.getContext("2d");
+          g.font = font.replace(/\\d+(\\.\\d+)?px/, "32px");
+          g.fillText(text, 4, 38);
+          return c.toDataURL();
+        }
+        return draw(arguments[1]) !== draw(arguments[2]);
+        """,
+        element,
+        a,
+        b,
+    )
+
+
+def test_a_chinese_goods_description_renders_as_text(browser, web_nodes, tmp_path):
+    """Issue #20 item 7: Chinese rendered as empty boxes in the browser tests (no CJK font
+    on the machine); scripts/install-system.sh installs Debian's fonts-noto-cjk."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_aci_support", Path(__file__).resolve().parents[1] / "nodes" / "aci_support.py"
+    )
+    aci = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(aci)
+    doc = aci.manifest("sea")
+    chinese = "冷凍無骨牛肉塊（真空包裝）"
+    doc["lines"][0]["description"] = chinese
+    r = httpx.post(
+        f"{web_nodes.tw}/manifests",
+        json=doc,
+        headers={"X-API-Key": web_nodes.key("TW", "carrier")},
+        timeout=60,
+    )
+    assert r.status_code == 201, r.text
+    sign_in(browser, web_nodes.tw, web_nodes.key("TW", "officer"))
+    browser.get(f"{web_nodes.tw}/ui/manifests/{doc['manifest_id']}")
+    cell = wait(browser).until(
+        EC.presence_of_element_located(
+            (By.XPATH, f"//table[@id='lines']//td[contains(., '{chinese}')]")
+        )
+    )
+    assert chinese in cell.text
+    browser.save_screenshot(str(tmp_path / "chinese-description.png"))
+    assert _glyphs_differ(browser, cell, "牛", "肉"), (
+        "Chinese characters render as empty boxes: install a CJK font (Debian fonts-noto-cjk, "
+        "scripts/install-system.sh)"
+    )
