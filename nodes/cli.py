@@ -586,8 +586,19 @@ def _decision_lines(d: dict) -> None:
         say(f"  permit {p['permit']} (item {p['item']}): " + ("ok" if p["ok"] else p["reason"]))
     for doc in d["documents"]:
         say(f"  document {doc['doc_hash']}: " + ("ok" if doc["ok"] else doc["reason"]))
+    for line in (d.get("manifest") or {}).get("lines", []):
+        say(f"  manifest line {line['number']}/{line['line']}: {line.get('status', '')} "
+            + "; ".join(line.get("problems") or []))  # fmt: skip
     a = d["attestation"]
     say(f"  attested in tx {a['tx']} by {len(a['signers'])} oracles")
+    order = d.get("payment")
+    if order:
+        say(f"  payment order {order['reference']}: {order['amount']} {order['currency']}, due "
+            f"{order['due_date']}; pay it with: smartcustoms pay {d['declaration']}")  # fmt: skip
+    release = d.get("release")
+    if release:
+        say(f"  release: {release['state']}"
+            + "".join(f"; waiting for {w}" for w in release.get("waiting_for") or []))  # fmt: skip
 
 
 _DECLARE_HINTS = {

@@ -1,10 +1,12 @@
 """`smartcustoms audit`: post-clearance audit selection from a declaration history.
 
-    smartcustoms audit synth --rows 40000 --out history.csv
-    smartcustoms audit train --data history.csv --out var/audit/model [--mapping m.toml]
-    smartcustoms audit score --model var/audit/model --data new.csv --out ranked.csv
-    smartcustoms audit companies --model var/audit/model --data new.csv --top 20 --json
-    smartcustoms audit evaluate --model var/audit/model --data later.csv --json
+    smartcustoms audit synth --rows 60000 --out history.csv --later later.csv
+    smartcustoms audit train --data history.csv --out my-audit-model [--mapping m.toml]
+    smartcustoms audit score --model my-audit-model --data later.csv --out ranked.csv
+    smartcustoms audit companies --model my-audit-model --data later.csv --top 20 --json
+    smartcustoms audit evaluate --model my-audit-model --data later.csv --json
+
+(`--out` of train defaults to the model the node's AUDIT oracle uses, <home>/audit/model.)
 
 Errors are AuditError (an OffchainError): `main()` prints them as one line and exits 1.
 """
@@ -17,7 +19,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from nodes.cliutil import JsonOpt, console, err_console, out, settings
+from nodes.cliutil import JsonOpt, console, err_console, esc, out, say, settings
 
 app = typer.Typer(
     no_args_is_help=True, help="Post-clearance audit selection: train on past audits, rank risk."
@@ -71,32 +73,62 @@ def synth(
     out_file: Annotated[Path, typer.Option("--out", help="CSV (or .parquet) file to write.")],
     seed: Annotated[int, typer.Option(help="Random seed (another seed, another world).")] = 0,
     days: Annotated[int, typer.Option(min=1, help="Days the history spans.")] = 730,
+    later: Annotated[
+        Path | None,
+        typer.Option(
+            "--later",
+            help="Also write the latest part of the period here (same world, later dates): "
+            "what to score and evaluate a model trained on --out with.",
+        ),
+    ] = None,
+    later_share: Annotated[
+        float, typer.Option(min=0.05, max=0.95, help="Share of the period --later gets.")
+    ] = 0.25,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a synthetic declaration history in the public layout (with fraud patterns)."""
     from oracles.audit.synth import generate
 
     frame = generate(rows, seed=seed, days=days)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    if out_file.suffix in (".parquet", ".pq"):
-        frame.to_parquet(out_file, index=False)
-    else:
-        frame.to_csv(out_file, index=False)
+    parts = [(out_file, frame)]
+    if later is not None:
+        dates = frame["Date"].astype(str)
+        cut = sorted(dates)[min(len(dates) - 1, int(len(dates) * (1 - later_share)))]
+        parts = [(out_file, frame[dates < cut]), (later, frame[dates >= cut])]
+    files = []
+    for path, part in parts:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix in (".parquet", ".pq"):
+            part.to_parquet(path, index=False)
+        else:
+            part.to_csv(path, index=False)
+        dates = part["Date"].astype(str)
+        files.append(
+            {
+                "file": str(path),
+                "rows": len(part),
+                "frauds": int(part["Fraud"].sum()),
+                "first_date": dates.min() if len(part) else None,
+                "last_date": dates.max() if len(part) else None,
+            }
+        )
     data = {
         "rows": rows,
         "seed": seed,
         "frauds": int(frame["Fraud"].sum()),
         "fraud_rate": round(float(frame["Fraud"].mean()), 4),
         "file": str(out_file),
+        "files": files,
     }
-    out(
-        data,
-        as_json,
-        lambda d: console.print(
-            f"{d['rows']} declarations ({d['frauds']} frauds, {d['fraud_rate']:.1%}) written to "
-            f"{d['file']}"
-        ),
-    )
+
+    def show(d: dict) -> None:
+        say(f"{d['rows']} declarations ({d['frauds']} frauds, {d['fraud_rate']:.1%}), seed "
+            f"{d['seed']}:")  # fmt: skip
+        for f in d["files"]:
+            say(f"  {f['file']}: {f['rows']} declarations from {f['first_date']} to "
+                f"{f['last_date']} ({f['frauds']} frauds)")  # fmt: skip
+
+    out(data, as_json, show)
 
 
 @app.command("mapping")
@@ -166,9 +198,9 @@ def _render_train(d: dict) -> None:
         f"{d['train_seconds']} s, scoring via {d['backend']})"
     )
     for e in d["extras_ignored"]:
-        console.print(f"[dim]ignored column {e['column']!r}: {e['why']}[/]")
+        console.print(f"[dim]ignored column {esc(repr(e['column']))}: {esc(e['why'])}[/]")
     for e in d["extras_used"]:
-        console.print(f"[dim]extra column {e['column']!r} used as {e['kind']}[/]")
+        console.print(f"[dim]extra column {esc(repr(e['column']))} used as {esc(e['kind'])}[/]")
     _metrics_table(d["metrics"], "held-out latest period")
 
 
@@ -280,9 +312,9 @@ def _render_companies(rows: list[dict]) -> None:
         )
     console.print(table)
     for c in rows:
-        console.print(f"[bold]{c['rank']}. {c['importer']}[/]")
+        console.print(f"[bold]{c['rank']}. {esc(c['importer'])}[/]")
         for r in c["reasons"]:
-            console.print(f"   • {r['text']} [dim](+{r['weight']:.2f})[/]")
+            console.print(f"   • {esc(r['text'])} [dim](+{r['weight']:.2f})[/]")
 
 
 @app.command("evaluate")

@@ -6,13 +6,14 @@ and forwards departure manifests to the importing member.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from nodes.cliutil import ApiKeyOpt, JsonOpt, MemberOpt, console, node_call, out
+from nodes.cliutil import ApiKeyOpt, JsonOpt, MemberOpt, console, esc, node_call, out, say
 
 app = typer.Typer(
     no_args_is_help=True, help="Cargo manifests: lodge, show, pre-arrival risk, matching."
@@ -22,16 +23,17 @@ app = typer.Typer(
 def _summary(d: dict[str, Any]) -> None:
     dup = " (already lodged)" if d.get("duplicate") else ""
     console.print(
-        f"manifest [bold]{d['manifest']}[/] ({d['type']}, {d['lines']} lines){dup}: {d['state']}"
+        f"manifest [bold]{esc(d['manifest'])}[/] ({d['type']}, {d['lines']} lines){dup}: "
+        f"{esc(d['state'])}"
         + (" [yellow]late[/]" if d["late"] else "")
-        + (f", forwarded to {d['forwarded_to']}" if d.get("forwarded_to") else "")
+        + (f", forwarded to {esc(d['forwarded_to'])}" if d.get("forwarded_to") else "")
     )
-    console.print(f"  {d['loading_port']} → {d['discharge_port']}, arrival {d['arrival']}")
-    console.print(f"  document hash {d['doc_hash']}")
+    say(f"  {d['loading_port']} → {d['discharge_port']}, arrival {d['arrival']}")
+    say(f"  document hash {d['doc_hash']}")
     flags = d["pre_arrival"]
-    console.print(f"  pre-arrival: C3 {flags['C3']}, C2 {flags['C2']}, C1 {flags['C1']}")
+    say(f"  pre-arrival: C3 {flags['C3']}, C2 {flags['C2']}, C1 {flags['C1']}")
     if d.get("receipt"):
-        console.print(f"  anchored in tx {d['receipt']['tx']} (block {d['receipt']['block']})")
+        say(f"  anchored in tx {d['receipt']['tx']} (block {d['receipt']['block']})")
 
 
 def _lines(rows: list[dict[str, Any]], title: str) -> None:
@@ -56,22 +58,57 @@ def _lines(rows: list[dict[str, Any]], title: str) -> None:
     console.print(table)
 
 
+_DAYS = re.compile(r"^\+?(\d+(?:\.\d+)?)([hd])$")
+
+
+def redated(raw: bytes, arrive_in: str) -> bytes:
+    """The manifest in `raw` as JSON, arriving `arrive_in` (`2d`, `12h`) from now and
+    departing as long before that as the file says: example files carry old dates, and a
+    node refuses an arrival more than `manifests.max_arrival_age_days` back."""
+    import datetime as dt
+    import json
+
+    from offchain.manifests import load_manifest
+
+    m = _DAYS.fullmatch(arrive_in.strip())
+    if not m:
+        raise typer.BadParameter("use a duration such as 2d or 12h", param_hint="--arrive-in")
+    ahead = dt.timedelta(**{"days" if m.group(2) == "d" else "hours": float(m.group(1))})
+    doc = load_manifest(raw).manifest.to_json()
+    voyage = dt.datetime.fromisoformat(doc["arrival"]) - dt.datetime.fromisoformat(doc["departure"])
+    arrival = dt.datetime.now(dt.UTC).replace(microsecond=0) + ahead
+    doc["arrival"] = arrival.isoformat()
+    doc["departure"] = (arrival - voyage).isoformat()
+    return json.dumps(doc).encode()
+
+
 @app.command("submit")
 def submit(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     wait: Annotated[float, typer.Option(help="Seconds to wait for the anchoring receipt.")] = 0,
+    arrive_in: Annotated[
+        str | None,
+        typer.Option(
+            "--arrive-in",
+            help="Re-date it to arrive this long from now (2d, 12h), the voyage as long as "
+            "the file says (example files carry old dates).",
+        ),
+    ] = None,
     member: MemberOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Lodge a cargo manifest (XML or JSON): anchored, risk-assessed before arrival."""
     ctype = "application/xml" if file.suffix.lower() == ".xml" else "application/json"
+    body = file.read_bytes()
+    if arrive_in is not None:
+        body, ctype = redated(body, arrive_in), "application/json"
     res = node_call(
         member,
         api_key,
         "POST",
         "/manifests",
-        content=file.read_bytes(),
+        content=body,
         headers={"Content-Type": ctype},
         params={"wait": wait},
         timeout=max(60.0, wait + 30),
@@ -109,7 +146,7 @@ def list_manifests(
     """Manifests lodged at the node or received from partner customs."""
     params = {"source": source} if source else None
     res = node_call(member, api_key, "GET", "/manifests", params=params)
-    out(res, as_json, lambda rows: [_summary(r) for r in rows] or console.print("no manifests"))
+    out(res, as_json, lambda rows: [_summary(r) for r in rows] or say("no manifests"))
 
 
 @app.command("pre-arrival")
@@ -169,10 +206,10 @@ def reconcile(
     res = node_call(member, api_key, "GET", f"/manifests/{ref}/reconciliation")
 
     def render(d: dict[str, Any]) -> None:
-        console.print(f"{d['member']} on manifest {d['manifest']}:")
+        say(f"{d['member']} on manifest {d['manifest']}:")
         for line in d["lines"]:
             td = line["transport_document"]
             extra = "; ".join(line.get("differences") or [])
-            console.print(f"  {td['number']}/{td['line']}: {line['status']} {extra}")
+            say(f"  {td['number']}/{td['line']}: {line['status']} {extra}")
 
     out(res, as_json, render)

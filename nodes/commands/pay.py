@@ -20,8 +20,10 @@ from nodes.cliutil import (
     MemberOpt,
     NodeRequestFailed,
     console,
+    esc,
     node_call,
     out,
+    say,
     settings,
 )
 
@@ -40,9 +42,9 @@ def _paid(d: dict[str, Any]) -> None:
         + (f" (gateway transaction {d['transaction']})" if d.get("transaction") else "")
     )
     if d.get("receipt"):
-        console.print(f"  receipt {d['receipt']}")
+        say(f"  receipt {d['receipt']}")
     if d.get("error"):
-        console.print(f"  [yellow]{d['error']}: {d['detail']}[/]")
+        say(f"  {d['error']}: {d['detail']}", style="yellow")
 
 
 def pay(
@@ -128,17 +130,17 @@ def status(
     def render(d: dict[str, Any]) -> None:
         r = d["release"]
         colour = {"released": "green", "awaiting_payment": "yellow", "held": "red"}[r["state"]]
-        console.print(f"declaration {d['declaration']}: channel {d['channel']}, "
+        console.print(f"declaration {esc(d['declaration'])}: channel {esc(d['channel'])}, "
                       f"[bold {colour}]{r['state']}[/]")  # fmt: skip
         for why in r["waiting_for"]:
-            console.print(f"  waiting for: {why}")
+            say(f"  waiting for: {why}")
         if r["payment"]:
             p = r["payment"]
-            console.print(f"  order {p['reference']}: {p['amount']} {p['currency']}, {p['state']}")
+            say(f"  order {p['reference']}: {p['amount']} {p['currency']}, {p['state']}")
         for reason in d["reasons"]:
-            console.print(f"  [{reason['channel']}] {reason['rule']}: {reason['text']}")
+            say(f"  [{reason['channel']}] {reason['rule']}: {reason['text']}")
         for line in (d.get("manifest") or {}).get("lines", []):
-            console.print(f"  manifest {line['number']}/{line['line']}: {line['status']} "
+            say(f"  manifest {line['number']}/{line['line']}: {line['status']} "
                           + "; ".join(line["problems"]))  # fmt: skip
 
     out(res, as_json, render)
@@ -158,7 +160,7 @@ def inspect(
         member, api_key, "POST", f"/declarations/{declaration}/inspection",
         json={"outcome": outcome, "note": note},
     )  # fmt: skip
-    out(res, as_json, lambda d: console.print(f"declaration {declaration}: {d['state']}"))
+    out(res, as_json, lambda d: say(f"declaration {declaration}: {d['state']}"))
 
 
 @guarantee_app.command("register")
@@ -182,7 +184,7 @@ def guarantee_list(
     """Registered guarantees and what each has available."""
     res = node_call(member, api_key, "GET", "/payments/guarantees")
     out(res, as_json, lambda rows: [
-        console.print(f"{g['id']} {g['holder_scheme']}-{g['holder_id']}: "
+        say(f"{g['id']} {g['holder_scheme']}-{g['holder_id']}: "
                       f"{g['available']} of {g['amount']} {g['currency']}") for g in rows
     ])  # fmt: skip
 
@@ -223,4 +225,4 @@ def gateway_register(
             "it is created when the node first starts)"
         )
     res = register_with_node(s, member, api_key or key_file.read_text().strip())
-    out(res, as_json, lambda d: console.print(f"gateway {d['id']} registered with {member}"))
+    out(res, as_json, lambda d: say(f"gateway {d['id']} registered with {member}"))
