@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 
@@ -57,7 +59,7 @@ class ContractReverted(ChainError):
         self.error = error
         self.error_args = args or {}
         self.raw = raw
-        shown = ", ".join(f"{k}={_show(v)}" for k, v in self.error_args.items())
+        shown = ", ".join(f"{k}={_show(v, k)}" for k, v in self.error_args.items())
         super().__init__(f"{contract}.{function} reverted: {error}({shown})")
 
 
@@ -79,6 +81,18 @@ def readable(value: Any) -> Any:
     return value
 
 
-def _show(value: Any) -> str:
+_TIME_ARGS = re.compile(r"(deadline|now|time|.*(At|Ts|Time|From|To|Before|After))$")
+
+
+def _show(value: Any, name: str = "") -> str:
+    """An error argument as a person reads it; a time (by its name: `deadline`, `validTo`,
+    `issuedAt`, `nowTs`, ...) as ISO 8601 in UTC, not Unix seconds."""
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and _TIME_ARGS.fullmatch(name)
+        and 0 < value < 2**40
+    ):
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
     shown = readable(value)
     return repr(shown) if isinstance(shown, str) and not shown.startswith("0x") else str(shown)

@@ -45,6 +45,13 @@ from offchain.xmlsafe import XmlLimits
 ATTESTATIONS_DETAIL = "none required for trade documents yet"
 
 
+def _utc(unix: int | float | None) -> str:
+    """A chain time (Unix seconds) as people read it: ISO 8601 in UTC with the zone."""
+    if not isinstance(unix, int | float) or isinstance(unix, bool):
+        return repr(unix)
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix))
+
+
 @dataclass(frozen=True)
 class Custody:
     """What a verifier holding the document's sealed copy knows: the copy's CID and the
@@ -208,8 +215,8 @@ def _on_chain(
             Check(
                 "anchored",
                 False,
-                f"root {receipt.root} was anchored at unix time {batch.anchored_at}; the "
-                f"receipt says {receipt.anchored_at}",
+                f"root {receipt.root} was anchored at {_utc(batch.anchored_at)}; the "
+                f"receipt says {_utc(receipt.anchored_at)}",
             )
         )
     else:
@@ -218,7 +225,7 @@ def _on_chain(
                 "anchored",
                 True,
                 f"leaf {receipt.leaf_index} of root {receipt.root}, anchored by transaction "
-                f"{receipt.tx} in block {receipt.block} at unix time {batch.anchored_at} "
+                f"{receipt.tx} in block {receipt.block} at {_utc(batch.anchored_at)} "
                 f"in {where}",
             )
         )

@@ -269,3 +269,18 @@ def test_help_fits_80_columns_without_cutting_a_word(path):
         for opt in param.opts:
             if opt.startswith("-"):
                 assert opt in text, (opt, result.output)
+
+
+def test_contract_errors_and_verification_details_show_times_in_utc():
+    """`trip close` answered `NotOverdue(deadline=1796598757)`; `doc verify` said "anchored
+    ... at unix time 1796597434"."""
+    from chain.errors import ContractReverted
+    from chain.verification import _utc
+
+    exc = ContractReverted("TransportLedger", "closeTrip", "NotOverdue", {"deadline": 1796598757})
+    assert (
+        str(exc) == "TransportLedger.closeTrip reverted: NotOverdue(deadline=2026-12-06T23:12:37Z)"
+    )
+    counts = ContractReverted("PermitRegistry", "drawDown", "Exceeds", {"remaining": 1796598757})
+    assert "remaining=1796598757" in str(counts)  # not a time: left as it is
+    assert _utc(1796597434) == "2026-12-06T22:50:34Z"
