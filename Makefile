@@ -6,7 +6,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
-PYTEST_ARGS ?= -n 2
+# loadgroup: tests marked xdist_group (the README test's sections) stay on one worker
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: setup run test lint bench clean distclean system python node brownie
 

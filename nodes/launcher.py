@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,7 +44,7 @@ from oracles.audit.service import train_demo
 from oracles.audit.settings import model_dir as audit_model_dir
 from oracles.instances import instance_url
 
-HEALTH_TIMEOUT_S = 60.0
+HEALTH_TIMEOUT_S = 300.0  # six Python services importing at once on a busy 2-core machine
 DEMO_TRIP_SCENARIOS = ("seal_open", "deviation", "swapped_key")
 DEMO_CORRIDORS = ("TPP-TPE", "KEL-TPP", "KEL-TPE")
 LIVE_TRIP_EVERY_S = 45.0
@@ -402,7 +403,8 @@ class Launcher:
         return seeded
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        started = time.monotonic()
+        deadline, next_note = started + HEALTH_TIMEOUT_S, started + 30.0
         pending = list(self.nodes)
         with httpx.Client(timeout=2.0) as client:
             while pending:
@@ -419,11 +421,18 @@ class Launcher:
                     except httpx.HTTPError:
                         pass
                 if pending and time.monotonic() > deadline:
-                    names = ", ".join(n.member.id for n in pending)
+                    names = ", ".join(f"{n.what} {n.member.id}" for n in pending)
                     raise LaunchError(
-                        f"node(s) {names} did not become healthy in time; "
-                        f"see {self.settings.log_dir}"
+                        f"{names} did not answer /health within {HEALTH_TIMEOUT_S:.0f} s; "
+                        f"see their logs in {self.settings.log_dir}"
                     )
+                if pending and time.monotonic() >= next_note:
+                    waited = time.monotonic() - started
+                    self.say(
+                        f"waiting for {', '.join(f'{n.what} {n.member.id}' for n in pending)} "
+                        f"({waited:.0f} s; a busy machine takes longer)"
+                    )
+                    next_note += 30.0
                 if pending:
                     time.sleep(0.2)
 
@@ -517,7 +526,25 @@ def print_summary(console: Console, summary: dict) -> None:
                 f"  demo: smartcustoms doc verify {_short(d['file'])} "
                 f"--receipt {_short(d['receipt'])}"
             )
+    hint = command_line_hint()
+    if hint:
+        console.print(f"  {hint}")
     console.print(f"[green]ready in {summary['started_in_s']} s[/] — press Ctrl-C to stop")
+
+
+def command_line_hint() -> str | None:
+    """How to type `smartcustoms` in another terminal, when it is not on PATH yet."""
+    here = Path(sys.executable).parent
+    found = shutil.which("smartcustoms")
+    if found and Path(found).resolve().parent == here.resolve():
+        return None
+    activate = here / "activate"
+    where = _short(str(activate)) if activate.exists() else _short(str(here / "smartcustoms"))
+    return (
+        f"command line: in another terminal run `. {where}`, then `smartcustoms --help`"
+        if activate.exists()
+        else f"command line: {where}"
+    )
 
 
 def _short(path: str) -> str:

@@ -64,3 +64,16 @@ def test_every_sample_file_the_readme_names_exists():
         "xray/bag2.jpg",
     ):
         assert (EXAMPLES / name).is_file(), name
+
+
+def test_make_run_says_how_to_type_smartcustoms_when_it_is_not_on_path(monkeypatch):
+    """Issue #20 item 4: `smartcustoms` is in .venv/bin, which `make run` does not put on
+    the user's PATH; its summary says how, and the README's first lines do too."""
+    from nodes.launcher import command_line_hint
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    hint = command_line_hint()
+    assert hint is not None and "activate" in hint and "smartcustoms --help" in hint
+    monkeypatch.setenv("PATH", str(REPO_ROOT / ".venv" / "bin") + ":/usr/bin:/bin")
+    assert command_line_hint() is None
+    assert ". .venv/bin/activate" in (REPO_ROOT / "README.md").read_text()[:2500]
