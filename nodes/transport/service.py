@@ -306,11 +306,14 @@ class TransportService:
     def _closing(self, t: Trip, outcome: Outcome | None, reason: str) -> Outcome:
         """The outcome to close `t` with, refusing what the chain would refuse, in words an
         officer can act on (the deadline as a UTC time, what to pass instead)."""
-        if len(reason.encode()) > MAX_REASON_BYTES:
+        try:
+            size = len(reason.encode())
+        except UnicodeEncodeError:  # a lone surrogate from JSON: not text UTF-8 can carry
+            raise TransportError("invalid_reason", "the reason is not valid Unicode text") from None
+        if size > MAX_REASON_BYTES:
             raise TransportError(
                 "invalid_reason",
-                f"the reason has {len(reason.encode())} bytes of UTF-8; at most "
-                f"{MAX_REASON_BYTES} go on chain",
+                f"the reason has {size} bytes of UTF-8; at most {MAX_REASON_BYTES} go on chain",
             )
         now = time.time()
         due = _utc(t.deadline)
