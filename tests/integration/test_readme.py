@@ -348,6 +348,20 @@ def _check(s: Session, run: Run) -> None:
 
 @pytest.mark.parametrize("section", list(SECTIONS))
 def test_readme_section_runs_as_written(section: str, session: Session) -> None:
+    earlier = list(SECTIONS)[: list(SECTIONS).index(section)]
+    ran = {r.line.section for r in session.runs}
+    missing = [
+        s
+        for s in earlier
+        if s not in ran
+        and s not in OTHER_ROOMS
+        and any(not any(k in line.command for k in NOT_RUN) for line in SECTIONS[s])
+    ]
+    assert not missing, (
+        f"sections {missing} did not run before {section!r} in this session: the README "
+        "test's sections must run in order on one worker (`--dist loadgroup`, which needs "
+        "a pytest that pytest-xdist can group: see pyproject.toml)"
+    )
     skipped: list[str] = []
     for line in SECTIONS[section]:
         why = next((w for k, w in NOT_RUN.items() if k in line.command), None)
