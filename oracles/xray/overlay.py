@@ -15,6 +15,26 @@ COLOURS = {
 }
 
 
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+    """Area shared by two (x0, y0, x1, y1) rectangles."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(0, w) * max(0, h)
+
+
+def banner_corner(
+    size: tuple[int, int], banner: tuple[int, int], taken: list[tuple[int, int, int, int]]
+) -> tuple[int, int, int, int]:
+    """Where the verdict banner goes: the corner whose rectangle covers the least of the
+    boxes and labels already drawn (top left first), so the verdict never hides what it is
+    about -- a banner over the first box's label made officers guess its class."""
+    w, h = size
+    bw, bh = banner
+    corners = [(0, 0), (w - bw, 0), (0, h - bh), (w - bw, h - bh)]
+    rects = [(x, y, x + bw, y + bh) for x, y in corners]
+    return min(rects, key=lambda r: sum(_overlap(r, t) for t in taken))
+
+
 def draw_overlay(image: Image.Image, threats: list[dict[str, Any]], verdict: str) -> bytes:
     """PNG bytes: `image` (RGB) with a box and label per threat and the verdict in a banner."""
     img = image.convert("RGB").copy()
@@ -22,6 +42,7 @@ def draw_overlay(image: Image.Image, threats: list[dict[str, Any]], verdict: str
     w, h = img.size
     line = max(2, round(max(w, h) / 256))
     font = ImageFont.load_default(size=max(11, round(max(w, h) / 40)))
+    taken: list[tuple[int, int, int, int]] = []
     for t in threats:
         colour = COLOURS.get(t["class"], (255, 0, 0))
         x0, y0, x1, y1 = t["box"]
@@ -37,13 +58,12 @@ def draw_overlay(image: Image.Image, threats: list[dict[str, Any]], verdict: str
             fill=(0, 0, 0) if colour[1] > 150 else (255, 255, 255),
             font=font,
         )
+        taken += [(x0, ty, x0 + tw, ty + th), (x0, y0, x1, y1)]
     banner = "THREAT: " + ", ".join(sorted({t["class"] for t in threats})) if threats else "CLEAR"
     tb = d.textbbox((0, 0), banner, font=font)
-    d.rectangle(
-        [0, 0, tb[2] - tb[0] + 10, tb[3] - tb[1] + 8],
-        fill=(200, 0, 0) if verdict == "threat" else (0, 140, 0),
-    )
-    d.text((5, 4 - tb[1]), banner, fill=(255, 255, 255), font=font)
+    bx, by, bx1, by1 = banner_corner((w, h), (tb[2] - tb[0] + 10, tb[3] - tb[1] + 8), taken)
+    d.rectangle([bx, by, bx1, by1], fill=(200, 0, 0) if verdict == "threat" else (0, 140, 0))
+    d.text((bx + 5, by + 4 - tb[1]), banner, fill=(255, 255, 255), font=font)
     buf = io.BytesIO()
     img.save(buf, "PNG", optimize=False, compress_level=3)
     return buf.getvalue()
