@@ -7,6 +7,11 @@ excursion still open, when a stop began, whether the trip arrived) lives in the 
 `TripState`, so a condition lasting 500 points, or spanning ten batches, raises one alert.
 A new rule is a new small class added to `DEFAULT_RULES` or passed to `RulePipeline`.
 
+Each rule runs on its own, as Traccar runs its event handlers: a rule that raises is logged
+and reported as one `rule_failed` alert for the batch (or tick), and the other rules' alerts
+of that batch are kept.  The failed rule saw no points of that batch, so what it would have
+raised is missing, and the alert says which points.
+
 Batches must be in time order per trip; `RulePipeline.evaluate` raises ValueError on NaN or
 out-of-range coordinates, unknown seal codes, negative speeds and timestamps that go back in
 time, because a rule computing on them would hide or invent alerts.  Ingestion refuses such
@@ -16,7 +21,8 @@ messages earlier; this is the second line.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import cached_property
@@ -37,6 +43,11 @@ class SealState(IntEnum):
 
 
 INFO, WARNING, CRITICAL = "info", "warning", "critical"
+
+# The alert raised when a rule itself fails: the batch was not fully checked.
+RULE_FAILED = "rule_failed"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -452,9 +463,12 @@ class RulePipeline:
             )
 
         batch = Batch(self.geo, ctx.corridor_id, t, lon_a, lat_a, v, s.astype(np.int64), ctx.state)
-        alerts: list[Alert] = []
-        for rule in self.rules:
-            alerts.extend(rule.evaluate(ctx, batch, self.params))
+        alerts = self._each_rule(
+            ctx,
+            float(t[0]),
+            f"{t.size} point(s) from {_when(t[0])} to {_when(t[-1])}",
+            lambda rule: rule.evaluate(ctx, batch, self.params),
+        )
         st = ctx.state
         st.last_ts, st.last_x, st.last_y = float(t[-1]), float(batch.x[-1]), float(batch.y[-1])
         alerts.sort(key=lambda a: a.ts)
@@ -462,7 +476,32 @@ class RulePipeline:
 
     def tick(self, ctx: TripContext, now: float) -> list[Alert]:
         """Alerts due from the clock alone: signal lost, deadline passed with no new points."""
+        return self._each_rule(
+            ctx,
+            float(now),
+            f"the clock at {_when(now)}",
+            lambda rule: rule.tick(ctx, float(now), self.params),
+        )
+
+    def _each_rule(
+        self, ctx: TripContext, ts: float, what: str, run: Callable[[Rule], list[Alert]]
+    ) -> list[Alert]:
+        """`run` for every rule, each isolated from the others.
+
+        A rule that raises is logged with its traceback, its alerts for `what` are lost (its
+        state is as it left it), and one `rule_failed` alert at `ts` names every rule that
+        failed, so an officer knows the trip was not fully checked; the other rules' alerts
+        are returned as usual.
+        """
         alerts: list[Alert] = []
+        failed: list[str] = []
         for rule in self.rules:
-            alerts.extend(rule.tick(ctx, float(now), self.params))
+            try:
+                alerts.extend(run(rule))
+            except Exception as exc:
+                log.exception("trip %s: rule %s failed on %s", ctx.trip, rule.kind, what)
+                failed.append(f"{rule.kind} ({type(exc).__name__}: {exc})")
+        if failed:
+            detail = f"not checked by {'; '.join(failed)} on {what}; see the node log"
+            alerts.append(Alert(ctx.trip, RULE_FAILED, ts, detail, WARNING))
         return alerts

@@ -10,6 +10,7 @@ import pytest
 
 from offchain.geo import default_index
 from offchain.transport_rules import (
+    DEFAULT_RULES,
     Alert,
     RuleParams,
     RulePipeline,
@@ -300,6 +301,45 @@ def test_unknown_corridor_or_zone_and_ragged_arrays():
             tr["speed"][:5],
             tr["seal"],
         )
+
+
+# ----------------------------------------------------------------------------- rule isolation
+
+
+class Broken:
+    """A rule with a bug: it raises on every batch and every tick."""
+
+    kind, severity = "broken", "warning"
+
+    def evaluate(self, ctx, batch, params):
+        raise ZeroDivisionError("bug in the rule")
+
+    def tick(self, ctx, now, params):
+        raise KeyError("bug in the tick")
+
+
+def test_a_rule_that_raises_loses_none_of_the_other_rules_alerts(caplog):
+    tr = track()
+    tr["seal"][800:830] = int(SealState.TAMPERED)
+    pipeline = RulePipeline(rules=(Broken(), *DEFAULT_RULES))
+    with caplog.at_level("ERROR", logger="offchain.transport_rules"):
+        alerts = run(tr, batch=1000, pipeline=pipeline)
+    assert kinds(alerts) == {"seal_open_outside_zone": 1, "rule_failed": 2}
+    failed = [a for a in alerts if a.kind == "rule_failed"]
+    assert [a.ts for a in failed] == [tr["ts"][0], tr["ts"][1000]]
+    assert all(a.severity == "warning" for a in failed)
+    assert "broken (ZeroDivisionError: bug in the rule)" in failed[0].detail
+    assert "1000 point(s) from 2025-10-09T08:53:20Z" in failed[0].detail
+    assert len(caplog.records) == 2 and caplog.records[0].exc_info is not None
+    assert "rule broken failed" in caplog.records[0].getMessage()
+
+
+def test_a_rule_that_raises_on_a_tick_keeps_the_other_rules_alerts():
+    pipeline = RulePipeline(rules=(*DEFAULT_RULES, Broken()))
+    ctx = TripContext("T", "KEL-KHH", "TW-KEL", "TW-KHH", deadline=T0 + 60)
+    alerts = pipeline.tick(ctx, T0 + 120)
+    assert kinds(alerts) == {"deadline_passed": 1, "rule_failed": 1}
+    assert alerts[-1].ts == T0 + 120 and "broken (KeyError" in alerts[-1].detail
 
 
 # ----------------------------------------------------------------------------- combined, speed
