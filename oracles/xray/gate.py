@@ -18,9 +18,10 @@ Two halves, cheapest first:
 2. The network's scan head (`XrayModel`, output `scan`): a score, learned against
    photographs, drawings, screenshots, gradients and "dead leaves" pictures
    (`oracles.xray.nonscan`), under which the picture does not look like a scan.  Its
-   threshold (`scan_threshold` in the manifest) is low -- 0.05, or half the lowest score of
-   any calibration scan if that is lower -- so a real scan is not refused for looking
-   unusual: a refused scan is a threat nobody looks at.
+   threshold (`scan_threshold` in the manifest) is set on calibration scans only
+   (`threshold_from_calibration`): `SCAN_MARGIN` logits under the lowest scan-likeness of
+   any of them, so a real scan is not refused for looking unusual -- a refused scan is a
+   threat nobody looks at.
 
 Measured on held-out material (see the model card): refusals of real and synthetic scans,
 and threats raised on pictures that are not scans.
@@ -36,6 +37,7 @@ MIN_SCAN_SIDE = 40  # pixels: a 32 x 32 icon is refused; GDXray has clutter crop
 FLAT_STD = 4.0  # grey levels of luminance spread: real GDXray crops have 11.5 and more
 NOISE_HF = 0.2  # share of the spread in 3x3 local differences: real crops <= 0.11, noise 0.66
 MODE_SHARE = 0.5  # share of pixels of the single most common grey level
+SCAN_MARGIN = 2.0  # logits (e^2 = 7.4 times the odds) under the lowest calibration scan
 _SIDE = 256  # statistics are taken on a copy at most this big (fast, resolution-free)
 
 
@@ -107,3 +109,12 @@ def scan_refusal(scan_score: float, threshold: float) -> str | None:
         f"under {threshold:.4f}): photographs, drawings and screenshots are not judged; "
         "upload the scanner's own export (pseudo-colour or greyscale)"
     )
+
+
+def threshold_from_calibration(scan_scores: np.ndarray, margin: float = SCAN_MARGIN) -> float:
+    """The scan head's threshold: `margin` logits under the lowest scan-likeness of the
+    calibration scans `scan_scores` (real and synthetic, never the held-out test), rounded
+    down to 4 places."""
+    lo = float(np.clip(np.min(scan_scores), 1e-6, 1 - 1e-6))
+    t = 1 / (1 + np.exp(-(np.log(lo / (1 - lo)) - margin)))
+    return float(np.floor(t * 1e4) / 1e4)

@@ -159,7 +159,10 @@ def leaves(rng: np.random.Generator) -> Image.Image:
 
 
 def photo(rng: np.random.Generator, photos: list[np.ndarray]) -> Image.Image:
-    """A random crop of one of `photos` (RGB arrays), resized, sometimes grey or darkened."""
+    """A random crop of one of `photos` (RGB arrays), resized, often grey, sometimes
+    darkened or brightened (gamma), inverted (a negative), noisy or blurred: greyscale
+    photographs of a dark figure against a bright sky look much like transmission images,
+    so the gate sees many of them."""
     src = photos[int(rng.integers(0, len(photos)))]
     h, w = src.shape[:2]
     cw, ch = int(w * rng.uniform(0.4, 1.0)), int(h * rng.uniform(0.4, 1.0))
@@ -167,10 +170,21 @@ def photo(rng: np.random.Generator, photos: list[np.ndarray]) -> Image.Image:
     img = Image.fromarray(src[y0 : y0 + ch, x0 : x0 + cw])
     s = rng.uniform(0.3, 1.5)
     img = img.resize((max(64, round(cw * s)), max(64, round(ch * s))), Image.BILINEAR)
-    if rng.random() < 0.3:
+    if rng.random() < 0.5:
         img = img.convert("L").convert("RGB")
     if rng.random() < 0.5:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    r = rng.random()
+    if r < 0.45:
+        arr = np.asarray(img, np.float32) / 255
+        if rng.random() < 0.25:
+            arr = 1 - arr
+        arr = np.power(arr, rng.uniform(0.4, 2.5)) * 255
+        if rng.random() < 0.4:
+            arr = arr + rng.normal(0, rng.uniform(1, 6), arr.shape[:2])[..., None]
+        img = Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8))
+    elif r < 0.6:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.5)))
     return img
 
 

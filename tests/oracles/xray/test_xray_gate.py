@@ -219,3 +219,11 @@ def test_the_service_keeps_nothing_and_alerts_nobody(model, tmp_path):
     assert info.value.code == "not_a_scan"
     assert svc.list() == [] and svc.alerts(None) == [] and got == []
     db.close()
+
+
+def test_the_scan_threshold_sits_a_fixed_margin_under_the_lowest_calibration_scan():
+    t = gate.threshold_from_calibration(np.array([0.9, 0.5, 0.99]))
+    # 2 logits under 0.5: 1 / (1 + e^2) = 0.1192
+    assert t == 0.1192 and t == round(t, 4)
+    assert gate.threshold_from_calibration(np.array([0.06, 0.8])) < 0.06 / 5
+    assert gate.threshold_from_calibration(np.array([0.06, 0.8]), margin=0) == 0.06
