@@ -5,7 +5,9 @@ one dilated for context) and a 1x1 head give one logit per class on a 16 x 16 gr
 the 256-px letterboxed scan.  A class's image score is the maximum of its map, so a score
 always points at a place, and the map is the heat map boxes are read from.  A second 1x1
 head, averaged over the grid, says whether the picture is an X-ray scan at all (the scan
-gate's learned half, `oracles.xray.gate`).
+gate's learned half, `oracles.xray.gate`).  The shipped model may be two such nets behind
+one input (`build_routed`): a colour expert for dual-energy pseudo-colour scans and a grey
+expert for single-energy greyscale scans, chosen inside the graph by the picture's colour.
 
 Training mixes four sources in every batch (`Sources`): synthetic scans in dual-energy
 colour or, the same scene, single-energy grey; real greyscale crops (`oracles.xray.real`,
@@ -14,7 +16,9 @@ augmented by `oracles.xray.augment`); and pictures that are not scans
 each map); the threat pixels where they are known (per cell: the generator's masks, and
 "nothing anywhere" for clean real crops and non-scans), which teaches the map to sit on
 the object; and scan / not a scan on the second head.  Real crops with a threat have no
-pixel masks: only their image label counts.
+pixel masks: only their image label counts (cell weight 0), except isolated objects laid
+into composite bags, whose place is known.  Synthetic scans may be zoomed in or out
+(`_zoom`) so an object's size in the input does not tell its class.
 
 Nothing here is needed at run time: the exported ONNX file is all inference uses.
 Fine-tuning reads the weights back from an ONNX file (batch-norm already folded into the
@@ -31,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +43,7 @@ import numpy as np
 from PIL import Image
 
 from oracles.xray import metrics, nonscan, synth
-from oracles.xray.augment import real_view
+from oracles.xray.augment import RealPool, composite_view, real_view
 from oracles.xray.errors import XrayError
 from oracles.xray.preprocess import GRID, INPUT_SIZE, STRIDE, letterbox, reference_input, to_input
 
@@ -99,6 +103,58 @@ def build_net(fused: bool = False):
             return self.head(f), torch.mean(self.scan(f), dim=(1, 2, 3))
 
     return XrayNet()
+
+
+# A picture is shown to the colour expert when at least COLOUR_SHARE of its pixels carry
+# clear colour (max - min channel over CHROMA): dual-energy pseudo-colour scans have 20 %
+# and more; a greyscale export has none (R = G = B, or a few levels apart after JPEG);
+# in between (GREY_SHARE..COLOUR_SHARE) the two experts' maps are mixed linearly.
+CHROMA = 0.1
+GREY_SHARE = 0.005
+COLOUR_SHARE = 0.02
+
+
+def colour_weight(x):
+    """(N, 3, H, W) input in 0..1 -> (N,) weight of the colour expert (0 grey .. 1 colour)."""
+    torch = require_torch()
+    chroma = torch.amax(x, dim=1) - torch.amin(x, dim=1)
+    share = torch.mean((chroma > CHROMA).to(x.dtype), dim=(1, 2))
+    return torch.clamp((share - GREY_SHARE) / (COLOUR_SHARE - GREY_SHARE), 0.0, 1.0)
+
+
+def colour_weight_np(x: np.ndarray) -> np.ndarray:
+    """`colour_weight` of a uint8 NHWC set, in numpy."""
+    xf = x.astype(np.float32) / 255
+    share = ((xf.max(-1) - xf.min(-1)) > CHROMA).mean((1, 2))
+    return np.clip((share - GREY_SHARE) / (COLOUR_SHARE - GREY_SHARE), 0, 1)
+
+
+def build_routed(colour, grey):
+    """Two experts of the `build_net` kind behind one input, chosen by the picture's colour
+    (`colour_weight`): one for dual-energy pseudo-colour scans, one for single-energy grey
+    scans (synthetic and real).  Each keeps its own class and scan heads (and calibration);
+    forward(x) -> (class logits, scan logit) of the expert the picture belongs to."""
+    torch = require_torch()
+
+    class RoutedNet(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.colour = colour
+            self.grey = grey
+
+        def forward(self, x):
+            w = colour_weight(x)
+            lc, sc = self.colour(x)
+            lg, sg = self.grey(x)
+            wv = w.view(-1, 1, 1, 1)
+            return wv * lc + (1 - wv) * lg, w * sc + (1 - w) * sg
+
+    return RoutedNet()
+
+
+def experts(net) -> list:
+    """The networks whose heads carry calibration: both experts of a routed net, or `net`."""
+    return [net.colour, net.grey] if hasattr(net, "colour") else [net]
 
 
 def _exportable(net):
@@ -214,66 +270,146 @@ def nonscan_set(
     return x
 
 
+def grey_of(x: np.ndarray) -> np.ndarray:
+    """(..., S, S, 3) uint8 pictures -> the same in grey (luminance, R = G = B)."""
+    lum = x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
+    return grey_rgb(np.clip(lum + 0.5, 0, 255).astype(np.uint8))
+
+
+def _zoom(
+    x: np.ndarray, cells: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic scan and its cell targets zoomed out (shrunk onto an empty belt) or in
+    (a window holding every threat cell, enlarged), so an object's size in the input
+    stops telling what it is; labels are unchanged (no threat is cut)."""
+    s = INPUT_SIZE
+    up = np.kron(cells, np.ones((1, STRIDE, STRIDE), np.float32))  # (C, S, S)
+    if rng.random() < 0.5:
+        f = rng.uniform(0.45, 0.95)
+        n = max(STRIDE, round(s * f))
+        y0, x0 = int(rng.integers(0, s - n + 1)), int(rng.integers(0, s - n + 1))
+        img = np.full_like(x, 255)
+        img[y0 : y0 + n, x0 : x0 + n] = np.asarray(
+            Image.fromarray(x).resize((n, n), Image.BILINEAR), np.uint8
+        )
+        big = np.zeros_like(up)
+        for c in np.flatnonzero(up.reshape(len(up), -1).max(1) > 0):
+            big[c, y0 : y0 + n, x0 : x0 + n] = np.asarray(
+                Image.fromarray(up[c], "F").resize((n, n), Image.BILINEAR)
+            )
+    else:
+        hot = np.argwhere(cells.max(0) > 0)
+        side = round(s * rng.uniform(0.55, 0.95))
+        if len(hot):
+            (r0, c0), (r1, c1) = hot.min(0) * STRIDE, (hot.max(0) + 1) * STRIDE
+            side = max(side, r1 - r0, c1 - c0)
+            if side >= s:
+                return x, cells
+            y0 = int(rng.integers(max(0, r1 - side), min(r0, s - side) + 1))
+            x0 = int(rng.integers(max(0, c1 - side), min(c0, s - side) + 1))
+        else:
+            y0, x0 = int(rng.integers(0, s - side + 1)), int(rng.integers(0, s - side + 1))
+        img = np.asarray(
+            Image.fromarray(x[y0 : y0 + side, x0 : x0 + side]).resize((s, s), Image.BILINEAR),
+            np.uint8,
+        )
+        big = np.zeros_like(up)
+        for c in np.flatnonzero(up.reshape(len(up), -1).max(1) > 0):
+            win = up[c, y0 : y0 + side, x0 : x0 + side]
+            big[c] = np.asarray(Image.fromarray(win, "F").resize((s, s), Image.BILINEAR))
+    return img, np.clip(big.reshape(len(up), GRID, STRIDE, GRID, STRIDE).mean((2, 4)), 0, 1)
+
+
 @dataclass
 class Sources:
-    """What one training batch is drawn from (see the module docstring)."""
+    """What one training batch is drawn from (see the module docstring).
+
+    `grey_share`: synthetic scans shown in single-energy grey (0 for the colour expert, 1
+    for the grey expert); `zoom`: synthetic scans zoomed in or out (`_zoom`); `pool`: real
+    crops, shown alone (`augment.real_view`) or, `composite_share` of the time, as bags
+    put together from several (`augment.composite_view`); `nonscan_grey`: pictures that
+    are not scans shown in grey.
+    """
 
     synth: tuple[np.ndarray, ...]  # render_set output
-    real: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (grey, labels)
+    pool: RealPool | None = None
     nonscans: np.ndarray | None = None  # (K, S, S, 3) uint8
-    grey_share: float = 0.35  # synthetic scans shown in single-energy grey
+    grey_share: float = 0.35
     per_batch: tuple[int, int, int] = (18, 10, 4)  # synthetic, real, not-a-scan
+    composite_share: float = 0.5
+    zoom: float = 0.0
+    nonscan_grey: float = 0.0
 
     def batch(self, rng: np.random.Generator, idx: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(x uint8 NHWC, y (N,C), cells (N,C,G,G), has_cells (N,), is_scan (N,), colour (N,))
-        for the synthetic scans `idx` plus randomly drawn real crops and non-scans; `colour`
-        marks the synthetic scans shown in dual-energy colour."""
+        """(x uint8 NHWC, y (N,C), cells (N,C,G,G), cell weights (N,C,G,G), is_scan (N,),
+        colour (N,)) for the synthetic scans `idx` plus randomly drawn real crops and
+        non-scans; `colour` marks the synthetic scans shown in dual-energy colour.  A cell
+        weight is 0 where a threat's place is not known (real crops with a threat)."""
         sx, sg, sy, sm = self.synth
+        n_cls = sy.shape[1]
         grey = rng.random(len(idx)) < self.grey_share
-        x = [np.where(grey[:, None, None, None], grey_rgb(sg[idx]), sx[idx])]
-        y, m = [sy[idx]], [sm[idx]]
-        has, scan = [np.ones(len(idx), np.float32)], [np.ones(len(idx), np.float32)]
-        colour = [~grey]
-        n_real = self.per_batch[1] if self.real else 0
+        xs = np.where(grey[:, None, None, None], grey_rgb(sg[idx]), sx[idx])
+        ms = sm[idx].copy()
+        if self.zoom:
+            for k in np.flatnonzero(rng.random(len(idx)) < self.zoom):
+                xs[k], ms[k] = _zoom(xs[k], ms[k], rng)
+        x, y, m = [xs], [sy[idx]], [ms]
+        w = [np.ones((len(idx), n_cls, GRID, GRID), np.float32)]
+        scan, colour = [np.ones(len(idx), np.float32)], [~grey]
+        n_real = self.per_batch[1] if self.pool is not None and len(self.pool) else 0
         if n_real:
+            assert self.pool is not None
             clean = np.flatnonzero(sy.sum(1) == 0)
             bags = sg[rng.choice(clean, 8)] if len(clean) else None
-            for j in rng.integers(0, len(self.real), n_real):
-                g, lab = self.real[int(j)]
-                x.append(real_view(g, bool(lab.any()), rng, bags)[None])
+            for _ in range(n_real):
+                if rng.random() < self.composite_share:
+                    xi, lab, cells, wi = composite_view(self.pool, rng, bags)
+                else:
+                    j = self.pool.draw(rng)
+                    lab = self.pool.labels[j]
+                    xi = real_view(self.pool.images[j], bool(lab.any()), rng, bags)
+                    cells = np.zeros((n_cls, GRID, GRID), np.float32)
+                    wi = np.ones((n_cls, GRID, GRID), np.float32)
+                    wi[lab > 0] = 0  # where the threat is is not known
+                x.append(xi[None])
                 y.append(lab[None])
-                m.append(np.zeros((1, len(CLASSES), GRID, GRID), np.float32))
-                has.append(np.array([0.0 if lab.any() else 1.0], np.float32))
+                m.append(cells[None])
+                w.append(wi[None])
                 scan.append(np.ones(1, np.float32))
                 colour.append(np.zeros(1, bool))
         n_non = self.per_batch[2] if self.nonscans is not None and len(self.nonscans) else 0
         if n_non:
             assert self.nonscans is not None
             j = rng.integers(0, len(self.nonscans), n_non)
-            x.append(self.nonscans[j])
-            y.append(np.zeros((n_non, len(CLASSES)), np.float32))
-            m.append(np.zeros((n_non, len(CLASSES), GRID, GRID), np.float32))
-            has.append(np.ones(n_non, np.float32))
+            xn = self.nonscans[j].copy()
+            g = rng.random(n_non) < self.nonscan_grey
+            if g.any():
+                xn[g] = grey_of(xn[g])
+            x.append(xn)
+            y.append(np.zeros((n_non, n_cls), np.float32))
+            m.append(np.zeros((n_non, n_cls, GRID, GRID), np.float32))
+            w.append(np.ones((n_non, n_cls, GRID, GRID), np.float32))
             scan.append(np.zeros(n_non, np.float32))
             colour.append(np.zeros(n_non, bool))
-        return tuple(np.concatenate(a) for a in (x, y, m, has, scan, colour))
+        return tuple(np.concatenate(a) for a in (x, y, m, w, scan, colour))
 
 
 # --- training ---------------------------------------------------------------------------------
 
 
-def _augment(torch, xb, mb, rng: np.random.Generator):
-    """The same random rotation by 90 degrees / mirror for a batch and its cell targets."""
+def _augment(torch, xb, maps, rng: np.random.Generator):
+    """The same random rotation by 90 degrees / mirror for a batch and its cell maps
+    (targets and weights)."""
     k = int(rng.integers(0, 4))
     if k:
-        xb, mb = torch.rot90(xb, k, (2, 3)), torch.rot90(mb, k, (2, 3))
+        xb, maps = torch.rot90(xb, k, (2, 3)), [torch.rot90(m, k, (2, 3)) for m in maps]
     if rng.random() < 0.5:
-        xb, mb = torch.flip(xb, (3,)), torch.flip(mb, (3,))
-    return xb, mb
+        xb, maps = torch.flip(xb, (3,)), [torch.flip(m, (3,)) for m in maps]
+    return xb, maps
 
 
-def _loss(torch, out, y, m=None, has=None, scan=None, known=None):
-    """Image labels + threat cells (where known) + scan / not a scan.
+def _loss(torch, out, y, m=None, w=None, scan=None, known=None):
+    """Image labels + threat cells (where known: cell weights `w`) + scan / not a scan.
 
     `known` (fine-tuning on officers' decisions): only the classes an officer decided on
     count, and nothing else.
@@ -286,7 +422,8 @@ def _loss(torch, out, y, m=None, has=None, scan=None, known=None):
         return (li * known).sum() / known.sum().clamp(min=1)
     pos_weight = torch.full((len(CLASSES), 1, 1), 3.0)
     ld = f.binary_cross_entropy_with_logits(logits, m, pos_weight=pos_weight, reduction="none")
-    ld = (ld.mean((1, 2, 3)) * has).sum() / has.sum().clamp(min=1)
+    counted = (w.sum((1, 2, 3)) > 0).to(ld.dtype)
+    ld = (ld * w).mean((1, 2, 3)).sum() / counted.sum().clamp(min=1)
     ls = f.binary_cross_entropy_with_logits(scan_logit, scan)
     return li.mean() + 2 * ld + 0.5 * ls
 
@@ -320,15 +457,16 @@ def predict_scan(net, x: np.ndarray, batch: int = 128) -> np.ndarray:
 def validation_score(
     net, val: dict[str, tuple[np.ndarray, np.ndarray]]
 ) -> tuple[float, dict[str, list[float]]]:
-    """Mean AUC over every (set, class) with both labels present; the AUCs per set."""
+    """Mean over the sets of the mean AUC over their classes with both labels present
+    (each set counts the same, however many classes it has); the AUCs per set."""
     aucs: dict[str, list[float]] = {}
     for name, (x, y) in val.items():
         scores = predict_torch(net, x)
         aucs[name] = [
             a for i in range(len(CLASSES)) if (a := metrics.auc(scores[:, i], y[:, i])) is not None
         ]
-    flat = [a for v in aucs.values() for a in v]
-    return float(np.mean(flat)) if flat else 0.0, aucs
+    means = [float(np.mean(v)) for v in aucs.values() if v]
+    return float(np.mean(means)) if means else 0.0, aucs
 
 
 def train(
@@ -341,10 +479,20 @@ def train(
     seed: int = 0,
     init=None,
     teacher=None,
+    steps_per_epoch: int | None = None,
+    checkpoint: Callable[[Any, int, float], None] | None = None,
+    freeze: int = 0,
     log: Callable[[str], None] = lambda m: None,
 ):
     """Train (from scratch, or from `init`, a network to start from); the network at the
     epoch with the best mean validation AUC over the sets in `val` ({name: (x, y)}).
+
+    `steps_per_epoch`: batches between two validations (default: one pass over the
+    synthetic scans); `checkpoint(net, epoch, mean AUC)` is called after each validation
+    (to keep the weights of a long run on disk).  `freeze`: the first convolutions kept
+    as they are, counting the eight of the features and then the class head (3: the
+    costly full-resolution ones, training then takes about a quarter less time per batch;
+    9: everything but the scan head, whose class maps then stay exactly as they were).
 
     `teacher` (a network, e.g. the previous model): on synthetic scans shown in colour the
     class maps are also pulled towards the teacher's (soft targets), so learning grey and
@@ -354,12 +502,19 @@ def train(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     n_synth = len(sources.synth[0])
-    per = sources.per_batch[0] if (sources.real or sources.nonscans is not None) else batch
-    if not (sources.real or sources.nonscans is not None):
+    mixed = sources.pool is not None or sources.nonscans is not None
+    per = sources.per_batch[0] if mixed else batch
+    if not mixed:
         sources = Sources(sources.synth, grey_share=sources.grey_share, per_batch=(batch, 0, 0))
     net = init if init is not None else build_net()
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    steps_per_epoch = n_synth // per
+    convs = [mod for mod in net.features if isinstance(mod, torch.nn.Conv2d)] + [net.head]
+    for conv in convs[:freeze]:
+        for p in conv.parameters():
+            p.requires_grad_(False)
+    opt = torch.optim.AdamW(
+        [p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4
+    )
+    steps_per_epoch = steps_per_epoch or n_synth // per
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
     )
@@ -367,20 +522,22 @@ def train(
     for epoch in range(epochs):
         net.train()
         t0, total = time.time(), 0.0
-        order = rng.permutation(n_synth)
+        order = np.concatenate(
+            [rng.permutation(n_synth) for _ in range(-(-steps_per_epoch * per // n_synth))]
+        )
         for b in range(steps_per_epoch):
             idx = np.sort(order[b * per : (b + 1) * per])
-            x, y, m, has, scan, colour = sources.batch(rng, idx)
-            xb, mb = _augment(torch, torch.from_numpy(to_input(x)), torch.from_numpy(m), rng)
-            out = net(xb)
-            loss = _loss(
+            if epoch == 0 and b == 20:
+                log(f"20 batches in {time.time() - t0:.0f} s")
+            x, y, m, w, scan, colour = sources.batch(rng, idx)
+            xb, (mb, wb) = _augment(
                 torch,
-                out,
-                torch.from_numpy(y),
-                mb,
-                torch.from_numpy(has),
-                torch.from_numpy(scan),
+                torch.from_numpy(to_input(x)),
+                [torch.from_numpy(m), torch.from_numpy(w)],
+                rng,
             )
+            out = net(xb)
+            loss = _loss(torch, out, torch.from_numpy(y), mb, wb, torch.from_numpy(scan))
             if teacher is not None and colour.any():
                 sel = torch.from_numpy(np.flatnonzero(colour))
                 with torch.no_grad():
@@ -402,6 +559,8 @@ def train(
         if mean >= best:
             best = mean
             best_state = {k: v.clone() for k, v in net.state_dict().items()}
+        if checkpoint is not None:
+            checkpoint(net, epoch + 1, mean)
     net.load_state_dict(best_state)
     net.eval()
     return net
@@ -410,23 +569,27 @@ def train(
 # --- calibration ------------------------------------------------------------------------------
 
 
-def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+def fit_platt(
+    logits: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[float, float]:
     """(a, b) with sigmoid(a * logit + b) the calibrated probability (Platt scaling).
 
     Fitted by maximum likelihood against Platt's smoothed targets, with a bounded slope so
-    a set the network separates perfectly still gives finite, monotone scores.
+    a set the network separates perfectly still gives finite, monotone scores.  `weights`:
+    how much each sample counts (default 1).
     """
     from scipy.optimize import minimize
 
     z = np.asarray(logits, np.float64)
     y = np.asarray(labels, np.float64)
-    npos, nneg = y.sum(), (1 - y).sum()
+    wt = np.ones_like(z) if weights is None else np.asarray(weights, np.float64)
+    npos, nneg = (wt * y).sum(), (wt * (1 - y)).sum()
     t = np.where(y > 0, (npos + 1) / (npos + 2), 1 / (nneg + 2))
 
     def nll(p: np.ndarray) -> tuple[float, np.ndarray]:
         u = p[0] * z + p[1]
-        loss = np.logaddexp(0, u) - t * u
-        g = 1 / (1 + np.exp(-u)) - t
+        loss = wt * (np.logaddexp(0, u) - t * u)
+        g = wt * (1 / (1 + np.exp(-u)) - t)
         return float(loss.sum()), np.array([(g * z).sum(), g.sum()])
 
     res = minimize(nll, [1.0, 0.0], jac=True, method="L-BFGS-B", bounds=[(0.05, 5.0), (-30, 30)])
@@ -489,11 +652,12 @@ def export_onnx(net, path: Path, check: np.ndarray, tol: float = 1e-4) -> float:
     return diff
 
 
-def net_from_onnx(path: Path, *, partial: bool = False):
+def net_from_onnx(path: Path, *, partial: bool = False, expert: str | None = None):
     """A fused torch network carrying the weights of an exported model (for fine-tuning).
 
-    `partial`: the file may lack the scan head (models before it had one); the head then
-    keeps its fresh initial weights.
+    A routed model (two experts, `build_routed`) comes back routed, or, with `expert`
+    ("colour" / "grey"), as that expert alone.  `partial`: the file may lack the scan head
+    (models before it had one); the head then keeps its fresh initial weights.
     """
     torch = require_torch()
     import onnx
@@ -501,6 +665,20 @@ def net_from_onnx(path: Path, *, partial: bool = False):
 
     model = onnx.load(str(path))
     init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    if any(k.startswith("net.colour.") for k in init):
+        nets = {}
+        for name in ("colour", "grey"):
+            sub = {
+                k[len(f"net.{name}.") :]: v for k, v in init.items() if k.startswith(f"net.{name}.")
+            }
+            nets[name] = _load_expert(path, sub, partial)
+        if expert is not None:
+            return nets[expert]
+        net = build_routed(nets["colour"], nets["grey"])
+        net.eval()
+        return net
+    if expert == "colour" and "net.scan.weight" in init:
+        raise XrayError("model_invalid", f"{path} is not a routed model: it has no colour expert")
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
     net = build_net(fused=True)
     targets = [mod for mod in net.modules() if isinstance(mod, torch.nn.Conv2d)]
@@ -521,6 +699,29 @@ def net_from_onnx(path: Path, *, partial: bool = False):
                 )
             conv.weight.copy_(torch.from_numpy(w.copy()))
             conv.bias.copy_(torch.from_numpy(init[node.input[2]].copy()))
+    net.eval()
+    return net
+
+
+def _load_expert(path: Path, weights: dict[str, np.ndarray], partial: bool):
+    """A fused `build_net` network from its parameters by name ("features.0.weight", ...)."""
+    torch = require_torch()
+    net = build_net(fused=True)
+    state = net.state_dict()
+    missing = [k for k in state if k not in weights and not (partial and k.startswith("scan."))]
+    if missing:
+        raise XrayError(
+            "model_invalid", f"{path} lacks {', '.join(missing[:3])}: not a model of this kind"
+        )
+    with torch.no_grad():
+        for k, v in state.items():
+            if k in weights:
+                if tuple(weights[k].shape) != tuple(v.shape):
+                    raise XrayError(
+                        "model_invalid",
+                        f"{path}: weight {k} has shape {weights[k].shape}, expected {tuple(v.shape)}",
+                    )
+                v.copy_(torch.from_numpy(weights[k].copy()))
     net.eval()
     return net
 
@@ -649,16 +850,14 @@ def finetune(
         )
         if sources is not None:
             j = np.sort(rng.choice(len(sources.synth[0]), sources.per_batch[0], replace=False))
-            x, y, m, has, scan, _ = sources.batch(rng, j)
-            xb, mb = _augment(torch, torch.from_numpy(to_input(x)), torch.from_numpy(m), rng)
-            loss = loss + _loss(
+            x, y, m, w, scan, _ = sources.batch(rng, j)
+            xb, (mb, wb) = _augment(
                 torch,
-                net(xb),
-                torch.from_numpy(y),
-                mb,
-                torch.from_numpy(has),
-                torch.from_numpy(scan),
+                torch.from_numpy(to_input(x)),
+                [torch.from_numpy(m), torch.from_numpy(w)],
+                rng,
             )
+            loss = loss + _loss(torch, net(xb), torch.from_numpy(y), mb, wb, torch.from_numpy(scan))
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -1,31 +1,43 @@
 #!/usr/bin/env python3
-"""Train the X-ray threat model from synthetic scans and real crops; export, calibrate, record.
+"""Train the X-ray threat model: two experts behind one input, calibrated, exported, recorded.
 
     git show 1508b20:oracles/xray/model/xray.onnx > /tmp/xray-1.0.0.onnx
-    .venv/bin/python scripts/train/xray.py --real /work/shared/data/xray/gdxray \\
-        --init /tmp/xray-1.0.0.onnx --cache DIR           # the shipped 2.0.0 (MODEL_CARD.md)
-    .venv/bin/python scripts/train/xray.py --n-train 400 --epochs 1 --out /tmp/xray-smoke
+    git show 050f517:oracles/xray/model/xray.onnx > /tmp/xray-2.0.0.onnx
+    S=scripts/train/xray.py; R=/work/shared/data/xray/gdxray; W=/tmp/xray-work; C=/tmp/xray-cache
+    .venv/bin/python $S --stage grey --init /tmp/xray-2.0.0.onnx --real $R --work $W --cache $C \\
+        --epochs 4 --steps-per-epoch 200
+    .venv/bin/python $S --stage colour --init /tmp/xray-1.0.0.onnx --freeze 9 --lr 2e-3 \\
+        --epochs 2 --steps-per-epoch 100 --work $W --cache $C
+    .venv/bin/python $S --stage assemble --real $R --work $W --cache $C   # the shipped model
 
 Needs the `train` extra (torch==2.13.0, CPU) and, for the photographs the scan gate learns
-to refuse, scikit-image (its bundled sample photos; `--photos DIR` to use others).  Steps:
+to refuse, scikit-image (its bundled sample photos; `--photos DIR` to use others).
 
-1. render synthetic scans (seed --seed for training, +1 for calibration, +2 for the test),
-   each in dual-energy colour and single-energy grey (`oracles.xray.synth`);
-2. read the real folder (`--real`, labels.csv) and split it by series and image number
-   (`oracles.xray.real`: 70 % training, 10 % calibration, 20 % test, copies of an image
-   together); generate pictures that are not scans (`oracles.xray.nonscan`);
-3. train (`oracles.xray.train`; from scratch, or from `--init`, an earlier model's ONNX);
-   the epoch is chosen on the calibration sets;
-4. fit per-class Platt scaling on the calibration sets and fold it into the class head;
-5. export to ONNX and check onnxruntime against torch (max difference <= 1e-4);
-6. alert thresholds per class for each false-alarm rate of --alarm-rates: the highest of
-   the thresholds that keep false alarms at or under the rate on each calibration set
-   (synthetic colour, synthetic grey, real), so the rate holds on every kind of scan;
-   the scan gate's threshold on the scan head: 0.05, or half the lowest calibration scan's
-   score if that is lower;
-7. measure the test sets with onnxruntime (AUC, recall at 1 % and 5 % false alarms,
-   expected calibration error, figures at the default threshold) and write
-   `manifest.json`.  The model card (`MODEL_CARD.md`) is written by hand from it.
+The model (`oracles.xray.train.build_routed`) is two networks of the same small kind: the
+*colour expert* judges dual-energy pseudo-colour scans, the *grey expert* single-energy
+greyscale scans, real or synthetic; which one answers is decided by the picture's own
+colour (`train.colour_weight`), inside the ONNX graph.  Each has its own class maps, scan
+head and calibration.  Stages:
+
+- `grey`: the grey expert (from `--init`, e.g. 2.0.0, which already read grey and real
+  scans): synthetic scans in grey, zoomed in and out; real GDXray crops (`--real`, split by
+  `oracles.xray.real`: 70 % training, 10 % calibration, 20 % test) shown alone or put
+  together into bags (`oracles.xray.augment`); pictures that are not scans, mostly in grey.
+  The epoch is chosen on the calibration split (real) and calibration scans (grey).
+- `colour`: the colour expert (from `--init`, e.g. 1.0.0): synthetic colour scans and
+  pictures that are not scans.  With `--freeze 9` only the scan head (new: 1.0.0 had none)
+  learns and the class maps stay 1.0.0's exactly; with less frozen, `--teacher` 1.0.0 keeps
+  its colour maps as soft targets.  The epoch is chosen on the colour calibration scans.
+- `assemble`: per expert, Platt scaling fitted on its calibration sets (colour; grey and
+  real, each set weighted equally) and folded into its class head; export to ONNX, checked
+  against torch; alert thresholds per class and false-alarm rate: the highest of the
+  thresholds that keep false alarms at or under the rate on each calibration set; the scan
+  gate's threshold `gate.SCAN_MARGIN` logits under the lowest scan-likeness of any calibration
+  scan -- every choice on calibration material only.  Then the measurements, with
+  onnxruntime and the whole gate: calibration figures, test figures (`--no-test` skips
+  them while choosing), refusals of real and synthetic scans, and pictures that are not
+  scans of seeds never used before (`FRESH_SEEDS`), with photographs never trained on
+  (`HELDOUT_PHOTOS`).  Writes `manifest.json`; the model card is written by hand from it.
 """
 
 from __future__ import annotations
@@ -37,16 +49,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from oracles.xray import metrics, real, train
+from oracles.xray import augment, gate, metrics, nonscan, real, train
 from oracles.xray.image import load_image
 from oracles.xray.preprocess import INPUT_SIZE, STRIDE, letterbox
 
 REPO = Path(__file__).resolve().parents[2]
-# The scan head refuses only when it is confident: under 5 % scan-likeness (or under half the
-# lowest calibration scan's score, if that is lower).  Odd real views score low (GDXray has
-# clutter crops at 0.06), and a refused real scan is a threat nobody looks at.
-SCAN_THRESHOLD_CAP = 0.05
 # Sample photographs bundled with scikit-image the gate trains on.  rocket, camera and
 # chelsea are kept out: the tests use them (tests/oracles/xray/fixtures/photos).
 TRAIN_PHOTOS = (
@@ -59,7 +68,9 @@ TRAIN_PHOTOS = (
     "ihc.png",
     "moon.png",
     "motorcycle_left.png",
+    "motorcycle_right.png",
     "retina.jpg",
+    "microaneurysms.png",
     "coins.png",
     "clock_motion.png",
     "page.png",
@@ -67,7 +78,15 @@ TRAIN_PHOTOS = (
     "color.png",
     "logo.png",
     "cell.png",
+    "horse.png",
+    "phantom.png",
 )
+# Photographs never trained on, for measuring the gate: the two bundled with scikit-learn.
+HELDOUT_PHOTOS = ("china.jpg", "flower.jpg")
+# Pictures that are not scans, of seeds no training or threshold ever used: without
+# photographs (as the benchmark's), and with the held-out photographs.
+FRESH_SEEDS = {"fresh_generated": 31, "fresh_with_heldout_photos": 32}
+N_FRESH = 500
 
 
 def photo_dir(arg: Path | None) -> Path | None:
@@ -91,6 +110,16 @@ def read_photos(folder: Path | None, log) -> tuple[list[np.ndarray], list[str]]:
     return photos, names
 
 
+def heldout_photos() -> tuple[list[np.ndarray], list[str]]:
+    try:
+        import sklearn
+    except ImportError:
+        return [], []
+    folder = Path(sklearn.__file__).parent / "datasets" / "images"
+    names = [n for n in HELDOUT_PHOTOS if (folder / n).is_file()]
+    return [np.asarray(load_image((folder / n).read_bytes()).image) for n in names], names
+
+
 def real_inputs(items: list[real.RealImage]) -> tuple[np.ndarray, np.ndarray]:
     """Held-out crops letterboxed exactly as at run time (no augmentation)."""
     x = np.stack([letterbox(load_image(im.path.read_bytes()).image)[0] for im in items])
@@ -112,93 +141,220 @@ def figures(scores: np.ndarray, y: np.ndarray, thr: dict[str, float]) -> dict:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=REPO / "oracles" / "xray" / "model")
-    ap.add_argument("--version", default="2.0.0")
-    ap.add_argument("--real", type=Path, default=None, help="folder of real crops + labels.csv")
-    ap.add_argument("--photos", type=Path, default=None, help="photographs for the scan gate")
-    ap.add_argument("--init", type=Path, default=None, help="start from this model's ONNX")
-    ap.add_argument(
-        "--teacher",
-        type=Path,
-        default=None,
-        help="keep this model's colour-scan maps as soft targets (ONNX)",
-    )
-    ap.add_argument("--per-batch", default="18,10,4", help="synthetic, real, not-a-scan")
-    ap.add_argument("--grey-share", type=float, default=0.35)
-    ap.add_argument("--seed", type=int, default=1)
-    # defaults: the shipped 2.0.0, fine-tuned from 1.0.0 (--init; see MODEL_CARD.md); from
-    # scratch, 1.0.0's schedule was --n-train 7000 --n-val 1000 --epochs 30 --lr 3e-3
-    ap.add_argument("--n-train", type=int, default=3000)
-    ap.add_argument("--n-val", type=int, default=600)
-    ap.add_argument("--n-test", type=int, default=1500)
-    ap.add_argument("--n-nonscan", type=int, default=2000)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=5e-4)
-    ap.add_argument("--alarm-rates", default="0.01,0.02,0.05,0.1")
-    ap.add_argument("--default-rate", type=float, default=0.05)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--cache", type=Path, default=None, help="keep rendered sets here (.npz)")
-    args = ap.parse_args()
-    log = train.stderr_log
+def fit_platt_sets(logits: list[np.ndarray], labels: list[np.ndarray]) -> list[tuple]:
+    """Per class, Platt scaling over several sets, each weighing as much as the others
+    (a small real set is not drowned by a large synthetic one)."""
+    z = np.concatenate(logits)
+    y = np.concatenate(labels)
+    w = np.concatenate([np.full(len(v), len(z) / (len(logits) * len(v))) for v in logits])
+    return [train.fit_platt(z[:, i], y[:, i], w) for i in range(len(train.CLASSES))]
+
+
+class Data:
+    """The rendered and read sets, loaded when first asked for."""
+
+    def __init__(self, args, log) -> None:
+        self.args, self.log = args, log
+        self._cache: dict[str, object] = {}
+
+    def _get(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def synth(self, which: str):
+        a = self.args
+        seed, n = {
+            "train": (a.seed, a.n_train),
+            "cal": (a.seed + 1, a.n_val),
+            "test": (a.seed + 2, a.n_test),
+        }[which]
+        return self._get(
+            f"synth-{which}",
+            lambda: train.render_set(seed, n, a.workers, self.log, cache=a.cache),
+        )
+
+    def photos(self):
+        return self._get("photos", lambda: read_photos(photo_dir(self.args.photos), self.log))
+
+    def nonscans(self, which: str):
+        a = self.args
+        seed, n = {"train": (a.seed + 10, a.n_nonscan), "cal": (a.seed + 11, 400)}[which]
+        return self._get(
+            f"non-{which}", lambda: train.nonscan_set(seed, n, self.photos()[0], cache=a.cache)
+        )
+
+    def real_parts(self):
+        if self.args.real is None:
+            return None
+        return self._get("real", lambda: real.split(real.read_real(self.args.real, train.CLASSES)))
+
+    def real_set(self, which: str):
+        return self._get(f"real-{which}", lambda: real_inputs(self.real_parts()[which]))
+
+    def pool(self):
+        parts = self.real_parts()
+        if parts is None:
+            return None
+        items = parts["train"]
+        return augment.RealPool(
+            [real.load_grey(im, 384) for im in items],
+            [im.labels for im in items],
+            [im.object for im in items],
+        )
+
+
+def stage_expert(kind: str, args, data: Data, log) -> None:
     torch = train.require_torch()
     t0 = time.time()
-    rates = sorted({float(r) for r in args.alarm_rates.split(",")} | {args.default_rate})
-
-    data = train.render_set(args.seed, args.n_train, args.workers, log, cache=args.cache)
-    cal = train.render_set(args.seed + 1, args.n_val, args.workers, log, cache=args.cache)
-    photos, photo_names = read_photos(photo_dir(args.photos), log)
-    nonscans = train.nonscan_set(args.seed + 10, args.n_nonscan, photos, cache=args.cache)
-    cal_non = train.nonscan_set(args.seed + 11, 400, photos, cache=args.cache)
-    real_parts, real_train = None, []
-    if args.real is not None:
-        items = real.read_real(args.real, train.CLASSES)
-        real_parts = real.split(items)
-        real_train = [(real.load_grey(im, 384), im.labels) for im in real_parts["train"]]
-        log(f"real: {json.dumps(real.summary(real_parts, train.CLASSES))}")
-    cal_sets = {"synthetic": (cal[0], cal[2]), "synthetic_grey": (train.grey_rgb(cal[1]), cal[2])}
-    if real_parts is not None:
-        cal_sets["real"] = real_inputs(real_parts["calibration"])
+    synth = data.synth("train")
+    cal = data.synth("cal")
     per_batch = tuple(int(v) for v in args.per_batch.split(","))
-    sources = train.Sources(data, real_train, nonscans, args.grey_share, per_batch)
+    if kind == "grey":
+        pool = data.pool()
+        if pool is not None:
+            log(f"real: {json.dumps(real.summary(data.real_parts(), train.CLASSES))}")
+        sources = train.Sources(
+            synth,
+            pool,
+            data.nonscans("train"),
+            grey_share=1.0,
+            per_batch=per_batch,
+            composite_share=args.composite_share,
+            zoom=args.zoom,
+            nonscan_grey=0.85,
+        )
+        val = {"synthetic_grey": (train.grey_rgb(cal[1]), cal[2])}
+        if pool is not None:
+            val["real"] = data.real_set("calibration")
+    else:
+        sources = train.Sources(
+            synth, None, data.nonscans("train"), grey_share=0.0, per_batch=per_batch
+        )
+        val = {"synthetic": (cal[0], cal[2])}
+    init = train.net_from_onnx(args.init, partial=True, expert=_expert_in(args.init, kind))
+    init.train()
+    log(f"{kind} expert from {args.init} (sha256 {train.sha256_file(args.init)[:16]}...)")
     teacher = None
     if args.teacher is not None:
-        teacher = train.net_from_onnx(args.teacher, partial=True)
+        teacher = train.net_from_onnx(
+            args.teacher, partial=True, expert=_expert_in(args.teacher, kind)
+        )
         for p in teacher.parameters():
             p.requires_grad_(False)
+    args.work.mkdir(parents=True, exist_ok=True)
+    history: list[dict] = []
 
-    init = None
-    if args.init is not None:
-        init = train.net_from_onnx(args.init, partial=True)
-        init.train()
-        log(f"starting from {args.init} (sha256 {train.sha256_file(args.init)[:16]}...)")
-    t_train = time.time()
+    def checkpoint(net, epoch: int, mean: float) -> None:
+        history.append({"epoch": epoch, "val_mean_auc": round(mean, 5)})
+        torch.save(net.state_dict(), args.work / f"{kind}-epoch{epoch}.pt")
+
     net = train.train(
         sources,
-        cal_sets,
+        val,
         epochs=args.epochs,
-        batch=args.batch,
         lr=args.lr,
         seed=args.seed,
         init=init,
         teacher=teacher,
+        steps_per_epoch=args.steps_per_epoch,
+        checkpoint=checkpoint,
+        freeze=args.freeze,
         log=log,
     )
-    train_s = time.time() - t_train
+    torch.save(net.state_dict(), args.work / f"{kind}.pt")
+    best = max(history, key=lambda h: (h["val_mean_auc"], h["epoch"]))
+    info = {
+        "kind": kind,
+        "init": {"file": args.init.name, "sha256": train.sha256_file(args.init)},
+        "teacher": None
+        if args.teacher is None
+        else {"file": args.teacher.name, "sha256": train.sha256_file(args.teacher)},
+        "epochs": args.epochs,
+        "steps_per_epoch": args.steps_per_epoch or len(synth[0]) // per_batch[0],
+        "per_batch": list(per_batch),
+        "lr": args.lr,
+        "frozen_convolutions": args.freeze,
+        "composite_share": sources.composite_share,
+        "zoom": sources.zoom,
+        "grey_share": sources.grey_share,
+        "nonscan_grey": sources.nonscan_grey,
+        "chosen_epoch": best["epoch"],
+        "chosen_on": list(val),
+        "history": history,
+        "photos": data.photos()[1],
+        "seconds": round(time.time() - t0),
+        "torch": torch.__version__,
+    }
+    (args.work / f"{kind}.json").write_text(json.dumps(info, indent=2) + "\n")
+    log(f"{kind} expert: epoch {best['epoch']} chosen, {time.time() - t0:.0f} s")
 
-    # calibration: Platt per class on every calibration set together, folded into the head
-    logits = np.concatenate(
-        [train.predict_torch(net, x, logits=True) for x, _ in cal_sets.values()]
-    )
-    labels = np.concatenate([y for _, y in cal_sets.values()])
-    platt = [train.fit_platt(logits[:, i], labels[:, i]) for i in range(len(train.CLASSES))]
-    train.calibrate(net, [p[0] for p in platt], [p[1] for p in platt])
-    log(f"calibration (a, b) per class: {platt}")
+
+def _expert_in(path: Path, kind: str) -> str | None:
+    """Which expert of `path` to start from: the same kind when the file is routed."""
+    import onnx
+
+    names = {t.name for t in onnx.load(str(path)).graph.initializer}
+    return kind if any(n.startswith("net.colour.") for n in names) else None
+
+
+def _load_expert(work: Path, kind: str):
+    torch = train.require_torch()
+    net = train.build_net(fused=True)
+    net.load_state_dict(torch.load(work / f"{kind}.pt"))
+    net.eval()
+    return net
+
+
+def judged(folder: Path, images: list[Image.Image]) -> list:
+    """Detections through the whole service path (gate rules, scan head, thresholds)."""
+    from oracles.xray.model import XrayModel
+
+    model = XrayModel(folder)
+    return [d for i in range(0, len(images), 32) for d in model.detect_many(images[i : i + 32])]
+
+
+def gate_figures(dets: list) -> dict:
+    return {
+        "n": len(dets),
+        "refused": sum(d.verdict == "not_a_scan" for d in dets),
+        "threat_verdicts": sum(d.verdict == "threat" for d in dets),
+        "threats": sum(len(d.threats) for d in dets),
+    }
+
+
+def stage_assemble(args, data: Data, log) -> None:
+    torch = train.require_torch()
+    t0 = time.time()
+    rates = sorted({float(r) for r in args.alarm_rates.split(",")} | {args.default_rate})
+    colour, grey = _load_expert(args.work, "colour"), _load_expert(args.work, "grey")
+    info = {k: json.loads((args.work / f"{k}.json").read_text()) for k in ("colour", "grey")}
+    cal = data.synth("cal")
+    cal_sets = {"synthetic": (cal[0], cal[2]), "synthetic_grey": (train.grey_rgb(cal[1]), cal[2])}
+    if data.real_parts() is not None:
+        cal_sets["real"] = data.real_set("calibration")
+
+    # calibration per expert, on the calibration sets it answers for
+    platt = {
+        "colour": fit_platt_sets([train.predict_torch(colour, cal[0], logits=True)], [cal[2]]),
+        "grey": fit_platt_sets(
+            [
+                train.predict_torch(grey, x, logits=True)
+                for k, (x, _) in cal_sets.items()
+                if k != "synthetic"
+            ],
+            [y for k, (_, y) in cal_sets.items() if k != "synthetic"],
+        ),
+    }
+    for name, net in (("colour", colour), ("grey", grey)):
+        train.calibrate(net, [p[0] for p in platt[name]], [p[1] for p in platt[name]])
+        log(f"calibration of the {name} expert (a, b) per class: {platt[name]}")
+    net = train.build_routed(colour, grey)
+    net.eval()
 
     onnx_file = args.out / "xray.onnx"
-    diff = train.export_onnx(net, onnx_file, np.concatenate([cal[0][:32], nonscans[:32]]))
+    check = np.concatenate([cal[0][:24], train.grey_rgb(cal[1][:24]), data.nonscans("cal")[:24]])
+    diff = train.export_onnx(net, onnx_file, check)
     log(f"exported {onnx_file} ({onnx_file.stat().st_size / 1e6:.2f} MB), max diff {diff:.2e}")
 
     cal_out = {k: train.onnx_outputs(onnx_file, x) for k, (x, _) in cal_sets.items()}
@@ -208,41 +364,23 @@ def main() -> None:
         by_rate[f"{r:g}"] = {c: max(t[c] for t in per_set) for c in train.CLASSES}
     thr = by_rate[f"{args.default_rate:g}"]
     cal_scan = np.concatenate([s for _, s in cal_out.values()])
-    non_scan = train.onnx_outputs(onnx_file, cal_non)[1]
-    scan_threshold = round(min(SCAN_THRESHOLD_CAP, float(cal_scan.min()) * 0.5), 4)
+    scan_threshold = gate.threshold_from_calibration(cal_scan)
+    cal_non_scan = train.onnx_outputs(onnx_file, data.nonscans("cal"))[1]
     log(
-        f"scan head: calibration scans min {cal_scan.min():.4f}, non-scans refused "
-        f"{(non_scan < scan_threshold).mean():.3f} at {scan_threshold}"
+        f"scan head: lowest calibration scan {cal_scan.min():.4f} -> threshold "
+        f"{scan_threshold}; calibration non-scans refused by the head "
+        f"{(cal_non_scan < scan_threshold).mean():.3f}"
     )
-
-    del data, nonscans
-    test = train.render_set(args.seed + 2, args.n_test, args.workers, log, cache=args.cache)
-    test_sets = {
-        "synthetic": (test[0], test[2]),
-        "synthetic_grey": (train.grey_rgb(test[1]), test[2]),
-    }
-    if real_parts is not None:
-        test_sets["real"] = real_inputs(real_parts["test"])
-    report = {}
-    for k, (x, y) in test_sets.items():
-        scores, scan = train.onnx_outputs(onnx_file, x)
-        report[k] = {
-            **figures(scores, y, thr),
-            "scan_head_refused": round(float((scan < scan_threshold).mean()), 4),
+    calibration_figures = {
+        k: {
+            **figures(cal_out[k][0], y, thr),
+            "scan_min": round(float(cal_out[k][1].min()), 4),
         }
-        log(f"test {k}: {json.dumps(report[k])}")
-    test_non = train.nonscan_set(args.seed + 12, 400, [], cache=args.cache)
-    ns_scores, ns_scan = train.onnx_outputs(onnx_file, test_non)
-    report["nonscan_without_photos"] = {
-        "n": len(test_non),
-        "scan_head_refused": round(float((ns_scan < scan_threshold).mean()), 4),
-        "over_threshold_when_not_refused": int(
-            (
-                (ns_scores >= np.array([thr[c] for c in train.CLASSES])).any(1)
-                & (ns_scan >= scan_threshold)
-            ).sum()
-        ),
+        for k, (_, y) in cal_sets.items()
     }
+    for k, v in calibration_figures.items():
+        log(f"calibration {k}: auc {v['auc']} r@5% {v['recall_at_5pct_false_alarm']}")
+    fresh_photos, fresh_names = heldout_photos()
     manifest = {
         "name": "xray",
         "version": args.version,
@@ -251,10 +389,20 @@ def main() -> None:
         "bytes": onnx_file.stat().st_size,
         "classes": list(train.CLASSES),
         "class_notes": {
-            "knife": "knives and other bladed items (shuriken, razor blades)",
+            "knife": "knives and every other bladed item (shuriken, razor blades): no "
+            "separate blade class",
         },
         "input_size": INPUT_SIZE,
         "stride": STRIDE,
+        "architecture": {
+            "kind": "routed: a colour expert and a grey expert of the same small net",
+            "routing": (
+                f"colour expert weight = clip((share of pixels with max-min channel > "
+                f"{train.CHROMA}) - {train.GREY_SHARE}) / "
+                f"{train.COLOUR_SHARE - train.GREY_SHARE:g}, 0, 1)"
+            ),
+            "parameters": sum(p.numel() for p in net.parameters()),
+        },
         "default_alarm_rate": args.default_rate,
         "thresholds": thr,
         "thresholds_by_rate": by_rate,
@@ -263,11 +411,25 @@ def main() -> None:
             "on each calibration set (" + ", ".join(cal_sets) + ")"
         ),
         "scan_threshold": scan_threshold,
+        "scan_threshold_rule": (
+            f"{gate.SCAN_MARGIN:g} logits under the lowest scan-likeness of any calibration scan "
+            f"({float(cal_scan.min()):.4f}, over {len(cal_scan)} scans: "
+            + ", ".join(f"{k} {len(y)}" for k, (_, y) in cal_sets.items())
+            + "), rounded down; chosen before any held-out figure was measured"
+        ),
         "calibration": {
-            "method": "platt, folded into the class head",
-            "a": {c: round(p[0], 6) for c, p in zip(train.CLASSES, platt, strict=True)},
-            "b": {c: round(p[1], 6) for c, p in zip(train.CLASSES, platt, strict=True)},
-            "fitted_on": {k: len(y) for k, (_, y) in cal_sets.items()},
+            "method": "platt per expert, folded into its class head",
+            **{
+                name: {
+                    "a": {c: round(p[0], 6) for c, p in zip(train.CLASSES, ps, strict=True)},
+                    "b": {c: round(p[1], 6) for c, p in zip(train.CLASSES, ps, strict=True)},
+                }
+                for name, ps in platt.items()
+            },
+            "fitted_on": {
+                "colour": {"synthetic": len(cal[2])},
+                "grey": {k: len(y) for k, (_, y) in cal_sets.items() if k != "synthetic"},
+            },
         },
         "reference": {
             "input": "oracles.xray.preprocess.reference_input",
@@ -279,35 +441,118 @@ def main() -> None:
             "n_train": args.n_train,
             "n_calibration": args.n_val,
             "n_nonscan": args.n_nonscan,
-            "photos": photo_names,
+            "photos": data.photos()[1],
             "real": None
-            if real_parts is None
+            if data.real_parts() is None
             else {
                 "folder": args.real.name,
                 "split": "per series by image number: 70 % train, 10 % calibration, 20 % test",
-                **real.summary(real_parts, train.CLASSES),
+                **real.summary(data.real_parts(), train.CLASSES),
             },
-            "init": None
-            if args.init is None
-            else {"file": args.init.name, "sha256": train.sha256_file(args.init)},
-            "teacher": None
-            if args.teacher is None
-            else {"file": args.teacher.name, "sha256": train.sha256_file(args.teacher)},
-            "epochs": args.epochs,
-            "batch": args.batch,
-            "per_batch": list(sources.per_batch),
-            "grey_share": sources.grey_share,
-            "lr": args.lr,
-            "train_seconds": round(train_s),
-            "total_seconds": round(time.time() - t0),
+            "experts": info,
             "torch": torch.__version__,
             "export_max_diff": diff,
             "cpus": os.cpu_count(),
         },
-        "test": {"synthetic_seed": args.seed + 2, **report},
+        "calibration_figures": calibration_figures,
     }
     train.write_manifest(args.out, manifest)
+
+    # the gate, through the whole service path
+    gates: dict = {
+        "calibration_nonscans": {
+            "seed": args.seed + 11,
+            **gate_figures(
+                judged(
+                    args.out,
+                    [nonscan.picture(args.seed + 11, i, data.photos()[0]) for i in range(400)],
+                )
+            ),
+        }
+    }
+    for name, seed in FRESH_SEEDS.items():
+        ph = fresh_photos if "photos" in name else []
+        pics = [nonscan.picture(seed, i, ph) for i in range(N_FRESH)]
+        gates[name] = {
+            "seed": seed,
+            "photos": fresh_names if ph else [],
+            **gate_figures(judged(args.out, pics)),
+        }
+        log(f"gate {name}: {gates[name]}")
+    parts = data.real_parts()
+    if parts is not None:
+        for which in ("calibration",) + (() if args.no_test else ("test",)):
+            items = parts[which]
+            dets = judged(args.out, [load_image(im.path.read_bytes()).image for im in items])
+            gates[f"real_{which}"] = {
+                **gate_figures(dets),
+                "refused_files": [
+                    items[k].path.name for k, d in enumerate(dets) if d.verdict == "not_a_scan"
+                ],
+            }
+            log(f"gate real {which}: {gates[f'real_{which}']['refused']} refused of {len(dets)}")
+    manifest["gate"] = gates
+
+    if not args.no_test:
+        test = data.synth("test")
+        test_sets = {
+            "synthetic": (test[0], test[2]),
+            "synthetic_grey": (train.grey_rgb(test[1]), test[2]),
+        }
+        if parts is not None:
+            test_sets["real"] = data.real_set("test")
+        report = {}
+        for k, (x, y) in test_sets.items():
+            scores, scan = train.onnx_outputs(onnx_file, x)
+            report[k] = {
+                **figures(scores, y, thr),
+                "scan_head_refused": round(float((scan < scan_threshold).mean()), 4),
+            }
+            log(f"test {k}: {json.dumps(report[k])}")
+        manifest["test"] = {"synthetic_seed": args.seed + 2, **report}
+    manifest["training"]["assemble_seconds"] = round(time.time() - t0)
+    train.write_manifest(args.out, manifest)
     log(f"done in {time.time() - t0:.0f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stage", choices=("grey", "colour", "assemble"), required=True)
+    ap.add_argument("--work", type=Path, required=True, help="expert weights are kept here")
+    ap.add_argument("--out", type=Path, default=REPO / "oracles" / "xray" / "model")
+    ap.add_argument("--version", default="2.1.0")
+    ap.add_argument("--real", type=Path, default=None, help="folder of real crops + labels.csv")
+    ap.add_argument("--photos", type=Path, default=None, help="photographs for the scan gate")
+    ap.add_argument("--init", type=Path, default=None, help="start the expert from this ONNX")
+    ap.add_argument("--teacher", type=Path, default=None, help="soft targets on colour (ONNX)")
+    ap.add_argument("--per-batch", default=None, help="synthetic, real, not-a-scan")
+    ap.add_argument("--composite-share", type=float, default=0.5)
+    ap.add_argument("--zoom", type=float, default=0.4)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--n-train", type=int, default=3000)
+    ap.add_argument("--n-val", type=int, default=600)
+    ap.add_argument("--n-test", type=int, default=1500)
+    ap.add_argument("--n-nonscan", type=int, default=2000)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--steps-per-epoch", type=int, default=None)
+    ap.add_argument("--lr", type=float, default=4e-4)
+    ap.add_argument("--freeze", type=int, default=3, help="first convolutions kept as they are")
+    ap.add_argument("--alarm-rates", default="0.01,0.02,0.05,0.1")
+    ap.add_argument("--default-rate", type=float, default=0.05)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--cache", type=Path, default=None, help="keep rendered sets here (.npz)")
+    ap.add_argument("--no-test", action="store_true", help="assemble without the test sets")
+    args = ap.parse_args()
+    if args.per_batch is None:
+        args.per_batch = "10,16,6" if args.stage == "grey" else "26,0,6"
+    log = train.stderr_log
+    data = Data(args, log)
+    if args.stage == "assemble":
+        stage_assemble(args, data, log)
+    else:
+        if args.init is None:
+            raise SystemExit("--init: the ONNX model the expert starts from")
+        stage_expert(args.stage, args, data, log)
 
 
 if __name__ == "__main__":

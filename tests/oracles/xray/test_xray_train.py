@@ -73,3 +73,92 @@ def test_retrain_from_officer_feedback_writes_and_activates_a_version(tmp_path):
     assert active.version == out["version"] and active.sha256 == out["sha256"]
     assert active.manifest["parent"]["sha256"] == svc.model.sha256
     db.close()
+
+
+def _scans(display: str, n: int = 3) -> np.ndarray:
+    return np.stack(
+        [letterbox(synth.scan(5160, i, size=256, display=display).image)[0] for i in range(n)]
+    )
+
+
+def test_a_routed_model_answers_with_the_expert_of_the_pictures_kind(tmp_path):
+    """Colour scans go to the colour expert, greyscale scans (R = G = B, as real
+    single-energy exports are) to the grey expert; the routing is inside the ONNX graph and
+    the weights of both experts load back from it by name."""
+    from oracles.xray import train
+
+    torch.manual_seed(0)
+    colour, grey = train.build_net(fused=True), train.build_net(fused=True)
+    net = train.build_routed(colour, grey).eval()
+    xc, xg = _scans("colour"), _scans("grey")
+    assert train.colour_weight_np(xc).tolist() == [1.0] * 3
+    assert train.colour_weight_np(xg).tolist() == [0.0] * 3
+    assert np.allclose(train.predict_torch(net, xc), train.predict_torch(colour, xc))
+    assert np.allclose(train.predict_torch(net, xg), train.predict_torch(grey, xg))
+    assert np.allclose(train.predict_scan(net, xg), train.predict_scan(grey, xg))
+    assert not np.allclose(train.predict_torch(colour, xg), train.predict_torch(grey, xg))
+    path = tmp_path / "routed.onnx"
+    x = np.concatenate([xc, xg])
+    assert train.export_onnx(net, path, x) < 1e-4
+    back = train.net_from_onnx(path)
+    assert np.abs(train.predict_torch(back, x) - train.onnx_scores(path, x)).max() < 1e-5
+    alone = train.net_from_onnx(path, expert="grey")
+    assert np.abs(train.predict_torch(alone, xg) - train.onnx_scores(path, xg)).max() < 1e-5
+
+
+def test_zoomed_scans_keep_every_threat_cell():
+    from oracles.xray import train
+    from oracles.xray.preprocess import GRID
+
+    s = synth.scan(5161, 0, size=256, threats={"firearm": 1}, masks=True)
+    x, lb = letterbox(s.image)
+    f = synth.CLASSES.index("firearm")
+    cells = np.zeros((len(synth.CLASSES), GRID, GRID), np.float32)
+    cells[f] = train._cells(s.masks[f], lb.scale, (lb.pad_x, lb.pad_y))
+    rng = np.random.default_rng(1)
+    for _ in range(12):
+        zx, zc = train._zoom(x, cells, rng)
+        assert zx.shape == x.shape and zc.shape == cells.shape
+        assert zc[f].sum() > 0.5 * min(cells[f].sum(), 1)  # the gun is still in the picture
+        assert zc[[i for i in range(len(synth.CLASSES)) if i != f]].max() == 0
+
+
+def test_weighted_platt_scaling_counts_a_sample_twice_like_a_copy():
+    from oracles.xray import train
+
+    rng = np.random.default_rng(2)
+    z = rng.normal(0, 2, 200)
+    y = (z + rng.normal(0, 1.5, 200) > 0).astype(float)
+    w = np.where(np.arange(200) < 50, 2.0, 1.0)
+    a = train.fit_platt(z, y, w)
+    b = train.fit_platt(np.concatenate([z, z[:50]]), np.concatenate([y, y[:50]]))
+    assert np.allclose(a, b, atol=1e-3)
+    assert not np.allclose(a, train.fit_platt(z, y), atol=1e-3)
+
+
+def test_freezing_the_features_and_class_head_trains_the_scan_head_alone():
+    """`freeze=9` (the eight convolutions of the features, then the class head) keeps a
+    network's class maps exactly as they were: how a colour expert learns the scan gate
+    without losing what it knew about dual-energy scans."""
+    from oracles.xray import train
+
+    torch.manual_seed(0)
+    net = train.build_net(fused=True)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    data = train.render_set(5162, 4, workers=1)
+    sources = train.Sources(
+        data, None, train.nonscan_set(5162, 4, []), grey_share=0.0, per_batch=(2, 0, 2)
+    )
+    out = train.train(
+        sources,
+        {"synthetic": (data[0], data[2])},
+        epochs=1,
+        lr=1e-2,
+        init=net,
+        steps_per_epoch=2,
+        freeze=9,
+    )
+    after = out.state_dict()
+    kept = [k for k in before if not k.startswith("scan.")]
+    assert kept and all(torch.equal(before[k], after[k]) for k in kept)
+    assert not torch.equal(before["scan.weight"], after["scan.weight"])
