@@ -7,6 +7,7 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 
 import {IAttestationHub} from "./interfaces/IAttestationHub.sol";
 import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
+import {MerkleLeaf} from "./utils/MerkleLeaf.sol";
 
 /// @title AttestationHub
 /// @notice Results of the off-chain oracle services (AI tariff classification, X-ray image
@@ -21,10 +22,10 @@ import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
 ///   Attestation(bytes32 subject,uint8 kind,bytes32 resultHash,bytes32 modelVersion,uint64 issuedAt,uint64 nonce)
 ///   BatchAttestation(bytes32 root,uint8 kind,uint32 count,bytes32 modelVersion,uint64 issuedAt,uint64 nonce)
 ///
-/// A batch attests many results under one Merkle root. Its leaves follow OpenZeppelin's
-/// StandardMerkleTree convention for `(bytes32 subject, bytes32 resultHash)`:
-/// `leaf = keccak256(bytes.concat(keccak256(abi.encode(subject, resultHash))))`, pairs hashed
-/// commutatively (offchain/merkle.py builds the trees).
+/// A batch attests many results under one Merkle root. Its leaves are
+/// `MerkleLeaf.hash(subject, resultHash)`: OpenZeppelin's StandardMerkleTree leaf of
+/// `(bytes32 subject, bytes32 resultHash)`, pairs hashed commutatively (offchain/merkle.py
+/// builds the trees).
 ///
 /// Rules shared by `submit` and `submitBatch`:
 /// - every signature must be valid (65 bytes, low s) and recover to a registered oracle that is
@@ -455,7 +456,7 @@ contract AttestationHub is EIP712, IAttestationHub {
     /// @param resultHash The result hash.
     /// @return The leaf.
     function resultLeaf(bytes32 subject, bytes32 resultHash) public pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(subject, resultHash))));
+        return MerkleLeaf.hash(subject, resultHash);
     }
 
     /// @notice Whether `root` is an attested batch and `proof` shows the result is in it.

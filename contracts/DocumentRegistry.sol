@@ -4,15 +4,15 @@ pragma solidity ^0.8.24;
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
+import {MerkleLeaf} from "./utils/MerkleLeaf.sol";
 
 /// @title DocumentRegistry
 /// @notice Anchors trade documents (certificates of origin, invoices, packing lists) as one
 /// Merkle root per batch, and records revocations of whole batches or single documents. The
 /// documents themselves stay off chain; a partner customs node checks a document with its
 /// receipt (document hash, Merkle proof, root) against the anchored root.
-/// @dev Merkle leaves follow OpenZeppelin's StandardMerkleTree convention for one `bytes32`
-/// value: `leaf = keccak256(bytes.concat(keccak256(abi.encode(docHash))))`; pairs are hashed
-/// commutatively, as `MerkleProof` expects (offchain/merkle.py builds the trees).
+/// @dev Merkle leaves are `MerkleLeaf.hash(docHash)`: OpenZeppelin's StandardMerkleTree leaf
+/// of one `bytes32` value, pairs hashed commutatively (offchain/merkle.py builds the trees).
 ///
 /// Only accounts that hold the ISSUER role of the ConsortiumRegistry through an active member
 /// may anchor; only an issuer of the member that anchored a batch may revoke in it, so a member
@@ -241,7 +241,7 @@ contract DocumentRegistry {
     /// @param docHash The document hash.
     /// @return The leaf.
     function documentLeaf(bytes32 docHash) public pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(docHash))));
+        return MerkleLeaf.hash(docHash);
     }
 
     /// @notice Whether `root` is anchored and `proof` shows `docHash` is in its batch.

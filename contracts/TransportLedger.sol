@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
+import {MerkleLeaf} from "./utils/MerkleLeaf.sol";
 
 /// @title TransportLedger
 /// @notice Bonded cargo trips between free-trade zones: a customs officer starts a trip (seal,
@@ -17,9 +18,8 @@ import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
 /// @dev Conventions, shared with chain/transport.py:
 /// - Trip, seal, vehicle and zone ids are `keccak256` of their UTF-8 text ("TRIP-2026-000123",
 ///   "KEELUNG-PORT"); the route hash is the hash of the approved corridor's canonical form.
-/// - Merkle leaves follow OpenZeppelin's StandardMerkleTree convention for one `bytes32`
-///   value: `leaf = keccak256(bytes.concat(keccak256(abi.encode(eventHash))))`, pairs hashed
-///   commutatively (offchain/merkle.py builds the trees).
+/// - Merkle leaves are `MerkleLeaf.hash(eventHash)`: OpenZeppelin's StandardMerkleTree leaf of
+///   one `bytes32` value, pairs hashed commutatively (offchain/merkle.py builds the trees).
 /// - Times are unix seconds; a trip is overdue once the block time is past its deadline.
 ///
 /// Who may act: the customs officer's role is VERIFIER (officers verify cargo and seals; ISSUER
@@ -337,7 +337,7 @@ contract TransportLedger {
     /// @param eventHash The event's hash.
     /// @return The leaf.
     function eventLeaf(bytes32 eventHash) public pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(eventHash))));
+        return MerkleLeaf.hash(eventHash);
     }
 
     /// @notice Whether `root` was anchored and `proof` shows `eventHash` is in its batch.
