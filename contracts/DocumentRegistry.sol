@@ -4,6 +4,8 @@ pragma solidity ^0.8.24;
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
+import {IDocumentRegistry} from "./interfaces/IDocumentRegistry.sol";
+import {ConsortiumGated} from "./utils/ConsortiumGated.sol";
 import {MerkleLeaf} from "./utils/MerkleLeaf.sol";
 
 /// @title DocumentRegistry
@@ -26,7 +28,7 @@ import {MerkleLeaf} from "./utils/MerkleLeaf.sol";
 /// documents), 4 cargo manifest and 5 payment receipt (records a customs node anchors for its
 /// carriers and traders). Any other code is refused, so a typo cannot anchor documents of a
 /// type nobody reads; a new type comes with a new version of this contract.
-contract DocumentRegistry {
+contract DocumentRegistry is ConsortiumGated, IDocumentRegistry {
     // ---------------------------------------------------------------- types
 
     /// @notice An anchored batch, as stored (two slots) and as returned by `batchOf`.
@@ -60,9 +62,6 @@ contract DocumentRegistry {
 
     // ---------------------------------------------------------------- state
 
-    /// @notice The consortium registry that says who is an issuer, for which member.
-    IConsortiumRegistry public immutable registry;
-
     /// @dev `registry.ISSUER_ROLE()`, read once at construction.
     bytes32 private immutable _issuerRole;
 
@@ -70,82 +69,12 @@ contract DocumentRegistry {
     mapping(bytes32 root => Revocation) private _batchRevocations;
     mapping(bytes32 root => mapping(bytes32 docHash => Revocation)) private _documentRevocations;
 
-    // ---------------------------------------------------------------- errors
-
-    /// @notice The registry address must not be zero.
-    error ZeroRegistry();
-    /// @notice `account` does not hold the ISSUER role through an active member.
-    /// @param account The calling account.
-    error NotIssuer(address account);
-    /// @notice The zero root cannot be anchored.
-    error ZeroRoot();
-    /// @notice A batch holds 1 to `MAX_BATCH_SIZE` documents.
-    /// @param count The rejected document count.
-    error InvalidCount(uint32 count);
-    /// @notice Document types are 1 to `MAX_DOC_TYPE`.
-    /// @param docType The rejected type code.
-    error UnknownDocType(uint8 docType);
-    /// @notice The root was anchored before; a root is anchored once.
-    /// @param root The Merkle root.
-    error RootAlreadyAnchored(bytes32 root);
-    /// @notice No batch with this root was ever anchored.
-    /// @param root The Merkle root.
-    error UnknownRoot(bytes32 root);
-    /// @notice `account` is not an ISSUER of the (active) member that anchored the batch.
-    /// @param account The calling account.
-    /// @param root The batch's Merkle root.
-    error NotBatchIssuer(address account, bytes32 root);
-    /// @notice The proof does not show that the document is in the batch.
-    /// @param root The batch's Merkle root.
-    /// @param docHash The document hash.
-    error NotInBatch(bytes32 root, bytes32 docHash);
-    /// @notice Already revoked: the document `docHash` of the batch, or the whole batch when
-    /// `docHash` is zero (a document of a revoked batch is revoked with it).
-    /// @param root The batch's Merkle root.
-    /// @param docHash The document hash, or zero for the batch.
-    error AlreadyRevoked(bytes32 root, bytes32 docHash);
-
-    // ---------------------------------------------------------------- events
-
-    /// @notice A batch of documents was anchored.
-    /// @param root The Merkle root of the batch.
-    /// @param issuerMember The member the issuer acts for.
-    /// @param issuer The anchoring account.
-    /// @param docType The document type code.
-    /// @param count The number of documents in the batch.
-    /// @param anchoredAt The block timestamp.
-    event BatchAnchored(
-        bytes32 indexed root,
-        bytes32 indexed issuerMember,
-        address indexed issuer,
-        uint8 docType,
-        uint32 count,
-        uint64 anchoredAt
-    );
-
-    /// @notice A whole batch was revoked; none of its documents is valid any more.
-    /// @param root The Merkle root of the batch.
-    /// @param byMember The member that revoked (the batch's issuer member).
-    /// @param by The revoking account.
-    /// @param reason Why, in the issuer's words.
-    event BatchRevoked(bytes32 indexed root, bytes32 indexed byMember, address indexed by, string reason);
-
-    /// @notice One document of a batch was revoked.
-    /// @param docHash The document hash.
-    /// @param root The Merkle root of its batch.
-    /// @param byMember The member that revoked (the batch's issuer member).
-    /// @param by The revoking account.
-    /// @param reason Why, in the issuer's words.
-    event DocumentRevoked(
-        bytes32 indexed docHash, bytes32 indexed root, bytes32 indexed byMember, address by, string reason
-    );
+    // Errors and events are declared in IDocumentRegistry; `registry` and `ZeroRegistry` in ConsortiumGated.
 
     // ---------------------------------------------------------------- constructor
 
     /// @param registry_ The ConsortiumRegistry that grants the ISSUER role.
-    constructor(IConsortiumRegistry registry_) {
-        if (address(registry_) == address(0)) revert ZeroRegistry();
-        registry = registry_;
+    constructor(IConsortiumRegistry registry_) ConsortiumGated(registry_) {
         _issuerRole = registry_.ISSUER_ROLE();
     }
 
@@ -160,8 +89,7 @@ contract DocumentRegistry {
     /// refuse a receipt whose leaf index is not below it.
     /// @param docType The document type code, 1 to `MAX_DOC_TYPE`.
     function anchorBatch(bytes32 root, uint32 count, uint8 docType) external {
-        (bool ok, bytes32 member) = registry.memberRole(_issuerRole, msg.sender);
-        if (!ok) revert NotIssuer(msg.sender);
+        bytes32 member = _requireMemberRole(_issuerRole, NotIssuer.selector);
         if (root == bytes32(0)) revert ZeroRoot();
         if (count == 0 || count > MAX_BATCH_SIZE) revert InvalidCount(count);
         if (docType == 0 || docType > MAX_DOC_TYPE) revert UnknownDocType(docType);
@@ -322,7 +250,7 @@ contract DocumentRegistry {
     /// one that anchored the batch; returns the member.
     function _requireBatchIssuer(Batch storage batch, bytes32 root) private view returns (bytes32 member) {
         bool ok;
-        (ok, member) = registry.memberRole(_issuerRole, msg.sender);
+        (ok, member) = _memberRole(_issuerRole);
         if (!ok || member != batch.issuerMember) revert NotBatchIssuer(msg.sender, root);
     }
 }
