@@ -19,6 +19,7 @@ from nodes.api import (
     transport,
     xray,
 )
+from nodes.api.responses import ERRORS
 from nodes.context import NodeContext
 from nodes.documents.workers import DocumentWorkers
 from nodes.errors import install_error_handlers
@@ -71,17 +72,21 @@ def create_app(
     install_error_handlers(app)
     # JSON bodies are checked for size and nesting before FastAPI parses them.
     app.add_middleware(JsonGuard, max_bytes=settings.documents.max_xml_bytes, max_depth=64)
-    app.include_router(health.router)
-    app.include_router(members.router)
-    app.include_router(documents.router)
-    app.include_router(declarations.router)
-    app.include_router(transport.router)
-    app.include_router(alerts.router)
-    app.include_router(tariff.router)
-    app.include_router(audit.router)
-    app.include_router(xray.router)
-    app.include_router(manifests.router)
-    app.include_router(payments.router)
+    # Every JSON route answers errors as ErrorOut; the routers declare their own answers.
+    for api in (
+        health,
+        members,
+        documents,
+        declarations,
+        transport,
+        alerts,
+        tariff,
+        audit,
+        xray,
+        manifests,
+        payments,
+    ):
+        app.include_router(api.router, responses=ERRORS)
     app.state.xray_on_alert = xray.alert_sink(ctx)
     install(app)
     return app

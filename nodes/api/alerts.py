@@ -13,14 +13,21 @@ import json
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from nodes.api.deps import MAX_ROW_ID, AfterId, NewAfterId, RowId, node, require_role, user
-from nodes.auth import NodeUser
-from nodes.context import NodeContext
+from nodes.api.deps import (
+    MAX_ROW_ID,
+    AfterId,
+    NewAfterId,
+    NodeDep,
+    OfficerDep,
+    RowId,
+    UserDep,
+)
+from nodes.api.responses import AckedOut, AlertOut
 from nodes.errors import ApiError
 from offchain.alerts import UnknownAlert, severities
 
@@ -53,9 +60,13 @@ def _severities(value: str | None) -> str | None:
 
 
 @router.get(
-    "/alerts", summary="Alerts after an id, oldest first (filter by source, subject, severity)"
+    "/alerts",
+    response_model=list[AlertOut],
+    summary="Alerts after an id, oldest first (filter by source, subject, severity)",
 )
 def list_alerts(
+    ctx: NodeDep,
+    _: UserDep,
     after_id: AfterId = 0,
     source: str | None = None,
     subject: str | None = None,
@@ -63,8 +74,6 @@ def list_alerts(
     severity: Annotated[str | None, Query(description="only these, e.g. warning,critical")] = None,
     unacked: bool = False,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(user),
 ) -> list[dict[str, Any]]:
     return ctx.transport.alerts.list(
         after_id=after_id,
@@ -77,11 +86,15 @@ def list_alerts(
     )
 
 
-@router.post("/alerts/ack", summary="Acknowledge many alerts at once (e.g. every info alert)")
+@router.post(
+    "/alerts/ack",
+    response_model=AckedOut,
+    summary="Acknowledge many alerts at once (e.g. every info alert)",
+)
 def ack_alerts(
     body: AckManyIn,
-    ctx: NodeContext = Depends(node),
-    u: NodeUser = Depends(require_role("officer")),
+    ctx: NodeDep,
+    u: OfficerDep,
 ) -> dict[str, Any]:
     store = ctx.transport.alerts
     up_to = store.last_id() if body.up_to_id is None else body.up_to_id
@@ -96,12 +109,14 @@ def ack_alerts(
     return {"acknowledged": n, "up_to_id": up_to}
 
 
-@router.post("/alerts/{alert_id}/ack", summary="An officer acknowledges an alert")
+@router.post(
+    "/alerts/{alert_id}/ack", response_model=AlertOut, summary="An officer acknowledges an alert"
+)
 def ack_alert(
     alert_id: RowId,
+    ctx: NodeDep,
+    u: OfficerDep,
     body: AckIn | None = None,
-    ctx: NodeContext = Depends(node),
-    u: NodeUser = Depends(require_role("officer")),
 ) -> dict[str, Any]:
     try:
         return ctx.transport.alerts.ack(alert_id, u.user, body.note if body else "")
@@ -113,16 +128,17 @@ def ack_alert(
     "/alerts/stream",
     summary="Server-sent events: every new alert as it is stored",
     response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
 )
 async def stream_alerts(
     request: Request,
+    ctx: NodeDep,
+    _: UserDep,
     after_id: NewAfterId = None,
     source: str | None = None,
     subject: str | None = None,
     severity: str | None = None,
     last_event_id: Annotated[str | None, Header()] = None,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(user),
 ) -> StreamingResponse:
     store = ctx.transport.alerts
     severity = _severities(severity)

@@ -18,7 +18,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from nodes.api.deps import node, require_role
+from nodes.api.deps import NodeDep, require_role
+from nodes.api.responses import AuditCompaniesOut, AuditEvaluationOut, AuditModelOut, AuditScoreOut
 from nodes.auth import NodeUser
 from nodes.context import NodeContext
 from oracles.audit import service
@@ -29,6 +30,7 @@ from oracles.audit.settings import audit_settings, model_dir
 router = APIRouter(prefix="/audit", tags=["audit"])
 _lock = threading.Lock()
 ROLES = ("auditor", "officer")
+AuditorDep = Annotated[NodeUser, Depends(require_role(*ROLES))]
 ModelName = Annotated[
     str | None,
     Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="a model under <home>/audit/models/"),
@@ -104,12 +106,16 @@ def prepare_upload(model: AuditModel, body: bytes, maps: list[str] | None, need_
     return service.prepare_for(model, body, need_label=need_label, mapping=mapping)
 
 
-@router.get("/model", summary="The node's audit model: version, data summary, metrics")
+@router.get(
+    "/model",
+    response_model=AuditModelOut,
+    summary="The node's audit model: version, data summary, metrics",
+)
 def model_info(
     request: Request,
+    ctx: NodeDep,
+    _: AuditorDep,
     model: ModelName = None,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(require_role(*ROLES)),
 ) -> dict[str, Any]:
     m = audit_model(request, ctx, model)
     card = m.card
@@ -130,17 +136,19 @@ def model_info(
 
 @router.post(
     "/score",
+    response_model=AuditScoreOut,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
     summary="Rank uploaded declarations by audit risk, with reasons",
     openapi_extra=FILE_BODY,
 )
 async def score(
     request: Request,
+    ctx: NodeDep,
+    _: AuditorDep,
     model: ModelName = None,
     maps: MapParam = None,
     top: Annotated[int, Query(ge=1, le=100_000, description="rows returned")] = 100,
     fmt: Annotated[str, Query(alias="format", pattern="^(json|csv)$")] = "json",
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(require_role(*ROLES)),
 ) -> Any:
     cfg = audit_settings(ctx.settings)
     body = await _body(request, cfg.max_upload_bytes)
@@ -169,16 +177,19 @@ async def score(
 
 
 @router.post(
-    "/companies", summary="Rank importers for post-clearance audit", openapi_extra=FILE_BODY
+    "/companies",
+    response_model=AuditCompaniesOut,
+    summary="Rank importers for post-clearance audit",
+    openapi_extra=FILE_BODY,
 )
 async def companies(
     request: Request,
+    ctx: NodeDep,
+    _: AuditorDep,
     model: ModelName = None,
     maps: MapParam = None,
     top: Annotated[int, Query(ge=1, le=10_000)] = 20,
     by: Annotated[str, Query(pattern="^(risk|revenue|frauds)$")] = "risk",
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(require_role(*ROLES)),
 ) -> dict[str, Any]:
     body = await _body(request, audit_settings(ctx.settings).max_upload_bytes)
 
@@ -195,16 +206,17 @@ async def companies(
 
 @router.post(
     "/evaluate",
+    response_model=AuditEvaluationOut,
     summary="Selection quality on uploaded labelled declarations",
     openapi_extra=FILE_BODY,
 )
 async def evaluate(
     request: Request,
+    ctx: NodeDep,
+    _: AuditorDep,
     model: ModelName = None,
     maps: MapParam = None,
     baselines: bool = True,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(require_role(*ROLES)),
 ) -> dict[str, Any]:
     body = await _body(request, audit_settings(ctx.settings).max_upload_bytes)
 

@@ -9,16 +9,23 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from nodes.api.deps import node, require_role, user
+from nodes.api.deps import NodeDep, OfficerDep, TraderDep, UserDep, require_role
 from nodes.api.documents import read_capped
+from nodes.api.responses import (
+    DecisionOut,
+    DeclarationOut,
+    DeclarationStatsOut,
+    PermitIssuedOut,
+    PermitOut,
+)
 from nodes.auth import NodeUser
-from nodes.context import NodeContext
 from nodes.errors import ApiError
 from offchain.declarations import check_dates
 from offchain.keystore import role_account_name
 from offchain.permits import load_permit, permit_id_bytes
 
 router = APIRouter(tags=["clearance"])
+AgencyDep = Annotated[NodeUser, Depends(require_role("agency"))]
 
 
 class RerouteIn(BaseModel):
@@ -28,7 +35,9 @@ class RerouteIn(BaseModel):
 
 @router.post(
     "/declarations",
+    response_model=DecisionOut,
     status_code=201,
+    responses={200: {"model": DecisionOut, "description": "Lodged before: the same decision"}},
     summary="Lodge a declaration (XML or JSON body): attested channel, duties and reasons",
     openapi_extra={
         "requestBody": {
@@ -42,8 +51,8 @@ class RerouteIn(BaseModel):
 )
 async def declare(
     request: Request,
-    ctx: NodeContext = Depends(node),
-    u: NodeUser = Depends(require_role("exporter", "officer")),
+    ctx: NodeDep,
+    u: TraderDep,
 ) -> JSONResponse:
     body = await read_capped(request, ctx.settings.documents.max_xml_bytes)
     svc = ctx.clearance
@@ -53,26 +62,34 @@ async def declare(
     return JSONResponse(out, status_code=200 if out.get("duplicate") else 201)
 
 
-@router.get("/declarations", summary="Declarations lodged through this node, newest first")
+@router.get(
+    "/declarations",
+    response_model=list[DeclarationOut],
+    summary="Declarations lodged through this node, newest first",
+)
 def list_declarations(
+    ctx: NodeDep,
+    _: UserDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(user),
 ) -> list[dict[str, Any]]:
     return ctx.clearance.list(limit)
 
 
-@router.get("/declarations/stats", summary="Declarations per channel and per selectivity rule")
-def declaration_stats(
-    ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
-) -> dict[str, Any]:
+@router.get(
+    "/declarations/stats",
+    response_model=DeclarationStatsOut,
+    summary="Declarations per channel and per selectivity rule",
+)
+def declaration_stats(ctx: NodeDep, _: UserDep) -> dict[str, Any]:
     return ctx.clearance.stats()
 
 
-@router.get("/declarations/{declaration_id}", summary="One declaration and its decision")
-def get_declaration(
-    declaration_id: str, ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
-) -> dict[str, Any]:
+@router.get(
+    "/declarations/{declaration_id}",
+    response_model=DeclarationOut,
+    summary="One declaration and its decision",
+)
+def get_declaration(declaration_id: str, ctx: NodeDep, _: UserDep) -> dict[str, Any]:
     rec = ctx.clearance.get(declaration_id)
     if rec is None:
         raise ApiError(404, "unknown_declaration", f"no declaration {declaration_id} on this node")
@@ -81,22 +98,28 @@ def get_declaration(
 
 @router.post(
     "/declarations/{declaration_id}/reroute",
+    response_model=DeclarationOut,
     summary="An officer sends a declaration to another channel, with a reason",
 )
 def reroute(
     declaration_id: str,
     body: RerouteIn,
-    ctx: NodeContext = Depends(node),
-    u: NodeUser = Depends(require_role("officer")),
+    ctx: NodeDep,
+    u: OfficerDep,
 ) -> dict[str, Any]:
     return ctx.clearance.reroute(declaration_id, body.channel, u.user, body.reason)
 
 
-@router.post("/permits", status_code=201, summary="Issue a permit (permit JSON body)")
+@router.post(
+    "/permits",
+    response_model=PermitIssuedOut,
+    status_code=201,
+    summary="Issue a permit (permit JSON body)",
+)
 async def issue_permit(
     request: Request,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(require_role("agency")),
+    ctx: NodeDep,
+    _: AgencyDep,
 ) -> dict[str, Any]:
     permit = load_permit(await read_capped(request, 64 * 1024))
     if permit.agency != ctx.member.id:
@@ -110,10 +133,10 @@ async def issue_permit(
     return result.to_json()
 
 
-@router.get("/permits/{permit_id}", summary="A permit as the chain records it")
-def get_permit(
-    permit_id: str, ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
-) -> dict[str, Any]:
+@router.get(
+    "/permits/{permit_id}", response_model=PermitOut, summary="A permit as the chain records it"
+)
+def get_permit(permit_id: str, ctx: NodeDep, _: UserDep) -> dict[str, Any]:
     view = ctx.chain.permits.permit(permit_id_bytes(permit_id))
     if view is None:
         raise ApiError(404, "unknown_permit", f"no permit {permit_id} on chain")

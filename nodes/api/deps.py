@@ -1,4 +1,10 @@
-"""Request dependencies shared by the routers: the node context and the API-key check."""
+"""Request dependencies shared by the routers: the node context and the API-key check.
+
+Handlers name what they need by type, as the FastAPI full-stack template does:
+`ctx: NodeDep` is the node, `u: UserDep` any authenticated user, `u: OfficerDep` an officer
+(or admin).  A router with its own role set writes `Annotated[NodeUser, Depends(require_role(...))]`
+once, next to its other aliases.
+"""
 
 from __future__ import annotations
 
@@ -33,15 +39,21 @@ def node(request: Request) -> NodeContext:
     return request.app.state.node
 
 
-def user(key: str | None = Depends(_api_key), ctx: NodeContext = Depends(node)) -> NodeUser:
+NodeDep = Annotated[NodeContext, Depends(node)]
+
+
+def user(key: Annotated[str | None, Depends(_api_key)], ctx: NodeDep) -> NodeUser:
     """The authenticated node user; 401 on a missing, unknown or revoked key."""
     return ctx.api_keys.verify(key)
+
+
+UserDep = Annotated[NodeUser, Depends(user)]
 
 
 def require_role(*roles: str) -> Callable[..., NodeUser]:
     """Dependency: an authenticated user whose role is one of `roles` (admin always is)."""
 
-    def check(u: NodeUser = Depends(user)) -> NodeUser:
+    def check(u: UserDep) -> NodeUser:
         if u.role != "admin" and u.role not in roles:
             raise ForbiddenError(
                 f"user {u.user!r} has role {u.role!r}; this needs one of {', '.join(roles)}"
@@ -49,3 +61,11 @@ def require_role(*roles: str) -> Callable[..., NodeUser]:
         return u
 
     return check
+
+
+AdminDep = Annotated[NodeUser, Depends(require_role("admin"))]
+OfficerDep = Annotated[NodeUser, Depends(require_role("officer"))]
+# Officers and auditors read what the node decided (releases, pre-arrival lines, traces).
+ReviewerDep = Annotated[NodeUser, Depends(require_role("officer", "auditor"))]
+# Exporters lodge and pay for their own goods; officers may act for them.
+TraderDep = Annotated[NodeUser, Depends(require_role("exporter", "officer"))]

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from nodes.api.deps import node, require_role, user
-from nodes.auth import NodeUser
+from nodes.api.deps import (
+    NodeDep,
+    OfficerDep,
+    ReviewerDep,
+    TraderDep,
+    UserDep,
+)
+from nodes.api.responses import (
+    DeliveryOut,
+    DocumentOut,
+    DocumentsOut,
+    ReceiptOut,
+    ReceivedOut,
+    RevokedBatchOut,
+    RevokedDocumentOut,
+    SubmissionOut,
+    TraceOut,
+    VerdictOut,
+)
 from nodes.context import NodeContext
 from nodes.documents.service import DocumentError
 from nodes.documents.trace import trace_document
@@ -45,7 +62,11 @@ async def read_capped(request: Request, cap: int) -> bytes:
 
 @router.post(
     "/documents",
+    response_model=SubmissionOut,
     status_code=202,
+    responses={
+        201: {"model": SubmissionOut, "description": "Anchored within `wait`: with its receipt"}
+    },
     summary="Submit a trade document (raw XML body) for a partner customs",
     openapi_extra={
         "requestBody": {
@@ -58,9 +79,9 @@ async def submit(
     request: Request,
     type: Annotated[str, Query(description=f"one of {', '.join(DOC_TYPE_NAMES)}")],
     to: Annotated[str, Query(description="importing member id, e.g. SG")],
+    ctx: NodeDep,
+    u: TraderDep,
     wait: Annotated[float, Query(ge=0, le=60, description="seconds to wait for the anchor")] = 0,
-    ctx: NodeContext = Depends(node),
-    u: NodeUser = Depends(require_role("exporter", "officer")),
 ) -> JSONResponse:
     """Validated, hashed, encrypted for `to`, stored and queued before this answers (202).
 
@@ -104,28 +125,36 @@ def _doc_json(ctx: NodeContext, doc) -> dict[str, Any]:
     }
 
 
-@router.get("/documents", summary="Documents submitted through this node, newest first")
+@router.get(
+    "/documents",
+    response_model=DocumentsOut,
+    summary="Documents submitted through this node, newest first",
+)
 def list_documents(
+    ctx: NodeDep,
+    _: UserDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(user),
 ) -> dict[str, Any]:
     docs = ctx.documents.outbox.documents(limit=limit, offset=offset)
     return {"counts": ctx.documents.outbox.counts(), "documents": [_doc_json(ctx, d) for d in docs]}
 
 
-@router.get("/documents/{doc_hash}", summary="State, receipt and delivery of one document")
-def get_document(
-    doc_hash: str, ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
-) -> dict[str, Any]:
+@router.get(
+    "/documents/{doc_hash}",
+    response_model=DocumentOut,
+    summary="State, receipt and delivery of one document",
+)
+def get_document(doc_hash: str, ctx: NodeDep, _: UserDep) -> dict[str, Any]:
     return _doc_json(ctx, ctx.documents.document(doc_hash))
 
 
-@router.get("/documents/{doc_hash}/receipt", summary="The receipt of an anchored document")
-def get_receipt(
-    doc_hash: str, ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
-) -> dict[str, Any]:
+@router.get(
+    "/documents/{doc_hash}/receipt",
+    response_model=ReceiptOut,
+    summary="The receipt of an anchored document",
+)
+def get_receipt(doc_hash: str, ctx: NodeDep, _: UserDep) -> dict[str, Any]:
     doc = ctx.documents.document(doc_hash)
     receipt = ctx.documents.receipt(doc)
     if receipt is None:
@@ -138,32 +167,44 @@ def get_receipt(
     return receipt.to_json()
 
 
-@router.post("/documents/{doc_hash}/revoke", summary="Revoke one anchored document")
+@router.post(
+    "/documents/{doc_hash}/revoke",
+    response_model=RevokedDocumentOut,
+    summary="Revoke one anchored document",
+)
 def revoke_document(
     doc_hash: str,
     body: RevokeIn,
-    ctx: NodeContext = Depends(node),
-    u: NodeUser = Depends(require_role("officer")),
+    ctx: NodeDep,
+    u: OfficerDep,
 ) -> dict[str, Any]:
     return ctx.documents.revoke_document(doc_hash, body.reason, u.user)
 
 
-@router.post("/batches/{root}/revoke", summary="Revoke a whole anchored batch")
+@router.post(
+    "/batches/{root}/revoke",
+    response_model=RevokedBatchOut,
+    summary="Revoke a whole anchored batch",
+)
 def revoke_batch(
     root: str,
     body: RevokeIn,
-    ctx: NodeContext = Depends(node),
-    u: NodeUser = Depends(require_role("officer")),
+    ctx: NodeDep,
+    u: OfficerDep,
 ) -> dict[str, Any]:
     return ctx.documents.revoke_batch(root, body.reason, u.user)
 
 
-@router.post("/verify", summary="Verify a document file against its receipt and the chain")
+@router.post(
+    "/verify",
+    response_model=VerdictOut,
+    summary="Verify a document file against its receipt and the chain",
+)
 async def verify(
     document: Annotated[UploadFile, File(description="the XML document")],
     receipt: Annotated[str, Form(description="the receipt JSON")],
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(user),
+    ctx: NodeDep,
+    _: UserDep,
 ) -> dict[str, Any]:
     cap = ctx.settings.documents.max_xml_bytes
     xml = await document.read(cap + 1)
@@ -176,8 +217,12 @@ async def verify(
     return verdict.to_json()
 
 
-@router.post("/inbox", summary="Node-to-node delivery (signed envelope, no API key)")
-async def inbox(request: Request, ctx: NodeContext = Depends(node)) -> JSONResponse:
+@router.post(
+    "/inbox",
+    response_model=DeliveryOut,
+    summary="Node-to-node delivery (signed envelope, no API key)",
+)
+async def inbox(request: Request, ctx: NodeDep) -> JSONResponse:
     """Another member node delivers a document it anchored for us; answers with our verdict."""
     cap = 2 * ctx.settings.documents.max_xml_bytes + _MAX_RECEIPT_BYTES
     body = await read_capped(request, cap)
@@ -185,12 +230,16 @@ async def inbox(request: Request, ctx: NodeContext = Depends(node)) -> JSONRespo
     return JSONResponse({"verdict": verdict, "new": new}, status_code=200)
 
 
-@router.get("/inbox", summary="Documents received from partner customs, with verdicts")
+@router.get(
+    "/inbox",
+    response_model=list[ReceivedOut],
+    summary="Documents received from partner customs, with verdicts",
+)
 def list_inbox(
+    ctx: NodeDep,
+    _: UserDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(user),
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -206,21 +255,28 @@ def list_inbox(
     ]
 
 
-@router.get("/inbox/{doc_hash}/document", summary="The received document (decrypted XML)")
+@router.get(
+    "/inbox/{doc_hash}/document",
+    summary="The received document (decrypted XML)",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {"schema": {"type": "string"}}}}},
+)
 def received_document(
     doc_hash: str,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(require_role("officer", "auditor")),
+    ctx: NodeDep,
+    _: ReviewerDep,
 ):
-    from fastapi.responses import Response
-
     return Response(ctx.documents.open_received(doc_hash), media_type="application/xml")
 
 
-@router.get("/trace/documents/{doc_hash}", summary="Auditor's trace: chain events + node records")
+@router.get(
+    "/trace/documents/{doc_hash}",
+    response_model=TraceOut,
+    summary="Auditor's trace: chain events + node records",
+)
 def trace(
     doc_hash: str,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(require_role("auditor", "officer")),
+    ctx: NodeDep,
+    _: ReviewerDep,
 ) -> dict[str, Any]:
     return trace_document(ctx.documents, doc_hash)

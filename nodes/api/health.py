@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from chain.errors import ChainError
-from nodes.api.deps import node
-from nodes.context import NodeContext
+from nodes.api.deps import NodeDep
+from nodes.api.responses import HealthOut
 
 router = APIRouter(tags=["node"])
 
 
-@router.get("/health", summary="Node health: chain reachability, block, contracts, member")
-def health(ctx: NodeContext = Depends(node)) -> JSONResponse:
+@router.get(
+    "/health",
+    response_model=HealthOut,
+    responses={
+        503: {"model": HealthOut, "description": "Degraded: the chain or contracts are missing"}
+    },
+    summary="Node health: chain reachability, block, contracts, member",
+)
+def health(ctx: NodeDep) -> JSONResponse:
     """200 when the chain answers and the contracts are deployed, else 503 with the reason."""
     body: dict = {
         "member": ctx.member.id,

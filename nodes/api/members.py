@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from nodes.api.deps import ProposalId, node, require_role
-from nodes.auth import NodeUser
-from nodes.context import NodeContext
+from nodes.api.deps import AdminDep, NodeDep, ProposalId
+from nodes.api.responses import MemberOut, ProposalOut
 from nodes.errors import ApiError
 from offchain.settings import ROLE_NAMES
 
@@ -18,34 +17,6 @@ router = APIRouter(tags=["consortium"])
 
 _ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 _MEMBER_ID = r"^[A-Z][A-Z0-9_-]{0,30}$"
-
-
-class MemberOut(BaseModel):
-    id: str
-    name: str
-    admin: str
-    active: bool
-    x25519_key: str
-    joined_at: int
-    nodes: list[str]
-    accounts: list[str]
-
-
-class ProposalOut(BaseModel):
-    id: int
-    kind: str
-    state: str
-    proposer_member: str
-    proposer: str
-    created_at: int
-    expires_at: int
-    member_id: str
-    role: str | None
-    account: str
-    name: str
-    x25519_key: str
-    yes: int
-    no: int
 
 
 class ProposalIn(BaseModel):
@@ -65,22 +36,22 @@ class VoteIn(BaseModel):
 
 
 @router.get("/members", response_model=list[MemberOut], summary="Members of the consortium")
-def list_members(active_only: bool = False, ctx: NodeContext = Depends(node)) -> list[dict]:
+def list_members(ctx: NodeDep, active_only: bool = False) -> list[dict]:
     return [m.to_json() for m in ctx.chain.registry.members(active_only=active_only)]
 
 
 @router.get("/members/{member_id}", response_model=MemberOut, summary="One member")
-def get_member(member_id: str, ctx: NodeContext = Depends(node)) -> dict:
+def get_member(member_id: str, ctx: NodeDep) -> dict:
     return ctx.chain.registry.member(_member_id(member_id)).to_json()
 
 
 @router.get("/proposals", response_model=list[ProposalOut], summary="Governance proposals")
-def list_proposals(ctx: NodeContext = Depends(node)) -> list[dict]:
+def list_proposals(ctx: NodeDep) -> list[dict]:
     return [p.to_json() for p in ctx.chain.registry.proposals()]
 
 
 @router.get("/proposals/{proposal_id}", response_model=ProposalOut, summary="One proposal")
-def get_proposal(proposal_id: ProposalId, ctx: NodeContext = Depends(node)) -> dict:
+def get_proposal(proposal_id: ProposalId, ctx: NodeDep) -> dict:
     return ctx.chain.registry.proposal(proposal_id).to_json()
 
 
@@ -92,8 +63,8 @@ def get_proposal(proposal_id: ProposalId, ctx: NodeContext = Depends(node)) -> d
 )
 def propose(
     body: ProposalIn,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(require_role("admin")),
+    ctx: NodeDep,
+    _: AdminDep,
 ) -> dict:
     reg, sender = ctx.chain.registry, ctx.governance_sender()
     need = _required(body)
@@ -117,8 +88,8 @@ def propose(
 def vote(
     proposal_id: ProposalId,
     body: VoteIn,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(require_role("admin")),
+    ctx: NodeDep,
+    _: AdminDep,
 ) -> dict:
     return ctx.chain.registry.vote(ctx.governance_sender(), proposal_id, body.support).to_json()
 
@@ -130,8 +101,8 @@ def vote(
 )
 def execute(
     proposal_id: ProposalId,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(require_role("admin")),
+    ctx: NodeDep,
+    _: AdminDep,
 ) -> dict:
     return ctx.chain.registry.execute(ctx.governance_sender(), proposal_id).to_json()
 

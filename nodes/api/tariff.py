@@ -21,9 +21,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from nodes.api.deps import node, user
-from nodes.auth import NodeUser
-from nodes.context import NodeContext
+from nodes.api.deps import NodeDep, UserDep
+from nodes.api.responses import ClassificationOut, CodeCheckOut, TariffEvaluationOut
 from oracles.tariff.errors import TariffInputError
 from oracles.tariff.service import TariffService, service_for
 
@@ -46,7 +45,7 @@ class CheckIn(BaseModel):
     hs_code: str = Field(max_length=20)
 
 
-def tariff_service(request: Request, ctx: NodeContext = Depends(node)) -> TariffService:
+def tariff_service(request: Request, ctx: NodeDep) -> TariffService:
     """The app's tariff service, built on first use from the node's settings."""
     svc = getattr(request.app.state, "tariff", None)
     if svc is None:
@@ -58,13 +57,21 @@ def tariff_service(request: Request, ctx: NodeContext = Depends(node)) -> Tariff
 Service = Annotated[TariffService, Depends(tariff_service)]
 
 
-@router.post("/classify", summary="Ranked HS codes for a description, and a question if close")
-def classify(body: ClassifyIn, svc: Service, _: NodeUser = Depends(user)) -> dict[str, Any]:
+@router.post(
+    "/classify",
+    response_model=ClassificationOut,
+    summary="Ranked HS codes for a description, and a question if close",
+)
+def classify(body: ClassifyIn, svc: Service, _: UserDep) -> dict[str, Any]:
     return svc.start(body.description, body.top)
 
 
-@router.post("/classify/check", summary="Does a declared HS code fit the description?")
-def check(body: CheckIn, svc: Service, _: NodeUser = Depends(user)) -> dict[str, Any]:
+@router.post(
+    "/classify/check",
+    response_model=CodeCheckOut,
+    summary="Does a declared HS code fit the description?",
+)
+def check(body: CheckIn, svc: Service, _: UserDep) -> dict[str, Any]:
     from oracles.tariff.oracle import TariffOracle
 
     hs6 = svc.check_code(body.hs_code)
@@ -79,6 +86,7 @@ def check(body: CheckIn, svc: Service, _: NodeUser = Depends(user)) -> dict[str,
 
 @router.post(
     "/classify/evaluate",
+    response_model=TariffEvaluationOut,
     summary="Accuracy on a labelled CSV (request body)",
     openapi_extra={
         "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
@@ -87,7 +95,7 @@ def check(body: CheckIn, svc: Service, _: NodeUser = Depends(user)) -> dict[str,
 async def evaluate(
     request: Request,
     svc: Service,
-    _: NodeUser = Depends(user),
+    _: UserDep,
     text_col: Annotated[str, Query(max_length=64)] = "description",
     label_col: Annotated[str, Query(max_length=64)] = "hs_code",
 ) -> dict[str, Any]:
@@ -119,8 +127,12 @@ async def _read_capped(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.get("/classify/{session}", summary="A classification dialogue as it stands")
-def dialogue(session: str, svc: Service, _: NodeUser = Depends(user)) -> dict[str, Any]:
+@router.get(
+    "/classify/{session}",
+    response_model=ClassificationOut,
+    summary="A classification dialogue as it stands",
+)
+def dialogue(session: str, svc: Service, _: UserDep) -> dict[str, Any]:
     from oracles.tariff.dialogue import Dialogue
 
     state = svc.sessions.get(session)
@@ -128,13 +140,19 @@ def dialogue(session: str, svc: Service, _: NodeUser = Depends(user)) -> dict[st
     return {**out, "session": session}
 
 
-@router.post("/classify/{session}/answer", summary="Answer the pending question")
-def answer(
-    session: str, body: AnswerIn, svc: Service, _: NodeUser = Depends(user)
-) -> dict[str, Any]:
+@router.post(
+    "/classify/{session}/answer",
+    response_model=ClassificationOut,
+    summary="Answer the pending question",
+)
+def answer(session: str, body: AnswerIn, svc: Service, _: UserDep) -> dict[str, Any]:
     return svc.answer(session, body.question, body.option)
 
 
-@router.post("/classify/{session}/stop", summary="End the dialogue with the current candidates")
-def stop(session: str, svc: Service, _: NodeUser = Depends(user)) -> dict[str, Any]:
+@router.post(
+    "/classify/{session}/stop",
+    response_model=ClassificationOut,
+    summary="End the dialogue with the current candidates",
+)
+def stop(session: str, svc: Service, _: UserDep) -> dict[str, Any]:
     return svc.stop(session)

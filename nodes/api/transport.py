@@ -5,14 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, field_validator
 
 from chain.transport import MAX_REASON_BYTES, Outcome
-from nodes.api.deps import AfterId, RowId, node, require_role, user
-from nodes.auth import NodeUser
-from nodes.context import NodeContext
+from nodes.api.deps import AfterId, NodeDep, OfficerDep, RowId, UserDep
+from nodes.api.responses import (
+    AnchoredOut,
+    DeviceOut,
+    EventProofOut,
+    IngestOut,
+    ProofCheckOut,
+    TripClosedOut,
+    TripEventOut,
+    TripOut,
+    TripRowOut,
+    TripStatusOut,
+)
 
 router = APIRouter(tags=["transport"])
 
@@ -76,17 +86,23 @@ class CancelIn(BaseModel):
     reason: str = Field(min_length=1, max_length=MAX_REASON_BYTES, description="why (on chain)")
 
 
-@router.post("/devices", status_code=201, summary="Register an on-board unit's public key")
-def register_device(
-    body: DeviceIn, ctx: NodeContext = Depends(node), _: NodeUser = Depends(require_role("officer"))
-) -> dict[str, Any]:
+@router.post(
+    "/devices",
+    response_model=DeviceOut,
+    status_code=201,
+    summary="Register an on-board unit's public key",
+)
+def register_device(body: DeviceIn, ctx: NodeDep, _: OfficerDep) -> dict[str, Any]:
     return ctx.transport.register_device(body.device, body.public_key)
 
 
-@router.post("/trips", status_code=201, summary="Start a bonded trip (on chain) for a device")
-async def start_trip(
-    body: TripIn, ctx: NodeContext = Depends(node), u: NodeUser = Depends(require_role("officer"))
-) -> dict[str, Any]:
+@router.post(
+    "/trips",
+    response_model=TripOut,
+    status_code=201,
+    summary="Start a bonded trip (on chain) for a device",
+)
+async def start_trip(body: TripIn, ctx: NodeDep, u: OfficerDep) -> dict[str, Any]:
     trip = await run_in_threadpool(
         ctx.transport.start_trip,
         trip_id=body.trip,
@@ -102,83 +118,102 @@ async def start_trip(
     return trip.to_json()
 
 
-@router.get("/trips", summary="Trips of this node, newest first")
+@router.get("/trips", response_model=list[TripRowOut], summary="Trips of this node, newest first")
 def list_trips(
+    ctx: NodeDep,
+    _: UserDep,
     state: Annotated[str | None, Query(pattern="^(open|arrived|closed)$")] = None,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(user),
 ) -> list[dict[str, Any]]:
     return ctx.transport.list_trips(state)
 
 
-@router.get("/trips/ingest", summary="MQTT ingestion: broker, connection, counts")
-def ingest_status(ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)) -> dict[str, Any]:
+@router.get(
+    "/trips/ingest", response_model=IngestOut, summary="MQTT ingestion: broker, connection, counts"
+)
+def ingest_status(ctx: NodeDep, _: UserDep) -> dict[str, Any]:
     return ctx.transport.ingest_status()
 
 
-@router.get("/trips/{trip_id}", summary="A trip: events, last point, alerts, anchoring, chain")
-async def trip_status(
-    trip_id: str, ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
-) -> dict[str, Any]:
+@router.get(
+    "/trips/{trip_id}",
+    response_model=TripStatusOut,
+    summary="A trip: events, last point, alerts, anchoring, chain",
+)
+async def trip_status(trip_id: str, ctx: NodeDep, _: UserDep) -> dict[str, Any]:
     return await run_in_threadpool(ctx.transport.status, trip_id)
 
 
-@router.get("/trips/{trip_id}/events", summary="A trip's stored events in device-time order")
+@router.get(
+    "/trips/{trip_id}/events",
+    response_model=list[TripEventOut],
+    summary="A trip's stored events in device-time order",
+)
 def trip_events(
     trip_id: str,
+    ctx: NodeDep,
+    _: UserDep,
     after_id: AfterId = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(user),
 ) -> list[dict[str, Any]]:
     return ctx.transport.events(trip_id, after_id, limit)
 
 
-@router.post("/trips/{trip_id}/anchor", summary="Anchor the trip's waiting events now")
-async def anchor_now(
-    trip_id: str, ctx: NodeContext = Depends(node), _: NodeUser = Depends(require_role("officer"))
-) -> dict[str, Any]:
+@router.post(
+    "/trips/{trip_id}/anchor",
+    response_model=AnchoredOut,
+    summary="Anchor the trip's waiting events now",
+)
+async def anchor_now(trip_id: str, ctx: NodeDep, _: OfficerDep) -> dict[str, Any]:
     ctx.transport.trip(trip_id)
     roots = await run_in_threadpool(ctx.transport.evidence.anchor_due, trip_id)
     return {"trip": trip_id, "anchored": roots}
 
 
-@router.post("/trips/{trip_id}/close", summary="Close a trip on chain with an outcome")
+@router.post(
+    "/trips/{trip_id}/close",
+    response_model=TripClosedOut,
+    summary="Close a trip on chain with an outcome",
+)
 async def close_trip(
     trip_id: str,
+    ctx: NodeDep,
+    _: OfficerDep,
     body: CloseIn | None = None,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(require_role("officer")),
 ) -> dict[str, Any]:
     outcome = Outcome[body.outcome] if body is not None and body.outcome else None
     reason = body.reason if body is not None else ""
     return await run_in_threadpool(ctx.transport.close, trip_id, outcome, reason)
 
 
-@router.post("/trips/{trip_id}/cancel", summary="Cancel a trip on chain, with the reason")
+@router.post(
+    "/trips/{trip_id}/cancel",
+    response_model=TripClosedOut,
+    summary="Cancel a trip on chain, with the reason",
+)
 async def cancel_trip(
     trip_id: str,
     body: CancelIn,
-    ctx: NodeContext = Depends(node),
-    _: NodeUser = Depends(require_role("officer")),
+    ctx: NodeDep,
+    _: OfficerDep,
 ) -> dict[str, Any]:
     return await run_in_threadpool(ctx.transport.close, trip_id, Outcome.CANCELLED, body.reason)
 
 
 @router.get(
     "/trips/events/{event_id}/proof",
+    response_model=EventProofOut,
     summary="An event, its signed payload, Merkle proof and anchoring transaction",
 )
-async def prove(
-    event_id: RowId, ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
-) -> dict[str, Any]:
+async def prove(event_id: RowId, ctx: NodeDep, _: UserDep) -> dict[str, Any]:
     return await run_in_threadpool(ctx.transport.prove, event_id)
 
 
-@router.post("/trips/proofs/verify", summary="Re-check a proof document against the chain")
-async def verify_proof(
-    doc: dict[str, Any], ctx: NodeContext = Depends(node), _: NodeUser = Depends(user)
-) -> dict[str, Any]:
+@router.post(
+    "/trips/proofs/verify",
+    response_model=ProofCheckOut,
+    summary="Re-check a proof document against the chain",
+)
+async def verify_proof(doc: dict[str, Any], ctx: NodeDep, _: UserDep) -> dict[str, Any]:
     event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
     key = ctx.transport.devices.verify_key(str(event.get("device", "")))
     return await run_in_threadpool(ctx.transport.evidence.check_proof, doc, key)

@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from chain.errors import ChainError
-from nodes.api.deps import node, require_role, user
-from nodes.auth import NodeUser
+from nodes.api.deps import NodeDep, OfficerDep, UserDep
+from nodes.api.responses import ScanOut, ScanRowOut, XrayAlertOut, XrayModelOut, XrayStatsOut
 from nodes.context import NodeContext
 from offchain import attestation as att
 from offchain.alerts import NewAlert
@@ -48,7 +48,7 @@ _MEDIA = {
 }
 
 
-def service(request: Request, ctx: NodeContext = Depends(node)) -> XrayService:
+def service(request: Request, ctx: NodeDep) -> XrayService:
     """The node's X-ray service (model loaded and hash-checked once, on first use)."""
     svc = getattr(request.app.state, "xray", None)
     if svc is None:
@@ -65,6 +65,9 @@ def service(request: Request, ctx: NodeContext = Depends(node)) -> XrayService:
                 )
                 request.app.state.xray = svc
     return svc
+
+
+XrayDep = Annotated[XrayService, Depends(service)]
 
 
 async def _read_capped(request: Request, cap: int) -> bytes:
@@ -115,6 +118,7 @@ async def _upload(request: Request, cap: int) -> tuple[bytes, str]:
 
 @router.post(
     "/xray/scans",
+    response_model=ScanOut,
     status_code=201,
     summary="Upload an X-ray scan (raw image body or multipart field `file`); judged at once",
     openapi_extra={
@@ -135,9 +139,9 @@ async def _upload(request: Request, cap: int) -> tuple[bytes, str]:
 )
 async def upload_scan(
     request: Request,
+    ctx: NodeDep,
+    u: OfficerDep,
     declaration_id: Annotated[str | None, Query(max_length=100)] = None,
-    ctx: NodeContext = Depends(node),
-    u: NodeUser = Depends(require_role("officer")),
 ) -> JSONResponse:
     svc = service(request, ctx)
     data, filename = await _upload(request, svc.limits.max_bytes)
@@ -191,20 +195,26 @@ def alert_sink(ctx: NodeContext):
     return sink
 
 
-@router.get("/xray/scans", summary="Scans judged on this node, newest first")
+@router.get(
+    "/xray/scans",
+    response_model=list[ScanRowOut],
+    summary="Scans judged on this node, newest first",
+)
 def list_scans(
+    svc: XrayDep,
+    _: UserDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     verdict: Annotated[str | None, Query(pattern="^(threat|clear)$")] = None,
-    svc: XrayService = Depends(service),
-    _: NodeUser = Depends(user),
 ) -> list[dict[str, Any]]:
     return svc.list(limit, verdict)
 
 
-@router.get("/xray/scans/{scan_id}", summary="One scan: verdict, threats, alerts, feedback")
-def get_scan(
-    scan_id: str, svc: XrayService = Depends(service), _: NodeUser = Depends(user)
-) -> dict[str, Any]:
+@router.get(
+    "/xray/scans/{scan_id}",
+    response_model=ScanOut,
+    summary="One scan: verdict, threats, alerts, feedback",
+)
+def get_scan(scan_id: str, svc: XrayDep, _: UserDep) -> dict[str, Any]:
     return svc.get(scan_id)
 
 
@@ -212,17 +222,26 @@ def get_scan(
     "/xray/scans/{scan_id}/overlay.png",
     summary="The scan with threats boxed (PNG)",
     response_class=Response,
+    responses={200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}},
 )
-def get_overlay(
-    scan_id: str, svc: XrayService = Depends(service), _: NodeUser = Depends(user)
-) -> Response:
+def get_overlay(scan_id: str, svc: XrayDep, _: UserDep) -> Response:
     return Response(svc.overlay(scan_id), media_type="image/png")
 
 
-@router.get("/xray/scans/{scan_id}/image", summary="The scan as uploaded", response_class=Response)
-def get_image(
-    scan_id: str, svc: XrayService = Depends(service), _: NodeUser = Depends(user)
-) -> Response:
+@router.get(
+    "/xray/scans/{scan_id}/image",
+    summary="The scan as uploaded",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                f"image/{t}": {"schema": {"type": "string", "format": "binary"}}
+                for t in ("png", "jpeg", "tiff", "bmp", "gif", "webp")
+            }
+        }
+    },
+)
+def get_image(scan_id: str, svc: XrayDep, _: UserDep) -> Response:
     rec = svc.get(scan_id)
     return Response(
         svc.image_bytes(scan_id), media_type=_MEDIA.get(rec["format"], "application/octet-stream")
@@ -240,13 +259,14 @@ class FeedbackIn(BaseModel):
 
 @router.post(
     "/xray/scans/{scan_id}/feedback",
+    response_model=ScanOut,
     summary="An officer confirms (threat found) or rejects (false alarm) a class",
 )
 def scan_feedback(
     scan_id: str,
     body: FeedbackIn,
-    svc: XrayService = Depends(service),
-    u: NodeUser = Depends(require_role("officer")),
+    svc: XrayDep,
+    u: OfficerDep,
 ) -> dict[str, Any]:
     return svc.feedback(
         scan_id, body.cls, body.decision, user=u.user, note=body.note, alert_id=body.alert_id
@@ -258,33 +278,45 @@ class AlertDecisionIn(BaseModel):
     note: str = Field("", max_length=1000)
 
 
-@router.get("/xray/alerts", summary="X-ray alerts, newest first")
+@router.get("/xray/alerts", response_model=list[XrayAlertOut], summary="X-ray alerts, newest first")
 def list_alerts(
+    svc: XrayDep,
+    _: UserDep,
     status: Annotated[str | None, Query(pattern="^(open|confirmed|rejected)$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    svc: XrayService = Depends(service),
-    _: NodeUser = Depends(user),
 ) -> list[dict[str, Any]]:
     return svc.alerts(status, limit)
 
 
-@router.post("/xray/alerts/{alert_id}/feedback", summary="Confirm or reject one alert")
+@router.post(
+    "/xray/alerts/{alert_id}/feedback",
+    response_model=ScanOut,
+    summary="Confirm or reject one alert",
+)
 def alert_feedback(
     alert_id: int,
     body: AlertDecisionIn,
-    svc: XrayService = Depends(service),
-    u: NodeUser = Depends(require_role("officer")),
+    svc: XrayDep,
+    u: OfficerDep,
 ) -> dict[str, Any]:
     return svc.alert_feedback(alert_id, body.decision, user=u.user, note=body.note)
 
 
-@router.get("/xray/stats", summary="Scans per verdict, alerts per class and status")
-def stats(svc: XrayService = Depends(service), _: NodeUser = Depends(user)) -> dict[str, Any]:
+@router.get(
+    "/xray/stats",
+    response_model=XrayStatsOut,
+    summary="Scans per verdict, alerts per class and status",
+)
+def stats(svc: XrayDep, _: UserDep) -> dict[str, Any]:
     return svc.stats()
 
 
-@router.get("/xray/model", summary="The model in service: version, sha256, thresholds")
-def model_info(svc: XrayService = Depends(service), _: NodeUser = Depends(user)) -> dict[str, Any]:
+@router.get(
+    "/xray/model",
+    response_model=XrayModelOut,
+    summary="The model in service: version, sha256, thresholds",
+)
+def model_info(svc: XrayDep, _: UserDep) -> dict[str, Any]:
     m = svc.model
     return {
         "model_version": m.version_id,

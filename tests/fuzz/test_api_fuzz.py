@@ -5,7 +5,8 @@ real mosquitto ingestion) and, for every operation, sends cases that fit the sch
 cases that break it (wrong types, out-of-range numbers, missing and extra fields, odd
 strings and bodies), authenticated as the node's administrator so every handler is reached.
 Every answer must be below 500, carry no traceback, and every error must be
-`{"error": code, "detail": text}`.  The examples per operation are bounded so the module
+`{"error": code, "detail": text}`; every answer must also match the response schema the
+node publishes for its status (the models of nodes/api/responses.py) and media type.  The examples per operation are bounded so the module
 stays within its share of CI; the number of requests sent is checked at the end.
 
 `GET /alerts/stream` is left out: it streams until the client leaves (its parameters are
@@ -24,6 +25,10 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+)
 
 from chain.devnet import free_port
 from offchain.broker import Broker
@@ -94,6 +99,7 @@ def _check(node: FuzzNode, case) -> None:
         assert isinstance(body, dict), repro
         assert isinstance(body.get("error"), str) and body["error"], (body, repro)
         assert isinstance(body.get("detail"), str) and body["detail"], (body, repro)
+    case.validate_response(response, checks=[response_schema_conformance, content_type_conformance])
 
 
 def test_no_hostile_request_gets_a_server_error(fuzz_node: FuzzNode, subtests):
