@@ -20,6 +20,7 @@ from oracles.clearance.selectivity import (
     OFFICER_RULE_ID,
     RANDOM_RULE_ID,
     Channel,
+    Lane,
     RiskInput,
     RiskItem,
     RulesError,
@@ -502,6 +503,19 @@ def test_stats_refuse_a_selection_from_other_rules():
 
 # --------------------------------------------------------------------------------------------
 # Officer re-route
+
+
+def test_lanes_are_one_enum_and_leave_plain_text_in_results():
+    assert [str(lane) for lane in Lane] == ["C1", "C2", "C3", "BLUE"]
+    assert [lane.is_channel for lane in Lane] == [True, True, True, False]
+    assert [lane.severity for lane in Lane] == [1, 2, 3, 0]
+    assert Channel is Lane and BLUE is Lane.BLUE
+    sel = engine(PRECEDENCE).select(risk(origin="CN", audit_score=0.9, items=[item("930200")]))
+    assert [r.channel for r in sel.reasons] == [Lane.C3, Lane.C2, Lane.BLUE]
+    assert all(isinstance(r.channel, Lane) for r in sel.reasons)
+    out = sel.to_dict()  # what gets hashed and attested: plain strings, as before
+    assert {type(r["channel"]) for r in out["reasons"]} == {str}
+    assert type(out["channel"]) is str
 
 
 def test_reroute_keeps_the_original_channel_and_the_history():
