@@ -9,8 +9,8 @@ A new rule is a new small class added to `DEFAULT_RULES` or passed to `RulePipel
 
 Each rule runs on its own, as Traccar runs its event handlers: a rule that raises is logged
 and reported as one `rule_failed` alert for the batch (or tick), and the other rules' alerts
-of that batch are kept.  The failed rule saw no points of that batch, so what it would have
-raised is missing, and the alert says which points.
+of that batch are kept.  What the failed rule would have raised on those points is missing,
+and the alert says which points they were.
 
 Batches must be in time order per trip; `RulePipeline.evaluate` raises ValueError on NaN or
 out-of-range coordinates, unknown seal codes, negative speeds and timestamps that go back in
