@@ -6,9 +6,11 @@ import re
 import time
 from typing import Any
 
+from offchain.errors import CodedError
 
-class ChainError(Exception):
-    """Base of everything the chain layer raises on purpose."""
+
+class ChainError(CodedError):
+    """Base of everything the chain layer raises on purpose; the class is the code."""
 
     code = "chain_error"
 

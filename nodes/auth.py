@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from offchain.db import Database
+from offchain.errors import CodedError
 
 USER_ROLES = ("admin", "exporter", "officer", "auditor", "agency", "carrier")
 
@@ -32,13 +33,13 @@ MIGRATIONS = [
 ]
 
 
-class AuthError(Exception):
+class AuthError(CodedError):
     """Missing, unknown or revoked API key."""
 
     code = "unauthorized"
 
 
-class ForbiddenError(Exception):
+class ForbiddenError(CodedError):
     """A valid key whose role may not do this."""
 
     code = "forbidden"

@@ -17,7 +17,6 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from chain.errors import ChainError
 from nodes.cliutil import (
     ApiKeyOpt,
     AsMember,
@@ -43,9 +42,8 @@ from nodes.commands import pay as pay_commands
 from nodes.commands import tariff as tariff_commands
 from nodes.commands import trip as trip_commands
 from nodes.commands import xray as xray_commands
-from offchain.errors import OffchainError
-from offchain.keystore import KeystoreError
-from offchain.settings import ROLE_NAMES, UnknownMemberError
+from offchain.errors import CodedError
+from offchain.settings import ROLE_NAMES
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -79,7 +77,9 @@ app.add_typer(pay_commands.declaration_app, name="declaration")
 app.add_typer(pay_commands.guarantee_app, name="guarantee")
 app.add_typer(pay_commands.gateway_app, name="gateway")
 
-_HANDLED = (ChainError, OffchainError, UnknownMemberError, KeystoreError, ValueError)
+# Every error raised on purpose is a CodedError; a ValueError is bad input the parsers of
+# the standard library and pydantic found (a date, a number, a file that is not JSON).
+_HANDLED = (CodedError, ValueError)
 
 
 def _member_table(members: list[dict]) -> None:

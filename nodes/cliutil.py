@@ -36,6 +36,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from offchain.errors import CodedError
 from offchain.settings import Settings, get_settings
 
 # rich.markup's own tag pattern: what its parser would take for a tag.
@@ -236,9 +237,11 @@ ApiKeyOpt = Annotated[
 ]
 
 
-class NodeRequestFailed(ValueError):
+class NodeRequestFailed(CodedError, ValueError):
     """The node answered with an error (or did not answer); `code` is the node's error code,
     `detail` its explanation (the message is `code: detail`)."""
+
+    code = "node_request_failed"
 
     def __init__(
         self, message: str, code: str = "node_request_failed", detail: str | None = None

@@ -1,7 +1,9 @@
 """Map the project's exceptions to HTTP: `{"error": code, "detail": text}` with the right status.
 
-Why one table: services raise domain errors that know nothing of HTTP; the API decides the
-status once, here, so every endpoint answers errors the same way.
+Why one handler: services raise `CodedError`s that know nothing of HTTP; the status of each
+code is in one table (`offchain.errors.HTTP_STATUS`), read here once, so every endpoint
+answers errors the same way.  A contract revert is the one error whose code and status
+depend on what it carries (which custom error the contract raised).
 """
 
 from __future__ import annotations
@@ -15,18 +17,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chain.errors import (
-    ChainError,
-    ChainUnavailable,
-    ContractReverted,
-    DeploymentMissing,
-    TransactionFailed,
-    readable,
-)
-from nodes.auth import AuthError, ForbiddenError
-from offchain.errors import OffchainError
-from offchain.keystore import KeystoreError
-from offchain.settings import UnknownMemberError
+from chain.errors import ContractReverted, readable
+from nodes.auth import AuthError
+from offchain.errors import CodedError
 
 log = logging.getLogger(__name__)
 
@@ -58,64 +51,34 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def _reverted(exc: ContractReverted) -> JSONResponse:
+    """A revert answers as the contract's custom error: `AlreadyVoted` -> `already_voted`."""
+    status = 409
+    if exc.error in _NOT_FOUND_REVERTS:
+        status = 404
+    elif exc.error in _FORBIDDEN_REVERTS:
+        status = 403
+    revert = {"error": exc.error, "args": {k: readable(v) for k, v in exc.error_args.items()}}
+    return _json(status, _snake(exc.error), str(exc), revert=revert)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
         return _json(exc.status, exc.code, exc.detail)
 
-    @app.exception_handler(AuthError)
-    async def _auth(_: Request, exc: AuthError) -> JSONResponse:
-        resp = _json(401, exc.code, str(exc))
-        resp.headers["WWW-Authenticate"] = "ApiKey"
-        return resp
-
-    @app.exception_handler(ForbiddenError)
-    async def _forbidden(_: Request, exc: ForbiddenError) -> JSONResponse:
-        return _json(403, exc.code, str(exc))
-
-    @app.exception_handler(UnknownMemberError)
-    async def _unknown_member(_: Request, exc: UnknownMemberError) -> JSONResponse:
-        return _json(404, "unknown_member", str(exc))
-
-    @app.exception_handler(ContractReverted)
-    async def _reverted(_: Request, exc: ContractReverted) -> JSONResponse:
-        status = 409
-        if exc.error in _NOT_FOUND_REVERTS:
-            status = 404
-        elif exc.error in _FORBIDDEN_REVERTS:
-            status = 403
-        revert = {"error": exc.error, "args": {k: readable(v) for k, v in exc.error_args.items()}}
-        return _json(status, _snake(exc.error), str(exc), revert=revert)
-
-    @app.exception_handler(ChainUnavailable)
-    async def _down(_: Request, exc: ChainUnavailable) -> JSONResponse:
-        return _json(503, exc.code, str(exc))
-
-    @app.exception_handler(DeploymentMissing)
-    async def _undeployed(_: Request, exc: DeploymentMissing) -> JSONResponse:
-        return _json(503, exc.code, str(exc))
-
-    @app.exception_handler(TransactionFailed)
-    async def _tx(_: Request, exc: TransactionFailed) -> JSONResponse:
-        return _json(502, exc.code, str(exc))
-
-    @app.exception_handler(ChainError)
-    async def _chain(_: Request, exc: ChainError) -> JSONResponse:
-        return _json(502, exc.code, str(exc))
-
-    @app.exception_handler(OffchainError)
-    async def _offchain(_: Request, exc: OffchainError) -> JSONResponse:
-        status = int(getattr(exc, "http_status", 400))
-        detail = getattr(exc, "detail", None) or str(exc)
+    @app.exception_handler(CodedError)
+    async def _coded(_: Request, exc: CodedError) -> JSONResponse:
+        if isinstance(exc, ContractReverted):
+            return _reverted(exc)
         extra = {}
         issues = getattr(exc, "issues", None)
         if issues:
             extra["issues"] = [dict(i) for i in issues]
-        return _json(status, exc.code, detail, **extra)
-
-    @app.exception_handler(KeystoreError)
-    async def _keys(_: Request, exc: KeystoreError) -> JSONResponse:
-        return _json(500, "keystore_error", str(exc))
+        resp = _json(exc.http_status, exc.code, exc.detail or str(exc), **extra)
+        if isinstance(exc, AuthError):
+            resp.headers["WWW-Authenticate"] = "ApiKey"
+        return resp
 
     @app.exception_handler(ValueError)
     async def _value(_: Request, exc: ValueError) -> JSONResponse:

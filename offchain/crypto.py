@@ -46,44 +46,44 @@ from offchain.errors import OffchainError
 
 
 class CryptoError(OffchainError):
-    """Base of everything this module raises on purpose (`code`, `detail`, `http_status`)."""
+    """Base of everything this module raises on purpose (`code`, `detail`)."""
 
     code: str = "crypto_error"
-    http_status = 400
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
-        self.detail = detail
 
 
 class DecryptionFailed(CryptoError):
     """A sealed box that this key cannot open: sealed for another key, or altered."""
 
     code = "decryption_failed"
-    http_status = 422
 
 
-# Why an envelope is refused, and the HTTP status the API answers with.
-ENVELOPE_REJECTIONS = {
-    "malformed": 400,  # missing or unparsable X-SC-Envelope header, unknown version
-    "bad_signature": 401,  # signature does not match the envelope and its claimed signer
-    "not_a_member": 403,  # the signer does not speak for the sending member (registry)
-    "wrong_recipient": 421,  # addressed to another member node (Misdirected Request)
-    "stale": 401,  # issued outside the allowed clock skew
-    "replayed": 409,  # this sender's nonce was seen before
-    "body_mismatch": 400,  # the body is not the one whose sha256 was signed
-}
+# Why an envelope is refused (statuses: offchain.errors.HTTP_STATUS["envelope_rejected"]).
+ENVELOPE_REJECTIONS = frozenset(
+    {
+        "malformed",  # missing or unparsable X-SC-Envelope header, unknown version
+        "bad_signature",  # signature does not match the envelope and its claimed signer
+        "not_a_member",  # the signer does not speak for the sending member (registry)
+        "wrong_recipient",  # addressed to another member node (421 Misdirected Request)
+        "stale",  # issued outside the allowed clock skew
+        "replayed",  # this sender's nonce was seen before
+        "body_mismatch",  # the body is not the one whose sha256 was signed
+    }
+)
 
 
 class EnvelopeRejected(CryptoError):
     """A node-to-node message the receiver must refuse; `code` says why, `detail` how."""
+
+    code = "envelope_rejected"
 
     def __init__(self, code: str, detail: str) -> None:
         if code not in ENVELOPE_REJECTIONS:
             raise ValueError(f"unknown envelope rejection code {code!r}")
         super().__init__(detail)
         self.code = code
-        self.http_status = ENVELOPE_REJECTIONS[code]
 
     def __str__(self) -> str:
         return f"envelope rejected ({self.code}): {self.detail}"

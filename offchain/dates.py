@@ -16,14 +16,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from offchain.errors import CodedError
+from offchain.errors import OffchainError
 
 
-class DateOutOfRange(CodedError):
+class DateOutOfRange(OffchainError):
     """Codes: date_in_future, date_too_old (422: well-formed, but not plausible)."""
 
     code: str = "date_out_of_range"
-    DEFAULT_STATUS = 422
 
 
 @dataclass(frozen=True, slots=True)

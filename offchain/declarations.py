@@ -155,11 +155,6 @@ UNIT_CODES: Mapping[str, str] = {
 
 # -- errors ---------------------------------------------------------------------------------
 
-_HTTP_STATUS = {"xml_too_large": 413, "declaration_too_large": 413, "invalid_json": 400}
-_SYNTAX_CODES = frozenset(
-    {"xml_not_utf8", "xml_forbidden_dtd", "xml_entity", "xml_forbidden_pi", "xml_too_deep",
-     "xml_malformed"}
-)  # fmt: skip
 RULE_CODES = frozenset(
     {
         "not_finite",
@@ -209,13 +204,6 @@ class DeclarationRejected(OffchainError):
         self.path = path
         self.line = line
         self.issues = tuple(issues)
-
-    @property
-    def http_status(self) -> int:
-        """413 too large, 400 for bytes that are not XML / JSON at all, else 422."""
-        if self.code in _SYNTAX_CODES:
-            return 400
-        return _HTTP_STATUS.get(self.code, 422)
 
 
 def _fail(code: str, detail: str) -> PydanticCustomError:

@@ -35,7 +35,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from offchain.dates import DateOutOfRange, DateWindow
 from offchain.db import Database
-from offchain.errors import CodedError
+from offchain.errors import OffchainError
 from offchain.settings import DateSettings
 
 MAX_PAYLOAD_BYTES = 2048
@@ -48,7 +48,7 @@ _SIG = re.compile(r"^[0-9a-f]{128}$")
 _TOPIC = re.compile(r"^smartcustoms/([^/+#]+)/trips/([^/+#]+)/events$")
 
 
-class MessageRejected(CodedError):
+class MessageRejected(OffchainError):
     """A device message refused by verification.
 
     Codes: malformed, bad_signature, unknown_device, nan_or_out_of_range, future_timestamp,

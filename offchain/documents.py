@@ -139,9 +139,7 @@ def check_dates(
 class ImplausibleDate(DocumentRejected):
     """`date_in_future` / `date_too_old`: a well-formed document the node will not anchor."""
 
-    @property
-    def http_status(self) -> int:
-        return 422
+    code: str = "implausible_date"
 
 
 def validate(root: etree._Element, dt: DocType) -> None:

@@ -34,12 +34,16 @@ from eth_keys import keys as eth_keys
 from nacl.public import PrivateKey as BoxPrivateKey
 from nacl.signing import SigningKey
 
+from offchain.errors import CodedError
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$")
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
-class KeystoreError(ValueError):
+class KeystoreError(CodedError, ValueError):
     """A key name or key file that cannot be used."""
+
+    code = "keystore_error"
 
 
 class Keystore:

@@ -65,7 +65,7 @@ from offchain.declarations import _json_too_deep as json_too_deep
 from offchain.declarations import _no_repeated_keys as no_repeated_keys
 from offchain.doctypes import CARGO_MANIFEST
 from offchain.documents import PreparedDocument
-from offchain.errors import CodedError, DocumentRejected
+from offchain.errors import DocumentRejected, OffchainError
 from offchain.xmlsafe import XmlLimits, load_xml
 
 NAMESPACE = CARGO_MANIFEST.namespace
@@ -77,10 +77,6 @@ PACKAGES_MAX = 99_999_999
 
 # -- errors ---------------------------------------------------------------------------------
 
-_SYNTAX_CODES = frozenset(
-    {"xml_not_utf8", "xml_forbidden_dtd", "xml_entity", "xml_forbidden_pi", "xml_too_deep",
-     "xml_malformed", "invalid_json", "unsupported_media_type"}
-)  # fmt: skip
 RULE_CODES = frozenset(
     {
         "invalid_country",
@@ -99,7 +95,7 @@ RULE_CODES = frozenset(
 )
 
 
-class ManifestRejected(CodedError):
+class ManifestRejected(OffchainError):
     """A manifest refused before anything was stored or anchored.
 
     `code` is one of the module docstring's codes (or an `xmlsafe` / schema code), `detail`
@@ -109,13 +105,7 @@ class ManifestRejected(CodedError):
     not XML / JSON at all, 415 for another media type, else 422.
     """
 
-    HTTP_STATUS = {
-        "xml_too_large": 413,
-        "manifest_too_large": 413,
-        "unsupported_media_type": 415,
-        **dict.fromkeys(_SYNTAX_CODES - {"unsupported_media_type"}, 400),
-    }
-    DEFAULT_STATUS = 422
+    code: str = "manifest_rejected"
 
     def __init__(
         self,

@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationErr
 
 from offchain.declarations import ID, Currency, Name
 from offchain.doctypes import PAYMENT_RECEIPT
-from offchain.errors import CodedError
+from offchain.errors import OffchainError
 from offchain.manifests import AwareDateTime
 
 CENT = Decimal("0.01")
@@ -58,7 +58,7 @@ _RF = re.compile(r"^RF[0-9]{2}[0-9A-Z]{1,21}$")
 _MAX_HEADER = 512
 
 
-class PaymentError(CodedError):
+class PaymentError(OffchainError):
     """A payment request, callback or guarantee operation refused; nothing changed.
 
     Codes (HTTP status): unknown_order, unknown_declaration, unknown_guarantee,
@@ -72,34 +72,7 @@ class PaymentError(CodedError):
     (404) for the node's own management requests.
     """
 
-    HTTP_STATUS = {
-        "unknown_order": 404,
-        "unknown_declaration": 404,
-        "unknown_guarantee": 404,
-        "unknown_payment": 404,
-        "unknown_gateway": 401,
-        "nothing_to_pay": 409,
-        "already_paid": 409,
-        "guarantee_insufficient": 409,
-        "guarantee_inactive": 409,
-        "payment_reference_conflict": 409,
-        "not_refundable": 409,
-        "replayed": 409,
-        "guarantee_not_holders": 403,
-        "gateway_revoked": 403,
-        "bad_signature": 401,
-        "stale": 401,
-        "wrong_member": 421,
-        "malformed_signature": 400,
-        "gateway_exists": 409,
-        "guarantee_exists": 409,
-        "already_secured": 409,
-        "no_check_due": 409,
-        "no_such_gateway": 404,
-        "gateway_unavailable": 502,
-        "gateway_error": 502,
-    }
-    DEFAULT_STATUS = 422
+    code: str = "payment_error"
 
 
 # -- references and amounts -----------------------------------------------------------------

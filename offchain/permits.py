@@ -98,7 +98,6 @@ _QUANTUM = Decimal(1).scaleb(-QUANTITY_DECIMALS)
 #   permit_too_large   the file is bigger than MAX_PERMIT_BYTES (checked before parsing)
 #   permit_malformed   not UTF-8, not JSON, not a JSON object, or a key given twice
 #   invalid_permit     well-formed JSON that breaks the permit format; `issues` lists each problem
-PERMIT_HTTP_STATUS: Mapping[str, int] = {"permit_too_large": 413, "invalid_permit": 422}
 
 
 class PermitRejected(OffchainError):
@@ -115,10 +114,6 @@ class PermitRejected(OffchainError):
         self.code = code
         self.detail = detail
         self.issues = tuple(issues)
-
-    @property
-    def http_status(self) -> int:
-        return PERMIT_HTTP_STATUS.get(self.code, 400)
 
 
 # ---------------------------------------------------------------------------- units

@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 
 from offchain.dates import DateWindow
+from offchain.errors import CodedError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -350,8 +351,10 @@ class Settings(BaseSettings):
         raise UnknownMemberError(f"unknown member id {member_id!r}; configured members: {known}")
 
 
-class UnknownMemberError(LookupError):
+class UnknownMemberError(CodedError, LookupError):
     """A member id that is not part of the configured consortium."""
+
+    code = "unknown_member"
 
 
 @lru_cache(maxsize=1)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from offchain.declarations import COUNTRY_CODES, CURRENCY_CODES, UNIT_CODES
-from offchain.errors import CodedError, OffchainError
+from offchain.errors import OffchainError
 from offchain.settings import REPO_ROOT
 
 DEFAULT_TABLE_DIR = REPO_ROOT / "data" / "tariff"
@@ -88,7 +88,7 @@ _CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")
 # -- errors ---------------------------------------------------------------------------------
 
 
-class TariffError(CodedError):
+class TariffError(OffchainError):
     """A lookup or duty computation the tariff cannot answer.
 
     Codes: `invalid_hs_code` (not 6 to 10 digits), `unknown_hs_code` (no such line),
@@ -98,15 +98,12 @@ class TariffError(CodedError):
     """
 
     code: str = "tariff_error"
-    HTTP_STATUS: ClassVar[Mapping[str, int]] = {"unknown_hs_code": 404}
-    DEFAULT_STATUS: ClassVar[int] = 422
 
 
 class TariffTableError(OffchainError):
     """The tariff table files are broken; `problems` lists each as `file:line: what`."""
 
     code: str = "invalid_tariff_table"
-    http_status: int = 500
 
     def __init__(self, folder: Path, problems: Sequence[str]) -> None:
         shown = list(problems[:MAX_REPORTED_PROBLEMS])

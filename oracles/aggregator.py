@@ -40,8 +40,12 @@ class InstanceClient(Protocol):
 
 
 class OracleUnavailable(OracleError):
+    """Too few instances answered alike to reach the quorum; nothing was submitted."""
+
+    code = "oracle_unavailable"
+
     def __init__(self, detail: str) -> None:
-        super().__init__("oracle_unavailable", detail, 503)
+        super().__init__("oracle_unavailable", detail)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from offchain import attestation as att
-from offchain.errors import OffchainError
+from offchain.errors import CodedError, OffchainError, status_of
 
 KINDS = {k.name: k for k in att.Kind}
 KIND_NAMES = {int(k): k.name for k in att.Kind}
@@ -29,15 +29,32 @@ MAX_SKEW_S = 300
 
 
 class OracleError(OffchainError):
-    """An oracle could not produce or sign a result."""
+    """An oracle could not produce or sign a result.
+
+    Its status is its code's (`offchain.errors.HTTP_STATUS`), with two exceptions that carry
+    their own: an error an oracle reports for another family (`OracleError.reporting`), and
+    the answer of a remote oracle instance, whose status is what that instance said.
+    """
 
     code = "oracle_error"
 
-    def __init__(self, code: str, detail: str, http_status: int = 422) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-        self.http_status = http_status
+    def __init__(self, code: str, detail: str, http_status: int | None = None) -> None:
+        super().__init__(code, detail)
+        # Deprecated as an argument for anything but a remote instance's answer: the
+        # wrappers in oracles/tariff and oracles/xray still forward a wrapped error's status
+        # here; `OracleError.reporting(exc)` says the same without a number.
+        self._status = http_status
+
+    @classmethod
+    def reporting(cls, error: CodedError, detail: str | None = None) -> OracleError:
+        """`error` (of another family) as an oracle error: same code, same status."""
+        out = cls(error.code, error.detail if detail is None else detail)
+        out._status = error.http_status
+        return out
+
+    @property
+    def http_status(self) -> int:
+        return status_of(self) if self._status is None else self._status
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -157,7 +174,6 @@ class OracleInstance:
             raise OracleError(
                 "bad_time",
                 f"issued_at {issued_at} is {issued_at - now:+d} s from this instance's clock",
-                400,
             )
         result = self.oracle.evaluate(request)
         a = att.Attestation(
@@ -187,10 +203,9 @@ class OracleInstance:
             raise OracleError(
                 "bad_time",
                 f"issued_at {issued_at} is {issued_at - now:+d} s from this instance's clock",
-                400,
             )
         if not requests:
-            raise OracleError("empty_batch", "a batch needs at least one request", 400)
+            raise OracleError("empty_batch", "a batch needs at least one request")
         results = [self.oracle.evaluate(r) for r in requests]
         tree = att.results_tree([(r.subject, r.result_hash) for r in results])
         b = att.BatchAttestation(

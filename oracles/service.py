@@ -196,7 +196,7 @@ class HttpInstance:
             raise OracleError(
                 body.get("error", "instance_error"),
                 f"{self.name}: {body.get('detail', resp.text[:200])}",
-                resp.status_code,
+                http_status=resp.status_code,  # what the instance answered, kept as it said
             )
         signed = signed_from_json(resp.json())
         # An instance must not be trusted to report its own result honestly: the aggregator
@@ -223,7 +223,7 @@ class HttpInstance:
             raise OracleError(
                 body.get("error", "instance_error"),
                 f"{self.name}: {body.get('detail', resp.text[:200])}",
-                resp.status_code,
+                http_status=resp.status_code,  # what the instance answered, kept as it said
             )
         return signed_batch_from_json(resp.json())
 

@@ -48,14 +48,12 @@ async def read_capped(request: Request, cap: int) -> bytes:
     """The request body, refusing (413) more than `cap` bytes without reading it all."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > cap:
-        raise DocumentError(
-            "xml_too_large", f"body of {declared} bytes is over the {cap}-byte cap", 413
-        )
+        raise DocumentError("xml_too_large", f"body of {declared} bytes is over the {cap}-byte cap")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > cap:
-            raise DocumentError("xml_too_large", f"body is over the {cap}-byte cap", 413)
+            raise DocumentError("xml_too_large", f"body is over the {cap}-byte cap")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -162,7 +160,6 @@ def get_receipt(doc_hash: str, ctx: NodeDep, _: UserDep) -> dict[str, Any]:
             "not_anchored",
             f"document {doc.doc_hash} is {doc.state}; its batch is not anchored "
             "yet (batches close every few seconds)",
-            409,
         )
     return receipt.to_json()
 
@@ -209,7 +206,7 @@ async def verify(
     cap = ctx.settings.documents.max_xml_bytes
     xml = await document.read(cap + 1)
     if len(xml) > cap:
-        raise DocumentError("xml_too_large", f"document is over the {cap}-byte cap", 413)
+        raise DocumentError("xml_too_large", f"document is over the {cap}-byte cap")
     if len(receipt) > _MAX_RECEIPT_BYTES:
         raise DocumentError("invalid_receipt", "receipt is too large to be a receipt")
     parsed = Receipt.from_json(receipt)

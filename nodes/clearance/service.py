@@ -59,7 +59,9 @@ MIGRATIONS = [
 
 
 class ClearanceError(OracleError):
-    pass
+    """A declaration or re-route this node refuses (statuses: HTTP_STATUS["clearance_error"])."""
+
+    code = "clearance_error"
 
 
 class ClearanceService:
@@ -134,7 +136,6 @@ class ClearanceService:
                     "declaration_exists",
                     f"declaration {decl.declaration_id} was already lodged with other content; "
                     "amend it under a new declaration id",
-                    409,
                 )
             return self._after(decl, {**existing, "duplicate": True})
         self._check_codes(decl)
@@ -207,7 +208,7 @@ class ClearanceService:
             try:
                 table.lookup(item.hs_code)
             except TariffError as exc:
-                raise ClearanceError(exc.code, f"item {item.sequence}: {exc.detail}", 422) from None
+                raise ClearanceError(exc.code, f"item {item.sequence}: {exc.detail}") from None
 
     def pre_clearance(self, decl_json: dict[str, Any]) -> dict[str, Any]:
         """Attest the AI oracles' results on the declaration (settings.clearance.oracles).
@@ -254,7 +255,6 @@ class ClearanceService:
             raise ClearanceError(
                 "permit_draw_failed",
                 f"the decision was attested, but drawing the permits failed: {exc}",
-                409,
             ) from exc
         return (
             [{"permit": pid, "hs_code": hs, "quantity": str(q)} for (pid, hs), q in lines.items()]
@@ -269,14 +269,14 @@ class ClearanceService:
         rec = self.get(declaration_id)
         if rec is None:
             raise ClearanceError(
-                "unknown_declaration", f"no declaration {declaration_id} on this node", 404
+                "unknown_declaration", f"no declaration {declaration_id} on this node"
             )
         try:
             new = Channel(channel)
         except ValueError:
-            raise ClearanceError("invalid_channel", "channel must be C1, C2 or C3", 400) from None
+            raise ClearanceError("invalid_channel", "channel must be C1, C2 or C3") from None
         if new == rec["channel"]:
-            raise ClearanceError("same_channel", f"the declaration is already {new}", 409)
+            raise ClearanceError("same_channel", f"the declaration is already {new}")
         rows = self.db.query(
             "SELECT decision FROM declarations WHERE declaration_id = ?", (declaration_id,)
         )

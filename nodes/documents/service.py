@@ -50,13 +50,17 @@ _MEMBER_CACHE_S = 30.0
 
 
 class DocumentError(OffchainError):
-    """A request about documents that cannot be served as asked."""
+    """A request about documents that cannot be served as asked.
 
-    def __init__(self, code: str, detail: str, status: int = 400) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-        self.http_status = status
+    Codes: unknown_member, unknown_document, unknown_batch (404); inactive_member,
+    not_anchored, already_sent_elsewhere, no_encryption_key (409); xml_too_large (413);
+    invalid_receipt, invalid_recipient, invalid_hash, ... (400).
+    """
+
+    code = "document_error"
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(code, detail)
 
 
 @dataclass(frozen=True)
@@ -120,20 +124,17 @@ class DocumentService:
             except ContractReverted as exc:
                 if exc.error == "UnknownMember":
                     raise DocumentError(
-                        "unknown_member", f"{recipient} is not a member of the consortium", 404
+                        "unknown_member", f"{recipient} is not a member of the consortium"
                     ) from None
                 raise
             self._members[recipient] = (time.monotonic(), member)
         if not member.active:
-            raise DocumentError(
-                "inactive_member", f"{recipient} is no longer an active member", 409
-            )
+            raise DocumentError("inactive_member", f"{recipient} is no longer an active member")
         key = bytes.fromhex(member.x25519_key[2:])
         if not any(key):
             raise DocumentError(
                 "no_encryption_key",
                 f"{recipient} has not published an X25519 key in the registry",
-                409,
             )
         return key
 
@@ -184,7 +185,6 @@ class DocumentService:
                 f"({doc.state}); it is not sent to {recipient}. A document goes to one "
                 "partner customs: to send the same content to another, issue it under its "
                 "own document number",
-                409,
             )
 
     def recipient_key(self, recipient: str) -> bytes:
@@ -304,7 +304,7 @@ class DocumentService:
         doc = self.outbox.document(_norm_hash(doc_hash))
         if doc is None:
             raise DocumentError(
-                "unknown_document", f"no document {doc_hash} was submitted through this node", 404
+                "unknown_document", f"no document {doc_hash} was submitted through this node"
             )
         return doc
 
@@ -587,7 +587,7 @@ class DocumentService:
     def open_received(self, doc_hash: str) -> bytes:
         rec = self.inbox.get(_norm_hash(doc_hash))
         if rec is None:
-            raise DocumentError("unknown_document", f"no document {doc_hash} was received", 404)
+            raise DocumentError("unknown_document", f"no document {doc_hash} was received")
         return crypto.unseal(self.box_key, self.store.get(rec.cid))
 
     def open_own(self, doc_hash: str) -> bytes:
@@ -601,7 +601,7 @@ class DocumentService:
         doc = self.document(doc_hash)
         if doc.state != "anchored":
             raise DocumentError(
-                "not_anchored", f"document {doc.doc_hash} is {doc.state}, not anchored yet", 409
+                "not_anchored", f"document {doc.doc_hash} is {doc.state}, not anchored yet"
             )
         rc = self.chain.documents.revoke_document(
             self.chain.sender(self.issuer_key),
@@ -618,7 +618,7 @@ class DocumentService:
         root = _norm_hash(root)
         batch = self.outbox.batch(root)
         if batch is None or batch.state != "anchored":
-            raise DocumentError("unknown_batch", f"no anchored batch {root} on this node", 404)
+            raise DocumentError("unknown_batch", f"no anchored batch {root} on this node")
         rc = self.chain.documents.revoke_batch(self.chain.sender(self.issuer_key), root, reason)
         tx = "0x" + bytes(rc["transactionHash"]).hex()
         self.log.record_many(

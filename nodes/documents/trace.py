@@ -29,7 +29,7 @@ def trace_document(service: DocumentService, doc_hash: str) -> dict[str, Any]:
     in_doc = service.inbox.get(h)
     records = service.log.events(h)
     if out_doc is None and in_doc is None and not records:
-        raise DocumentError("unknown_document", f"this node has no record of document {h}", 404)
+        raise DocumentError("unknown_document", f"this node has no record of document {h}")
     root = (out_doc.batch_root if out_doc else None) or (in_doc.receipt["root"] if in_doc else None)
     timeline = [_chain_entry(service, e) for e in _chain_events(service, h, root)]
     checks = _Reverifier(service, h, out_doc, in_doc)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from offchain.errors import CodedError
+from offchain.errors import OffchainError
 from offchain.manifests import Manifest, ManifestLine
 
 MIGRATIONS = [
@@ -98,19 +98,10 @@ LINE_COLUMNS = (
 )
 
 
-class ManifestError(CodedError):
+class ManifestError(OffchainError):
     """A manifest request that cannot be served: codes and statuses below (422 otherwise)."""
 
-    HTTP_STATUS = {
-        "unknown_manifest": 404,
-        "manifest_exists": 409,
-        "transport_document_exists": 409,
-        "not_forwarded": 409,
-        "partner_unavailable": 502,
-        "not_received_yet": 409,
-        "invalid_request": 400,
-    }
-    DEFAULT_STATUS = 422
+    code: str = "manifest_error"
 
 
 @dataclass(frozen=True)

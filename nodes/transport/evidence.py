@@ -25,7 +25,7 @@ import math
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from web3 import Web3
 
@@ -33,7 +33,7 @@ from chain.context import Chain
 from chain.errors import ContractReverted
 from chain.transport import trip_id_bytes
 from offchain.db import Database
-from offchain.errors import CodedError
+from offchain.errors import OffchainError
 from offchain.hexbytes import hex0x, to_bytes32
 from offchain.keystore import role_account_name
 from offchain.merkle import HASH_SIZE, MerkleTree
@@ -67,11 +67,10 @@ _MIGRATIONS = [
 ]
 
 
-class EvidenceError(CodedError):
+class EvidenceError(OffchainError):
     """A proof cannot be given: `unknown_event` (404) or `not_anchored` (409, try later)."""
 
     code: str = "evidence_error"
-    HTTP_STATUS: ClassVar[Mapping[str, int]] = {"unknown_event": 404, "not_anchored": 409}
 
 
 class TripEvidence:

@@ -22,8 +22,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from eth_utils import keccak
 
@@ -36,7 +35,7 @@ from nodes.transport.trips import ARRIVED, CLOSED, ID_RE, OPEN, Trip, TripBook
 from offchain.alerts import AlertStore, NewAlert
 from offchain.db import Database
 from offchain.devices import DeviceRegistry
-from offchain.errors import CodedError, OffchainError
+from offchain.errors import OffchainError
 from offchain.geo import Corridor, GeoIndex
 from offchain.ingest import Ingester, create_tables
 from offchain.keystore import role_account_name
@@ -49,20 +48,12 @@ SEAL_KINDS = {"seal_open_outside_zone"}
 MAX_TRIP_S = 30 * 86400
 
 
-class TransportError(CodedError):
+class TransportError(OffchainError):
     """Codes: unknown_trip, unknown_device (404), trip_exists, trip_closed, not_arrived,
     not_overdue (409), unknown_zone, no_corridor, invalid_trip, invalid_device,
     reason_required, invalid_reason (400)."""
 
     code: str = "transport_error"
-    HTTP_STATUS: ClassVar[Mapping[str, int]] = {
-        "unknown_trip": 404,
-        "unknown_device": 404,
-        "trip_exists": 409,
-        "trip_closed": 409,
-        "not_arrived": 409,
-        "not_overdue": 409,
-    }
 
 
 def _utc(ts: float) -> str:

@@ -119,7 +119,7 @@ async def submit(
     xml = await upload.read(cap + 1)
     if len(xml) > cap:
         raise DocumentError(
-            "xml_too_large", f"{upload.filename} is over the {cap:,}-byte limit of this node", 413
+            "xml_too_large", f"{upload.filename} is over the {cap:,}-byte limit of this node"
         )
     if not xml.strip():
         raise DocumentError("empty_file", f"{upload.filename} is empty")
@@ -172,7 +172,6 @@ def receipt_download(
             "not_anchored",
             f"document {doc.doc_hash} is {doc.state}; its "
             "receipt exists once its batch is anchored (a few seconds)",
-            409,
         )
     name = f"receipt-{doc.doc_type}-{doc.doc_hash[2:12]}.json"
     return Response(

@@ -90,7 +90,7 @@ async def verify(
     xml = await upload.read(cap + 1)
     if len(xml) > cap:
         raise DocumentError(
-            "xml_too_large", f"{upload.filename} is over the {cap:,}-byte limit of this node", 413
+            "xml_too_large", f"{upload.filename} is over the {cap:,}-byte limit of this node"
         )
     receipt_text = await _receipt_text(form)
     receipt = Receipt.from_json(receipt_text)  # DocumentRejected invalid_receipt says why

@@ -1,7 +1,7 @@
 """Errors of the content-addressed store: one family, each naming the object and the fix.
 
-Each carries the `code` and `detail` every off-chain error has, and an `http_status` hint
-for the API layer (see `offchain.errors`).
+Each carries the `code` and `detail` every off-chain error has; the HTTP status of each
+class is in `offchain.errors.HTTP_STATUS`.
 """
 
 from __future__ import annotations
@@ -13,18 +13,15 @@ class StoreError(OffchainError):
     """Base of everything the content store raises on purpose."""
 
     code = "store_error"
-    http_status = 500
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
-        self.detail = detail
 
 
 class InvalidCid(StoreError, ValueError):
     """A string that is not a CIDv1 / raw / sha2-256 / base32 address."""
 
     code = "invalid_cid"
-    http_status = 400
 
     def __init__(self, cid: object, reason: str) -> None:
         self.cid = cid
@@ -36,7 +33,6 @@ class ContentNotFound(StoreError, LookupError):
     """No object with this CID is held by the store."""
 
     code = "content_not_found"
-    http_status = 404
 
     def __init__(self, cid: str, where: str) -> None:
         self.cid = cid
@@ -47,7 +43,6 @@ class ContentCorrupted(StoreError):
     """The stored bytes no longer hash to their CID: the copy is damaged, never returned."""
 
     code = "content_corrupted"
-    http_status = 500
 
     def __init__(self, cid: str, where: str) -> None:
         self.cid = cid
@@ -61,7 +56,6 @@ class ContentTooLarge(StoreError, ValueError):
     """An object above the store's per-object size cap."""
 
     code = "content_too_large"
-    http_status = 413
 
     def __init__(self, size: int, limit: int) -> None:
         self.size = size
@@ -76,4 +70,3 @@ class StoreUnavailable(StoreError):
     """The backing service (an IPFS daemon) does not answer or answers nonsense."""
 
     code = "store_unavailable"
-    http_status = 503

@@ -20,18 +20,6 @@ from __future__ import annotations
 
 from offchain.errors import OffchainError
 
-HTTP_STATUS = {
-    "bad_number": 422,
-    "bad_value": 422,
-    "bad_date": 422,
-    "one_class": 422,
-    "too_few_rows": 422,
-    "model_missing": 404,
-    "model_incompatible": 409,
-    "model_corrupt": 409,
-    "upload_too_large": 413,
-}
-
 
 class AuditError(OffchainError):
     """Audit data or model refused; `detail` says what is wrong and how to fix it."""
@@ -39,10 +27,4 @@ class AuditError(OffchainError):
     code: str = "audit_error"
 
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-
-    @property
-    def http_status(self) -> int:
-        return HTTP_STATUS.get(self.code, 400)
+        super().__init__(code, detail)

@@ -86,12 +86,11 @@ def rows_from_declaration(decl: dict[str, Any], columns: dict[str, str]) -> list
 
 def _rows(rows: Any, what: str) -> pd.DataFrame:
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
-        raise OracleError("invalid_request", f"{what} must be a non-empty list of objects", 400)
+        raise OracleError("invalid_request", f"{what} must be a non-empty list of objects")
     if len(rows) > MAX_REQUEST_ROWS:
         raise OracleError(
             "invalid_request",
             f"{len(rows)} declarations; at most {MAX_REQUEST_ROWS} per request",
-            400,
         )
     cols = list(dict.fromkeys(k for r in rows for k in r))
     data = {c: ["" if r.get(c) is None else str(r.get(c)) for r in rows] for c in cols}
@@ -111,26 +110,26 @@ class AuditOracle(Oracle):
         ids = request.get("selected")
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
             raise OracleError(
-                "invalid_request", "`selected` must be a non-empty list of declaration ids", 400
+                "invalid_request", "`selected` must be a non-empty list of declaration ids"
             )
         if len(set(ids)) != len(ids):
-            raise OracleError("invalid_request", "`selected` lists a declaration twice", 400)
+            raise OracleError("invalid_request", "`selected` lists a declaration twice")
         return ids
 
     def subject(self, request: dict[str, Any]) -> bytes:
         if not isinstance(request, dict):
-            raise OracleError("invalid_request", "an audit request is a JSON object", 400)
+            raise OracleError("invalid_request", "an audit request is a JSON object")
         if "declaration" in request:
             decl = request["declaration"]
             if isinstance(decl, dict) and isinstance(decl.get("items"), list):
                 try:  # a lodged declaration: the same subject as its TARIFF and CLEARANCE results
                     return declaration_hash(load_declaration_json(decl))
                 except DeclarationRejected as exc:
-                    raise OracleError(exc.code, exc.detail, exc.http_status) from None
+                    raise OracleError.reporting(exc) from None
             column = self.model.mapping.column("declaration_id")
             did = decl.get(column) if isinstance(decl, dict) else None
             if not did:
-                raise OracleError("invalid_request", f"the declaration has no {column!r}", 400)
+                raise OracleError("invalid_request", f"the declaration has no {column!r}")
             return hash_json({"audit_declaration": str(did)})
         last = self._last
         # `evaluate` computes then asks for the subject of the same request object
@@ -139,7 +138,7 @@ class AuditOracle(Oracle):
 
     def compute(self, request: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(request, dict):
-            raise OracleError("invalid_request", "an audit request is a JSON object", 400)
+            raise OracleError("invalid_request", "an audit request is a JSON object")
         try:
             if "declaration" in request:
                 return self._one(request["declaration"])
@@ -150,10 +149,8 @@ class AuditOracle(Oracle):
             if "selected" in request:
                 return self._attest(self._ids(request), [])
         except AuditError as exc:
-            raise OracleError(exc.code, exc.detail, exc.http_status) from exc
-        raise OracleError(
-            "invalid_request", "give `declaration`, `declarations` or `selected`", 400
-        )
+            raise OracleError.reporting(exc) from exc
+        raise OracleError("invalid_request", "give `declaration`, `declarations` or `selected`")
 
     def _one(self, row: Any) -> dict[str, Any]:
         if isinstance(row, dict) and isinstance(row.get("items"), list):
@@ -161,9 +158,7 @@ class AuditOracle(Oracle):
         rows = row if isinstance(row, list) else [row]
         frame = prepare_for(self.model, _rows(rows, "declaration"), need_label=False).frame
         if frame["declaration_id"].nunique() != 1:
-            raise OracleError(
-                "invalid_request", "the items of `declaration` carry different ids", 400
-            )
+            raise OracleError("invalid_request", "the items of `declaration` carry different ids")
         X, score = self.model.score(frame)
         i = int(np.argmax(score))  # a declaration is as risky as its riskiest item
         rs = explain.reasons(
@@ -191,9 +186,9 @@ class AuditOracle(Oracle):
         score = np.round(per.to_numpy(dtype="float64"), SCORE_DECIMALS)
         top, pct = request.get("top"), request.get("select_pct")
         if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 1):
-            raise OracleError("invalid_request", "`top` must be a positive integer", 400)
+            raise OracleError("invalid_request", "`top` must be a positive integer")
         if pct is not None and (not isinstance(pct, (int, float)) or isinstance(pct, bool)):
-            raise OracleError("invalid_request", "`select_pct` must be a number", 400)
+            raise OracleError("invalid_request", "`select_pct` must be a number")
         picked = select(
             score,
             None

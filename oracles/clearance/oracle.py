@@ -69,11 +69,11 @@ class ClearanceOracle(Oracle):
     def _declaration(request: dict[str, Any]) -> Declaration:
         body = request.get("reroute", request) if isinstance(request, dict) else None
         if not isinstance(body, dict) or "declaration" not in body:
-            raise OracleError("invalid_request", "a clearance request needs a `declaration`", 400)
+            raise OracleError("invalid_request", "a clearance request needs a `declaration`")
         try:
             return load_declaration_json(body["declaration"])
         except DeclarationRejected as exc:
-            raise OracleError(exc.code, exc.detail, exc.http_status) from None
+            raise OracleError.reporting(exc) from None
 
     def compute(self, request: dict[str, Any]) -> dict[str, Any]:
         if "reroute" in request:
@@ -124,7 +124,6 @@ class ClearanceOracle(Oracle):
             raise OracleError(
                 "invalid_request",
                 "manifest: one finding per cited transport document line is needed",
-                400,
             )
         try:
             merged = []
@@ -141,7 +140,7 @@ class ClearanceOracle(Oracle):
             tolerances = given.get("tolerances") or {}
             return match_citations([it.hs_code for it in decl.items], merged, tolerances)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise OracleError("invalid_request", f"manifest: {exc}", 400) from None
+            raise OracleError("invalid_request", f"manifest: {exc}") from None
 
     def _reroute(self, r: dict[str, Any]) -> dict[str, Any]:
         """An officer's re-route, attested like a decision: every instance checks that it
@@ -156,7 +155,6 @@ class ClearanceOracle(Oracle):
                 f"declaration {decl.declaration_id}: the re-route names result "
                 f"{r.get('previous_result_hash')}, the chain holds "
                 f"{'none' if latest is None else '0x' + latest.result_hash.hex()}",
-                409,
             )
         missing = [k for k in ("from", "to", "officer", "reason") if not r.get(k)]
         if missing or r["to"] not in ("C1", "C2", "C3") or r["to"] == r["from"]:
@@ -164,7 +162,6 @@ class ClearanceOracle(Oracle):
                 "invalid_reroute",
                 f"a re-route needs from, to (another of C1/C2/C3), officer and "
                 f"reason; missing or wrong: {missing or ['to']}",
-                400,
             )
         return {
             "declaration_id": decl.declaration_id,
@@ -205,7 +202,7 @@ class ClearanceOracle(Oracle):
                     net_mass_kg=Decimal(str(it.net_mass_kg)),
                 )
             except TariffError as exc:
-                raise OracleError(exc.code, f"item {it.sequence}: {exc.detail}", 422) from None
+                raise OracleError(exc.code, f"item {it.sequence}: {exc.detail}") from None
             total_duty += d.amount
             total_vat += d.vat_amount
             line = {"sequence": it.sequence, **_plain(d.to_json())}

@@ -29,8 +29,6 @@ class XrayError(OffchainError):
 
     code = "xray_error"
 
-    def __init__(self, code: str, detail: str, http_status: int | None = None) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-        self.http_status = http_status or HTTP_STATUS_BY_CODE.get(code, 400)
+    def __init__(self, code: str, detail: str) -> None:
+        # The statuses moved to offchain.errors.HTTP_STATUS["xray_error"].
+        super().__init__(code, detail)

@@ -62,7 +62,7 @@ def test_acting_as_unconfigured_member_names_the_configured_ones(settings, deplo
     out = sc(settings, "members", "vote", "1", "--as", "QQ", "--json")
     assert out.returncode == 1
     err = json.loads(out.stdout)
-    assert err["error"] == "UnknownMemberError"
+    assert err["error"] == "unknown_member"  # the code the API answers too
     assert "TW, SG, NZ" in err["detail"]
 
 
