@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
@@ -59,6 +60,9 @@ def node(request: Request) -> NodeContext:
     return request.app.state.node
 
 
+NodeDep = Annotated[NodeContext, Depends(node)]
+
+
 def sessions(request: Request) -> SessionStore:
     return request.app.state.console_sessions
 
@@ -77,10 +81,13 @@ def signed_in(request: Request) -> Viewer:
     return Viewer(user, s)
 
 
+SignedInDep = Annotated[Viewer, Depends(signed_in)]
+
+
 def role(*roles: str) -> Callable[..., Viewer]:
     """Dependency: a signed-in user with one of `roles` (admin always); else a 403 page."""
 
-    def check(v: Viewer = Depends(signed_in)) -> Viewer:
+    def check(v: SignedInDep) -> Viewer:
         if not v.can(*roles):
             raise PageForbidden(v, roles)
         return v

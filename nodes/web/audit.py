@@ -24,7 +24,7 @@ from starlette.datastructures import UploadFile
 
 from nodes.api.audit import audit_model, prepare_upload
 from nodes.context import NodeContext
-from nodes.web.access import PREFIX, UploadTooLarge, Viewer, checked_form, node, role
+from nodes.web.access import PREFIX, NodeDep, UploadTooLarge, Viewer, checked_form, role
 from nodes.web.render import ConsoleRoute, page
 from oracles.audit import service
 from oracles.audit.errors import AuditError
@@ -108,15 +108,13 @@ def _render(
 
 
 @router.get("/audit")
-def audit_page(
-    request: Request, v: Viewer = Depends(role(*AUDITORS)), ctx: NodeContext = Depends(node)
-) -> Response:
+def audit_page(request: Request, ctx: NodeDep, v: Viewer = Depends(role(*AUDITORS))) -> Response:
     return _render(request, v, ctx)
 
 
 @router.post("/audit")
 async def audit_upload(
-    request: Request, v: Viewer = Depends(role(*AUDITORS)), ctx: NodeContext = Depends(node)
+    request: Request, ctx: NodeDep, v: Viewer = Depends(role(*AUDITORS))
 ) -> Response:
     cfg = audit_settings(ctx.settings)
     cap = cfg.max_upload_bytes
@@ -184,9 +182,7 @@ def _score(request: Request, ctx: NodeContext, body: bytes, name: str, by: str) 
 
 
 @router.get("/audit/ranking.csv")
-def ranking_csv(
-    request: Request, v: Viewer = Depends(role(*AUDITORS)), ctx: NodeContext = Depends(node)
-) -> Response:
+def ranking_csv(request: Request, ctx: NodeDep, v: Viewer = Depends(role(*AUDITORS))) -> Response:
     """The ranked declarations of the last file scored here (its top rows, with reasons)."""
     scored = _last(request)
     if scored is None:

@@ -10,10 +10,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from nodes.context import NodeContext
 from nodes.documents.trace import trace_document
 from nodes.transport.trace import trace_trip
-from nodes.web.access import PREFIX, Viewer, node, role
+from nodes.web.access import PREFIX, NodeDep, Viewer, role
 from nodes.web.declaration_trace import trace_company, trace_declaration
 from nodes.web.render import ConsoleRoute, page
 
@@ -28,12 +27,12 @@ _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 @router.get("/trace")
 def trace_form(
     request: Request,
+    ctx: NodeDep,
     doc: str | None = None,
     trip: str | None = None,
     declaration: str | None = None,
     importer: str | None = None,
     v: Viewer = Depends(role(*TRACERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     """The search form; with `doc`, `trip`, `declaration` or `importer` filled in, go to
     that trace."""
@@ -76,8 +75,8 @@ def trace_form(
 async def trace_doc(
     request: Request,
     doc_hash: str,
+    ctx: NodeDep,
     v: Viewer = Depends(role(*TRACERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     result = await run_in_threadpool(trace_document, ctx.documents, doc_hash)
     ok = all(e["reverified"]["ok"] for e in result["timeline"])
@@ -88,8 +87,8 @@ async def trace_doc(
 async def trace_trip_page(
     request: Request,
     trip_id: str,
+    ctx: NodeDep,
     v: Viewer = Depends(role(*TRACERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     result = await run_in_threadpool(trace_trip, ctx.transport, trip_id)
     return page(request, "trace_trip.html", v, title=f"Trip trace {trip_id}", t=result)
@@ -99,8 +98,8 @@ async def trace_trip_page(
 async def trace_declaration_page(
     request: Request,
     declaration_id: str,
+    ctx: NodeDep,
     v: Viewer = Depends(role(*TRACERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     result = await run_in_threadpool(trace_declaration, ctx, declaration_id)
     ok = all(e["reverified"]["ok"] for e in result["timeline"])
@@ -118,8 +117,8 @@ async def trace_declaration_page(
 async def trace_company_page(
     request: Request,
     importer_id: str,
+    ctx: NodeDep,
     v: Viewer = Depends(role(*TRACERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     result = await run_in_threadpool(trace_company, ctx, importer_id)
     ok = all(d["reverified"]["ok"] for d in result["declarations"])

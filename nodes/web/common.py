@@ -7,7 +7,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
@@ -17,11 +17,10 @@ from nodes.auth import AuthError
 from nodes.context import NodeContext
 from nodes.web.access import (
     PREFIX,
-    Viewer,
+    NodeDep,
+    SignedInDep,
     checked_form,
-    node,
     sessions,
-    signed_in,
 )
 from nodes.web.render import ConsoleRoute, error_page, page
 
@@ -84,7 +83,7 @@ def signin_form(request: Request, next: str | None = None, why: str | None = Non
 
 
 @router.post("/signin")
-async def signin(request: Request, ctx: NodeContext = Depends(node)) -> Response:
+async def signin(request: Request, ctx: NodeDep) -> Response:
     form = await checked_form(request, None)
     key = str(form.get("api_key") or "").strip()
     target = _safe_next(str(form.get("next") or ""))
@@ -118,7 +117,7 @@ async def signin(request: Request, ctx: NodeContext = Depends(node)) -> Response
 
 
 @router.post("/signout")
-async def signout(request: Request, v: Viewer = Depends(signed_in)) -> Response:
+async def signout(request: Request, v: SignedInDep) -> Response:
     await checked_form(request, v)
     store = sessions(request)
     store.end(v.session.sid)
@@ -128,9 +127,7 @@ async def signout(request: Request, v: Viewer = Depends(signed_in)) -> Response:
 
 
 @router.get("/")
-async def overview(
-    request: Request, v: Viewer = Depends(signed_in), ctx: NodeContext = Depends(node)
-) -> Response:
+async def overview(request: Request, v: SignedInDep, ctx: NodeDep) -> Response:
     h = await run_in_threadpool(_node_health, ctx)
     return page(
         request, "overview.html", v, title="Overview", health=h, task=ROLE_TASKS.get(v.role, "")
@@ -138,9 +135,7 @@ async def overview(
 
 
 @router.get("/node")
-async def node_page(
-    request: Request, v: Viewer = Depends(signed_in), ctx: NodeContext = Depends(node)
-) -> Response:
+async def node_page(request: Request, v: SignedInDep, ctx: NodeDep) -> Response:
     h = await run_in_threadpool(_node_health, ctx)
     members, members_error = [], None
     try:

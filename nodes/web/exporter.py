@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 from chain.errors import ChainError
 from nodes.context import NodeContext
 from nodes.documents.service import DocumentError
-from nodes.web.access import PREFIX, Viewer, checked_form, node, role
+from nodes.web.access import PREFIX, NodeDep, Viewer, checked_form, role
 from nodes.web.render import ConsoleRoute, page, when
 from offchain.doctypes import DOC_TYPES
 from offchain.outbox import OutDocument
@@ -82,9 +82,9 @@ def _rows(ctx: NodeContext, v: Viewer, mine: bool) -> list[dict[str, Any]]:
 @router.get("/documents")
 async def documents(
     request: Request,
+    ctx: NodeDep,
     mine: int | None = None,
     v: Viewer = Depends(role(*SUBMITTERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     # Exporters see their own submissions by default; officers the node's.
     only_mine = bool(mine) if mine is not None else v.role == "exporter"
@@ -107,7 +107,7 @@ async def documents(
 
 @router.post("/documents")
 async def submit(
-    request: Request, v: Viewer = Depends(role(*SUBMITTERS)), ctx: NodeContext = Depends(node)
+    request: Request, ctx: NodeDep, v: Viewer = Depends(role(*SUBMITTERS))
 ) -> Response:
     cap = ctx.settings.documents.max_xml_bytes
     form = await checked_form(request, v, max_bytes=cap + FORM_OVERHEAD, max_files=1)
@@ -138,8 +138,8 @@ async def submit(
 async def document(
     request: Request,
     doc_hash: str,
+    ctx: NodeDep,
     v: Viewer = Depends(role(*SUBMITTERS, "auditor")),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     doc = ctx.documents.document(doc_hash)
     state = await run_in_threadpool(display_state, ctx, doc)
@@ -162,8 +162,8 @@ async def document(
 @router.get("/documents/{doc_hash}/receipt")
 def receipt_download(
     doc_hash: str,
+    ctx: NodeDep,
     v: Viewer = Depends(role(*SUBMITTERS, "auditor")),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     doc = ctx.documents.document(doc_hash)
     receipt = ctx.documents.receipt(doc)

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from nodes.context import NodeContext
-from nodes.web.access import PREFIX, Viewer, node, role
+from nodes.web.access import PREFIX, NodeDep, Viewer, role
 from nodes.web.render import ConsoleRoute, page
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
@@ -21,9 +20,9 @@ READERS = ("officer", "auditor")
 @router.get("/manifests")
 async def pre_arrival(
     request: Request,
+    ctx: NodeDep,
     lane: str | None = None,
     v: Viewer = Depends(role(*READERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     wanted = lane if lane in ("C2", "C3") else None
     lines = await run_in_threadpool(ctx.manifests.pre_arrival, lane=wanted)
@@ -42,9 +41,9 @@ async def pre_arrival(
 @router.get("/manifests/followup")
 async def followup(
     request: Request,
+    ctx: NodeDep,
     days: int | None = None,
     v: Viewer = Depends(role(*READERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     n = days if days is not None and 0 <= days <= 365 else None
     undeclared = await run_in_threadpool(ctx.manifests.undeclared, days=n)
@@ -64,9 +63,9 @@ async def followup(
 async def manifest_page(
     ref: str,
     request: Request,
+    ctx: NodeDep,
     sender: str | None = None,
     v: Viewer = Depends(role(*READERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     m = await run_in_threadpool(ctx.manifests.show, ref, sender)
     return page(request, "manifest.html", v, title=f"Manifest {m['manifest']}", m=m)

@@ -18,7 +18,7 @@ from nodes.context import NodeContext
 from nodes.documents.service import DocumentError
 from nodes.errors import ApiError
 from nodes.transport.monitor import SOURCE as TRANSPORT
-from nodes.web.access import PREFIX, Viewer, checked_form, node, role
+from nodes.web.access import PREFIX, NodeDep, Viewer, checked_form, role
 from nodes.web.render import ConsoleRoute, page
 from nodes.web.tripmap import trip_map
 from offchain.alerts import SEVERITIES, UnknownAlert, severities
@@ -37,9 +37,7 @@ STREAM_SPAN_S = 5.0
 
 
 @router.get("/inbox")
-async def inbox(
-    request: Request, v: Viewer = Depends(role(*OFFICERS)), ctx: NodeContext = Depends(node)
-) -> Response:
+async def inbox(request: Request, ctx: NodeDep, v: Viewer = Depends(role(*OFFICERS))) -> Response:
     docs = await run_in_threadpool(ctx.documents.inbox.list, limit=200)
     valid = sum(1 for d in docs if d.valid)
     return page(
@@ -48,9 +46,7 @@ async def inbox(
 
 
 @router.get("/inbox/{doc_hash}/document")
-def received_document(
-    doc_hash: str, v: Viewer = Depends(role(*READERS)), ctx: NodeContext = Depends(node)
-) -> Response:
+def received_document(doc_hash: str, ctx: NodeDep, v: Viewer = Depends(role(*READERS))) -> Response:
     xml = ctx.documents.open_received(doc_hash)
     return Response(
         xml,
@@ -63,9 +59,7 @@ def received_document(
 
 
 @router.get("/verify")
-def verify_form(
-    request: Request, v: Viewer = Depends(role(*READERS)), ctx: NodeContext = Depends(node)
-) -> Response:
+def verify_form(request: Request, ctx: NodeDep, v: Viewer = Depends(role(*READERS))) -> Response:
     return page(
         request,
         "verify.html",
@@ -77,9 +71,7 @@ def verify_form(
 
 
 @router.post("/verify")
-async def verify(
-    request: Request, v: Viewer = Depends(role(*READERS)), ctx: NodeContext = Depends(node)
-) -> Response:
+async def verify(request: Request, ctx: NodeDep, v: Viewer = Depends(role(*READERS))) -> Response:
     cap = ctx.settings.documents.max_xml_bytes
     form = await checked_form(
         request, v, max_bytes=cap + MAX_RECEIPT_BYTES + 16 * 1024, max_files=2
@@ -130,7 +122,7 @@ async def _receipt_text(form) -> str:
 
 @router.get("/declarations")
 async def declarations(
-    request: Request, v: Viewer = Depends(role(*READERS)), ctx: NodeContext = Depends(node)
+    request: Request, ctx: NodeDep, v: Viewer = Depends(role(*READERS))
 ) -> Response:
     rows = await run_in_threadpool(ctx.clearance.list, 200)
     stats = await run_in_threadpool(ctx.clearance.stats)
@@ -141,8 +133,8 @@ async def declarations(
 def declaration(
     request: Request,
     declaration_id: str,
+    ctx: NodeDep,
     v: Viewer = Depends(role(*READERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     rec = ctx.clearance.get(declaration_id)
     if rec is None:
@@ -185,9 +177,7 @@ def _severity_filter(request: Request) -> tuple[str, ...]:
 
 
 @router.get("/alerts")
-async def alerts(
-    request: Request, v: Viewer = Depends(role(*READERS)), ctx: NodeContext = Depends(node)
-) -> Response:
+async def alerts(request: Request, ctx: NodeDep, v: Viewer = Depends(role(*READERS))) -> Response:
     shown = _severity_filter(request)
     rows, last = await run_in_threadpool(recent_alerts, ctx, None, shown)
     unacked = sum(1 for a in rows if not a["acked_by"])
@@ -207,7 +197,7 @@ async def alerts(
 
 @router.post("/alerts/ack")
 async def ack_many(
-    request: Request, v: Viewer = Depends(role(*OFFICERS)), ctx: NodeContext = Depends(node)
+    request: Request, ctx: NodeDep, v: Viewer = Depends(role(*OFFICERS))
 ) -> Response:
     """Acknowledge at once every unacknowledged alert of one severity (e.g. all the info
     alerts, "arrived" and "closed") up to the newest the officer's page showed."""
@@ -237,11 +227,11 @@ async def ack_many(
 @router.get("/alerts/stream")
 async def alerts_stream(
     request: Request,
+    ctx: NodeDep,
     after_id: NewAfterId = None,
     subject: str | None = None,
     severity: str | None = None,
     v: Viewer = Depends(role(*READERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     """The API's alert stream, authenticated by the console session instead of a header
     (EventSource cannot send headers).
@@ -283,8 +273,8 @@ async def _bounded(body: AsyncIterator[str], span_s: float) -> AsyncIterator[str
 async def ack(
     request: Request,
     alert_id: RowId,
+    ctx: NodeDep,
     v: Viewer = Depends(role(*OFFICERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     form = await checked_form(request, v)
     note = str(form.get("note") or "")[:500]
@@ -304,9 +294,9 @@ async def ack(
 @router.get("/trips")
 async def trips(
     request: Request,
+    ctx: NodeDep,
     state: str | None = None,
     v: Viewer = Depends(role(*READERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     rows = await run_in_threadpool(ctx.transport.list_trips, state or None)
     return page(request, "trips.html", v, title="Trips", trips=rows, state=state or "")
@@ -337,8 +327,8 @@ def _trip_page_data(ctx: NodeContext, trip_id: str) -> dict[str, Any]:
 async def trip(
     request: Request,
     trip_id: str,
+    ctx: NodeDep,
     v: Viewer = Depends(role(*READERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     data = await run_in_threadpool(_trip_page_data, ctx, trip_id)
     return page(request, "trip.html", v, title=f"Trip {trip_id}", subject=trip_id, **data)

@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from nodes.context import NodeContext
 from nodes.payments.service import RELEASE_STATES, pay_through_gateway
-from nodes.web.access import PREFIX, PageForbidden, Viewer, checked_form, node, role
+from nodes.web.access import PREFIX, NodeDep, PageForbidden, Viewer, checked_form, role
 from nodes.web.render import ConsoleRoute, page
 from offchain.payments import PaymentError
 
@@ -35,7 +35,7 @@ def _mine(v: Viewer) -> str | None:
 
 @router.get("/payments")
 async def payments_page(
-    request: Request, v: Viewer = Depends(role(*TRADERS)), ctx: NodeContext = Depends(node)
+    request: Request, ctx: NodeDep, v: Viewer = Depends(role(*TRADERS))
 ) -> Response:
     svc = ctx.payments
     orders = await run_in_threadpool(svc.orders, user=_mine(v), limit=200)
@@ -67,8 +67,8 @@ def _own_order(ctx: NodeContext, v: Viewer, reference: str) -> dict:
 async def pay(
     reference: str,
     request: Request,
+    ctx: NodeDep,
     v: Viewer = Depends(role("exporter")),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     await checked_form(request, v)
     order = _own_order(ctx, v, reference)
@@ -93,8 +93,8 @@ async def pay(
 async def defer(
     reference: str,
     request: Request,
+    ctx: NodeDep,
     v: Viewer = Depends(role("exporter")),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     form = await checked_form(request, v)
     order = _own_order(ctx, v, reference)
@@ -116,8 +116,8 @@ async def defer(
 async def receipt_page(
     receipt_id: str,
     request: Request,
+    ctx: NodeDep,
     v: Viewer = Depends(role("exporter", "officer", "auditor")),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     r = await run_in_threadpool(ctx.payments.receipt, receipt_id)
     declaration = r["record"].get("declaration_id")
@@ -131,8 +131,8 @@ async def receipt_page(
 @router.get("/payments/receipts/{receipt_id}/receipt.json")
 def receipt_download(
     receipt_id: str,
+    ctx: NodeDep,
     v: Viewer = Depends(role("exporter", "officer", "auditor")),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     r = ctx.payments.receipt(receipt_id)
     if r["anchoring"] is None:
@@ -150,9 +150,9 @@ def receipt_download(
 @router.get("/releases")
 async def releases_page(
     request: Request,
+    ctx: NodeDep,
     state: str | None = None,
     v: Viewer = Depends(role(*READERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     wanted = state if state in RELEASE_STATES else None
     rows = await run_in_threadpool(ctx.payments.releases, state=wanted, limit=300)
@@ -169,8 +169,8 @@ async def releases_page(
 async def release_page(
     declaration_id: str,
     request: Request,
+    ctx: NodeDep,
     v: Viewer = Depends(role(*READERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     release = await run_in_threadpool(ctx.payments.refresh_release, declaration_id)
     return page(
@@ -191,8 +191,8 @@ async def release_page(
 async def inspection(
     declaration_id: str,
     request: Request,
+    ctx: NodeDep,
     v: Viewer = Depends(role(*OFFICERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     form = await checked_form(request, v)
     outcome = str(form.get("outcome") or "")
