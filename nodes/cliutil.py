@@ -1,7 +1,8 @@
 """What every `smartcustoms` command group shares: console, options, settings, node calls.
 
-Command groups live in `nodes/cli.py` and `nodes/commands/*.py`; they import from here (not
-from each other) so a new group is one module and one `add_typer` line.
+Command groups live in `nodes/commands/*.py` (`nodes/cli.py` only registers them and turns
+errors into one line); they import from here (not from each other) so a new group is one
+module and one `add_typer` line.
 
 The output convention, kept here so every command follows it:
 
@@ -288,3 +289,18 @@ def node_call(member: str | None, api_key: str | None, method: str, path: str, *
         detail = detail.removeprefix(prefix)
         raise NodeRequestFailed(prefix + detail, code, detail)
     return body
+
+
+def chain_context():
+    """The chain as this installation's settings describe it (contracts, keys, senders)."""
+    from chain.context import Chain
+
+    return Chain(settings())
+
+
+def member_admin_sender(chain, member_id: str):
+    """The sender of `member_id`'s admin account (governance votes and proposals)."""
+    from offchain.keystore import member_admin_name
+
+    settings().member(member_id)
+    return chain.sender(member_admin_name(member_id))

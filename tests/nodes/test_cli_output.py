@@ -23,8 +23,10 @@ import typer.main
 from rich.table import Table
 from typer.testing import CliRunner
 
-from nodes.cli import _member_lines, _permit_lines, _proposal_line, app
+from nodes.cli import app
 from nodes.cliutil import CliConsole, escape_unknown_tags, iso, out, print_json, say
+from nodes.commands.clearance import _permit_lines
+from nodes.commands.members import _member_lines, _proposal_line
 from offchain.settings import REPO_ROOT, Settings
 
 HASH = "0x" + "3a68202a3278c412971abf74aa75f6a3f1426b4e88865d6556d46accdc0cde49"[:64]
@@ -41,10 +43,11 @@ def captured(monkeypatch):
     """Point the shared consoles at buffers (as a pipe: not a terminal, 80 columns)."""
     import nodes.cli as cli_module
     import nodes.cliutil as cliutil
+    from nodes.commands import clearance, members
 
     con, buf = _console()
-    monkeypatch.setattr(cliutil, "console", con)
-    monkeypatch.setattr(cli_module, "console", con)
+    for module in (cliutil, cli_module, clearance, members):
+        monkeypatch.setattr(module, "console", con)
     return buf
 
 
