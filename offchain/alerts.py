@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offchain.db import Database
+from offchain.errors import OffchainError
 
 COMPONENT = "alerts"
 SEVERITIES = ("info", "warning", "critical")
@@ -68,9 +69,10 @@ def severities(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
     return out or None
 
 
-class UnknownAlert(LookupError):
+class UnknownAlert(OffchainError, LookupError):
+    """No alert with that id on this node."""
+
     code = "unknown_alert"
-    http_status = 404
 
 
 class AlertStore:

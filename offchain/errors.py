@@ -78,6 +78,7 @@ HTTP_STATUS: Mapping[str, tuple[int, Mapping[str, int]]] = {
     "content_too_large": (413, {}),
     "store_unavailable": (503, {}),
     "keystore_error": (500, {}),
+    "unknown_alert": (404, {}),
     "unknown_member": (404, {}),
     # chain (a contract revert's status depends on which custom error: nodes.errors)
     "chain_error": (502, {}),

@@ -29,7 +29,7 @@ from nodes.api.deps import (
 )
 from nodes.api.responses import AckedOut, AlertOut
 from nodes.errors import ApiError
-from offchain.alerts import UnknownAlert, severities
+from offchain.alerts import severities
 
 router = APIRouter(tags=["alerts"])
 
@@ -118,10 +118,7 @@ def ack_alert(
     u: OfficerDep,
     body: AckIn | None = None,
 ) -> dict[str, Any]:
-    try:
-        return ctx.transport.alerts.ack(alert_id, u.user, body.note if body else "")
-    except UnknownAlert as exc:
-        raise ApiError(404, exc.code, str(exc)) from None
+    return ctx.transport.alerts.ack(alert_id, u.user, body.note if body else "")
 
 
 @router.get(

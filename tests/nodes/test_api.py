@@ -73,6 +73,27 @@ def test_openapi_docs_are_served(node_url, http):
     assert "/health" in spec["paths"]
 
 
+def test_openapi_types_every_json_answer(node_url, http):
+    """Each JSON answer has a named model (nodes/api/responses.py), errors are ErrorOut, and
+    what is not JSON says its media type: the schema the fuzzer checks answers against."""
+    spec = http.get(f"{node_url('TW')}/openapi.json").json()
+    untyped, operations = [], 0
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            operations += 1
+            for status, answer in op["responses"].items():
+                for media, content in answer.get("content", {}).items():
+                    schema = content.get("schema", {})
+                    ref = schema.get("$ref") or schema.get("items", {}).get("$ref")
+                    if media == "application/json" and not ref:
+                        untyped.append(f"{method.upper()} {path} {status}")
+                    if status in ("4XX", "5XX"):
+                        assert ref == "#/components/schemas/ErrorOut", (method, path, status)
+            assert "422" not in op["responses"], f"{method} {path}: FastAPI's 422 is not ours"
+    assert operations >= 80
+    assert untyped == []
+
+
 @pytest.mark.parametrize("headers", [{}, {"X-API-Key": "sc_tw_not-a-real-key"}])
 def test_mutations_need_a_valid_api_key(node_url, http, headers):
     resp = http.post(
