@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import click
 import typer
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from nodes.cliutil import JsonOpt, console, err_console, out, settings
@@ -71,7 +72,7 @@ def _fail(exc: TariffInputError, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"error": exc.code, "detail": exc.detail}))
     else:
-        err_console.print(f"[red]error:[/] {exc.code}: {exc.detail}")
+        err_console.print(Text("error: ", style="red") + Text(f"{exc.code}: {exc.detail}"))
     raise typer.Exit(1)
 
 
@@ -89,19 +90,28 @@ def _render(result: dict[str, Any]) -> None:
         if duty.get("specific"):
             rate += f" + {duty['specific']}"
         lines = c["hs6"] + "".join(f"\n {n['code']}" for n in c["national_lines"])
-        table.add_row(
+        text = c["description"]
+        if result.get("language") == "zh" and c.get("description_zh_short"):
+            text = f"{c['description_zh_short']}\n{text}"
+        table.add_row(  # Text(): descriptions are printed literally, never as markup
             str(i),
-            lines,
+            Text(lines),
             f"{c['confidence']:.2f}",
-            rate,
-            " ".join(r["code"] for r in c["regulations"]) or "-",
-            c["description"],
+            Text(rate),
+            Text(" ".join(r["code"] for r in c["regulations"]) or "-"),
+            Text(text),
         )
     console.print(table)
     for i, c in enumerate(result["candidates"][:3], 1):
-        console.print(f"[dim]why #{i} {c['hs6']}: {c['explanation']}[/]")
-    if result.get("low_confidence"):
-        console.print(f"[yellow]{result.get('advice', 'low confidence')}[/]")
+        console.print(Text(f"why #{i} {c['hs6']}: {c['explanation']}", style="dim"))
+    if result.get("uncertain"):
+        console.print(
+            Text(
+                f"uncertain (confidence {result['confidence']:.2f} < "
+                f"{result['uncertain_below']:.2f}): {result.get('advice', '')}",
+                style="yellow",
+            )
+        )
 
 
 def _is_tty() -> bool:
@@ -110,10 +120,10 @@ def _is_tty() -> bool:
 
 def _ask(question: dict[str, Any]) -> str | None:
     """Prompt for one question; the chosen option id, or None to stop."""
-    console.print(f"\n[bold]{question['text']}[/]")
+    console.print(Text(f"\n{question['text']}", style="bold"))
     options = question["options"]
     for i, o in enumerate(options, 1):
-        console.print(f"  {i}. {o['label']}")
+        console.print(Text(f"  {i}. {o['label']}"))
     while True:
         raw = typer.prompt("Answer (number, or q to stop)", default="q").strip()
         if raw.lower() in ("q", "quit", "stop"):
@@ -174,8 +184,10 @@ def predict(
     if not as_json and result["question"]:
         q = result["question"]
         console.print(
-            f"\n[bold]Question {q['id']}:[/] {q['text']} — rerun with --answer "
-            + " | ".join(o["id"] for o in q["options"])
+            Text(f"\nQuestion {q['id']}: ", style="bold")
+            + Text(
+                f"{q['text']} — rerun with --answer " + " | ".join(o["id"] for o in q["options"])
+            )
         )
 
 
@@ -199,24 +211,34 @@ def train(
             "--chapters", help="Only these HS chapters, comma-separated (quick experiments)."
         ),
     ] = "",
+    retrieval_only: Annotated[
+        bool,
+        typer.Option(
+            "--retrieval-only",
+            help="Skip the network (no PyTorch needed; faster, less accurate on real listings).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train a new model version on the nomenclature (plus your rulings with --data).
+    """Train a new model version on the shipped data (plus your rulings with --data).
 
-    The shipped model is never overwritten: the version goes to <home>/tariff/models/<version>
-    and, unless --no-activate, becomes the active one.
+    Your rulings are split like the shipped ones: 65 % train, 15 % tune the weights and the
+    "uncertain" threshold, 20 % held out (evaluate on it). The network needs PyTorch
+    (pip install '.[train]'). The shipped model is never overwritten: the version goes to
+    <home>/tariff/models/<version> and, unless --no-activate, becomes the active one.
     """
     from dataclasses import replace
 
     from oracles.tariff.train import TrainConfig
 
     config = TrainConfig(
-        chapters=tuple(c.strip().zfill(2) for c in chapters.split(",") if c.strip())
+        chapters=tuple(c.strip().zfill(2) for c in chapters.split(",") if c.strip()),
+        network=not retrieval_only,
     )
     svc = _service(None)
     if model_root is not None:
         svc.settings = replace(svc.settings, model_root=model_root)
-    log = (lambda m: None) if as_json else (lambda m: err_console.print(f"[dim]{m}[/]"))
+    log = (lambda m: None) if as_json else (lambda m: err_console.print(Text(m, style="dim")))
     try:
         result = svc.train_file(
             data, text_col, label_col, activate=activate, log=log, config=config
@@ -228,9 +250,11 @@ def train(
         result,
         as_json,
         lambda r: console.print(
-            f"model [bold]{r['model_version']}[/] written to {r['model_dir']} "
-            f"({r['rulings']} rulings, {r['skipped']} rows skipped)"
-            + (", now active" if r["active"] else "")
+            Text(
+                f"model {r['model_version']} written to {r['model_dir']} "
+                f"({r['rulings']} rulings, {r['skipped']} rows skipped)"
+                + (", now active" if r["active"] else "")
+            )
         ),
     )
 
@@ -250,8 +274,8 @@ def evaluate(
     """Accuracy on a labelled CSV (default: the shipped held-out set).
 
     --json prints {"n", "hs2_acc", "hs4_acc", "hs6_acc", "top5_hs2", "top5_hs4", "top5_hs6",
-    "p50_ms", "p95_ms", "per_s", "skipped", ...}; labels of 6-10 digits are compared on
-    their first 2/4/6.
+    "acc_at_50", "acc_at_80", "coverage_at_90", "ece", "p50_ms", "p95_ms", "per_s",
+    "skipped", ...}; labels of 6-10 digits are compared on their first 2/4/6.
     """
     from oracles.tariff.evaluate import DEFAULT_HELDOUT
 
@@ -270,9 +294,14 @@ def evaluate(
             table.add_row(f"HS{k}", f"{r[f'hs{k}_acc']:.1%}", f"{r[f'top5_hs{k}']:.1%}")
         console.print(table)
         console.print(
+            f"answering only the surest half: {r['acc_at_50']:.1%} right; surest 80 %: "
+            f"{r['acc_at_80']:.1%}; {r['coverage_at_90']:.0%} answerable at 90 % accuracy; "
+            f"calibration error {r['ece']:.3f}"
+        )
+        console.print(
             f"p95 {r['p95_ms']} ms, {r['per_s']} descriptions/s; {r['skipped']} rows skipped"
         )
         for p in r["problems"]:
-            err_console.print(f"[yellow]{p}[/]")
+            err_console.print(Text(p, style="yellow"))
 
     out(result, as_json, show)

@@ -1,4 +1,5 @@
-"""Measure a tariff model on labelled descriptions: accuracy at HS2/4/6, speed, dialogue.
+"""Measure a tariff model on labelled descriptions: accuracy at HS2/4/6, how accuracy trades
+against answering "uncertain", calibration, speed, dialogue.
 
 Labels may have 6 to 10 digits (national lines); predictions are compared on their first
 2, 4 and 6 digits.  Rows whose label is not a code of the nomenclature are counted in
@@ -22,6 +23,8 @@ from oracles.tariff.errors import TariffInputError
 from oracles.tariff.model import TariffModel
 
 MAX_ROWS = 200_000
+COVERAGES = (0.5, 0.8)  # accuracy reported when answering only this share, most sure first
+TARGET_ACCURACY = 0.9  # ... and the largest share answered at this accuracy
 DEFAULT_HELDOUT = Path(__file__).resolve().parent / "data" / "heldout.csv"
 
 
@@ -97,6 +100,8 @@ def evaluate(
     n = len(rows)
     hits = {k: 0 for k in ("hs2", "hs4", "hs6", "top5_hs2", "top5_hs4", "top5_hs6")}
     times: list[float] = []
+    confs: list[float] = []
+    right: list[bool] = []
     questions: list[int] = []
     solved = 0
     for row in rows:
@@ -104,6 +109,8 @@ def evaluate(
         preds, _ = model.predict(row.text, top=5)
         times.append((time.perf_counter() - t0) * 1000)
         codes = [p.hs6 for p in preds]
+        confs.append(preds[0].confidence if preds else 0.0)
+        right.append(bool(codes) and codes[0] == row.label[:6])
         for k in (2, 4, 6):
             if codes and codes[0][:k] == row.label[:k]:
                 hits[f"hs{k}"] += 1
@@ -118,6 +125,12 @@ def evaluate(
         out[f"hs{k}_acc"] = round(hits[f"hs{k}"] / n, 4) if n else 0.0
     for k in (2, 4, 6):
         out[f"top5_hs{k}"] = round(hits[f"top5_hs{k}"] / n, 4) if n else 0.0
+    out.update(selective(confs, right))
+    sure = [
+        ok for c, ok in zip(confs, right, strict=True) if c >= model.calibration.uncertain_below
+    ]
+    out["answered"] = round(len(sure) / n, 4) if n else 0.0  # the rest is "uncertain"
+    out["answered_accuracy"] = round(sum(sure) / len(sure), 4) if sure else None
     arr = np.array(times) if times else np.zeros(1)
     out["p50_ms"] = round(float(np.percentile(arr, 50)), 3)
     out["p95_ms"] = round(float(np.percentile(arr, 95)), 3)
@@ -131,4 +144,38 @@ def evaluate(
             by.setdefault(s, []).append(row)
         out["strata"] = {s: evaluate(model, rs, dialogue=False) for s, rs in sorted(by.items())}
     out["model_version"] = model.version
+    return out
+
+
+def selective(confidences: Sequence[float], correct: Sequence[bool]) -> dict[str, Any]:
+    """How accuracy trades against coverage when the model may answer "uncertain".
+
+    Rows are answered most confident first: `acc_at_50` is the accuracy of the surest half,
+    `acc_at_80` of the surest 80 %, `coverage_at_90` the largest share answered with at least
+    90 % accuracy (0 when even the surest row is wrong), and `ece` the expected calibration
+    error of the top-1 confidence (ten equal-width bins): whether "0.8 sure" is right 8 times
+    in 10.
+    """
+    conf = np.asarray(confidences, dtype=np.float64)
+    ok = np.asarray(correct, dtype=np.float64)
+    n = len(conf)
+    if n == 0:
+        return {}
+    order = np.lexsort((np.arange(n), -conf))
+    running = np.cumsum(ok[order]) / np.arange(1, n + 1)
+    out: dict[str, Any] = {}
+    for c in COVERAGES:
+        k = max(1, round(c * n))
+        out[f"acc_at_{round(c * 100)}"] = round(float(running[k - 1]), 4)
+    good = np.nonzero(running >= TARGET_ACCURACY)[0]
+    out[f"coverage_at_{round(TARGET_ACCURACY * 100)}"] = (
+        round(float((good.max() + 1) / n), 4) if len(good) else 0.0
+    )
+    bins = np.minimum((np.clip(conf, 0, 1) * 10).astype(int), 9)
+    gap = sum(
+        abs(conf[bins == b].mean() - ok[bins == b].mean()) * (bins == b).sum()
+        for b in range(10)
+        if (bins == b).any()
+    )
+    out["ece"] = round(float(gap / n), 4)
     return out

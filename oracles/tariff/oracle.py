@@ -6,14 +6,20 @@ Request: `{"declaration": <declaration JSON>}` (every item is checked) or
 reads it under `others["tariff"]`:
 
     {"mismatch": bool,          # some item's declared HS6 differs from a confident prediction
+     "uncertain": bool,         # some item's prediction is under the model's threshold
      "duty_gap": float,         # extra duty (tariff currency) if the predictions are right
      "items": [{"sequence", "declared", "declared_known", "predicted", "confidence",
-                "declared_confidence", "mismatch", "duty_gap", "candidates", "reason"}],
+                "declared_confidence", "uncertain", "mismatch", "duty_gap", "candidates",
+                "reason"}],
      "model_version": str}
 
-A mismatch is flagged only against a prediction at least `mismatch_confidence` sure, or
-when the declared code is not an HS 2022 subheading at all; an unsure model says
-"uncertain" instead of accusing a declarant.  The output is deterministic for a request and
+A mismatch is flagged only against a prediction that is sure — at least the model's
+calibrated `uncertain_below` and the installation's `mismatch_confidence` — of the
+subheading, or of the heading or chapter (the candidates of one HS4 or HS2 together) when
+the declared code lies outside it; or when the declared code is not an HS 2022 subheading
+at all.  An unsure prediction is "uncertain":
+it accuses no one (selectivity sees no mismatch), and the attested result says so with
+its confidence.  The output is deterministic for a request and
 model version (scores rounded, ties broken by code), with no NaN.
 """
 
@@ -66,6 +72,7 @@ class TariffOracle(Oracle):
         gap = round(sum(i["duty_gap"] for i in out_items), 2)
         return {
             "mismatch": any(i["mismatch"] for i in out_items),
+            "uncertain": any(i["uncertain"] for i in out_items),
             "duty_gap": gap,
             "items": out_items,
             "model_version": self.model_version,
@@ -128,16 +135,40 @@ class TariffOracle(Oracle):
         predicted, conf = ranked[0] if ranked else (None, 0.0)
         declared_conf = round(probs.get(declared[:6], 0.0), 4)
         conf = round(conf, 4)
+        sure = max(self.mismatch_confidence, self.model.calibration.uncertain_below)
+        uncertain = predicted is None or conf < sure
+        # Unsure of the subheading can still be sure of the heading or the chapter: "men's
+        # cotton knitted T-shirts" splits 6109 and 6103 but is chapter 61 at 0.95, and 8482
+        # (ball bearings) is contradicted.  The narrowest sure level that excludes the
+        # declared code decides.
+        level = next(
+            (
+                (n, prefix, mass)
+                for n, prefix, mass in _levels(predicted, ranked)
+                if mass >= sure and declared[:n] != prefix
+            ),
+            None,
+        )
         if not known:
             mismatch, reason = True, f"{declared[:6]} is not an HS 2022 subheading"
         elif predicted is None:
             mismatch, reason = False, "uncertain: the description has no word the model knows"
         elif predicted == declared[:6]:
             mismatch, reason = False, "the description matches the declared subheading"
-        elif conf >= self.mismatch_confidence:
+        elif not uncertain:
             mismatch, reason = (
                 True,
                 (f"the description points to {predicted} (confidence {conf}), not {declared[:6]}"),
+            )
+        elif level is not None:
+            n, prefix, mass = level
+            mismatch, reason = (
+                True,
+                (
+                    f"the description points to {'heading' if n == 4 else 'chapter'} "
+                    f"{prefix} (confidence {mass}; {predicted} most likely, at {conf}), "
+                    f"not {declared[:6]}"
+                ),
             )
         else:
             mismatch, reason = (
@@ -155,6 +186,7 @@ class TariffOracle(Oracle):
             "predicted": predicted,
             "confidence": conf,
             "declared_confidence": declared_conf,
+            "uncertain": uncertain,
             "mismatch": mismatch,
             "duty_gap": gap,
             "reason": reason,
@@ -194,3 +226,13 @@ def tariff_oracle(settings: Settings, model_dir: Path | None = None) -> TariffOr
         ts.mismatch_confidence,
         ts.max_description_chars,
     )
+
+
+def _levels(predicted: str | None, ranked: list[tuple[str, float]]) -> list[tuple[int, str, float]]:
+    """(digits, prefix, probability) of the best candidate's heading and chapter."""
+    if not predicted:
+        return []
+    return [
+        (n, predicted[:n], round(sum(p for c, p in ranked if c[:n] == predicted[:n]), 4))
+        for n in (4, 2)
+    ]

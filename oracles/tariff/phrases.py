@@ -10,9 +10,16 @@ from text generated here, reproducibly (a seeded `random.Random`, sorted inputs)
   "spark-ignition" -> "petrol"); a few seeded variants per subheading;
 - `trade`: the trade names of `data/trade_names.txt` (hand-written, one line per
   subheading), each name alone and with its subheading's distinguishing words;
-- `rulings`: a user's labelled file (`classify train --data`), taken as written.
+- `bank`: the phrase bank of `data/phrases/*.tsv` — about 40,000 English marketplace
+  titles, parcel lines, trade names and declaration lines for every subheading, and about
+  25,000 Chinese names (Taiwan and mainland wording), written for training by people who
+  never saw the evaluation sets;
+- `zh_official`: Taiwan's tariff schedule in Chinese (`oracles.tariff.zh`), subheadings
+  and national lines of the codes HS 2022 kept;
+- `rulings`: real labelled descriptions — the training part of `data/rulings/` (see
+  `oracles.tariff.splits`) and a user's own file (`classify train --data`), as written.
 
-The held-out evaluation set (`data/heldout.csv`) is never read here.
+The evaluation sets (`data/heldout.csv`, `data/eval/`) are never read here.
 """
 
 from __future__ import annotations
@@ -24,9 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oracles.tariff.corpus import CodeContext, contexts
+from oracles.tariff.zh import training_texts
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TRADE_NAMES_FILE = DATA_DIR / "trade_names.txt"
+PHRASES_DIR = DATA_DIR / "phrases"
 SYNONYM_VARIANTS = 3
 
 # formal nomenclature wording -> words traders use (each variant picks one at random)
@@ -131,7 +140,7 @@ class Phrase:
 
     text: str
     hs6: str
-    source: str  # official | path | synonyms | trade | rulings
+    source: str  # official | path | synonyms | trade | bank | zh_official | rulings
 
 
 def _clean(text: str) -> str:
@@ -208,3 +217,23 @@ def ruling_phrases(rows: Iterable[tuple[str, str]]) -> Iterator[Phrase]:
     """A user's (description, hs code) rows, cut to HS6; the caller has checked the codes."""
     for text, code in rows:
         yield Phrase(text, code[:6], "rulings")
+
+
+def bank_phrases(folder: Path = PHRASES_DIR) -> Iterator[Phrase]:
+    """The phrase bank: `HS6<TAB>text` lines of every `*.tsv` in `folder` (sorted), comments
+    and codes that are not HS 2022 subheadings skipped."""
+    ctxs = contexts()
+    for path in sorted(folder.glob("*.tsv")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip() or line.startswith("#") or "\t" not in line:
+                continue
+            code, text = line.split("\t", 1)
+            code, text = code.strip()[:6], text.strip()
+            if code in ctxs and text:
+                yield Phrase(text, code, "bank")
+
+
+def zh_phrases() -> Iterator[Phrase]:
+    """Taiwan's schedule in Chinese, for the subheadings HS 2022 kept (`oracles.tariff.zh`)."""
+    for text, code in training_texts():
+        yield Phrase(text, code, "zh_official")

@@ -22,12 +22,15 @@ from oracles.tariff.corpus import contexts
 from oracles.tariff.dialogue import Dialogue
 from oracles.tariff.errors import TariffInputError
 from oracles.tariff.evaluate import MAX_ROWS, Row, evaluate, read_rows
+from oracles.tariff.i18n import ZH, short_zh
 from oracles.tariff.model import TariffModel
 from oracles.tariff.sessions import SessionStore
+from oracles.tariff.splits import Ruling
+from oracles.tariff.supervised import NeedsTorch
 from oracles.tariff.text import has_letters
 from oracles.tariff.train import TrainConfig, train_and_save
+from oracles.tariff.zh import schedule
 
-LOW_CONFIDENCE = 0.2  # below this the answer says plainly that the model is unsure
 MIN_COVERAGE = 0.5  # fewer known words than this: probably another language or jargon
 
 _models: dict[Path, tuple[float, TariffModel]] = {}
@@ -146,7 +149,12 @@ class TariffService:
         return out
 
     def render(self, dialogue: Dialogue, top: int) -> dict[str, Any]:
-        """The JSON a user sees: candidates with tariff facts, the question, the verdict."""
+        """The JSON a user sees: candidates with tariff facts, the question, the verdict.
+
+        `uncertain` (also `low_confidence`, its older name) is true when the best
+        candidate's confidence is under the model's calibrated threshold, or too few of the
+        words are known: the best code is then a suggestion, not an answer.
+        """
         model = self.model
         ranked = dialogue.ranked()[:top]
         q = model.vector(dialogue.description)
@@ -156,39 +164,36 @@ class TariffService:
             words = model.explain(q, idx) if idx is not None else ()
             candidates.append(self.candidate(hs6, round(conf, 4), words))
         best = ranked[0][1] if ranked else 0.0
-        low = best < LOW_CONFIDENCE or dialogue.coverage < MIN_COVERAGE
+        uncertain = best < model.calibration.uncertain_below or dialogue.coverage < MIN_COVERAGE
         out: dict[str, Any] = {
             "model_version": model.version,
             "description": dialogue.description,
+            "language": dialogue.lang,
             "candidates": candidates,
             "confidence": round(best, 4),
-            "low_confidence": low,
+            "uncertain": uncertain,
+            "low_confidence": uncertain,
+            "uncertain_below": model.calibration.uncertain_below,
             "question": dialogue.pending.to_json() if dialogue.pending else None,
             "questions_asked": len(dialogue.asked),
             "done": dialogue.pending is None,
             "reason": dialogue.reason,
             "coverage": round(dialogue.coverage, 4),
         }
-        if low:
-            out["advice"] = (
-                "The model is not sure: "
-                + (
-                    "many words are unknown to it (it was trained on English HS wording); "
-                    if dialogue.coverage < MIN_COVERAGE
-                    else ""
-                )
-                + "describe what the goods are, their material, use and state, or ask a "
-                "customs officer for a binding ruling."
-            )
+        if uncertain:
+            out["advice"] = advice(dialogue.lang, dialogue.coverage < MIN_COVERAGE)
         return out
 
     def candidate(self, hs6: str, confidence: float, words: tuple[str, ...] = ()) -> dict[str, Any]:
         """One candidate with its official texts, tariff line(s) and explanation."""
         ctx = contexts()[hs6]
         table = self.table
+        zh = schedule().describe(hs6)
         entry: dict[str, Any] = {
             "hs6": hs6,
             "description": ctx.subheading,
+            **zh,
+            "description_zh_short": short_zh(zh["description_zh"]),
             "heading": {"code": hs6[:4], "description": ctx.heading},
             "chapter": {"code": hs6[:2], "description": ctx.chapter},
             "confidence": confidence,
@@ -281,12 +286,17 @@ class TariffService:
                 raise TariffInputError(
                     "no_training_rows", f"{path} has no usable rows: {'; '.join(problems[:5])}"
                 )
-        rulings = [(r.text, r.label) for r in rows]
+        rulings = [Ruling(r.text, r.label, "user") for r in rows]
         root = self.settings.model_root
         tmp = root / ".training"
         if tmp.exists():
             shutil.rmtree(tmp)
-        model = train_and_save(tmp, rulings, config or TrainConfig(), log)
+        try:
+            model = train_and_save(tmp, rulings, config or TrainConfig(), log)
+        except NeedsTorch as exc:
+            raise TariffInputError(
+                "needs_torch", f"{exc}; or train with --retrieval-only"
+            ) from None
         final = root / model.version
         if final.exists():  # the same data trained twice: same version
             shutil.rmtree(tmp)
@@ -314,6 +324,26 @@ class TariffService:
                 "invalid_top", f"top must be 1 to {self.settings.max_top}, not {top!r}"
             )
         return top
+
+
+def advice(lang: str, unknown_words: bool) -> str:
+    """What an unsure answer tells the person, in their language."""
+    if lang == ZH:
+        return (
+            "模型沒有把握："
+            + ("許多字詞它不認識；" if unknown_words else "")
+            + "請說明貨品是什麼、材質、用途及狀態，或向海關申請預先歸列（稅則預審）。"
+        )
+    return (
+        "The model is not sure: "
+        + (
+            "many words are unknown to it (it knows English and Chinese product wording); "
+            if unknown_words
+            else ""
+        )
+        + "describe what the goods are, their material, use and state, or ask a "
+        "customs officer for a binding ruling."
+    )
 
 
 def _short(text: str, n: int = 60) -> str:

@@ -66,6 +66,22 @@ def test_an_officer_stops_the_dialogue_and_keeps_the_candidates(console):
     assert BEST.search(r.text)
 
 
+def test_a_chinese_description_gets_chinese_texts_and_questions(console):
+    exporter = console("TW", "exporter")
+    r = _classify(exporter, "藍牙耳機")
+    assert r.status_code == 200, r.text[:2000]
+    assert BEST.search(r.text).group(1) == "851830"
+    assert (
+        '<span lang="zh-Hant" class="zh"' in r.text and "頭戴耳機及耳機" in r.text
+    )  # Taiwan's text
+    assert "Headphones and earphones" in r.text  # and the English one
+    # a close call asks its question in the user's language
+    r = _classify(exporter, "去骨牛肉")
+    assert r.status_code == 200, r.text[:2000]
+    question = re.search(r'id="question-text"[^>]*>([^<]+)<', r.text)
+    assert question and re.search(r"[\u4e00-\u9fff]", question.group(1)), question
+
+
 def test_bad_descriptions_are_readable_refusals(console):
     exporter = console("TW", "exporter")
     r = _classify(exporter, "   ")

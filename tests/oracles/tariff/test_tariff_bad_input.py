@@ -42,28 +42,37 @@ def test_only_digits(tariff_service: TariffService, text: str) -> None:
     "text",
     [
         "Gefrorenes Rindfleisch ohne Knochen, vakuumverpackt",
-        "冷凍牛肉 無骨",
         "Замороженная говядина без костей",
+        "เนื้อวัวแช่แข็งไม่มีกระดูก",
     ],
 )
 def test_untrained_language_gives_a_clearly_unsure_answer(
     tariff_service: TariffService, text: str
 ) -> None:
     out = tariff_service.classify(text)
-    assert out["low_confidence"] is True
+    assert out["uncertain"] is True and out["low_confidence"] is True
     assert out["confidence"] < 0.2
     assert all(c["confidence"] < 0.2 for c in out["candidates"])
     assert "not sure" in out["advice"]
 
 
+def test_chinese_is_understood_not_refused(tariff_service: TariffService) -> None:
+    """Chinese was the untrained language of the first model; now it is a first-class one."""
+    out = tariff_service.classify("冷凍去骨牛肉")
+    assert out["language"] == "zh"
+    assert out["candidates"][0]["hs6"] == "020230"
+    assert out["candidates"][0]["description_zh"]
+    assert out["uncertain"] is False
+
+
 def test_english_gibberish_is_not_a_confident_answer(tariff_service: TariffService) -> None:
     out = tariff_service.classify("zxqv plorb wuzzle")
-    assert out["low_confidence"] is True
+    assert out["uncertain"] is True
 
 
 def test_known_english_is_not_flagged(tariff_service: TariffService) -> None:
     out = tariff_service.classify("frozen boneless beef cuts")
-    assert out["low_confidence"] is False
+    assert out["uncertain"] is False
     assert out["candidates"][0]["hs6"] == "020230"
     assert out["confidence"] > 0.8
 

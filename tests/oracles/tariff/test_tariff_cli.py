@@ -140,6 +140,7 @@ def test_train_learns_rulings_into_a_new_version(tmp_path: Path) -> None:
             str(root),
             "--chapters",
             "2,85",
+            "--retrieval-only",
             "--json",
         ]
     )

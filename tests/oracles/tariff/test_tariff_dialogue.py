@@ -107,7 +107,9 @@ def test_domain_questions_come_from_how_descriptions_differ(
     while d.pending is not None:
         kinds.append(d.pending.kind)
         d.answer(d.pending.id, truthful_answer(d.pending, truth))
-    assert kinds[0] == kind, kinds
+    # the domain question comes first, or right after the kind of product ("coffee" is
+    # beans in 0901 or an extract in 2101: which one is the first thing to settle)
+    assert kind in kinds[:2] and kinds[0] in (kind, "heading"), kinds
     assert truth in [c for c, _ in d.ranked()[:3]], (kinds, d.ranked()[:3])
 
 

@@ -39,8 +39,10 @@ def test_scores_are_deterministic_and_finite(tariff_model: TariffModel) -> None:
     b, _ = tariff_model.predict("stainless steel kitchen sink", top=10)
     assert a == b
     q = tariff_model.vector("stainless steel kitchen sink")
-    s = tariff_model.scores(q)
+    s = tariff_model.logits(q)
     assert np.isfinite(s).all()
+    p = tariff_model.probabilities(s)
+    assert p.sum() == pytest.approx(1.0, abs=1e-5)
 
 
 def test_explanation_names_the_words_that_matched(tariff_model: TariffModel) -> None:
@@ -64,9 +66,35 @@ def test_a_folder_without_a_model_is_refused_with_the_fix(tmp_path: Path) -> Non
         TariffModel.load(tmp_path)
 
 
-def test_shipped_artefact_is_small_and_documented() -> None:
+def test_shipped_artefact_is_within_budget_and_documented() -> None:
     size = sum(f.stat().st_size for f in SHIPPED_MODEL_DIR.iterdir() if f.is_file())
-    assert size < 20 * 1024 * 1024
+    assert size < 100 * 1024 * 1024  # the budget
     card = (SHIPPED_MODEL_DIR / "MODEL_CARD.md").read_text(encoding="utf-8")
     version = json.loads((SHIPPED_MODEL_DIR / "model.json").read_text())["version"]
     assert version in card, "the model card must name the shipped version"
+
+
+def test_the_shipped_model_has_its_network_and_a_calibrated_threshold(
+    tariff_model: TariffModel,
+) -> None:
+    assert tariff_model.net is not None, "the shipped model must carry the supervised network"
+    assert 0.0 < tariff_model.calibration.uncertain_below < 1.0
+    assert tariff_model.meta["rulings_test_held_out"] > 1000
+
+
+@pytest.mark.parametrize(
+    ("text", "hs6"),
+    [
+        ("冷凍鮭魚片", "030481"),
+        ("藍牙耳機", "851830"),
+        ("电动滑板车", "871160"),  # Simplified, converted
+        (
+            "Category: Phones & Telecommunications > Mobile Phone Accessories > Phone Cases; "
+            "Material: TPU; Compatible: iPhone 15 Pro Max",
+            "392690",
+        ),
+    ],
+)
+def test_chinese_and_marketplace_text(tariff_model: TariffModel, text: str, hs6: str) -> None:
+    preds, _ = tariff_model.predict(text, top=5)
+    assert hs6 in [p.hs6 for p in preds], [(p.hs6, p.confidence) for p in preds]

@@ -110,3 +110,19 @@ def test_installation_factory_uses_the_active_model(tmp_path) -> None:
     assert o.model_version.startswith("tariff-hs2022-")
     out = o.compute({"items": [{"description": "frozen boneless beef", "hs_code": "020230"}]})
     assert out["mismatch"] is False
+
+
+def test_a_sure_chapter_contradicts_but_an_unsure_subheading_does_not(
+    oracle: TariffOracle,
+) -> None:
+    text = "Men's cotton knitted T-shirts"
+    # the model is unsure between 610910 and 6103 ensembles, sure of chapter 61
+    out = oracle.compute({"items": [{"description": text, "hs_code": "848210"}]})
+    item = out["items"][0]
+    assert item["uncertain"] is True and item["mismatch"] is True
+    assert "points to chapter 61" in item["reason"] or "points to heading" in item["reason"]
+    # a code inside what the model is sure of is not contradicted by an unsure subheading
+    out = oracle.compute({"items": [{"description": text, "hs_code": "610990"}]})
+    item = out["items"][0]
+    assert item["uncertain"] is True and item["mismatch"] is False
+    assert item["reason"].startswith("uncertain")
