@@ -93,6 +93,12 @@ HTTP_STATUS: Mapping[str, tuple[int, Mapping[str, int]]] = {
          "stale_decision": 409},
     ),
     "oracle_unavailable": (503, {}),
+    "tariff_input_error": (
+        422,
+        {"unknown_session": 404, "unknown_hs_code": 404, "session_expired": 410,
+         "no_pending_question": 409, "question_not_asked": 409, "description_too_long": 413,
+         "upload_too_large": 413, "no_model": 503},
+    ),
     "audit_error": (
         400,
         {"bad_number": 422, "bad_value": 422, "bad_date": 422, "one_class": 422,

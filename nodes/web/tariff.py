@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from nodes.api.tariff import tariff_service
 from nodes.context import NodeContext
-from nodes.web.access import PREFIX, UploadTooLarge, Viewer, checked_form, node, role
+from nodes.web.access import PREFIX, NodeDep, UploadTooLarge, Viewer, checked_form, node, role
 from nodes.web.render import ConsoleRoute, page
 from oracles.tariff.dialogue import Dialogue
 from oracles.tariff.errors import TariffInputError
@@ -115,9 +115,9 @@ async def _form(request: Request, v: Viewer) -> tuple[dict[str, str] | None, Res
 @router.get("/tariff")
 def tariff_form(
     request: Request,
+    ctx: NodeDep,
     session: str | None = None,
     v: Viewer = Depends(role(*CLASSIFIERS)),
-    ctx: NodeContext = Depends(node),
 ) -> Response:
     """The form; with `?session=`, that dialogue as it stands (to resume it)."""
     svc = _service(request, ctx)
@@ -145,7 +145,7 @@ def tariff_reload(v: Viewer = Depends(role(*CLASSIFIERS))) -> Response:
 
 @router.post("/tariff")
 async def classify(
-    request: Request, v: Viewer = Depends(role(*CLASSIFIERS)), ctx: NodeContext = Depends(node)
+    request: Request, ctx: NodeDep, v: Viewer = Depends(role(*CLASSIFIERS))
 ) -> Response:
     fields, refused = await _form(request, v)
     if refused is not None:
@@ -168,7 +168,7 @@ async def classify(
 
 @router.post("/tariff/answer")
 async def answer(
-    request: Request, v: Viewer = Depends(role(*CLASSIFIERS)), ctx: NodeContext = Depends(node)
+    request: Request, ctx: NodeDep, v: Viewer = Depends(role(*CLASSIFIERS))
 ) -> Response:
     fields, refused = await _form(request, v)
     if refused is not None:
@@ -192,9 +192,7 @@ async def answer(
 
 
 @router.post("/tariff/stop")
-async def stop(
-    request: Request, v: Viewer = Depends(role(*CLASSIFIERS)), ctx: NodeContext = Depends(node)
-) -> Response:
+async def stop(request: Request, ctx: NodeDep, v: Viewer = Depends(role(*CLASSIFIERS))) -> Response:
     fields, refused = await _form(request, v)
     if refused is not None:
         return refused

@@ -1,13 +1,11 @@
 """What the tariff classifier refuses, each with a code a person or a program can act on.
 
 `TariffInputError` is an `OracleError` (so an `OffchainError`): the node's error handler
-turns it into `{"error": code, "detail": text}` with the status below.
+turns it into `{"error": code, "detail": text}` with the status of its code in
+`offchain.errors.HTTP_STATUS` (the one table of statuses).
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import ClassVar
 
 from oracles.base import OracleError
 
@@ -23,16 +21,4 @@ class TariffInputError(OracleError):
     `upload_too_large`, `bad_csv`.
     """
 
-    STATUS: ClassVar[Mapping[str, int]] = {
-        "unknown_session": 404,
-        "unknown_hs_code": 404,
-        "session_expired": 410,
-        "no_pending_question": 409,
-        "question_not_asked": 409,
-        "description_too_long": 413,
-        "upload_too_large": 413,
-        "no_model": 503,
-    }
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(code, detail, self.STATUS.get(code, 422))
+    code = "tariff_input_error"  # its statuses: `offchain.errors.HTTP_STATUS`

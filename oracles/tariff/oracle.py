@@ -85,11 +85,11 @@ class TariffOracle(Oracle):
         try:
             return load_declaration_json(request["declaration"])
         except DeclarationRejected as exc:
-            raise OracleError(exc.code, exc.detail, exc.http_status) from None
+            raise OracleError.reporting(exc) from None
 
     def _items(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(request, dict):
-            raise OracleError("invalid_request", "a tariff request is a JSON object", 400)
+            raise OracleError("invalid_request", "a tariff request is a JSON object")
         if "declaration" in request:
             decl = self._declaration(request)
             rate = Decimal(str(decl.exchange_rate)) if decl.exchange_rate else Decimal(1)
@@ -111,12 +111,11 @@ class TariffOracle(Oracle):
             raise OracleError(
                 "invalid_request",
                 f"a tariff request needs a `declaration` or 1 to {MAX_ITEMS} `items`",
-                400,
             )
         for i, it in enumerate(items):
             if not isinstance(it, dict) or not {"description", "hs_code"} <= it.keys():
                 raise OracleError(
-                    "invalid_request", f"items[{i}] needs `description` and `hs_code`", 400
+                    "invalid_request", f"items[{i}] needs `description` and `hs_code`"
                 )
         return [{"sequence": it.get("sequence", i + 1), **it} for i, it in enumerate(items)]
 
