@@ -75,6 +75,10 @@ class UnknownAlert(OffchainError, LookupError):
     code = "unknown_alert"
 
 
+# Rows as the API returns them (spelled out here: AlertStore.list hides the builtin in its body)
+AlertRows = list[dict[str, Any]]
+
+
 class AlertStore:
     """Write, list and acknowledge alerts in a node database."""
 
@@ -113,10 +117,11 @@ class AlertStore:
         unacked: bool = False,
         limit: int = 100,
         severity: str | Iterable[str] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> AlertRows:
         """Alerts with id > after_id, oldest first (so a reader can resume from the last id);
         `severity` keeps only those severities ("warning,critical")."""
-        where, params = ["id > ?"], [after_id]
+        where = ["id > ?"]
+        params: list[Any] = [after_id]
         for col, val in (("source", source), ("subject", subject), ("kind", kind)):
             if val is not None:
                 where.append(f"{col} = ?")
@@ -140,9 +145,10 @@ class AlertStore:
         source: str | None = None,
         subject: str | None = None,
         severity: str | Iterable[str] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> AlertRows:
         """The newest `limit` alerts matching the filters, newest first (a page to show)."""
-        where, params = ["1 = 1"], []
+        where = ["1 = 1"]
+        params: list[Any] = []
         for col, val in (("source", source), ("subject", subject)):
             if val is not None:
                 where.append(f"{col} = ?")
@@ -181,7 +187,8 @@ class AlertStore:
         """Acknowledge every unacknowledged alert with id <= `up_to_id` (what the officer
         saw) matching the filters, e.g. all info alerts ("arrived", "closed"); returns how
         many.  The first acknowledgement of each alert is kept."""
-        where, params = ["acked_at IS NULL", "id <= ?"], [up_to_id]
+        where = ["acked_at IS NULL", "id <= ?"]
+        params: list[Any] = [up_to_id]
         for col, val in (("source", source), ("subject", subject)):
             if val is not None:
                 where.append(f"{col} = ?")

@@ -39,6 +39,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_keys import KeyAPI
 from eth_keys.exceptions import BadSignature as _EthKeysBadSignature
+from eth_typing import Hash32
 from eth_utils import to_checksum_address
 
 from offchain.errors import OffchainError
@@ -381,7 +382,7 @@ def typed_data(dom: Domain, item: Signed) -> dict[str, Any]:
 
 def sign(account: LocalAccount, dom: Domain, item: Signed) -> bytes:
     """The oracle's 65-byte `(r, s, v)` signature (v = 27 or 28, low s) of the digest."""
-    return bytes(account.unsafe_sign_hash(digest(dom, item)).signature)
+    return bytes(account.unsafe_sign_hash(Hash32(digest(dom, item))).signature)
 
 
 def recover(dom: Domain, item: Signed, signature: bytes) -> str:

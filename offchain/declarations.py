@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
@@ -223,7 +223,9 @@ _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _DECIMAL_TEXT = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 
 
-def _text(max_length: int):
+def _text(max_length: int) -> Callable[[str], str]:
+    """A check of free text: 1 to `max_length` XML characters, no whitespace around."""
+
     def check(value: str) -> str:
         if not 1 <= len(value) <= max_length:
             raise ValueError(f"must be 1 to {max_length} characters, got {len(value)}")
@@ -237,7 +239,7 @@ def _text(max_length: int):
             raise ValueError("must not start or end with whitespace")
         return value
 
-    return Annotated[str, Strict(), AfterValidator(check)]
+    return check
 
 
 def _check_id(value: str) -> str:
@@ -348,9 +350,9 @@ def _plain(value: Decimal) -> str:
 _DecimalOut = PlainSerializer(_plain, return_type=str, when_used="json")
 
 ID = Annotated[str, Strict(), AfterValidator(_check_id)]
-Text = _text(512)
-Name = _text(256)
-ShortText = _text(35)
+Text = Annotated[str, Strict(), AfterValidator(_text(512))]
+Name = Annotated[str, Strict(), AfterValidator(_text(256))]
+ShortText = Annotated[str, Strict(), AfterValidator(_text(35))]
 HSCode = Annotated[str, PlainValidator(_check_hs)]
 Country = Annotated[
     str, PlainValidator(_code_in("invalid_country", COUNTRY_CODES, "an ISO 3166-1 alpha-2 code"))
@@ -991,12 +993,12 @@ def declaration_to_xml(decl: Declaration) -> bytes:
                 add(claim, "CertificateHash", item.preference.certificate)
     if decl.documents:
         refs = add(root, "DocumentReferences", None)
-        for ref in decl.documents:
+        for doc in decl.documents:
             el = add(refs, "DocumentReference", None)
-            add(el, "DocumentTypeCode", ref.doc_type)
-            add(el, "DocumentHash", ref.doc_hash)
-            if ref.receipt is not None:
-                add(el, "Receipt", json.dumps(ref.receipt.to_json(), sort_keys=True))
+            add(el, "DocumentTypeCode", doc.doc_type)
+            add(el, "DocumentHash", doc.doc_hash)
+            if doc.receipt is not None:
+                add(el, "Receipt", json.dumps(doc.receipt.to_json(), sort_keys=True))
     totals = add(root, "Totals", None)
     add(totals, "ItemCount", decl.totals.item_count)
     add(totals, "CustomsValue", decl.totals.customs_value)

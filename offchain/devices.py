@@ -145,9 +145,9 @@ def decode_and_verify(
     if keys != _FIELDS:
         missing, extra = sorted(_FIELDS - keys), sorted(keys - _FIELDS)
         raise MessageRejected("malformed", f"missing fields {missing}, extra fields {extra}")
-    for key in ("device", "trip"):
-        if not isinstance(obj[key], str) or not _ID.fullmatch(obj[key]):
-            raise MessageRejected("malformed", f"{key} must be an id of 1-64 [A-Za-z0-9_.:-]")
+    for name in ("device", "trip"):
+        if not isinstance(obj[name], str) or not _ID.fullmatch(obj[name]):
+            raise MessageRejected("malformed", f"{name} must be an id of 1-64 [A-Za-z0-9_.:-]")
     seq = obj["seq"]
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**63:
         raise MessageRejected("malformed", "seq must be a non-negative integer < 2^63")

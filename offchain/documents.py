@@ -251,7 +251,8 @@ _XSD_DATES = frozenset({"date", "dateTime"})
 @cache
 def _date_elements(xsd: Path) -> frozenset[str]:
     """Local names of the elements an XSD (and what it includes) declares as dates."""
-    trees, todo = [], [xsd]
+    trees: list[tuple[Path, Any]] = []  # (path, lxml tree)
+    todo = [xsd]
     while todo:
         path = todo.pop()
         if any(p == path for p, _ in trees):

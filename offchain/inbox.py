@@ -107,7 +107,9 @@ class Inbox:
                 int(bool(verdict.get("valid"))),
             ),
         )
-        return self.get(doc_hash, sender), cur.rowcount == 1
+        kept = self.get(doc_hash, sender)
+        assert kept is not None, "the row was inserted or already there"
+        return kept, cur.rowcount == 1
 
     def update_verdict(self, doc_hash: str, sender: str, verdict: dict[str, Any]) -> None:
         self.db.execute(

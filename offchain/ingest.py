@@ -202,7 +202,8 @@ class Ingester:
             protocol=mqtt.MQTTv311,
             manual_ack=True,
         )
-        self.client.reconnect_delay_set(min_delay=0.05, max_delay=1)
+        # paho annotates int but sleeps any number of seconds
+        self.client.reconnect_delay_set(min_delay=0.05, max_delay=1)  # type: ignore[arg-type]
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -281,7 +282,7 @@ class Ingester:
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         if not self._accepting.is_set():
             return  # not acked: redelivered to the next session
-        self._queue.put(_Received(msg.topic, msg.payload, msg.mid, msg.qos, self.clock()))
+        self._queue.put(_Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.clock()))
 
     # -- writer thread -----------------------------------------------------------------------
 
@@ -408,12 +409,12 @@ class Ingester:
         if prior is not None:
             if prior[0] == msg.payload_hash:
                 return "duplicates"
-            exc = MessageRejected(
+            conflict = MessageRejected(
                 "seq_conflict", f"device {msg.device} seq {msg.seq} already stored, other content"
             )
-            self._reject(tx, item, exc)
-            refused.append(Refused(item.topic, exc))
-            return exc.code
+            self._reject(tx, item, conflict)
+            refused.append(Refused(item.topic, conflict))
+            return conflict.code
         flag = GPS_SPOOFING if self._impossible_jump(tx, msg) else None
         cur = tx.execute(
             "INSERT INTO trip_events (trip, device, seq, ts, lat, lon, speed, seal_id,"

@@ -846,7 +846,7 @@ def manifest_to_xml(m: Manifest) -> bytes:
         el = add(parent, name)
         add(el, "Name", p.name)
         add(el, "CountryCode", p.country)
-        if p.id is not None:
+        if p.id is not None and p.id_scheme is not None:  # together or neither (validated)
             add(el, "ID", p.id, schemeID=p.id_scheme)
 
     add(root, "ManifestID", m.manifest_id)

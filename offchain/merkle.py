@@ -51,7 +51,7 @@ def _raw_keccak256() -> Callable[[bytes], bytes] | None:
     try:
         from Crypto.Util._raw_api import SmartPointer, VoidPointer, ffi
 
-        lib = _keccak._raw_keccak_lib
+        lib = _keccak._raw_keccak_lib  # type: ignore[attr-defined]  # private; checked below
         reset, absorb, squeeze = lib.keccak_reset, lib.keccak_absorb, lib.keccak_digest
 
         class _State(threading.local):

@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from lxml import etree
 from nacl.exceptions import BadSignatureError
@@ -185,7 +185,10 @@ class CheckRequest(_Model):
     payments: tuple[CheckLine, ...] = Field(min_length=1, max_length=10_000)
 
 
-def parse_message(model: type[BaseModel], body: bytes, max_items: int) -> Any:
+Message = TypeVar("Message", Callback, CheckRequest)
+
+
+def parse_message(model: type[Message], body: bytes, max_items: int) -> Message:
     """A callback or check body as its model; PaymentError `invalid_callback` names the field."""
     try:
         parsed = model.model_validate_json(body)

@@ -666,7 +666,7 @@ def _plain(value: Decimal) -> str:
 
 
 def _fingerprint(folder: Path) -> tuple[Any, ...]:
-    stamp = []
+    stamp: list[tuple[Any, ...]] = []
     for name in TABLE_FILES:
         try:
             st = (folder / name).stat()

@@ -368,21 +368,25 @@ class DeadlinePassed:
             )
         ]
 
-    def _due(self, ctx: TripContext) -> bool:
-        st = ctx.state
-        on_time = (
-            st.arrived_ts is not None and ctx.deadline is not None and st.arrived_ts <= ctx.deadline
-        )
-        return ctx.deadline is not None and not st.deadline_alerted and not on_time
+    def _due(self, ctx: TripContext) -> float | None:
+        """The deadline still to watch: None without one, once alerted, or arrived in time."""
+        st, deadline = ctx.state, ctx.deadline
+        if deadline is None or st.deadline_alerted:
+            return None
+        if st.arrived_ts is not None and st.arrived_ts <= deadline:
+            return None
+        return deadline
 
     def evaluate(self, ctx: TripContext, batch: Batch, params: RuleParams) -> list[Alert]:
-        if not self._due(ctx):
+        deadline = self._due(ctx)
+        if deadline is None:
             return []
-        late = np.flatnonzero(batch.ts > ctx.deadline)
+        late = np.flatnonzero(batch.ts > deadline)
         return self._alert(ctx, float(batch.ts[late[0]])) if late.size else []
 
     def tick(self, ctx: TripContext, now: float, params: RuleParams) -> list[Alert]:
-        if self._due(ctx) and ctx.state.arrived_ts is None and now > ctx.deadline:  # type: ignore[operator]
+        deadline = self._due(ctx)
+        if deadline is not None and ctx.state.arrived_ts is None and now > deadline:
             return self._alert(ctx, float(now))
         return []
 

@@ -115,6 +115,8 @@ class LocalStore:
         return cids
 
     def _syncfs(self) -> None:
+        if _syncfs is None:  # callers check first; this names the cause if one forgets
+            raise OSError("syncfs(2) is not available on this system")
         fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY)
         try:
             if _syncfs(fd) != 0:
