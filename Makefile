@@ -38,6 +38,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: setup
 	@for b in scripts/bench/[a-z]*.py; do echo "$$b"; $(PY) $$b || exit 1; done
@@ -50,7 +51,7 @@ brownie: node
 	.venv-brownie/bin/brownie compile
 
 clean:
-	rm -rf .pytest_cache .ruff_cache .hypothesis build
+	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis build
 	find . -name __pycache__ -type d -prune -not -path './node_modules/*' -exec rm -rf {} +
 
 # Also removes chain state, keys and databases under var/.

@@ -108,8 +108,8 @@ def _run_solc(sources: dict[str, str], base: Path) -> dict[str, Any]:
         )
     except SolcError as exc:
         try:
-            output = json.loads(exc.stdout_data)
-        except (TypeError, ValueError):
+            output = json.loads(exc.stdout_data or "")  # none when solc printed nothing
+        except ValueError:
             raise CompileError([str(exc)]) from exc
         problems = _problems(output, sources, severity="error") or [str(exc)]
         raise CompileError(problems) from exc

@@ -18,8 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from eth_typing import ChecksumAddress
 from eth_utils import keccak
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from chain.client import RevertDecoder, chain_errors
 from chain.compiler import ContractArtifact, all_abis, compile_contracts
@@ -135,7 +137,7 @@ def fund_dev_accounts(w3: Web3, addresses: list[str], wei: int) -> bool:
     """Top up accounts on anvil; False on chains without `anvil_setBalance` (Besu: genesis)."""
     for addr in addresses:
         with chain_errors():
-            resp = w3.provider.make_request("anvil_setBalance", [addr, hex(wei)])
+            resp = w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [addr, hex(wei)])
         if "error" in resp:
             return False
     return True
@@ -155,7 +157,7 @@ def genesis_args(settings: Settings, keys: Keystore) -> tuple[int, list, list]:
 
 
 def all_dev_accounts(settings: Settings, keys: Keystore) -> list[str]:
-    addrs = [keys.account(DEPLOYER).address]
+    addrs: list[str] = [keys.account(DEPLOYER).address]
     for m in settings.members:
         addrs.append(keys.account(member_admin_name(m.id)).address)
         addrs += [keys.account(role_account_name(m.id, r)).address for r in m.roles]
@@ -211,18 +213,22 @@ def deploy(
         deployed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         deployer=deployer.address,
     )
-    registry_art = artifacts["ConsortiumRegistry"]
-    ctor = w3.eth.contract(abi=registry_art.abi, bytecode=registry_art.bytecode)
-    receipt = deployer.transact(ctor.constructor(*genesis_args(settings, keys)))
-    deployment.contracts["ConsortiumRegistry"] = DeployedContract(
-        address=receipt["contractAddress"],
-        tx=Web3.to_hex(receipt["transactionHash"]),
-        block=receipt["blockNumber"],
-        artifact_hash=artifact_hash(registry_art),
-    )
-    progress(f"ConsortiumRegistry at {receipt['contractAddress']}")
-    registry = w3.eth.contract(address=receipt["contractAddress"], abi=registry_art.abi)
-    decoder.name_contract(receipt["contractAddress"], "ConsortiumRegistry")
+
+    def deploy_one(name: str, *args: Any) -> ChecksumAddress:
+        art = artifacts[name]
+        address, rc = deployer.deploy(art.abi, art.bytecode, *args)
+        deployment.contracts[name] = DeployedContract(
+            address=address,
+            tx=Web3.to_hex(rc["transactionHash"]),
+            block=rc["blockNumber"],
+            artifact_hash=artifact_hash(art),
+        )
+        decoder.name_contract(address, name)
+        progress(f"{name} at {address}")
+        return address
+
+    registry_address = deploy_one("ConsortiumRegistry", *genesis_args(settings, keys))
+    registry = w3.eth.contract(address=registry_address, abi=artifacts["ConsortiumRegistry"].abi)
     for m in settings.members:
         admin = TxSender(w3, keys.account(member_admin_name(m.id)), decoder)
         admin.transact(
@@ -235,20 +241,6 @@ def deploy(
             "accounts": {r: keys.account(role_account_name(m.id, r)).address for r in m.roles},
         }
     progress(f"registered {len(settings.members)} members and their nodes")
-
-    def deploy_one(name: str, *args: Any) -> str:
-        art = artifacts[name]
-        ctor = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-        rc = deployer.transact(ctor.constructor(*args))
-        deployment.contracts[name] = DeployedContract(
-            address=rc["contractAddress"],
-            tx=Web3.to_hex(rc["transactionHash"]),
-            block=rc["blockNumber"],
-            artifact_hash=artifact_hash(art),
-        )
-        decoder.name_contract(rc["contractAddress"], name)
-        progress(f"{name} at {rc['contractAddress']}")
-        return rc["contractAddress"]
 
     deploy_one("DocumentRegistry", registry.address)
     deploy_one("PermitRegistry", registry.address)

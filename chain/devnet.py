@@ -119,20 +119,20 @@ class Devnet:
             )
         if self.state_dir:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-        out = subprocess.DEVNULL
+        log = None
         if self.log_file:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
-            out = self.log_file.open("ab")
+            log = self.log_file.open("ab")
         self.process = subprocess.Popen(
             self.command(),
-            stdout=out,
+            stdout=subprocess.DEVNULL if log is None else log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent,
             process_group=0,
         )
-        if out is not subprocess.DEVNULL:
-            out.close()
+        if log is not None:
+            log.close()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -184,9 +184,11 @@ def up(settings: Settings) -> tuple[int, bool]:
             f"{devnet.host}:{devnet.port} is taken by a process this installation did not "
             "start; stop it or set SMARTCUSTOMS_CHAIN__ANVIL_PORT"
         )
-    devnet.state_dir.mkdir(parents=True, exist_ok=True)
-    devnet.log_file.parent.mkdir(parents=True, exist_ok=True)
-    with devnet.log_file.open("ab") as log:
+    state_dir, log_file = devnet.state_dir, devnet.log_file
+    assert state_dir is not None and log_file is not None, "from_settings sets both"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
         proc = subprocess.Popen(
             devnet.command(),
             stdout=log,

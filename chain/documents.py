@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from eth_typing import HexStr
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import LogTopicError, MismatchedABI, TransactionNotFound
@@ -38,8 +39,9 @@ Hash32 = bytes | str
 """A 32-byte value (root, document hash, proof element) as bytes or 0x-prefixed hex."""
 
 
-# Codes as DocumentRegistry stores them, derived from the one list in offchain.doctypes.
-DocType = IntEnum("DocType", {t.name.upper().replace("-", "_"): t.code for t in ANCHORED_TYPES})
+# Codes as DocumentRegistry stores them, derived from the one list in offchain.doctypes
+# (built at import, so mypy cannot list the members: the one ignore of this kind).
+DocType = IntEnum("DocType", {t.name.upper().replace("-", "_"): t.code for t in ANCHORED_TYPES})  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,7 @@ class DocumentRegistry(Facade):
         w3 = self.contract.w3
         try:
             with chain_errors():
-                receipt = w3.eth.get_transaction_receipt(tx_hash)
+                receipt = w3.eth.get_transaction_receipt(HexStr(tx_hash))
         except TransactionNotFound:
             return None
         if receipt["status"] != 1:

@@ -11,11 +11,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import event_abi_to_log_topic
+from eth_utils import event_abi_to_log_topic, filter_abi_by_type
 from web3 import Web3
 from web3._utils.events import get_event_data
 from web3.contract import Contract
 from web3.exceptions import MismatchedABI
+from web3.types import FilterParams
 
 from chain.client import chain_errors
 
@@ -56,7 +57,7 @@ def read_events(
     """Yield decoded events of `contract` in chain order, paging through blocks."""
     if page_blocks < 1:
         raise ValueError(f"page_blocks must be at least 1, got {page_blocks}")
-    abis = [a for a in contract.abi if a.get("type") == "event"]
+    abis = list(filter_abi_by_type("event", contract.abi))
     if events is not None:
         wanted = set(events)
         unknown = wanted - {a["name"] for a in abis}
@@ -70,7 +71,7 @@ def read_events(
     start = max(0, from_block)
     while start <= last:
         end = min(last, start + page_blocks - 1)
-        flt: dict[str, Any] = {
+        flt: FilterParams = {
             "address": contract.address,
             "fromBlock": start,
             "toBlock": end,

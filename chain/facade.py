@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Self
 
 import eth_abi
+from eth_typing import HexStr
 from eth_utils import function_signature_to_4byte_selector
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
@@ -13,6 +14,7 @@ from web3.types import TxReceipt
 from chain.client import RevertDecoder, chain_errors, endpoint
 from chain.compiler import ContractArtifact
 from chain.sender import TxSender, call
+from offchain.hexbytes import hex0x
 
 
 class Facade:
@@ -34,12 +36,8 @@ class Facade:
         cls, sender: TxSender, artifact: ContractArtifact, *ctor_args: Any, decoder: RevertDecoder
     ) -> tuple[Self, TxReceipt]:
         """Deploy a fresh instance (tests, tools) and return its facade and the receipt."""
-        w3 = sender.w3
-        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        receipt = sender.transact(factory.constructor(*ctor_args))
-        contract = w3.eth.contract(
-            address=receipt["contractAddress"], abi=artifact.abi, decode_tuples=True
-        )
+        address, receipt = sender.deploy(artifact.abi, artifact.bytecode, *ctor_args)
+        contract = sender.w3.eth.contract(address=address, abi=artifact.abi, decode_tuples=True)
         return cls(contract, decoder), receipt
 
     def _call(self, fn_name: str, *args: Any) -> Any:
@@ -60,7 +58,7 @@ class Facade:
         w3 = self.contract.w3
         try:
             with chain_errors(endpoint(w3)):
-                raw = w3.eth.call({"to": self.address, "data": "0x" + data.hex()})
+                raw = w3.eth.call({"to": self.contract.address, "data": HexStr(hex0x(data))})
         except ContractLogicError as exc:
             raise self.decoder.reverted(self.name, fn_name, exc) from exc
         return eth_abi.decode(out_types, bytes(raw))

@@ -18,13 +18,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress, Hash32
 from web3 import Web3
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
-from web3.types import TxReceipt
+from web3.providers.base import JSONBaseProvider
+from web3.types import Nonce, RPCEndpoint, RPCResponse, TxParams, TxReceipt, Wei
 
 from chain.client import RevertDecoder, chain_errors, endpoint
 from chain.errors import ContractReverted, TransactionFailed
+from offchain.hexbytes import hex0x
+
+# What a transaction runs: a contract function, or a constructor (a deployment)
+Call = ContractFunction | ContractConstructor
 
 _NONCE_ERRORS = ("nonce too low", "nonce too high", "already known", "replacement transaction")
 _FEE_TTL_S = 5.0
@@ -60,31 +66,36 @@ class TxSender:
         with self._lock:
             self._nonce = None
 
-    def transact(self, fn: ContractFunction, *, gas: int | None = None) -> TxReceipt:
+    def transact(self, fn: Call, *, gas: int | None = None) -> TxReceipt:
         """Send one call and wait for its receipt; ContractReverted names the custom error."""
         tx_hash = self.send(fn, gas=gas)
         return self.wait(tx_hash, fn)
 
-    def send(self, fn: ContractFunction, *, gas: int | None = None) -> bytes:
+    def deploy(
+        self, abi: list[dict[str, Any]], bytecode: str, *args: Any, gas: int | None = None
+    ) -> tuple[ChecksumAddress, TxReceipt]:
+        """Deploy a contract; its address and the receipt (TransactionFailed if none made)."""
+        receipt = self.transact(
+            self.w3.eth.contract(abi=abi, bytecode=bytecode).constructor(*args), gas=gas
+        )
+        address = receipt["contractAddress"]
+        if address is None:
+            raise TransactionFailed(
+                f"deployment {hex0x(receipt['transactionHash'])} created no contract"
+            )
+        return address, receipt
+
+    def send(self, fn: Call, *, gas: int | None = None) -> bytes:
         """Sign and send without waiting; the gas estimate surfaces reverts before sending."""
         if gas is None:
             gas = self._estimate(fn)
         with self._lock:
             for attempt in (1, 2):
                 nonce = self._next_nonce()
-                tx = fn.build_transaction(
-                    {
-                        "from": self.account.address,
-                        "nonce": nonce,
-                        "gas": gas,
-                        "gasPrice": self._fee(),
-                        "chainId": self._chain(),
-                    }
-                )
-                signed = self.account.sign_transaction(tx)
+                raw = self._sign(fn, gas, nonce)
                 try:
                     with chain_errors(endpoint(self.w3)):
-                        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                        tx_hash = self.w3.eth.send_raw_transaction(raw)
                 except Web3RPCError as exc:
                     if attempt == 1 and any(s in str(exc).lower() for s in _NONCE_ERRORS):
                         self._nonce = None
@@ -97,9 +108,7 @@ class TxSender:
                 return bytes(tx_hash)
         raise AssertionError("unreachable")
 
-    def send_many(
-        self, fns: Sequence[ContractFunction], *, gas: int | None = None
-    ) -> list[TxReceipt]:
+    def send_many(self, fns: Sequence[Call], *, gas: int | None = None) -> list[TxReceipt]:
         """Sign all, send them in one JSON-RPC batch, wait for all; receipts in input order.
 
         Each call is estimated first (unless `gas` is given), so a revert is reported before
@@ -154,26 +163,32 @@ class TxSender:
             )
         return [mined[i] for i in range(len(fns))]
 
-    def _sign(self, fn: ContractFunction, gas: int, nonce: int) -> bytes:
-        tx = fn.build_transaction(
-            {
-                "from": self.account.address,
-                "nonce": nonce,
-                "gas": gas,
-                "gasPrice": self._fee(),
-                "chainId": self._chain(),
-            }
-        )
-        return self.account.sign_transaction(tx).raw_transaction
+    def _sign(self, fn: Call, gas: int, nonce: int) -> bytes:
+        """The one place a transaction is built and signed: legacy gas price, our chain id."""
+        params: TxParams = {
+            "from": self.account.address,
+            "nonce": Nonce(nonce),
+            "gas": gas,
+            "gasPrice": Wei(self._fee()),
+            "chainId": self._chain(),
+        }
+        tx = fn.build_transaction(params)
+        # eth-account takes any str-keyed dict; web3's TypedDict is one, its stubs disagree
+        return self.account.sign_transaction(tx).raw_transaction  # type: ignore[arg-type]
 
-    def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+    def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[RPCResponse]:
+        provider = self.w3.provider
+        if not isinstance(provider, JSONBaseProvider):
+            raise TransactionFailed(
+                f"{type(provider).__name__} cannot send JSON-RPC batches; use an HTTP or IPC URL"
+            )
         with chain_errors(endpoint(self.w3)):
-            out = self.w3.provider.make_batch_request(calls)
+            out = provider.make_batch_request([(RPCEndpoint(m), p) for m, p in calls])
         if not isinstance(out, list):  # the whole batch was refused
             raise TransactionFailed(f"the node refused the batch: {out.get('error', out)}")
         return out
 
-    def _wait_all(self, hashes: list[bytes], fns: list[ContractFunction]) -> list[TxReceipt]:
+    def _wait_all(self, hashes: list[bytes], fns: list[Call]) -> list[TxReceipt]:
         """Poll receipts of many transactions in batched requests."""
         receipts: dict[int, TxReceipt] = {}
         deadline = time.monotonic() + self.receipt_timeout_s
@@ -184,7 +199,7 @@ class TxSender:
             )
             for i, resp in zip(pending, responses, strict=True):
                 if resp.get("result"):
-                    receipts[i] = self.w3.eth.wait_for_transaction_receipt(hashes[i])
+                    receipts[i] = self.w3.eth.wait_for_transaction_receipt(Hash32(hashes[i]))
             if len(receipts) < len(hashes):
                 if time.monotonic() > deadline:
                     raise TransactionFailed(
@@ -199,11 +214,11 @@ class TxSender:
             out.append(receipts[i])
         return out
 
-    def wait(self, tx_hash: bytes, fn: ContractFunction | None = None) -> TxReceipt:
+    def wait(self, tx_hash: bytes, fn: Call | None = None) -> TxReceipt:
         try:
             with chain_errors(endpoint(self.w3)):
                 receipt = self.w3.eth.wait_for_transaction_receipt(
-                    tx_hash, timeout=self.receipt_timeout_s, poll_latency=0.02
+                    Hash32(tx_hash), timeout=self.receipt_timeout_s, poll_latency=0.02
                 )
         except TimeExhausted as exc:
             raise TransactionFailed(
@@ -214,7 +229,7 @@ class TxSender:
             raise self._failure(tx_hash, receipt, fn)
         return receipt
 
-    def _estimate(self, fn: ContractFunction) -> int:
+    def _estimate(self, fn: Call) -> int:
         try:
             with chain_errors(endpoint(self.w3)):
                 estimate = fn.estimate_gas({"from": self.account.address})
@@ -224,8 +239,10 @@ class TxSender:
             ) from exc
         return int(estimate * 1.2) + 10_000
 
-    def _failure(self, tx_hash: bytes, receipt: TxReceipt, fn: ContractFunction | None):
-        if fn is not None:
+    def _failure(
+        self, tx_hash: bytes, receipt: TxReceipt, fn: Call | None
+    ) -> ContractReverted | TransactionFailed:
+        if isinstance(fn, ContractFunction):  # a constructor cannot be replayed as a call
             try:
                 fn.call({"from": self.account.address}, block_identifier=receipt["blockNumber"])
             except ContractLogicError as exc:
@@ -272,7 +289,7 @@ def call(fn: ContractFunction, decoder: RevertDecoder, **kwargs: Any) -> Any:
         raise decoder.reverted(_contract_name(fn, decoder), _fn_name(fn), exc) from exc
 
 
-def _contract_name(fn: ContractFunction, decoder: RevertDecoder) -> str:
+def _contract_name(fn: Call, decoder: RevertDecoder) -> str:
     return decoder.contract_names.get(getattr(fn, "address", None) or "", "contract")
 
 
