@@ -666,11 +666,17 @@ def net_from_onnx(path: Path, *, partial: bool = False, expert: str | None = Non
     model = onnx.load(str(path))
     init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     if any(k.startswith("net.colour.") for k in init):
-        nets = {}
-        for name in ("colour", "grey"):
-            sub = {
+        subs = {
+            name: {
                 k[len(f"net.{name}.") :]: v for k, v in init.items() if k.startswith(f"net.{name}.")
             }
+            for name in ("colour", "grey")
+        }
+        nets = {}
+        for name, other in (("colour", "grey"), ("grey", "colour")):
+            # the exporter keeps one copy of a tensor both experts hold identically (layers
+            # one expert took unchanged from the other): a weight missing here is the other's
+            sub = {**{k: v for k, v in subs[other].items() if k not in subs[name]}, **subs[name]}
             nets[name] = _load_expert(path, sub, partial)
         if expert is not None:
             return nets[expert]

@@ -6,9 +6,8 @@
     S=scripts/train/xray.py; R=/work/shared/data/xray/gdxray; W=/tmp/xray-work; C=/tmp/xray-cache
     .venv/bin/python $S --stage grey --init /tmp/xray-2.0.0.onnx --real $R --work $W --cache $C \\
         --epochs 4 --steps-per-epoch 200
-    .venv/bin/python $S --stage colour --init /tmp/xray-1.0.0.onnx --freeze 9 --lr 2e-3 \\
-        --epochs 2 --steps-per-epoch 100 --work $W --cache $C
-    .venv/bin/python $S --stage assemble --real $R --work $W --cache $C   # the shipped model
+    .venv/bin/python $S --stage colour --init /tmp/xray-2.0.0.onnx --epochs 0 --work $W --cache $C
+    .venv/bin/python $S --stage assemble --real $R --work $W --cache $C   # the shipped 2.1.0
 
 Needs the `train` extra (torch==2.13.0, CPU) and, for the photographs the scan gate learns
 to refuse, scikit-image (its bundled sample photos; `--photos DIR` to use others).
@@ -24,10 +23,11 @@ head and calibration.  Stages:
   `oracles.xray.real`: 70 % training, 10 % calibration, 20 % test) shown alone or put
   together into bags (`oracles.xray.augment`); pictures that are not scans, mostly in grey.
   The epoch is chosen on the calibration split (real) and calibration scans (grey).
-- `colour`: the colour expert (from `--init`, e.g. 1.0.0): synthetic colour scans and
-  pictures that are not scans.  With `--freeze 9` only the scan head (new: 1.0.0 had none)
-  learns and the class maps stay 1.0.0's exactly; with less frozen, `--teacher` 1.0.0 keeps
-  its colour maps as soft targets.  The epoch is chosen on the colour calibration scans.
+- `colour`: the colour expert (from `--init`): with `--epochs 0` that network as it is
+  (2.1.0: 2.0.0's); otherwise trained on synthetic colour scans and pictures that are not
+  scans -- with `--freeze 9` only the scan head learns and the class maps stay exactly as
+  they were, with less frozen `--teacher` (e.g. 1.0.0) keeps its colour maps as soft
+  targets.  The epoch is chosen on the colour calibration scans.
 - `assemble`: per expert, Platt scaling fitted on its calibration sets (colour; grey and
   real, each set weighted equally) and folded into its class head; export to ONNX, checked
   against torch; alert thresholds per class and false-alarm rate: the highest of the
@@ -249,19 +249,23 @@ def stage_expert(kind: str, args, data: Data, log) -> None:
         history.append({"epoch": epoch, "val_mean_auc": round(mean, 5)})
         torch.save(net.state_dict(), args.work / f"{kind}-epoch{epoch}.pt")
 
-    net = train.train(
-        sources,
-        val,
-        epochs=args.epochs,
-        lr=args.lr,
-        seed=args.seed,
-        init=init,
-        teacher=teacher,
-        steps_per_epoch=args.steps_per_epoch,
-        checkpoint=checkpoint,
-        freeze=args.freeze,
-        log=log,
-    )
+    if args.epochs == 0:  # the expert is `--init` as it is
+        net = init.eval()
+        checkpoint(net, 0, train.validation_score(net, val)[0])
+    else:
+        net = train.train(
+            sources,
+            val,
+            epochs=args.epochs,
+            lr=args.lr,
+            seed=args.seed,
+            init=init,
+            teacher=teacher,
+            steps_per_epoch=args.steps_per_epoch,
+            checkpoint=checkpoint,
+            freeze=args.freeze,
+            log=log,
+        )
     torch.save(net.state_dict(), args.work / f"{kind}.pt")
     best = max(history, key=lambda h: (h["val_mean_auc"], h["epoch"]))
     info = {
@@ -533,7 +537,7 @@ def main() -> None:
     ap.add_argument("--n-val", type=int, default=600)
     ap.add_argument("--n-test", type=int, default=1500)
     ap.add_argument("--n-nonscan", type=int, default=2000)
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=5, help="0: the expert is --init unchanged")
     ap.add_argument("--steps-per-epoch", type=int, default=None)
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--freeze", type=int, default=3, help="first convolutions kept as they are")

@@ -106,6 +106,22 @@ def test_a_routed_model_answers_with_the_expert_of_the_pictures_kind(tmp_path):
     assert np.abs(train.predict_torch(alone, xg) - train.onnx_scores(path, xg)).max() < 1e-5
 
 
+def test_experts_sharing_layers_load_back_from_onnx(tmp_path):
+    """An expert that took its first layers unchanged from the other (frozen in training)
+    holds them identically; the exporter keeps one copy, and both experts still load."""
+    from oracles.xray import train
+
+    torch.manual_seed(1)
+    colour, grey = train.build_net(fused=True), train.build_net(fused=True)
+    grey.features[0].load_state_dict(colour.features[0].state_dict())
+    net = train.build_routed(colour, grey).eval()
+    x = np.concatenate([_scans("colour", 2), _scans("grey", 2)])
+    path = tmp_path / "shared.onnx"
+    train.export_onnx(net, path, x)
+    back = train.net_from_onnx(path)
+    assert np.abs(train.predict_torch(back, x) - train.onnx_scores(path, x)).max() < 1e-5
+
+
 def test_zoomed_scans_keep_every_threat_cell():
     from oracles.xray import train
     from oracles.xray.preprocess import GRID
