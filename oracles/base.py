@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
 
 from offchain import attestation as att
 from offchain.errors import CodedError, OffchainError, status_of
+from offchain.merkle import keccak256
 
 KINDS = {k.name: k for k in att.Kind}
 KIND_NAMES = {int(k): k.name for k in att.Kind}
@@ -65,7 +65,17 @@ def canonical_json(obj: Any) -> bytes:
 
 
 def hash_json(obj: Any) -> bytes:
-    return keccak(canonical_json(obj))
+    return keccak256(canonical_json(obj))
+
+
+def result_json(output_json: bytes, model_version: str) -> bytes:
+    """`canonical_json({"output": output, "model_version": model_version})`, spliced.
+
+    Given the output's canonical bytes, the result's are those bytes under two keys
+    (sorted: "model_version" before "output"), so the output is serialised once for the
+    result hash, the result store and the wire.
+    """
+    return b'{"model_version":' + canonical_json(model_version) + b',"output":' + output_json + b"}"
 
 
 def check_finite(obj: Any, where: str = "output") -> None:
@@ -90,6 +100,9 @@ class OracleResult:
     input_hash: bytes
     output: dict[str, Any]
     result_hash: bytes
+    # canonical_json(output) when this instance computed it (reused by the store and the
+    # wire); b"" for a result read back from elsewhere
+    output_json: bytes = field(default=b"", repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -138,15 +151,19 @@ class Oracle(ABC):
 
     def evaluate(self, request: dict[str, Any]) -> OracleResult:
         output = self.compute(request)
-        check_finite(output)
-        full = {"output": output, "model_version": self.model_version}
+        try:
+            output_json = canonical_json(output)
+        except ValueError:  # NaN or Infinity (allow_nan=False): name where
+            check_finite(output)
+            raise
         return OracleResult(
             kind=self.kind,
             subject=self.subject(request),
             model_version=self.model_version,
             input_hash=hash_json(request),
             output=output,
-            result_hash=hash_json(full),
+            result_hash=keccak256(result_json(output_json, self.model_version)),
+            output_json=output_json,
         )
 
 

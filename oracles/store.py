@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from offchain.db import Database
+from oracles.base import canonical_json
 
 MIGRATIONS = [
     """
@@ -45,7 +46,9 @@ class ResultStore:
         self.save_many([(result, attestation, signature, signer, batch_root)])
 
     def save_many(self, rows: list[tuple[Any, Any, bytes, str, str | None]]) -> None:
-        with self.db.transaction() as tx:
+        """Keep signed results in one transaction, flushed to disk before it returns: a
+        signature leaves the instance only for a result it can still show after a crash."""
+        with self.db.transaction(durable=True) as tx:
             tx.executemany(
                 "INSERT INTO oracle_results (kind, subject, model_version, input_hash,"
                 " result_hash, output, issued_at, nonce, signer, signature, batch_root)"
@@ -57,7 +60,7 @@ class ResultStore:
                         r.model_version,
                         "0x" + r.input_hash.hex(),
                         "0x" + r.result_hash.hex(),
-                        json.dumps(r.output, sort_keys=True),
+                        (r.output_json or canonical_json(r.output)).decode(),
                         a.issued_at,
                         a.nonce,
                         signer,

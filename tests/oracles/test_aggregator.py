@@ -24,11 +24,12 @@ from chain.devnet import free_port
 from chain.errors import ContractReverted
 from offchain import attestation as att
 from oracles.aggregator import LocalInstance, OracleUnavailable
-from oracles.base import KIND_NAMES, MAX_SKEW_S, OracleError, SignedResult
+from oracles.base import KIND_NAMES, MAX_SKEW_S, OracleError, SignedResult, hash_json
 from oracles.service import (
     HttpInstance,
     create_instance_app,
     signed_batch_from_json,
+    signed_batch_to_json,
     signed_to_json,
 )
 
@@ -690,3 +691,48 @@ def test_batches_over_http_and_a_root_that_does_not_match_its_results(
     with pytest.raises(OracleError) as caught:
         signed_batch_from_json(body)
     assert caught.value.code == "inconsistent"
+
+
+def test_a_batch_answer_over_http_is_the_batch_as_json(instance_client, batch_requests):
+    """The answer is serialised by hand (outputs spliced as hashed): it must read back as
+    the signed batch, every result's output and hash intact."""
+    resp = instance_client["TW"].post(
+        "/attest_batch/clearance",
+        json={"requests": batch_requests, "issued_at": int(time.time()), "nonce": 9},
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"] == "application/json"
+    signed = signed_batch_from_json(resp.json())  # checks the root against the results
+    assert signed_batch_to_json(signed) == {**resp.json(), "instance": "TW"}
+    for r in signed.results:
+        full = {"output": r.output, "model_version": r.model_version}
+        assert hash_json(full) == r.result_hash
+
+
+def test_a_bad_batch_over_http_is_a_4xx_naming_the_problem(instance_client, batch_requests):
+    client, now = instance_client["TW"], int(time.time())
+    bad_decl = [dict(r) for r in batch_requests]
+    bad_decl[1] = {**bad_decl[1], "declaration": {**bad_decl[1]["declaration"], "currency": "X"}}
+    cases = [
+        ("clearance", {"requests": [], "issued_at": now, "nonce": 1}, 422, "requests"),
+        ("clearance", {"requests": batch_requests, "issued_at": now, "nonce": -1}, 422, "nonce"),
+        ("clearance", {"requests": "all", "issued_at": now, "nonce": 1}, 422, "requests"),
+        ("clearance", {"requests": batch_requests, "issued_at": 1000, "nonce": 1}, 400, "bad_time"),
+        ("clearance", {"requests": bad_decl, "issued_at": now, "nonce": 1}, 422, "currency"),
+        (
+            "lottery",
+            {"requests": batch_requests, "issued_at": now, "nonce": 1},
+            404,
+            "unknown_kind",
+        ),
+    ]
+    for kind, body, status, named in cases:
+        resp = client.post(f"/attest_batch/{kind}", json=body)
+        assert resp.status_code == status, (body, resp.text)
+        assert named in resp.text
+    resp = client.post(
+        "/attest_batch/clearance",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
+    assert resp.status_code == 422
