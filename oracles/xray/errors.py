@@ -4,18 +4,6 @@ from __future__ import annotations
 
 from offchain.errors import OffchainError
 
-# code -> HTTP status the API answers with (400 when not listed)
-HTTP_STATUS_BY_CODE = {
-    "image_too_large": 413,
-    "not_a_scan": 422,
-    "upload_too_large": 413,
-    "unknown_scan": 404,
-    "unknown_alert": 404,
-    "model_hash_mismatch": 503,
-    "model_missing": 503,
-    "torch_missing": 501,
-}
-
 
 class XrayError(OffchainError):
     """A scan, model or feedback request the X-ray oracle refuses, and why.
@@ -30,5 +18,4 @@ class XrayError(OffchainError):
     code = "xray_error"
 
     def __init__(self, code: str, detail: str) -> None:
-        # The statuses moved to offchain.errors.HTTP_STATUS["xray_error"].
         super().__init__(code, detail)

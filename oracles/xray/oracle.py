@@ -50,25 +50,24 @@ class XrayOracle(Oracle):
             try:
                 data = base64.b64decode(request["image_b64"], validate=True)
             except (binascii.Error, TypeError, ValueError):
-                raise OracleError("bad_request", "image_b64 is not valid base64", 400) from None
+                raise OracleError("bad_request", "image_b64 is not valid base64") from None
         elif "image_cid" in request:
             if self.store is None:
                 raise OracleError(
                     "bad_request",
                     "this instance has no content store: send the image as image_b64",
-                    400,
                 )
             try:
                 data = self.store.get(str(request["image_cid"]))
             except StoreError as exc:
-                raise OracleError("image_unavailable", str(exc), 404) from None
+                raise OracleError("image_unavailable", str(exc)) from None
         else:
-            raise OracleError("bad_request", "an X-ray request needs image_b64 or image_cid", 400)
+            raise OracleError("bad_request", "an X-ray request needs image_b64 or image_cid")
         want = request.get("image_sha256")
         if want is not None and hashlib.sha256(data).hexdigest() != str(want).lower().removeprefix(
             "0x"
         ):
-            raise OracleError("image_hash_mismatch", "the image does not hash to image_sha256", 400)
+            raise OracleError("image_hash_mismatch", "the image does not hash to image_sha256")
         return data
 
     def subject(self, request: dict[str, Any]) -> bytes:
@@ -87,11 +86,11 @@ class XrayOracle(Oracle):
         try:
             loaded = load_image(data, self.limits)
         except XrayError as exc:
-            raise OracleError(exc.code, exc.detail, exc.http_status) from None
+            raise OracleError.reporting(exc) from None
         try:
             det = self.model.detect(loaded.image).require_scan()
         except XrayError as exc:  # not_a_scan: no verdict, so nothing to attest
-            raise OracleError(exc.code, exc.detail, exc.http_status) from None
+            raise OracleError.reporting(exc) from None
         return {
             "image_sha256": loaded.sha256,
             "verdict": det.verdict,
