@@ -34,14 +34,13 @@ from chain.sender import TxSender
 from offchain.attestation import (
     Attestation,
     BatchAttestation,
-    Bytes32,
     Domain,
     Kind,
     digest,
     model_version_str,
     to_bytes32,
 )
-from offchain.hexbytes import hex0x
+from offchain.hexbytes import Bytes32, hex0x
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,7 @@ from chain.facade import Facade
 from chain.ids import member_id_str
 from chain.sender import TxSender
 from offchain.doctypes import ANCHORED_TYPES
-from offchain.hexbytes import hex0x, to_bytes32
-
-Hash32 = bytes | str
-"""A 32-byte value (root, document hash, proof element) as bytes or 0x-prefixed hex."""
-
+from offchain.hexbytes import Bytes32, hex0x, to_bytes32
 
 # Codes as DocumentRegistry stores them, derived from the one list in offchain.doctypes
 # (built at import, so mypy cannot list the members: the one ignore of this kind).
@@ -130,7 +126,7 @@ class DocumentRegistry(Facade):
     # --- anchoring ------------------------------------------------------------------
 
     def anchor_batch(
-        self, sender: TxSender, root: Hash32, count: int, doc_type: DocType | int
+        self, sender: TxSender, root: Bytes32, count: int, doc_type: DocType | int
     ) -> AnchorResult:
         """Anchor one batch root from an ISSUER account; waits for the receipt."""
         return self._anchored(sender.transact(self._anchor_fn(root, count, doc_type)), root)
@@ -138,7 +134,7 @@ class DocumentRegistry(Facade):
     def anchor_many(
         self,
         sender: TxSender,
-        batches: Iterable[tuple[Hash32, int, DocType | int]],
+        batches: Iterable[tuple[Bytes32, int, DocType | int]],
         *,
         gas: int | None = None,
     ) -> list[AnchorResult]:
@@ -157,10 +153,10 @@ class DocumentRegistry(Facade):
         receipts = sender.send_many([self._anchor_fn(*item) for item in items], gas=gas)
         return [self._anchored(rc, root) for rc, root in zip(receipts, roots, strict=True)]
 
-    def _anchor_fn(self, root: Hash32, count: int, doc_type: DocType | int) -> ContractFunction:
+    def _anchor_fn(self, root: Bytes32, count: int, doc_type: DocType | int) -> ContractFunction:
         return self.contract.functions.anchorBatch(to_bytes32(root, "root"), count, int(doc_type))
 
-    def _anchored(self, receipt: TxReceipt, root: Hash32) -> AnchorResult:
+    def _anchored(self, receipt: TxReceipt, root: Bytes32) -> AnchorResult:
         want = to_bytes32(root, "root")
         for event in self.contract.events.BatchAnchored().process_receipt(receipt, errors=DISCARD):
             if bytes(event["args"]["root"]) == want:
@@ -169,7 +165,7 @@ class DocumentRegistry(Facade):
                 )
         raise AssertionError(f"anchorBatch receipt has no BatchAnchored event for {hex0x(want)}")
 
-    def anchoring(self, root: Hash32, *, from_block: int = 0) -> AnchorResult | None:
+    def anchoring(self, root: Bytes32, *, from_block: int = 0) -> AnchorResult | None:
         """The anchoring of `root` read back from its BatchAnchored log (tx and block), or None.
 
         The contract does not store the block; the log, indexed by root, does.  Pass the
@@ -187,7 +183,7 @@ class DocumentRegistry(Facade):
             return _anchor_result(event.args, event.tx_hash, event.block_number)
         return None
 
-    def anchoring_in(self, tx_hash: str, root: Hash32) -> AnchoringTx | None:
+    def anchoring_in(self, tx_hash: str, root: Bytes32) -> AnchoringTx | None:
         """The anchoring of `root` by this contract in transaction `tx_hash`, or None.
 
         None when the chain knows no such transaction, when it failed, or when it emitted
@@ -225,7 +221,7 @@ class DocumentRegistry(Facade):
 
     # --- revocation -----------------------------------------------------------------
 
-    def revoke_batch(self, sender: TxSender, root: Hash32, reason: str = "") -> TxReceipt:
+    def revoke_batch(self, sender: TxSender, root: Bytes32, reason: str = "") -> TxReceipt:
         """Revoke a whole batch; only an ISSUER of the member that anchored it may."""
         return sender.transact(
             self.contract.functions.revokeBatch(to_bytes32(root, "root"), reason)
@@ -234,9 +230,9 @@ class DocumentRegistry(Facade):
     def revoke_document(
         self,
         sender: TxSender,
-        root: Hash32,
-        doc_hash: Hash32,
-        proof: Sequence[Hash32],
+        root: Bytes32,
+        doc_hash: Bytes32,
+        proof: Sequence[Bytes32],
         reason: str = "",
     ) -> TxReceipt:
         """Revoke one document of a batch; `proof` must show it is in the batch (NotInBatch)."""
@@ -248,7 +244,7 @@ class DocumentRegistry(Facade):
 
     # --- lookups --------------------------------------------------------------------
 
-    def batch(self, root: Hash32) -> Batch | None:
+    def batch(self, root: Bytes32) -> Batch | None:
         """The batch anchored with `root`, or None if it was never anchored."""
         raw = to_bytes32(root, "root")
         try:
@@ -267,17 +263,17 @@ class DocumentRegistry(Facade):
             revoked=b.revoked,
         )
 
-    def is_anchored(self, root: Hash32) -> bool:
+    def is_anchored(self, root: Bytes32) -> bool:
         return self._call("isAnchored", to_bytes32(root, "root"))
 
-    def status(self, root: Hash32, doc_hash: Hash32) -> DocumentStatus:
+    def status(self, root: Bytes32, doc_hash: Bytes32) -> DocumentStatus:
         raw = to_bytes32(doc_hash, "doc_hash")
         anchored, batch_revoked, doc_revoked = self._call(
             "documentStatus", to_bytes32(root, "root"), raw
         )
         return DocumentStatus(raw, anchored, batch_revoked, doc_revoked)
 
-    def statuses(self, root: Hash32, doc_hashes: Sequence[Hash32]) -> list[DocumentStatus]:
+    def statuses(self, root: Bytes32, doc_hashes: Sequence[Bytes32]) -> list[DocumentStatus]:
         """The status of many documents of one batch, in one call; in the order given."""
         raws = [to_bytes32(h, "doc_hash") for h in doc_hashes]
         if not raws:
@@ -293,7 +289,7 @@ class DocumentRegistry(Facade):
             for h, revoked in zip(raws, doc_revoked, strict=True)
         ]
 
-    def verify_on_chain(self, root: Hash32, doc_hash: Hash32, proof: Sequence[Hash32]) -> bool:
+    def verify_on_chain(self, root: Bytes32, doc_hash: Bytes32, proof: Sequence[Bytes32]) -> bool:
         """Whether `root` is anchored and `proof` shows `doc_hash` in it (no revocation check).
 
         One call per document: verifiers should check proofs with `offchain.merkle.verify`
@@ -306,11 +302,11 @@ class DocumentRegistry(Facade):
             _proof(proof),
         )
 
-    def batch_revocation(self, root: Hash32) -> Revocation | None:
+    def batch_revocation(self, root: Bytes32) -> Revocation | None:
         raw = to_bytes32(root, "root")
         return _revocation(self._call("batchRevocation", raw), raw, None)
 
-    def document_revocation(self, root: Hash32, doc_hash: Hash32) -> Revocation | None:
+    def document_revocation(self, root: Bytes32, doc_hash: Bytes32) -> Revocation | None:
         raw, doc = to_bytes32(root, "root"), to_bytes32(doc_hash, "doc_hash")
         return _revocation(self._call("documentRevocation", raw, doc), raw, doc)
 
@@ -318,7 +314,7 @@ class DocumentRegistry(Facade):
         return self._call("MAX_BATCH_SIZE")
 
 
-def _proof(proof: Sequence[Hash32]) -> list[bytes]:
+def _proof(proof: Sequence[Bytes32]) -> list[bytes]:
     return [to_bytes32(p, "proof element") for p in proof]
 
 

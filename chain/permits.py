@@ -43,7 +43,7 @@ from chain.events import ChainEvent, read_events
 from chain.facade import Facade
 from chain.ids import member_id_str
 from chain.sender import TxSender, call
-from offchain.hexbytes import hex0x
+from offchain.hexbytes import Bytes32, hex0x
 from offchain.permits import (
     Permit,
     hs_code_number,
@@ -55,8 +55,6 @@ from offchain.permits import (
     unit_from_bytes,
 )
 
-Hash32 = bytes | str
-"""A 32-byte value as bytes or 0x-prefixed hex."""
 PermitRef = str | bytes
 """A permit number, or the 32-byte on-chain permit id (bytes or 0x-hex)."""
 Quantity = Decimal | int | str
@@ -133,7 +131,7 @@ class PermitQuery:
     """One question for `check_many` (the arguments of `check`)."""
 
     permit_id: PermitRef
-    holder_hash: Hash32
+    holder_hash: Bytes32
     hs_code: str | int
     quantity: Quantity
     at: When
@@ -309,7 +307,7 @@ class PermitRegistry(Facade):
         permit_id: PermitRef,
         hs_code: str | int,
         quantity: Quantity,
-        declaration_id: Hash32,
+        declaration_id: Bytes32,
     ) -> DrawResult:
         """Draw `quantity` (in the permit's unit) for one declaration and HS code.
 
@@ -327,7 +325,7 @@ class PermitRegistry(Facade):
     def draw_down_many(
         self,
         sender: TxSender,
-        declaration_id: Hash32,
+        declaration_id: Bytes32,
         lines: Sequence[tuple[PermitRef, str | int, Quantity]],
     ) -> list[DrawResult]:
         """Draw `(permit, hs_code, quantity)` lines of one declaration, all or nothing.
@@ -414,7 +412,7 @@ class PermitRegistry(Facade):
             raise
 
     def draw_of(
-        self, permit_id: PermitRef, declaration_id: Hash32, hs_code: str | int
+        self, permit_id: PermitRef, declaration_id: Bytes32, hs_code: str | int
     ) -> Draw | None:
         """The draw of a declaration on a permit for one HS code, or None."""
         d = self._call(
@@ -428,7 +426,7 @@ class PermitRegistry(Facade):
     def check(
         self,
         permit_id: PermitRef,
-        holder_hash: Hash32,
+        holder_hash: Bytes32,
         hs_code: str | int,
         quantity: Quantity,
         at: When,
@@ -484,7 +482,7 @@ def _permit_id(ref: PermitRef) -> bytes:
     return raw
 
 
-def _hash32(value: Hash32, what: str) -> bytes:
+def _hash32(value: Bytes32, what: str) -> bytes:
     if isinstance(value, str):
         if not _HEX32.fullmatch(value):
             raise ValueError(f"{what} must be 0x and 64 hex digits, got {value!r}")
@@ -508,7 +506,7 @@ def _timestamp(at: When) -> int:
 
 
 def _query(
-    permit_id: PermitRef, holder: Hash32, hs_code: str | int, quantity: Quantity, at: When
+    permit_id: PermitRef, holder: Bytes32, hs_code: str | int, quantity: Quantity, at: When
 ) -> tuple[bytes, bytes, int, int, int]:
     return (
         _permit_id(permit_id),

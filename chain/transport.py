@@ -36,10 +36,8 @@ from chain.errors import ContractReverted
 from chain.facade import Facade
 from chain.ids import member_id_str
 from chain.sender import TxSender
-from offchain.hexbytes import hex0x, to_bytes32
+from offchain.hexbytes import Bytes32, hex0x, to_bytes32
 
-Hash32 = bytes | str
-"""A 32-byte value as bytes or 0x-prefixed hex."""
 IdRef = str | bytes
 """A text id (hashed), or the 32-byte on-chain id (bytes or 0x-hex)."""
 
@@ -169,7 +167,7 @@ class TransportLedger(Facade):
         vehicle_id: IdRef,
         origin: IdRef,
         destination: IdRef,
-        route_hash: Hash32,
+        route_hash: Bytes32,
         deadline: int,
     ) -> StartResult:
         """Start a trip from a VERIFIER (customs officer) account of an active member.
@@ -204,7 +202,7 @@ class TransportLedger(Facade):
         self,
         sender: TxSender,
         trip_id: IdRef,
-        root: Hash32,
+        root: Bytes32,
         count: int,
         first_ts: int,
         last_ts: int,
@@ -281,7 +279,7 @@ class TransportLedger(Facade):
     def is_open(self, trip_id: IdRef) -> bool:
         return self._call("isOpen", _id(trip_id, "trip_id"))
 
-    def batch(self, root: Hash32) -> BatchView | None:
+    def batch(self, root: Bytes32) -> BatchView | None:
         """The batch anchored under `root`, or None if it never was."""
         raw = to_bytes32(root, "root")
         b = self._call("batchOf", raw)
@@ -289,7 +287,7 @@ class TransportLedger(Facade):
             return None
         return BatchView(raw, bytes(b.tripId), b.count, b.firstTs, b.lastTs, b.anchoredAt)
 
-    def verify_event(self, root: Hash32, event_hash: Hash32, proof: Sequence[Hash32]) -> bool:
+    def verify_event(self, root: Bytes32, event_hash: Bytes32, proof: Sequence[Bytes32]) -> bool:
         """Whether `root` is anchored and `proof` shows `event_hash` in its batch (on chain)."""
         return self._call(
             "verifyEvent",

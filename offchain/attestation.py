@@ -43,7 +43,7 @@ from eth_typing import Hash32
 from eth_utils import to_checksum_address
 
 from offchain.errors import OffchainError
-from offchain.hexbytes import hex0x, to_bytes32
+from offchain.hexbytes import Bytes32, hex0x, to_bytes32
 from offchain.merkle import HASH_SIZE, MerkleTree, keccak256, pair_leaf_hash
 
 DOMAIN_NAME = "SmartCustoms AttestationHub"
@@ -81,9 +81,6 @@ _BATCH_TYPEHASH = keccak256(BATCH_TYPE.encode())
 _DOMAIN_TYPEHASH = keccak256(_DOMAIN_TYPE.encode())
 
 _SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
-
-Bytes32 = bytes | str
-"""A 32-byte value as bytes or 0x-prefixed hex."""
 
 
 class BadSignature(OffchainError, ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 HASH_SIZE = 32
 Bytes32 = bytes | bytearray | memoryview | str
+"""A 32-byte value (hash, Merkle root, proof element, id) as bytes or 0x-hex: the one type."""
 
 
 def to_bytes32(value: Bytes32, what: str) -> bytes:
