@@ -12,13 +12,13 @@ from __future__ import annotations
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from offchain import attestation as att
-from oracles.base import KIND_NAMES, OracleError, SignedResult
+from oracles.base import KIND_NAMES, OracleError, SignedBatch, SignedResult
 
 _IS_ACTIVE_ABI = [
     {
@@ -154,6 +154,34 @@ class Aggregator:
 
     def attest_batch(self, kind: int, requests: list[dict[str, Any]]) -> AttestedBatch:
         """Collect a quorum of signatures over one batch root and submit it once."""
+        return self.submit_batch(self.collect_batch(kind, requests))
+
+    def attest_batches(
+        self, kind: int, batches: Iterable[list[dict[str, Any]]]
+    ) -> Iterator[AttestedBatch]:
+        """Attest batches in order, collecting the next while the previous is submitted.
+
+        Why: while one root waits for its transaction the instances would otherwise sit
+        idle.  Each batch is collected and checked exactly as by `attest_batch`, and
+        submitted in order; at the first failure it raises, and the batch collected ahead
+        is not submitted (its instances keep their signed results, as after any failure).
+        """
+        with ThreadPoolExecutor(1, thread_name_prefix="oracle-ahead") as ahead:
+            pending: Future[CollectedBatch] | None = None
+            try:
+                for requests in batches:
+                    following = ahead.submit(self.collect_batch, kind, requests)
+                    if pending is not None:
+                        yield self.submit_batch(pending.result())
+                    pending = following
+                if pending is not None:
+                    yield self.submit_batch(pending.result())
+            finally:
+                if pending is not None:
+                    pending.cancel()
+
+    def collect_batch(self, kind: int, requests: list[dict[str, Any]]) -> CollectedBatch:
+        """A quorum of matching, checked signatures over the batch's root (not submitted)."""
         k = self.quorum(kind)
         issued_at, nonce = int(self.clock()), secrets.randbits(63)
         futures = {
@@ -190,7 +218,11 @@ class Aggregator:
                 f"signature(s), quorum is {k} ({'; '.join(failures) or 'instances disagreed'}); "
                 "nothing was submitted"
             )
-        best = best[:k]
+        return CollectedBatch(best[:k])
+
+    def submit_batch(self, collected: CollectedBatch) -> AttestedBatch:
+        """Submit a collected batch: one transaction for its root and k signatures."""
+        best = collected.signed
         done = self.hub.submit_batch(self.sender, best[0].batch, [b.signature for b in best])
         return AttestedBatch(
             results=best[0].results,
@@ -243,6 +275,13 @@ class Aggregator:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class CollectedBatch:
+    """k signatures of distinct eligible oracles over the same batch, ready to submit."""
+
+    signed: list[SignedBatch]
 
 
 @dataclass(frozen=True)

@@ -736,3 +736,37 @@ def test_a_bad_batch_over_http_is_a_4xx_naming_the_problem(instance_client, batc
         headers={"content-type": "application/json"},
     )
     assert resp.status_code == 422
+
+
+def test_batches_in_a_row_are_each_attested_with_their_own_root(
+    chain, example, request_for, local_instances, aggregator_of, tw_oracle, snapshot
+):
+    """attest_batches collects the next batch while the previous one is submitted."""
+    batches = [
+        [
+            request_for(example(MACHINERY, declaration_id=f"T-ROW-{b}-{uuid.uuid4().hex[:8]}"))
+            for _ in range(2)
+        ]
+        for b in range(3)
+    ]
+    done = list(aggregator_of(local_instances).attest_batches(CLEARANCE, batches))
+
+    assert len({d.root for d in done}) == 3
+    for batch, d in zip(batches, done, strict=True):
+        expected = [tw_oracle.oracle.evaluate(r) for r in batch]
+        tree = att.results_tree([(e.subject, e.result_hash) for e in expected])
+        assert d.root == tree.root
+        assert chain.attestations.batch(d.root).count == 2
+        assert chain.attestations.verify_result(
+            d.root, expected[1].subject, expected[1].result_hash, tree.proof(1)
+        )
+
+
+def test_batches_in_a_row_stop_at_the_first_without_quorum(
+    chain, batch_requests, local_instances, aggregator_of, operator
+):
+    agg = aggregator_of([local_instances[0], DownInstance("SG"), DownInstance("NZ")])
+    nonce_before = chain.w3.eth.get_transaction_count(operator.address)
+    with pytest.raises(OracleUnavailable):
+        list(agg.attest_batches(CLEARANCE, [batch_requests[:1], batch_requests[1:]]))
+    assert chain.w3.eth.get_transaction_count(operator.address) == nonce_before
