@@ -130,10 +130,10 @@ def test_zoomed_scans_keep_every_threat_cell():
     x, lb = letterbox(s.image)
     f = synth.CLASSES.index("firearm")
     cells = np.zeros((len(synth.CLASSES), GRID, GRID), np.float32)
-    cells[f] = train._cells(s.masks[f], lb.scale, (lb.pad_x, lb.pad_y))
+    cells[f] = train.mask_cells(s.masks[f], lb.scale, (lb.pad_x, lb.pad_y))
     rng = np.random.default_rng(1)
     for _ in range(12):
-        zx, zc = train._zoom(x, cells, rng)
+        zx, zc = train.zoom_view(x, cells, rng)
         assert zx.shape == x.shape and zc.shape == cells.shape
         assert zc[f].sum() > 0.5 * min(cells[f].sum(), 1)  # the gun is still in the picture
         assert zc[[i for i in range(len(synth.CLASSES)) if i != f]].max() == 0

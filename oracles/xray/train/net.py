@@ -1,0 +1,139 @@
+"""The network: eight 3x3 convolutions and two 1x1 heads, and the colour-routed pair of them.
+
+`build_net` is one expert (class logits on a GRID x GRID map, and a scan / not-a-scan
+logit); `build_routed` puts a colour and a grey expert behind one input, weighted by the
+picture's colour (`colour_weight`).  PyTorch is imported only when asked (`require_torch`):
+inference runs the exported ONNX file and never needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from oracles.xray.errors import XrayError
+from oracles.xray.synth import CLASSES
+
+# (in, out, stride, dilation) of the 3x3 convolutions
+SPEC = [
+    (3, 16, 2, 1),
+    (16, 32, 2, 1),
+    (32, 32, 1, 1),
+    (32, 64, 2, 1),
+    (64, 64, 1, 1),
+    (64, 96, 2, 1),
+    (96, 96, 1, 2),
+    (96, 96, 1, 1),
+]
+
+
+def require_torch():
+    """The torch module, or an XrayError that says how to install it."""
+    try:
+        import torch
+    except ImportError:
+        raise XrayError(
+            "torch_missing",
+            "training needs PyTorch, which inference does not: install it with "
+            "pip install '.[train]' (torch==2.13.0, CPU build is enough)",
+        ) from None
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    return torch
+
+
+def build_net(fused: bool = False):
+    """The network; `fused=True` has no batch-norm (biases instead), the shape of the ONNX.
+
+    forward(x) -> (class logits (N, C, GRID, GRID), scan logit (N,)).
+    """
+    torch = require_torch()
+    nn = torch.nn
+
+    class XrayNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            layers: list[Any] = []
+            for cin, cout, stride, dil in SPEC:
+                layers.append(nn.Conv2d(cin, cout, 3, stride, dil, dilation=dil, bias=fused))
+                if not fused:
+                    layers.append(nn.BatchNorm2d(cout))
+                layers.append(nn.ReLU(inplace=True))
+            self.features = nn.Sequential(*layers)
+            self.head = nn.Conv2d(SPEC[-1][1], len(CLASSES), 1)
+            self.scan = nn.Conv2d(SPEC[-1][1], 1, 1)
+
+        def forward(self, x):
+            f = self.features(x)
+            return self.head(f), torch.mean(self.scan(f), dim=(1, 2, 3))
+
+    return XrayNet()
+
+
+# A picture is shown to the colour expert when at least COLOUR_SHARE of its pixels carry
+# clear colour (max - min channel over CHROMA): dual-energy pseudo-colour scans have 20 %
+# and more; a greyscale export has none (R = G = B, or a few levels apart after JPEG);
+# in between (GREY_SHARE..COLOUR_SHARE) the two experts' maps are mixed linearly.
+CHROMA = 0.1
+GREY_SHARE = 0.005
+COLOUR_SHARE = 0.02
+
+
+def colour_weight(x):
+    """(N, 3, H, W) input in 0..1 -> (N,) weight of the colour expert (0 grey .. 1 colour)."""
+    torch = require_torch()
+    chroma = torch.amax(x, dim=1) - torch.amin(x, dim=1)
+    share = torch.mean((chroma > CHROMA).to(x.dtype), dim=(1, 2))
+    return torch.clamp((share - GREY_SHARE) / (COLOUR_SHARE - GREY_SHARE), 0.0, 1.0)
+
+
+def colour_weight_np(x: np.ndarray) -> np.ndarray:
+    """`colour_weight` of a uint8 NHWC set, in numpy."""
+    xf = x.astype(np.float32) / 255
+    share = ((xf.max(-1) - xf.min(-1)) > CHROMA).mean((1, 2))
+    return np.clip((share - GREY_SHARE) / (COLOUR_SHARE - GREY_SHARE), 0, 1)
+
+
+def build_routed(colour, grey):
+    """Two experts of the `build_net` kind behind one input, chosen by the picture's colour
+    (`colour_weight`): one for dual-energy pseudo-colour scans, one for single-energy grey
+    scans (synthetic and real).  Each keeps its own class and scan heads (and calibration);
+    forward(x) -> (class logits, scan logit) of the expert the picture belongs to."""
+    torch = require_torch()
+
+    class RoutedNet(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.colour = colour
+            self.grey = grey
+
+        def forward(self, x):
+            w = colour_weight(x)
+            lc, sc = self.colour(x)
+            lg, sg = self.grey(x)
+            wv = w.view(-1, 1, 1, 1)
+            return wv * lc + (1 - wv) * lg, w * sc + (1 - w) * sg
+
+    return RoutedNet()
+
+
+def experts(net) -> list:
+    """The networks whose heads carry calibration: both experts of a routed net, or `net`."""
+    return [net.colour, net.grey] if hasattr(net, "colour") else [net]
+
+
+def exportable(net):
+    torch = require_torch()
+
+    class Exported(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, image):
+            logits, scan = self.net(image)
+            heat = torch.sigmoid(logits)
+            return torch.amax(heat, dim=(2, 3)), heat, torch.sigmoid(scan).unsqueeze(1)
+
+    return Exported()
