@@ -1,9 +1,10 @@
 """The X-ray image recognition oracle: meat products, drugs, firearms and knives (and other
 bladed items) in dual-energy colour and single-energy greyscale scans.
 
-One file per job:
+One file (or package of files) per job:
 
-- `synth`      seeded synthetic scans, colour or grey, with labels and boxes (training, tests)
+- `synth`      seeded synthetic scans, colour or grey, with labels and boxes (training, tests):
+               shapes, threats, clutter, render, bags, detector, generate
 - `image`      strict reading of uploads (bombs, truncation, 16-bit, CMYK, animation)
 - `gate`       is it a scan at all? rules, then the network's scan head (`not_a_scan`)
 - `preprocess` the one letterbox from a scan to the network input
@@ -16,7 +17,8 @@ One file per job:
 - `oracle`     `XrayOracle`, kind XRAY, attested like every oracle
 - `config`     settings defaults and which model version runs
 - `nonscan`, `augment`  what the gate learns to refuse; training views of real crops
-- `train`, `retrain`  PyTorch training and fine-tuning (the `train` extra only)
+- `train`, `retrain`  PyTorch training and fine-tuning (the `train` extra only): `train`
+               is net, data, fit and export
 
 Run time needs onnxruntime, never torch.
 """

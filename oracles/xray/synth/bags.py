@@ -77,6 +77,3 @@ def draw_bag(rng: np.random.Generator, r: Renderer, s: float) -> tuple[float, fl
         shell(ORGANIC, rng.uniform(0.8, 1.5), 6, 10)
     inset = 0.08
     return (x0 + inset * bw, y0 + inset * bh, x1 - inset * bw, y1 - inset * bh)
-
-
-# --- physics and display -------------------------------------------------------------------

@@ -75,6 +75,3 @@ def greyscale(low: np.ndarray, high: np.ndarray, rng: np.random.Generator) -> np
     grey = grey + rng.normal(0, rng.uniform(0.002, 0.012), grey.shape)
     g8 = (np.clip(grey, 0, 1) * 255 + 0.5).astype(np.uint8)
     return np.repeat(g8[..., None], 3, axis=2)
-
-
-# --- scans ------------------------------------------------------------------------------------
