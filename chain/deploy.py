@@ -29,6 +29,7 @@ from chain.errors import ChainError
 from chain.ids import member_id_bytes, role_id
 from chain.sender import TxSender
 from offchain.attestation import Kind
+from offchain.hexbytes import hex0x
 from offchain.keystore import (
     DEPLOYER,
     Keystore,
@@ -87,7 +88,7 @@ class Deployment:
 
 
 def artifact_hash(artifact: ContractArtifact) -> str:
-    return "0x" + keccak(hexstr=artifact.bytecode).hex()
+    return hex0x(keccak(hexstr=artifact.bytecode))
 
 
 def load_deployment(path: Path) -> Deployment | None:

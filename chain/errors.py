@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from offchain.errors import CodedError
+from offchain.hexbytes import hex0x
 
 
 class ChainError(CodedError):
@@ -77,7 +78,7 @@ def readable(value: Any) -> Any:
         stripped = value.rstrip(b"\0")
         if stripped and len(value) == 32 and all(32 < b < 127 for b in stripped):
             return stripped.decode()
-        return "0x" + value.hex()
+        return hex0x(value)
     if isinstance(value, (list, tuple)):
         return [readable(v) for v in value]
     return value

@@ -19,6 +19,7 @@ from web3.exceptions import MismatchedABI
 from web3.types import FilterParams
 
 from chain.client import chain_errors
+from offchain.hexbytes import hex0x
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def read_events(
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
-        return "0x" + value.hex()
+        return hex0x(value)
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):

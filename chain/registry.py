@@ -17,6 +17,7 @@ from web3.types import TxReceipt
 from chain.facade import Facade
 from chain.ids import ROLE_BY_ID, member_id_bytes, member_id_str, role_id
 from chain.sender import TxSender
+from offchain.hexbytes import hex0x
 
 PROPOSAL_KINDS = ("add_member", "remove_member", "grant_role", "revoke_role", "call")
 PROPOSAL_STATES = ("pending", "executed", "rejected", "expired")
@@ -229,7 +230,7 @@ def _member(m: Any) -> Member:
         name=m.name,
         admin=m.admin,
         active=m.active,
-        x25519_key="0x" + bytes(m.x25519Key).hex(),
+        x25519_key=hex0x(m.x25519Key),
         joined_at=m.joinedAt,
         nodes=tuple(bytes(n).hex() for n in m.nodes),
         accounts=tuple(m.accounts),
@@ -249,7 +250,7 @@ def _proposal(p: Any) -> Proposal:
         role=ROLE_BY_ID.get(bytes(p.role)),
         account=p.account,
         name=p.name,
-        x25519_key="0x" + bytes(p.x25519Key).hex(),
+        x25519_key=hex0x(p.x25519Key),
         yes=p.yes,
         no=p.no,
     )

@@ -130,9 +130,7 @@ class TxSender:
                 self._nonce = None
                 first = self._next_nonce()
                 raws = [self._sign(fns[i], gases[i], first + k) for k, i in enumerate(pending)]
-                responses = self._batch(
-                    [("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws]
-                )
+                responses = self._batch([("eth_sendRawTransaction", [hex0x(r)]) for r in raws])
                 refused = []
                 for i, resp in zip(pending, responses, strict=True):
                     if "error" in resp:
@@ -195,7 +193,7 @@ class TxSender:
         while len(receipts) < len(hashes):
             pending = [i for i in range(len(hashes)) if i not in receipts]
             responses = self._batch(
-                [("eth_getTransactionReceipt", ["0x" + hashes[i].hex()]) for i in pending]
+                [("eth_getTransactionReceipt", [hex0x(hashes[i])]) for i in pending]
             )
             for i, resp in zip(pending, responses, strict=True):
                 if resp.get("result"):
@@ -222,7 +220,7 @@ class TxSender:
                 )
         except TimeExhausted as exc:
             raise TransactionFailed(
-                f"transaction 0x{tx_hash.hex()} was not mined within "
+                f"transaction {hex0x(tx_hash)} was not mined within "
                 f"{self.receipt_timeout_s:.0f} s; is the chain producing blocks?"
             ) from exc
         if receipt["status"] != 1:
@@ -248,7 +246,7 @@ class TxSender:
             except ContractLogicError as exc:
                 return self.decoder.reverted(_contract_name(fn, self.decoder), _fn_name(fn), exc)
         return TransactionFailed(
-            f"transaction 0x{tx_hash.hex()} failed in block {receipt['blockNumber']} "
+            f"transaction {hex0x(tx_hash)} failed in block {receipt['blockNumber']} "
             f"(gas used {receipt['gasUsed']})"
         )
 

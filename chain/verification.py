@@ -38,6 +38,7 @@ from chain.errors import ChainError
 from chain.registry import ConsortiumRegistry
 from offchain.documents import prepare
 from offchain.errors import DocumentRejected
+from offchain.hexbytes import hex0x
 from offchain.merkle import leaf_hash, process_proof
 from offchain.receipt import Check, Receipt, Verdict
 from offchain.xmlsafe import XmlLimits
@@ -84,7 +85,7 @@ def _offline(
     except DocumentRejected as exc:
         checks.append(Check("schema", False, f"{exc.code}: {exc.detail}"))
         return _Offline(None, checks, False)
-    got = "0x" + prepared.doc_hash.hex()
+    got = hex0x(prepared.doc_hash)
     if got != receipt.doc_hash:
         checks.append(
             Check(
@@ -123,7 +124,7 @@ def _offline(
         )
     leaf = leaf_hash(bytes.fromhex(receipt.doc_hash[2:]))
     computed = _walk(leaf, [bytes.fromhex(p[2:]) for p in receipt.proof], pairs)
-    proof_ok = "0x" + computed.hex() == receipt.root
+    proof_ok = hex0x(computed) == receipt.root
     return _Offline(prepared.doc_type.code, checks, proof_ok)
 
 

@@ -29,6 +29,7 @@ from nodes.documents.trace import trace_document
 from offchain.db import Database
 from offchain.documents import PreparedDocument
 from offchain.errors import OffchainError
+from offchain.hexbytes import hex0x
 from offchain.receipt import Receipt
 from offchain.settings import Settings
 
@@ -55,10 +56,10 @@ class RecordService:
     def keep(self, prepared: Sequence[PreparedDocument], user: str) -> list[Submitted]:
         """Queue records for anchoring (one transaction); a record kept before is answered
         as it stands (`duplicate`), without sealing or storing it again."""
-        known = self.documents.outbox.known("0x" + p.doc_hash.hex() for p in prepared)
+        known = self.documents.outbox.known(hex0x(p.doc_hash) for p in prepared)
         fresh, seen = [], set()
         for p in prepared:
-            h = "0x" + p.doc_hash.hex()
+            h = hex0x(p.doc_hash)
             if h not in known and h not in seen:
                 fresh.append(p)
                 seen.add(h)
@@ -69,7 +70,7 @@ class RecordService:
                 accepted[s.doc_hash] = s
         out = []
         for p in prepared:
-            h = "0x" + p.doc_hash.hex()
+            h = hex0x(p.doc_hash)
             if h in accepted:
                 out.append(accepted.pop(h))
             else:

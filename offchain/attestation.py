@@ -108,7 +108,7 @@ def model_version_str(raw: bytes) -> str:
     text = bytes(raw).rstrip(b"\0")
     if text and all(32 <= b < 127 for b in text):
         return text.decode("ascii")
-    return "0x" + bytes(raw).hex()
+    return hex0x(raw)
 
 
 def new_nonce() -> int:

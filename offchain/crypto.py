@@ -43,6 +43,7 @@ from nacl.secret import SecretBox
 from nacl.utils import random as nacl_random
 
 from offchain.errors import OffchainError
+from offchain.hexbytes import hex0x
 
 
 class CryptoError(OffchainError):
@@ -353,7 +354,7 @@ def sign_envelope(
         signature="",
     )
     signed = account.sign_message(_signable(unsigned, chain_id))
-    return Envelope(**{**asdict(unsigned), "signature": "0x" + bytes(signed.signature).hex()})
+    return Envelope(**{**asdict(unsigned), "signature": hex0x(signed.signature)})
 
 
 def verify_envelope(

@@ -66,6 +66,7 @@ from offchain.declarations import _no_repeated_keys as no_repeated_keys
 from offchain.doctypes import CARGO_MANIFEST
 from offchain.documents import PreparedDocument
 from offchain.errors import DocumentRejected, OffchainError
+from offchain.hexbytes import hex0x
 from offchain.xmlsafe import XmlLimits, load_xml
 
 NAMESPACE = CARGO_MANIFEST.namespace
@@ -375,7 +376,7 @@ class LoadedManifest:
 
     @property
     def doc_hash(self) -> str:
-        return "0x" + self.prepared.doc_hash.hex()
+        return hex0x(self.prepared.doc_hash)
 
 
 # -- loading --------------------------------------------------------------------------------

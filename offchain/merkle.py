@@ -34,7 +34,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from Crypto.Hash import keccak as _keccak
 
-HASH_SIZE = 32
+from offchain.hexbytes import HASH_SIZE, hex0x
+
 _EMPTY_DIGEST = bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
 
 
@@ -230,7 +231,7 @@ class MerkleTree:
         return out
 
     def __repr__(self) -> str:
-        return f"MerkleTree(leaves={len(self)}, root=0x{self.root.hex()})"
+        return f"MerkleTree(leaves={len(self)}, root={hex0x(self.root)})"
 
 
 def _check_hash(value: object, what: str) -> None:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from offchain.db import Database
+from offchain.hexbytes import hex0x
 from offchain.merkle import MerkleTree, leaf_hash
 
 MIGRATIONS = [
@@ -309,7 +310,7 @@ class Outbox:
     def proof(self, root: str, leaf_index: int) -> list[str]:
         """The Merkle proof of leaf `leaf_index` of batch `root` (trees cached per root)."""
         tree = self._tree(root)
-        return ["0x" + p.hex() for p in tree.proof(leaf_index)]
+        return [hex0x(p) for p in tree.proof(leaf_index)]
 
     def _tree(self, root: str) -> MerkleTree:
         tree = self._trees.get(root)
@@ -319,7 +320,7 @@ class Outbox:
                 raise KeyError(f"no batch {root} in the outbox")
             raw = bytes(rows[0][0])
             tree = MerkleTree([leaf_hash(raw[i : i + 32]) for i in range(0, len(raw), 32)])
-            if "0x" + tree.root.hex() != root:
+            if hex0x(tree.root) != root:
                 raise ValueError(f"stored leaves of batch {root} do not rebuild its root")
             if len(self._trees) >= 64:
                 self._trees.pop(next(iter(self._trees)))
@@ -365,7 +366,7 @@ class Outbox:
 
     def proofs(self, root: str) -> list[list[str]]:
         """The Merkle proof of every leaf of batch `root`, in leaf order."""
-        return [["0x" + p.hex() for p in proof] for proof in self._tree(root).proofs()]
+        return [[hex0x(p) for p in proof] for proof in self._tree(root).proofs()]
 
     def batch_documents(self, root: str) -> list[OutDocument]:
         rows = self.db.query(

@@ -26,6 +26,7 @@ from offchain.declarations import (
     load_declaration_json,
     load_declaration_xml,
 )
+from offchain.hexbytes import hex0x
 from offchain.keystore import role_account_name
 from offchain.outbox import utc_now
 from offchain.permits import permit_id_bytes
@@ -131,7 +132,7 @@ class ClearanceService:
         """Attest the clearance decision; draw down permits; keep and return the decision."""
         existing = self.get(decl.declaration_id)
         if existing is not None:
-            if existing["declaration_hash"] != "0x" + declaration_hash(decl).hex():
+            if existing["declaration_hash"] != hex0x(declaration_hash(decl)):
                 raise ClearanceError(
                     "declaration_exists",
                     f"declaration {decl.declaration_id} was already lodged with other content; "

@@ -31,6 +31,7 @@ from offchain.dates import DateWindow
 from offchain.doctypes import ANCHORED_TYPES
 from offchain.documents import prepare
 from offchain.errors import DocumentRejected
+from offchain.hexbytes import hex0x
 from offchain.outbox import QueuedDocument
 from offchain.xmlsafe import XmlLimits
 
@@ -217,7 +218,7 @@ def _intake(
         except DocumentRejected as exc:
             out[i] = Refused(i, exc.code, exc.detail, exc.http_status)
             continue
-        prepared.append((i, d, "0x" + d.doc_hash.hex()))
+        prepared.append((i, d, hex0x(d.doc_hash)))
     known = _known_hashes([h for _, _, h in prepared])
     for i, d, h in prepared:
         if h in known or h in seen:

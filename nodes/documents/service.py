@@ -36,6 +36,7 @@ from offchain.cas import ContentStore, open_store
 from offchain.doclog import DocLog
 from offchain.documents import PreparedDocument, prepare
 from offchain.errors import DocumentRejected, OffchainError
+from offchain.hexbytes import hex0x
 from offchain.inbox import Inbox
 from offchain.keystore import role_account_name
 from offchain.merkle import MerkleTree, leaf_hash
@@ -151,10 +152,10 @@ class DocumentService:
         docs = [prepare(x, doc_type, limits=self.limits, dates=dates) for x in xmls]
         # Known documents are answered from the outbox: sealing and storing them again would
         # leave an unreferenced ciphertext (sealed boxes are randomised) for every resubmission.
-        known = self.outbox.known("0x" + d.doc_hash.hex() for d in docs)
+        known = self.outbox.known(hex0x(d.doc_hash) for d in docs)
         for h in known:
             self._same_recipient(self.outbox.document(h), recipient)
-        fresh = [d for d in docs if "0x" + d.doc_hash.hex() not in known]
+        fresh = [d for d in docs if hex0x(d.doc_hash) not in known]
         accepted = iter(
             self.accept(fresh, seal_documents(fresh, key, self.rest_key), recipient, user)
             if fresh
@@ -162,7 +163,7 @@ class DocumentService:
         )
         out = []
         for d in docs:
-            h = "0x" + d.doc_hash.hex()
+            h = hex0x(d.doc_hash)
             if h in known:
                 state = self.outbox.document(h).state
                 out.append(Submitted(h, d.doc_type.name, recipient, state, True, d.summary))
@@ -212,7 +213,7 @@ class DocumentService:
             raise DocumentError("missing_content", "bulk import: one CID per document is needed")
         queued = [
             QueuedDocument(
-                doc_hash="0x" + d.doc_hash.hex(),
+                doc_hash=hex0x(d.doc_hash),
                 doc_type=d.doc_type.name,
                 doc_type_code=d.doc_type.code,
                 recipient=recipient,
@@ -339,7 +340,7 @@ class DocumentService:
             # after a batch had to be rebuilt (see _claim).
             salt = os.urandom(32)
             tree = MerkleTree([leaf_hash(bytes.fromhex(h[2:])) for h in hashes] + [leaf_hash(salt)])
-            root = "0x" + tree.root.hex()
+            root = hex0x(tree.root)
             self.outbox.prepare_batch(root, code, hashes, salt=salt)
             fixed.append((root, len(hashes), code))
         if len(fixed) == 1:
@@ -610,7 +611,7 @@ class DocumentService:
             self.outbox.proof(doc.batch_root, doc.leaf_index),
             reason,
         )
-        tx = "0x" + bytes(rc["transactionHash"]).hex()
+        tx = hex0x(rc["transactionHash"])
         self.log.record(doc.doc_hash, "revoked", user, reason=reason, tx=tx, scope="document")
         return {"doc_hash": doc.doc_hash, "root": doc.batch_root, "tx": tx, "reason": reason}
 
@@ -620,7 +621,7 @@ class DocumentService:
         if batch is None or batch.state != "anchored":
             raise DocumentError("unknown_batch", f"no anchored batch {root} on this node")
         rc = self.chain.documents.revoke_batch(self.chain.sender(self.issuer_key), root, reason)
-        tx = "0x" + bytes(rc["transactionHash"]).hex()
+        tx = hex0x(rc["transactionHash"])
         self.log.record_many(
             [
                 (

@@ -17,6 +17,7 @@ from chain.events import read_events
 from nodes.documents.service import DocumentError, DocumentService, _norm_hash
 from offchain.canonical import document_hash
 from offchain.errors import OffchainError
+from offchain.hexbytes import hex0x
 from offchain.merkle import leaf_hash, process_proof
 from offchain.receipt import Receipt
 
@@ -121,7 +122,7 @@ class _Reverifier:
     def _submitted(self, detail: dict[str, Any]) -> dict[str, Any]:
         self.s.store.get(detail["cid"])  # raises ContentCorrupted/NotFound
         canonical = self.s.open_own(self.h)
-        if "0x" + document_hash(canonical).hex() != self.h:
+        if hex0x(document_hash(canonical)) != self.h:
             return {"ok": False, "detail": "our stored copy no longer hashes to the document hash"}
         return {
             "ok": True,
@@ -137,7 +138,7 @@ class _Reverifier:
         got = process_proof(
             [bytes.fromhex(p[2:]) for p in proof], leaf_hash(bytes.fromhex(self.h[2:]))
         )
-        if "0x" + got.hex() != detail["root"]:
+        if hex0x(got) != detail["root"]:
             return {"ok": False, "detail": "the recorded proof no longer leads to the root"}
         found = self.s.chain.documents.anchoring(
             detail["root"], from_block=max(0, detail["block"] - 1)

@@ -39,6 +39,7 @@ from nodes.network.render import (
     render_readme,
     render_static_nodes,
 )
+from offchain.hexbytes import hex0x
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_P2P_PORT = 30303
@@ -110,7 +111,7 @@ def write_besu_network(
     balances = _check_balances(prefunded)
     consortium = resolve_consortium(members)
     validators = besu_validator_order([v.address for v in consortium.validators])
-    extra_data = "0x" + encode_qbft_extra_data(validators).hex()
+    extra_data = hex0x(encode_qbft_extra_data(validators))
     _assert_round_trip(extra_data, validators)
 
     genesis = render_genesis(settings, extra_data, _genesis_balances(consortium, balances))

@@ -14,6 +14,7 @@ from importlib import resources
 from string import Template
 
 from nodes.network.consortium import Consortium, ValidatorNode
+from offchain.hexbytes import hex0x
 
 # Besu format facts, each from Besu's documentation or source.
 GENESIS_MIX_HASH = "0x63746963616c2062797a616e74696e65206661756c7420746f6c6572616e6365"
@@ -170,7 +171,7 @@ def render_static_nodes(validators: Sequence[ValidatorNode]) -> str:
 
 def render_private_key(node_key: bytes) -> str:
     """One line of 0x-prefixed hex, as Besu's KeyPairUtil writes and reads the ``key`` file."""
-    return "0x" + node_key.hex()
+    return hex0x(node_key)
 
 
 def render_public_key(pubkey: str) -> str:

@@ -16,6 +16,7 @@ from nacl.signing import VerifyKey
 from nodes.payments.guarantees import order_json
 from offchain.doctypes import PAYMENT_RECEIPT
 from offchain.documents import PreparedDocument, prepare
+from offchain.hexbytes import hex0x
 from offchain.outbox import utc_now
 from offchain.payments import (
     Callback,
@@ -255,7 +256,7 @@ class GatewayMessages:
             "fingerprint": p.fingerprint(), "receipt_id": receipt_id(self.member_id, f"{gateway}/{p.reference}"),
         }  # fmt: skip
         doc = prepare(receipt_xml(self.facts(row, order)), PAYMENT_RECEIPT, limits=self.limits)
-        row["receipt_hash"] = "0x" + doc.doc_hash.hex()
+        row["receipt_hash"] = hex0x(doc.doc_hash)
         return row, doc
 
     def _record(
@@ -324,7 +325,7 @@ class GatewayMessages:
         if not prepared:
             return
         self.records.keep(prepared, f"gateway:{user}")
-        hashes = ["0x" + d.doc_hash.hex() for d in prepared]
+        hashes = [hex0x(d.doc_hash) for d in prepared]
         with self.db.transaction() as tx:
             tx.executemany(
                 "UPDATE payments SET receipt_queued = 1 WHERE receipt_hash = ?",

@@ -11,6 +11,7 @@ from typing import Any
 from offchain.declarations import CURRENCY_CODES
 from offchain.doctypes import PAYMENT_RECEIPT
 from offchain.documents import prepare
+from offchain.hexbytes import hex0x
 from offchain.outbox import utc_now
 from offchain.payments import PaymentError, ReceiptFacts, cents, money, receipt_id, receipt_xml
 
@@ -142,7 +143,7 @@ class GuaranteeBook:
             )  # fmt: skip
             doc = prepare(receipt_xml(facts), PAYMENT_RECEIPT, limits=self.limits)
             self._move(tx, guarantee_id, o["reference"], "draw", o["amount"], user,
-                       (number, "0x" + doc.doc_hash.hex()))  # fmt: skip
+                       (number, hex0x(doc.doc_hash)))  # fmt: skip
             tx.execute(
                 "UPDATE payment_orders SET state = 'guaranteed', guarantee_id = ? WHERE reference = ?",
                 (guarantee_id, o["reference"]),

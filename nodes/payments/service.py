@@ -41,6 +41,7 @@ from offchain.db import Database
 from offchain.declarations import Declaration
 from offchain.doctypes import PAYMENT_RECEIPT
 from offchain.documents import PreparedDocument, prepare
+from offchain.hexbytes import hex0x
 from offchain.outbox import utc_now
 from offchain.payments import (
     PaymentError,
@@ -381,7 +382,7 @@ class PaymentService(GatewayMessages, GuaranteeBook, ReleaseBook):
             tx.execute(
                 "UPDATE payments SET status = 'refunded', refunded_at = ?, refunded_by = ?,"
                 " refund_reference = ?, refund_receipt_hash = ? WHERE gateway = ? AND reference = ?",
-                (utc_now(), officer, bank_reference, "0x" + doc.doc_hash.hex(), gateway, reference),
+                (utc_now(), officer, bank_reference, hex0x(doc.doc_hash), gateway, reference),
             )
         self.records.keep([doc], officer)
         return self._payment_json(

@@ -16,6 +16,7 @@ from nodes.payments.service import PaymentService
 from offchain.doctypes import PAYMENT_RECEIPT
 from offchain.documents import prepare
 from offchain.errors import OffchainError
+from offchain.hexbytes import hex0x
 from offchain.payments import ReceiptFacts, receipt_xml
 
 _KIND = {"applied": "PAID", "refund_due": "PAID, REFUND DUE", "refunded": "PAID, REFUNDED"}
@@ -98,9 +99,7 @@ def _anchoring(payments: PaymentService, doc_hash: str) -> dict[str, Any]:
 
 def _check(payments: PaymentService, facts: ReceiptFacts, doc_hash: str) -> dict[str, Any]:
     """The record rebuilds the anchored receipt, and that receipt verifies on chain."""
-    rebuilt = (
-        "0x" + prepare(receipt_xml(facts), PAYMENT_RECEIPT, limits=payments.limits).doc_hash.hex()
-    )
+    rebuilt = hex0x(prepare(receipt_xml(facts), PAYMENT_RECEIPT, limits=payments.limits).doc_hash)
     if rebuilt != doc_hash:
         return {
             "ok": False,

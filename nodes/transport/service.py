@@ -37,6 +37,7 @@ from offchain.db import Database
 from offchain.devices import DeviceRegistry
 from offchain.errors import OffchainError
 from offchain.geo import Corridor, GeoIndex
+from offchain.hexbytes import hex0x
 from offchain.ingest import Ingester, create_tables
 from offchain.keystore import role_account_name
 from offchain.settings import Settings
@@ -70,7 +71,7 @@ def route_hash(corridor: Corridor) -> str:
         "buffer_m": corridor.buffer_m,
         "coordinates": [[round(x, 7), round(y, 7)] for x, y in corridor.lonlat.coords],
     }
-    return "0x" + keccak(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hex()
+    return hex0x(keccak(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()))
 
 
 class TransportService:

@@ -25,6 +25,7 @@ from chain.transport import trip_id_bytes
 from nodes.transport.monitor import SOURCE
 from nodes.transport.service import TransportService
 from offchain.errors import OffchainError
+from offchain.hexbytes import hex0x
 from offchain.merkle import MerkleTree
 
 FULL_CHECK_EVENTS = 300
@@ -48,7 +49,7 @@ def trace_trip(transport: TransportService, trip_id: str) -> dict[str, Any]:
         problems = []
         if view.member != transport.member_id:
             problems.append(f"the chain says member {view.member} started it")
-        if "0x" + view.route_hash.hex() != t.route_hash:
+        if hex0x(view.route_hash) != t.route_hash:
             problems.append("the route hash on chain differs from the node's corridor")
         if view.deadline != int(t.deadline):
             problems.append(f"the deadline on chain is {view.deadline}")
@@ -90,7 +91,7 @@ def trace_trip(transport: TransportService, trip_id: str) -> dict[str, Any]:
                 "source": "chain" if b["state"] == "anchored" else "node",
                 "kind": "events anchored" if b["state"] == "anchored" else "batch prepared",
                 "detail": {
-                    "root": "0x" + bytes(b["root"]).hex(),
+                    "root": hex0x(b["root"]),
                     "events": b["count"],
                     "from": _iso(b["first_ts"]),
                     "to": _iso(b["last_ts"]),

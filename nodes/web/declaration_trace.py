@@ -34,6 +34,7 @@ from nodes.payments.trace import payment_trace
 from nodes.web.render import when
 from offchain import attestation as att
 from offchain.declarations import DeclarationRejected, declaration_hash, load_declaration_json
+from offchain.hexbytes import hex0x
 from offchain.permits import permit_id_bytes
 from oracles.base import hash_json
 
@@ -127,13 +128,13 @@ class _Chain:
         except (ValueError, KeyError, TypeError):
             return _bad(f"transaction {tx} carried a malformed attestation")
         problems = []
-        if "0x" + sent.subject.hex() != subject.lower():
-            problems.append(f"it attests subject 0x{sent.subject.hex()}, not this declaration")
+        if hex0x(sent.subject) != subject.lower():
+            problems.append(f"it attests subject {hex0x(sent.subject)}, not this declaration")
         if sent.kind != kind:
             problems.append(f"it attests kind {sent.kind.name}, not {kind.name}")
-        if "0x" + sent.result_hash.hex() != str(a.get("result_hash", "")).lower():
+        if hex0x(sent.result_hash) != str(a.get("result_hash", "")).lower():
             problems.append(
-                f"it attests result 0x{sent.result_hash.hex()}, the node recorded "
+                f"it attests result {hex0x(sent.result_hash)}, the node recorded "
                 f"{a.get('result_hash')}"
             )
         mv = att.model_version_str(sent.model_version)
@@ -178,7 +179,7 @@ def _result_matches(output: dict[str, Any], a: dict[str, Any]) -> str | None:
     mv = a.get("model_version")
     if not mv:
         return "the node's record has no model version to re-hash the result with"
-    got = "0x" + hash_json({"output": output, "model_version": mv}).hex()
+    got = hex0x(hash_json({"output": output, "model_version": mv}))
     if got != str(a.get("result_hash", "")).lower():
         return f"the node's copy of the result hashes to {got}, not to the attested {a.get('result_hash')}"
     return None
@@ -259,7 +260,7 @@ def trace_declaration(ctx: NodeContext, declaration_id: str) -> dict[str, Any]:
 
     # 1. lodged: the node's copy of the declaration is the one every attestation names
     try:
-        h = "0x" + declaration_hash(load_declaration_json(decl)).hex()
+        h = hex0x(declaration_hash(load_declaration_json(decl)))
         lodged = (
             _ok(f"the stored declaration hashes to {h}, the subject of every attestation")
             if h == subject.lower()
@@ -463,7 +464,7 @@ def trace_company(ctx: NodeContext, importer_id: str) -> dict[str, Any]:
                 latest = hub.latest(r["declaration_hash"], att.CLEARANCE)
                 ok = (
                     _ok("the chain's latest CLEARANCE result is the node's")
-                    if latest and "0x" + latest.result_hash.hex() == last.get("result_hash")
+                    if latest and hex0x(latest.result_hash) == last.get("result_hash")
                     else _bad("the chain's latest CLEARANCE result is not the node's")
                 )
             except ChainError as exc:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from offchain import attestation as att
 from offchain.declarations import DeclarationRejected, declaration_hash, load_declaration_json
+from offchain.hexbytes import hex0x
 from offchain.merkle import MerkleTree, keccak256
 from oracles.audit import explain
 from oracles.audit.errors import AuditError
@@ -210,6 +211,6 @@ class AuditOracle(Oracle):
         return {
             "selected": selected,
             "count": len(ids),
-            "merkle_root": "0x" + root.hex(),
+            "merkle_root": hex0x(root),
             "model_version": self.model_version,
         }

@@ -63,6 +63,7 @@ from offchain.documents import prepare
 from offchain.merkle import leaf_hash
 from offchain.settings import REPO_ROOT, MemberConfig, Settings
 from offchain.xmlsafe import XmlLimits
+from offchain.hexbytes import hex0x
 
 EXAMPLE = REPO_ROOT / "examples" / "certificate-of-origin.xml"
 NS = "urn:smartcustoms:doc:certificate-of-origin:1"
@@ -202,7 +203,7 @@ def with_receipts(xmls: list[bytes], receipts: list) -> list[tuple[bytes, object
     """Each document with its receipt, as a verifier receives them."""
     limits = XmlLimits()
     by_hash = {r.doc_hash: r for r in receipts}
-    return [(x, by_hash["0x" + prepare(x, CO, limits=limits).doc_hash.hex()]) for x in xmls]
+    return [(x, by_hash[hex0x(prepare(x, CO, limits=limits).doc_hash)]) for x in xmls]
 
 
 def verify_all(chain: Chain, items: list, pool) -> float:
