@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from offchain.geo import NO_ZONE, GeoIndex, check_coordinates, default_index, project
+from offchain.settings import TransportSettings
 
 
 class SealState(IntEnum):
@@ -50,15 +51,28 @@ RULE_FAILED = "rule_failed"
 log = logging.getLogger(__name__)
 
 
+_DEFAULTS = TransportSettings()
+
+
 @dataclass(frozen=True)
 class RuleParams:
-    """Thresholds of the rules; the settings object may carry overrides."""
+    """Thresholds of the rules; the defaults are the settings' defaults (`[transport]`)."""
 
-    stop_speed_kmh: float = 3.0  # at or below this a vehicle counts as stopped
-    long_stop_min: float = 30.0  # stopped outside any zone longer than this: long_stop
-    signal_lost_min: float = 10.0  # no position for longer than this: signal_lost
-    max_speed_kmh: float = 200.0  # implied speed between two fixes above this: gps_jump
+    stop_speed_kmh: float = _DEFAULTS.stop_speed_kmh  # at or below this: stopped
+    long_stop_min: float = _DEFAULTS.long_stop_min  # stopped outside any zone longer: long_stop
+    signal_lost_min: float = _DEFAULTS.signal_lost_min  # no position for longer: signal_lost
+    max_speed_kmh: float = _DEFAULTS.max_speed_kmh  # implied speed between fixes above: gps_jump
     jump_min_m: float = 50.0  # two fixes at the same second further apart than this: gps_jump
+
+    @classmethod
+    def from_settings(cls, transport: TransportSettings) -> RuleParams:
+        """The thresholds a node applies (`jump_min_m` is not a setting)."""
+        return cls(
+            stop_speed_kmh=transport.stop_speed_kmh,
+            long_stop_min=transport.long_stop_min,
+            signal_lost_min=transport.signal_lost_min,
+            max_speed_kmh=transport.max_speed_kmh,
+        )
 
 
 @dataclass(frozen=True)

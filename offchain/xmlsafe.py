@@ -38,16 +38,23 @@ from functools import lru_cache
 from lxml import etree
 
 from offchain.errors import DocumentRejected
+from offchain.settings import DocumentSettings
 
 LIBXML2_MAX_DEPTH = 255  # deeper documents fail inside libxml2 unless huge_tree is set
+_DEFAULTS = DocumentSettings()
 
 
 @dataclass(frozen=True, slots=True)
 class XmlLimits:
-    """Caps applied to every uploaded XML document (set from the node settings)."""
+    """Caps applied to every uploaded XML document; the defaults are the settings' defaults."""
 
-    max_bytes: int = 5 * 1024 * 1024
-    max_depth: int = 64
+    max_bytes: int = _DEFAULTS.max_xml_bytes
+    max_depth: int = _DEFAULTS.max_xml_depth
+
+    @classmethod
+    def from_settings(cls, documents: DocumentSettings) -> XmlLimits:
+        """The caps a node applies: `[documents] max_xml_bytes, max_xml_depth`."""
+        return cls(documents.max_xml_bytes, documents.max_xml_depth)
 
     def __post_init__(self) -> None:
         if self.max_bytes < 1:

@@ -82,7 +82,7 @@ class ClearanceService:
         self._instances = instances
         self._aggregator: Aggregator | None = None
         self.hooks: list[ClearanceHook] = []  # manifests, payments (nodes/context.py)
-        self.limits = XmlLimits(settings.documents.max_xml_bytes, settings.documents.max_xml_depth)
+        self.limits = XmlLimits.from_settings(settings.documents)
 
     @property
     def aggregator(self) -> Aggregator:

@@ -85,7 +85,7 @@ def doc_verify(
 
     s = settings()
     chain = chain_context()
-    limits = XmlLimits(s.documents.max_xml_bytes, s.documents.max_xml_depth)
+    limits = XmlLimits.from_settings(s.documents)
     verdict = verify_document(
         file.read_bytes(),
         Receipt.from_json(receipt.read_text()),

@@ -99,7 +99,7 @@ class DocumentService:
                 max_object_bytes=st.max_object_bytes,
             )
         )
-        self.limits = XmlLimits(settings.documents.max_xml_bytes, settings.documents.max_xml_depth)
+        self.limits = XmlLimits.from_settings(settings.documents)
         self.box_key = chain.keys.box_key(member_id)
         self.rest_key = crypto.at_rest_key(self.box_key)
         self.issuer_key = role_account_name(member_id, "ISSUER")

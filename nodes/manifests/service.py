@@ -87,7 +87,7 @@ class ManifestService(PartnerManifests, ManifestReports):
         self.db = db
         self.documents = documents
         self.records = records
-        self.limits = XmlLimits(settings.documents.max_xml_bytes, settings.documents.max_xml_depth)
+        self.limits = XmlLimits.from_settings(settings.documents)
         self._lock = threading.Lock()
         db.migrate("nodes.manifests", MIGRATIONS)
 

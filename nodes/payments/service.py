@@ -186,7 +186,7 @@ class PaymentService(GatewayMessages, GuaranteeBook, ReleaseBook):
         self.db = db
         self.clearance = clearance
         self.records = records
-        self.limits = XmlLimits(settings.documents.max_xml_bytes, settings.documents.max_xml_depth)
+        self.limits = XmlLimits.from_settings(settings.documents)
         self._receipts_pending: list[tuple[list[PreparedDocument], str]] = []
         self._receipts_lock = threading.Lock()
         db.migrate("nodes.payments", MIGRATIONS)

@@ -88,12 +88,7 @@ class TransportService:
         self.evidence = TripEvidence(db, chain, member_id)
         self.pipeline = RulePipeline(
             self.geo,
-            RuleParams(
-                stop_speed_kmh=t.stop_speed_kmh,
-                long_stop_min=t.long_stop_min,
-                signal_lost_min=t.signal_lost_min,
-                max_speed_kmh=t.max_speed_kmh,
-            ),
+            RuleParams.from_settings(t),
         )
         self.monitor = TripMonitor(self.trips, self.pipeline, self.alerts)
         self.ingester: Ingester | None = None
