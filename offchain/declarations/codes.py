@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# Transport documents a declaration cites and a cargo manifest lists (offchain/manifests.py):
+# Transport documents a declaration cites and a cargo manifest lists (offchain/manifests/):
 # bill of lading, house bill, sea waybill, air waybill, house air waybill, road (CMR) and
 # rail (CIM) consignment notes.
 TRANSPORT_DOCUMENT_TYPES = ("BL", "HBL", "SWB", "AWB", "HAWB", "CMR", "CIM")

@@ -126,7 +126,7 @@ class DocumentReference(_Model):
 
 class TransportDocumentRef(_Model):
     """The transport document line the declared goods travel under, as the carrier's cargo
-    manifest lists it (offchain/manifests.py), with the packages and gross mass this
+    manifest lists it (offchain/manifests/), with the packages and gross mass this
     declaration covers: clearance checks them against the manifest line."""
 
     type: Literal["BL", "HBL", "SWB", "AWB", "HAWB", "CMR", "CIM"]
