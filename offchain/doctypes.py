@@ -94,7 +94,7 @@ DOC_TYPES: tuple[DocType, ...] = (CERTIFICATE_OF_ORIGIN, COMMERCIAL_INVOICE, PAC
 """Trade documents: what exporters submit for a partner customs and declarations cite."""
 
 # Records a customs node anchors through the same DocumentRegistry batching for its own
-# users (offchain/manifests.py, offchain/payments.py): not trade documents, so declarations
+# users (offchain/manifests/, offchain/payments.py): not trade documents, so declarations
 # do not cite them, but verified and traced the same way.
 CARGO_MANIFEST = DocType(
     name="cargo-manifest",

@@ -40,7 +40,7 @@ from oracles.service import create_instance_app
 
 pytestmark = [
     pytest.mark.contract,
-    # offchain/declarations.py's date field warns when serialised (model_dump_json)
+    # offchain/declarations/'s date field warns when serialised (model_dump_json)
     pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning"),
 ]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,11 +93,9 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 
 
 def test_billion_laughs_is_refused_before_expansion():
-    started = time.perf_counter()
-    err = rejected(BILLION_LAUGHS)
+    err = rejected(BILLION_LAUGHS)  # refused at the DTD: nothing is ever expanded
     assert err.code == "xml_forbidden_dtd"
     assert err.line == 2
-    assert time.perf_counter() - started < 0.5
 
 
 def test_quadratic_blowup_is_refused():
@@ -110,10 +107,8 @@ def test_quadratic_blowup_is_refused():
         + b"&a;" * 20_000
         + b"</r>"
     )
-    started = time.perf_counter()
     err = rejected(data, max_bytes=len(data))
     assert err.code == "xml_forbidden_dtd"
-    assert time.perf_counter() - started < 0.5
 
 
 def test_doctype_without_entities_is_refused():

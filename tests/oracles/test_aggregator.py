@@ -35,7 +35,7 @@ from oracles.service import (
 
 pytestmark = [
     pytest.mark.contract,
-    # offchain/declarations.py's date field warns when serialised (model_dump_json)
+    # offchain/declarations/'s date field warns when serialised (model_dump_json)
     pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning"),
 ]
 

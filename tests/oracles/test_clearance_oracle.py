@@ -28,7 +28,7 @@ from oracles.base import OracleError
 
 pytestmark = [
     pytest.mark.contract,
-    # offchain/declarations.py's date field warns when serialised (model_dump_json)
+    # offchain/declarations/'s date field warns when serialised (model_dump_json)
     pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning"),
 ]
 
