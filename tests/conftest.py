@@ -12,6 +12,7 @@ every rewind here catches the chain's clock up with the wall clock, once, for ev
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -29,6 +30,12 @@ from chain.registry import ConsortiumRegistry
 from chain.sender import TxSender
 from offchain.keystore import Keystore, member_admin_name, role_account_name
 from offchain.settings import MemberConfig, Settings
+
+# Tests stop `smartcustoms run` and `--follow` commands with SIGINT, as Ctrl-C does.  A suite
+# started in the background by a non-interactive shell (`make test &`, nohup, some CI
+# runners) inherits SIGINT ignored, and so would every child: they would never stop.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 VOTING_PERIOD_S = 3600
 
