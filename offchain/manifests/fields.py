@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from offchain.declarations import COUNTRY_CODES
+from offchain.declarations.fields import _check_mode as _check_mode  # one transport-mode rule
 from offchain.manifests.errors import _fail
 
 MAX_LINES = 9999
@@ -104,14 +105,6 @@ def _check_datetime(value: Any) -> datetime:
 
 def _datetime_text(value: datetime) -> str:
     return value.isoformat()
-
-
-def _check_mode(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not re.fullmatch(r"[1-9]", value):
-        raise ValueError(f"{value!r} is not a UN/ECE Rec 19 transport mode (1 to 9)")
-    return value
 
 
 def _check_package_type(value: Any) -> str:
