@@ -137,7 +137,16 @@ def load_image(data: bytes, limits: ImageLimits = ImageLimits()) -> LoadedImage:
             f"{img.format} images are not accepted; send one of {', '.join(FORMATS)}",
         )
     _check_size(*img.size, limits)
-    frames = getattr(img, "n_frames", 1)
+    try:
+        frames = getattr(img, "n_frames", 1)  # walks every page of a TIFF
+    except (OSError, SyntaxError, ValueError, TypeError, EOFError, struct.error) as exc:
+        # PIL raises TypeError for a TIFF page that carries no size: the file holds more
+        # than one page (so it would be refused as several anyway) and one is damaged.
+        raise XrayError(
+            "not_an_image",
+            f"the {img.format} file holds a damaged page after the first ({exc}); "
+            "a scan is one picture: re-export it as a single page",
+        ) from None
     if frames > 1 or _animation(img):
         raise XrayError(
             "animated_image",

@@ -6,10 +6,8 @@ or header fields (sizes, offsets, tags) overwritten.  Each must load as an RGB p
 the size it declares or be refused with an `XrayError` code and sentence; nothing else may
 escape (the API would answer 500).
 
-A defect found by this fuzzing lives in oracles/xray/image.py (not this test's owner's
-file): a TIFF whose second page has no dimensions makes PIL raise TypeError from
-`n_frames`.  It is tracked by the strict xfail below and tolerated by message in the
-property (`_known`); when the loader refuses it, remove both.
+One defect this fuzzing found: a TIFF whose second page has no dimensions made PIL raise
+TypeError from `n_frames`; the loader now refuses it (test at the end).
 """
 
 from __future__ import annotations
@@ -65,20 +63,12 @@ def _seeds() -> dict[str, bytes]:
 SEEDS = _seeds()
 
 
-def _known(exc: Exception) -> bool:
-    return isinstance(exc, TypeError) and "Missing dimensions" in str(exc)
-
-
 def judge(data: bytes) -> None:
     try:
         got = load_image(data, LIMITS)
     except XrayError as exc:
         assert exc.code and str(exc), exc
         return
-    except Exception as exc:
-        if _known(exc):
-            return
-        raise
     assert got.image.mode == "RGB" and got.image.size == (got.width, got.height)
     assert MIN_SIDE <= got.width <= LIMITS.max_side and got.height >= MIN_SIDE
     assert got.width * got.height <= LIMITS.max_pixels
@@ -151,11 +141,7 @@ def tiff_with_an_empty_second_page() -> bytes:
     return bytes(data + struct.pack("<HI", 0, 0))  # a page with no tags at all
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="oracles/xray/image.py: PIL's n_frames raises TypeError on a page without size",
-)
-def test_known_defect_a_tiff_page_without_size_is_refused_not_raised():
-    with pytest.raises(XrayError):
+def test_a_tiff_page_without_size_is_refused_not_raised():
+    with pytest.raises(XrayError) as err:
         load_image(tiff_with_an_empty_second_page(), LIMITS)
+    assert err.value.code == "not_an_image" and "damaged page" in str(err.value)
