@@ -15,8 +15,9 @@ right at the target rate — the answer is "uncertain": the dialogue asks, and t
 oracle accuses no one.
 
 Files (a model folder): `model.json` (classes, weights, calibration, metadata),
-`vocabulary.txt`, `arrays.npz` (retrieval matrices and the network, plain arrays, no
-pickle).  Inference is numpy/scipy only.
+`vocabulary.txt`, `retrieval.npz` (idf and the packed similarity matrices, `packing.py`)
+and `network.npz` (int8 embedding and heads) -- plain arrays, no pickle, each file well
+under the repository's 20 MB limit.  Inference is numpy/scipy only.
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ from oracles.tariff.supervised import Net
 from oracles.tariff.text import features
 from oracles.tariff.vectorizer import Vectorizer
 
-FORMAT = 2
+FORMAT = 3
 MODEL_FILE = "model.json"
-ARRAYS_FILE = "arrays.npz"
+RETRIEVAL_FILE = "retrieval.npz"
+NETWORK_FILE = "network.npz"
 VOCAB_FILE = "vocabulary.txt"
 COVERAGE_FULL = 0.6  # a description with this share of known words gets its full confidence
 
@@ -157,15 +159,16 @@ class TariffModel:
     # --- files --------------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
-        """Write the model to `folder` (created): model.json, vocabulary.txt, arrays.npz."""
+        """Write the model to `folder` (created): model.json, vocabulary.txt and the arrays."""
         folder.mkdir(parents=True, exist_ok=True)
         (folder / VOCAB_FILE).write_text(
             "\n".join(self.vectorizer.vocabulary) + "\n", encoding="utf-8"
         )
-        arrays = self.retrieval.arrays()
+        np.savez_compressed(folder / RETRIEVAL_FILE, **self.retrieval.arrays())
         if self.net is not None:
-            arrays.update(self.net.arrays())
-        np.savez_compressed(folder / ARRAYS_FILE, **arrays)
+            np.savez_compressed(folder / NETWORK_FILE, **self.net.arrays())
+        else:
+            (folder / NETWORK_FILE).unlink(missing_ok=True)  # not a stale one from before
         r = self.retrieval
         doc = {
             "format": FORMAT,
@@ -188,7 +191,7 @@ class TariffModel:
     def load(cls, folder: Path) -> TariffModel:
         """Read a model directory; ValueError names what is missing or inconsistent."""
         folder = Path(folder)
-        missing = [f for f in (MODEL_FILE, ARRAYS_FILE, VOCAB_FILE) if not (folder / f).exists()]
+        missing = [f for f in (MODEL_FILE, RETRIEVAL_FILE, VOCAB_FILE) if not (folder / f).exists()]
         if missing:
             raise ValueError(
                 f"{folder} is not a tariff model directory: missing "
@@ -201,12 +204,17 @@ class TariffModel:
                 "retrain it with `smartcustoms classify train`"
             )
         vocab = (folder / VOCAB_FILE).read_text(encoding="utf-8").split("\n")[:-1]
-        with np.load(folder / ARRAYS_FILE) as z:
-            arrays = {k: z[k] for k in z.files}
-        retrieval = Retrieval.from_arrays(arrays, vocab, doc)
+        retrieval = Retrieval.from_arrays(_arrays(folder / RETRIEVAL_FILE), vocab, doc)
         net = None
         if doc.get("network"):
-            net = Net.from_arrays(arrays, retrieval.class_head, retrieval.class_chap)
+            if not (folder / NETWORK_FILE).exists():
+                raise ValueError(
+                    f"{folder}: model.json says the model has a network but {NETWORK_FILE} "
+                    "is missing; copy the whole model folder again"
+                )
+            net = Net.from_arrays(
+                _arrays(folder / NETWORK_FILE), retrieval.class_head, retrieval.class_chap
+            )
         return cls(
             version=doc["version"],
             retrieval=retrieval,
@@ -214,3 +222,8 @@ class TariffModel:
             calibration=Calibration(**doc["calibration"]),
             meta=doc.get("meta", {}),
         )
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}

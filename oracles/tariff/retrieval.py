@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from oracles.tariff import packing
 from oracles.tariff.text import features
 from oracles.tariff.vectorizer import Vectorizer
 
@@ -124,16 +125,13 @@ class Retrieval:
     # --- files --------------------------------------------------------------------------
 
     def arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays for `from_arrays` (matrices packed: `packing.py`)."""
         out: dict[str, np.ndarray] = {
             "idf": self.vectorizer.idf,
             "proto_class": self.proto_class.astype(np.int32),
         }
         for name in MATRICES:
-            m: sparse.csr_matrix = getattr(self, name)
-            out[f"{name}_data"] = m.data.astype(np.float16)
-            out[f"{name}_indices"] = m.indices.astype(np.int32)
-            out[f"{name}_indptr"] = m.indptr.astype(np.int64)
-            out[f"{name}_shape"] = np.array(m.shape, dtype=np.int64)
+            out.update(packing.pack(getattr(self, name), name))
         return out
 
     @classmethod
@@ -144,14 +142,7 @@ class Retrieval:
         doc: dict,
     ) -> Retrieval:
         def mat(name: str) -> sparse.csr_matrix:
-            return sparse.csr_matrix(
-                (
-                    arrays[f"{name}_data"].astype(np.float32),
-                    arrays[f"{name}_indices"],
-                    arrays[f"{name}_indptr"],
-                ),
-                shape=tuple(arrays[f"{name}_shape"]),
-            )
+            return packing.unpack(arrays, name)
 
         return cls(
             vectorizer=Vectorizer(vocabulary, arrays["idf"], doc.get("kind_weights")),

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from oracles.tariff import splits, supervised
+from oracles.tariff import packing, splits, supervised
 from oracles.tariff.corpus import contexts
 from oracles.tariff.model import Calibration, TariffModel, confidence_scale
 from oracles.tariff.phrases import (
@@ -129,7 +129,7 @@ def _prune(m: sparse.csr_matrix, keep: int) -> sparse.csr_matrix:
         vals.extend(data.tolist())
     out = sparse.csr_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)), shape=m.shape)
     out.sort_indices()
-    return normalize_rows(out)
+    return packing.round_trip(normalize_rows(out))  # tuned on what a loaded model reads
 
 
 def _group_sum(x: sparse.csr_matrix, groups: Sequence[int], n: int) -> sparse.csr_matrix:
@@ -262,6 +262,7 @@ CODE_FILES = (
     "retrieval.py",
     "supervised.py",
     "model.py",
+    "packing.py",
 )
 
 

@@ -66,9 +66,20 @@ def test_a_folder_without_a_model_is_refused_with_the_fix(tmp_path: Path) -> Non
         TariffModel.load(tmp_path)
 
 
+def test_a_model_copied_without_its_network_is_refused_not_run_half(
+    tariff_model: TariffModel, tmp_path: Path
+) -> None:
+    tariff_model.save(tmp_path / "copy")
+    (tmp_path / "copy" / "network.npz").unlink()
+    with pytest.raises(ValueError, match=r"network\.npz is missing"):
+        TariffModel.load(tmp_path / "copy")
+
+
 def test_shipped_artefact_is_within_budget_and_documented() -> None:
-    size = sum(f.stat().st_size for f in SHIPPED_MODEL_DIR.iterdir() if f.is_file())
-    assert size < 100 * 1024 * 1024  # the budget
+    files = [f for f in SHIPPED_MODEL_DIR.iterdir() if f.is_file()]
+    assert sum(f.stat().st_size for f in files) < 100 * 1024 * 1024  # the budget
+    big = [f.name for f in files if f.stat().st_size >= 20 * 1024 * 1024]
+    assert not big, f"tracked files must stay under 20 MB: {big}"
     card = (SHIPPED_MODEL_DIR / "MODEL_CARD.md").read_text(encoding="utf-8")
     version = json.loads((SHIPPED_MODEL_DIR / "model.json").read_text())["version"]
     assert version in card, "the model card must name the shipped version"
