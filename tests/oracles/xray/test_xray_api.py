@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 from types import SimpleNamespace
 
 import pytest
@@ -112,12 +113,26 @@ def test_feedback_over_http(client):
     assert denied.status_code == 403
 
 
+def _tiff_with_a_page_without_size() -> bytes:
+    """A real 64 x 64 TIFF whose next-page pointer leads to a page with no tags (PIL raised
+    TypeError reading its size: the API answered 500)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 180, 90)).save(buf, "TIFF")
+    data = bytearray(buf.getvalue())
+    first = struct.unpack_from("<I", data, 4)[0]
+    entries = struct.unpack_from("<H", data, first)[0]
+    struct.pack_into("<I", data, first + 2 + 12 * entries, len(data))
+    return bytes(data + struct.pack("<HI", 0, 0))
+
+
 @pytest.mark.parametrize(
     "body, status, code",
     [
         (b"not an image at all", 400, "not_an_image"),
         (b"\x89PNG\r\n\x1a\n" + b"\0" * 10, 400, "not_an_image"),
+        (_tiff_with_a_page_without_size(), 400, "not_an_image"),
     ],
+    ids=["text", "cut_png", "tiff_page_without_size"],
 )
 def test_bad_uploads_answer_error_codes(client, body, status, code):
     r = client.post("/xray/scans", content=body, headers=client.officer)
