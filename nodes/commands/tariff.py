@@ -274,8 +274,11 @@ def evaluate(
     """Accuracy on a labelled CSV (default: the shipped held-out set).
 
     --json prints {"n", "hs2_acc", "hs4_acc", "hs6_acc", "top5_hs2", "top5_hs4", "top5_hs6",
-    "acc_at_50", "acc_at_80", "coverage_at_90", "ece", "p50_ms", "p95_ms", "per_s",
-    "skipped", ...}; labels of 6-10 digits are compared on their first 2/4/6.
+    "acc_at_50", "acc_at_80", "coverage_at_90", "ece", "answered", "answered_accuracy",
+    "accusable", "accusable_accuracy", "p50_ms", "p95_ms", "per_s", "skipped", ...};
+    labels of 6-10 digits are compared on their first 2/4/6.  `answered`: rows the model
+    asserts (not "uncertain"); `accusable`: rows the TARIFF oracle is sure enough of to call
+    a different declared code a mismatch (the model's stricter `accuse_below`).
     """
     from oracles.tariff.evaluate import DEFAULT_HELDOUT
 
@@ -299,9 +302,18 @@ def evaluate(
             f"calibration error {r['ece']:.3f}"
         )
         console.print(
+            f"asserted (not uncertain): {r['answered']:.0%}, "
+            f"{_share(r['answered_accuracy'])} right; sure enough for the oracle to call a "
+            f"mismatch: {r['accusable']:.0%}, {_share(r['accusable_accuracy'])} right"
+        )
+        console.print(
             f"p95 {r['p95_ms']} ms, {r['per_s']} descriptions/s; {r['skipped']} rows skipped"
         )
         for p in r["problems"]:
             err_console.print(Text(p, style="yellow"))
 
     out(result, as_json, show)
+
+
+def _share(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"

@@ -126,11 +126,16 @@ def evaluate(
     for k in (2, 4, 6):
         out[f"top5_hs{k}"] = round(hits[f"top5_hs{k}"] / n, 4) if n else 0.0
     out.update(selective(confs, right))
-    sure = [
-        ok for c, ok in zip(confs, right, strict=True) if c >= model.calibration.uncertain_below
-    ]
-    out["answered"] = round(len(sure) / n, 4) if n else 0.0  # the rest is "uncertain"
-    out["answered_accuracy"] = round(sum(sure) / len(sure), 4) if sure else None
+    cal = model.calibration
+    # answered: what the assistant asserts (the rest is "uncertain"); accusable: what the
+    # TARIFF oracle is sure enough of to call a different declared code a mismatch
+    for name, bar in (
+        ("answered", cal.uncertain_below),
+        ("accusable", max(cal.uncertain_below, cal.accuse_below)),
+    ):
+        sure = [ok for c, ok in zip(confs, right, strict=True) if c >= bar]
+        out[name] = round(len(sure) / n, 4) if n else 0.0
+        out[f"{name}_accuracy"] = round(sum(sure) / len(sure), 4) if sure else None
     arr = np.array(times) if times else np.zeros(1)
     out["p50_ms"] = round(float(np.percentile(arr, 50)), 3)
     out["p95_ms"] = round(float(np.percentile(arr, 95)), 3)

@@ -14,7 +14,8 @@ reads it under `others["tariff"]`:
      "model_version": str}
 
 A mismatch is flagged only against a prediction that is sure — at least the model's
-calibrated `uncertain_below` and the installation's `mismatch_confidence` — of the
+calibrated `accuse_below` (set on real development lines, stricter than the assistant's
+`uncertain_below`) and the installation's `mismatch_confidence` — of the
 subheading, or of the heading or chapter (the candidates of one HS4 or HS2 together) when
 the declared code lies outside it; or when the declared code is not an HS 2022 subheading
 at all.  An unsure prediction is "uncertain":
@@ -134,7 +135,8 @@ class TariffOracle(Oracle):
         predicted, conf = ranked[0] if ranked else (None, 0.0)
         declared_conf = round(probs.get(declared[:6], 0.0), 4)
         conf = round(conf, 4)
-        sure = max(self.mismatch_confidence, self.model.calibration.uncertain_below)
+        cal = self.model.calibration
+        sure = max(self.mismatch_confidence, cal.uncertain_below, cal.accuse_below)
         uncertain = predicted is None or conf < sure
         # Unsure of the subheading can still be sure of the heading or the chapter: "men's
         # cotton knitted T-shirts" splits 6109 and 6103 but is chapter 61 at 0.95, and 8482

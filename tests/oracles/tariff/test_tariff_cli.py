@@ -105,6 +105,11 @@ def test_evaluate_reports_the_metrics_and_the_bad_rows(tmp_path: Path) -> None:
         assert key in out
     assert out["n"] == 3 and out["hs6_acc"] == 1.0 and out["skipped"] == 2
     assert any("999999 is not an HS 2022 subheading" in p for p in out["problems"])
+    assert 0 <= out["accusable"] <= out["answered"] <= 1  # the oracle's bar is stricter
+    human = runner.invoke(
+        cli.app, ["evaluate", "--data", str(data), "--text-col", "desc", "--label-col", "code"]
+    )
+    assert human.exit_code == 0 and "sure enough for the oracle to call a mismatch" in human.output
 
 
 def test_evaluate_names_a_missing_column(tmp_path: Path) -> None:

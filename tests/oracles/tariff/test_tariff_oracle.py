@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -126,3 +127,26 @@ def test_a_sure_chapter_contradicts_but_an_unsure_subheading_does_not(
     item = out["items"][0]
     assert item["uncertain"] is True and item["mismatch"] is False
     assert item["reason"].startswith("uncertain")
+
+
+def test_the_oracle_accuses_only_over_the_real_text_bar(tariff_model: TariffModel) -> None:
+    """The assistant answers from `uncertain_below`; the oracle, whose mismatch is attested,
+    only from `accuse_below` (set on real development lines): between the two, an item is
+    uncertain, not a mismatch."""
+    item = {"description": "Men's cotton knitted T-shirts, printed", "hs_code": "520100"}
+    table = TariffTable.load(REPO_ROOT / "data" / "tariff")
+    sure = TariffOracle(tariff_model, table).compute({"items": [item]})["items"][0]
+    assert sure["mismatch"] is True
+    cal = dataclasses.replace(tariff_model.calibration, accuse_below=0.9999)
+    strict = TariffOracle(dataclasses.replace(tariff_model, calibration=cal), table)
+    got = strict.compute({"items": [item]})["items"][0]
+    assert got["mismatch"] is False and got["uncertain"] is True, got
+    assert got["predicted"] == sure["predicted"] == "610910"
+
+
+def test_the_shipped_accusation_bar_is_stricter_than_the_assistants(
+    tariff_model: TariffModel,
+) -> None:
+    cal = tariff_model.calibration
+    assert cal.uncertain_below < cal.accuse_below < 1.0
+    assert tariff_model.meta["dev_real_accused_accuracy"] >= 0.89
