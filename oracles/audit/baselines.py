@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from oracles.audit.mapping import CATEGORY_FIELDS, ID_FIELDS
@@ -41,7 +41,7 @@ def _logs(x: pd.DataFrame) -> np.ndarray:
     return np.nan_to_num(np.c_[lp, lm, lp - lm, x["tax_rate"].to_numpy(dtype="float64")])
 
 
-def logistic() -> object:
+def logistic() -> Pipeline:
     pre = ColumnTransformer(
         [
             (
@@ -55,7 +55,7 @@ def logistic() -> object:
     return make_pipeline(FunctionTransformer(_raw), pre, LogisticRegression(max_iter=2000))
 
 
-def plain_gbm() -> object:
+def plain_gbm() -> Pipeline:
     pre = ColumnTransformer(
         [
             (

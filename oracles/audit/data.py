@@ -51,6 +51,7 @@ def load_table(source: Path | str | bytes, name: str = "") -> pd.DataFrame:
     `unreadable_file` for anything else that does not parse, `empty_data` for no rows.
     """
     label = name or (str(source) if not isinstance(source, bytes) else "upload")
+    buf: io.BytesIO | Path  # what pandas reads: the upload's bytes or the file itself
     try:
         if isinstance(source, bytes):
             head, buf = source[:4], io.BytesIO(source)

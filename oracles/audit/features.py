@@ -186,7 +186,7 @@ class _Lookup:
             self.safe = np.maximum(self.idx, 0)
 
     def __call__(self, col: str, fill: float) -> np.ndarray:
-        if self.idx is None:
+        if self.idx is None or self.table is None:  # idx is None whenever table is None
             return np.full(self.n, fill)
         vals = self.table[col].to_numpy(dtype="float64")
         return np.where(self.found, vals[self.safe], fill)
@@ -258,11 +258,14 @@ def build(
     feats: dict[str, np.ndarray] = {}
     keys = _key_series(frame)
     training = state is None
-    label = frame["label"].to_numpy(dtype="float64") if training else None
+    # the label history: the frame's own labels in training mode, none (the state's) in scoring
+    label_vals: dict[str, np.ndarray] = (
+        {"y": frame["label"].to_numpy(dtype="float64")} if state is None else {}
+    )
 
     # global prior (past rate)
-    if training:
-        g = _expanding(pd.Series(np.zeros(n, dtype="int64")), day, {"y": label})
+    if state is None:
+        g = _expanding(pd.Series(np.zeros(n, dtype="int64")), day, label_vals)
         prior = (g["y"] + PRIOR_A) / (g["n"] + PRIOR_N)
     else:
         prior = np.full(n, (state.global_frauds + PRIOR_A) / (state.global_n + PRIOR_N))
@@ -270,16 +273,18 @@ def build(
     lp0 = np.nan_to_num(lp)
     lm0 = np.nan_to_num(lmass)
     for k, ks in keys.items():
-        vals = {"y": label} if training else {}
+        vals = dict(label_vals)
         if k == "importer":
             vals |= {"lp": lp0}
         if k == "hs6":
             vals |= {"lm": lm0, "lm_n": np.isfinite(lmass).astype("float64")}
         within = _expanding(ks, day, vals, days=k == "importer")
-        if training:
+        if state is None:
             n_prev, frauds = within["n"], within["y"]
-            first, last = within.get("first"), within.get("last")
-            lp_sum, lm_sum, lm_n = within.get("lp"), within.get("lm"), within.get("lm_n")
+            if k == "importer":
+                first, last, lp_sum = within["first"], within["last"], within["lp"]
+            if k == "hs6":
+                lm_sum, lm_n = within["lm"], within["lm_n"]
         else:
             look = _Lookup(state.keys.get(k), ks)
             n_st = look("n", 0.0)
@@ -288,7 +293,7 @@ def build(
             if k == "importer":
                 first = np.where(n_st > 0, look("first", np.nan), within["first"])
                 last = np.where(within["n"] > 0, within["last"], look("last", np.nan))
-            lp_sum = look("lp", 0.0) + within["lp"] if "lp" in within else None
+                lp_sum = look("lp", 0.0) + within["lp"]
             if k == "hs6":
                 mlook = _Lookup(state.mass_means, ks)
                 lm_sum = mlook("sum", 0.0) + within["lm"]
@@ -315,7 +320,7 @@ def build(
             feats["imp_decl_n_prev"] = n_prev
 
     mkeys = _median_keys(frame)
-    if training:
+    if state is None:
         meds = _past_medians(day, mkeys, luv)
     else:
         meds = {}

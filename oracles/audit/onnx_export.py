@@ -31,7 +31,14 @@ def hgb_to_onnx(model, n_features: int) -> bytes:
     """
     if model.n_trees_per_iteration_ != 1:
         raise ValueError("only binary classifiers are exported")
-    feat, splits, modes, tnode, tleaf, fnode, fleaf, miss = [], [], [], [], [], [], [], []
+    feat: list[int] = []
+    splits: list[float] = []
+    modes: list[int] = []
+    tnode: list[int] = []
+    tleaf: list[int] = []
+    fnode: list[int] = []
+    fleaf: list[int] = []
+    miss: list[int] = []
     leaf_w: list[float] = []
     roots: list[int] = []
     for (pred,) in model._predictors:

@@ -157,14 +157,14 @@ def generate(
 
     # goods
     hs_codes, hs_luv, hs_rate, hs_chapter = [], [], [], []
-    for ch, (luv, rate) in CHAPTERS.items():
+    for ch, (luv, ch_rate) in CHAPTERS.items():
         for _ in range(int(rng.integers(5, 14))):
             code = f"{ch}{rng.integers(1, 99):02d}{rng.integers(10, 99):02d}"
             if code in hs_codes:
                 continue
             hs_codes.append(code)
             hs_luv.append(luv + rng.normal(0, 0.6))
-            hs_rate.append(max(0.0, rate + float(rng.choice([-5, -3, 0, 0, 0, 2, 5]))))
+            hs_rate.append(max(0.0, ch_rate + float(rng.choice([-5, -3, 0, 0, 0, 2, 5]))))
             hs_chapter.append(ch)
     hs_codes_a = np.array(hs_codes)
     hs_luv_a, hs_rate_a = np.array(hs_luv), np.array(hs_rate)
@@ -203,11 +203,11 @@ def generate(
 
     imp_decls = [rng.choice(n_decl, rng.integers(1, 3)) for _ in range(n_imp)]
     imp_sels = [rng.choice(n_sel, rng.integers(1, 5)) for _ in range(n_imp)]
-    for i in np.flatnonzero(kind > 0):
+    for j in np.flatnonzero(kind > 0):
         if len(bad_decl) and rng.random() < 0.5:
-            imp_decls[i][0] = rng.choice(bad_decl)
+            imp_decls[j][0] = rng.choice(bad_decl)
         if len(bad_sel) and rng.random() < 0.5:
-            imp_sels[i][0] = rng.choice(bad_sel)
+            imp_sels[j][0] = rng.choice(bad_sel)
     chapters = np.array(list(CHAPTERS))
     imp_chapters = [rng.choice(chapters, rng.integers(1, 4), replace=False) for _ in range(n_imp)]
     imp_origins = [
