@@ -52,7 +52,7 @@ def _resized(g: np.ndarray, longer: int, rng: np.random.Generator) -> Image.Imag
     img = Image.fromarray(g.astype(np.uint8), "L")
     w, h = img.size
     s = longer / max(w, h)
-    img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR)
+    img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR)
     if rng.random() < 0.25:
         img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
     return img
@@ -156,12 +156,12 @@ def _placed(
     its longer side is `longer` px."""
     img = Image.fromarray(t.astype(np.float32), "F")
     if flip:
-        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     if angle:
-        img = img.rotate(angle, Image.BILINEAR, expand=True, fillcolor=1.0)
+        img = img.rotate(angle, Image.Resampling.BILINEAR, expand=True, fillcolor=1.0)
     w, h = img.size
     s = longer / max(w, h)
-    img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR)
+    img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR)
     out = np.asarray(img, np.float32)
     if rng.random() < 0.25:
         out = ndimage.gaussian_filter(out, rng.uniform(0.3, 1.0), mode="nearest")

@@ -50,7 +50,7 @@ def statistics(image: Image.Image) -> dict[str, float]:
     w, h = img.size
     if max(w, h) > _SIDE:
         s = _SIDE / max(w, h)
-        img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR)
+        img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR)
     x = np.asarray(img, dtype=np.float64)
     r, gr, b = x[..., 0], x[..., 1], x[..., 2]  # planes: reductions over a 3-long axis are slow
     g = (r + gr + b) / 3

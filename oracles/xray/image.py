@@ -116,7 +116,7 @@ def load_image(data: bytes, limits: ImageLimits = ImageLimits()) -> LoadedImage:
     if not data:
         raise XrayError("not_an_image", "the file is empty")
     try:
-        img = Image.open(io.BytesIO(data))  # reads the header only
+        img: Image.Image = Image.open(io.BytesIO(data))  # reads the header only
     except Image.DecompressionBombError as exc:
         raise XrayError(
             "image_too_large", f"{exc}: export the scan at a lower resolution"

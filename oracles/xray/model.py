@@ -233,7 +233,7 @@ class XrayModel:
         if why:
             return self._refused(why, scan)
         rounded = {c: round(float(scores[i]), SCORE_DIGITS) for i, c in enumerate(self.classes)}
-        threats = []
+        threats: list[dict[str, Any]] = []
         for i, c in enumerate(self.classes):
             if rounded[c] < self.thresholds[c]:
                 continue
@@ -275,7 +275,9 @@ def _thresholds(manifest: dict[str, Any], rate: float | None) -> tuple[float | N
     )
 
 
-def regions(heat: np.ndarray, threshold: float) -> list[tuple[float, tuple[float, ...]]]:
+def regions(
+    heat: np.ndarray, threshold: float
+) -> list[tuple[float, tuple[float, float, float, float]]]:
     """Hot regions of one class map: (peak, input-pixel box) for each region over threshold.
 
     The map is upsampled to the input size (bilinear, cell values at cell centres), cut at

@@ -35,7 +35,8 @@ def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
     if rng.random() < 0.3:
         g = int(rng.integers(0, 256))
         return (g, g, g)
-    return tuple(int(v) for v in rng.integers(0, 256, 3))
+    r, g, b = (int(v) for v in rng.integers(0, 256, 3))
+    return (r, g, b)
 
 
 def flat(rng: np.random.Generator) -> Image.Image:
@@ -65,6 +66,7 @@ def noise(rng: np.random.Generator) -> Image.Image:
     w, h = _size(rng)
     ch = 3 if rng.random() < 0.5 else 1
     kind = int(rng.integers(0, 4))
+    arr: np.ndarray
     if kind == 0:
         arr = rng.integers(0, 256, (h, w, ch)).astype(np.float32)
     elif kind == 1:
@@ -122,7 +124,9 @@ def screenshot(rng: np.random.Generator) -> Image.Image:
     ink = (220, 220, 220) if dark else (20, 20, 20)
     img = Image.new("RGB", (w, h), bg)
     d = ImageDraw.Draw(img)
-    font = ImageFont.load_default(size=int(rng.integers(9, 22)))
+    # the requested size, which is the font's (`load_default` gives a FreeTypeFont of it)
+    size = int(rng.integers(9, 22))
+    font = ImageFont.load_default(size=size)
     bar = int(rng.integers(16, 40))
     d.rectangle([0, 0, w, bar], fill=_colour(rng))
     d.text((8, bar // 4), _text(rng, 20), fill=ink, font=font)
@@ -138,7 +142,7 @@ def screenshot(rng: np.random.Generator) -> Image.Image:
             y += 68
         else:
             d.text((10, y), _text(rng, int(rng.integers(10, 80))), fill=ink, font=font)
-            y += int(font.size * 1.5)
+            y += int(size * 1.5)
     return img
 
 
@@ -169,11 +173,11 @@ def photo(rng: np.random.Generator, photos: list[np.ndarray]) -> Image.Image:
     x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
     img = Image.fromarray(src[y0 : y0 + ch, x0 : x0 + cw])
     s = rng.uniform(0.3, 1.5)
-    img = img.resize((max(64, round(cw * s)), max(64, round(ch * s))), Image.BILINEAR)
+    img = img.resize((max(64, round(cw * s)), max(64, round(ch * s))), Image.Resampling.BILINEAR)
     if rng.random() < 0.5:
         img = img.convert("L").convert("RGB")
     if rng.random() < 0.5:
-        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     r = rng.random()
     if r < 0.45:
         arr = np.asarray(img, np.float32) / 255

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
@@ -15,7 +16,7 @@ COLOURS = {
 }
 
 
-def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
     """Area shared by two (x0, y0, x1, y1) rectangles."""
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
@@ -23,8 +24,10 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
 
 
 def banner_corner(
-    size: tuple[int, int], banner: tuple[int, int], taken: list[tuple[int, int, int, int]]
-) -> tuple[int, int, int, int]:
+    size: tuple[float, float],
+    banner: tuple[float, float],
+    taken: Sequence[tuple[float, float, float, float]],
+) -> tuple[float, float, float, float]:
     """Where the verdict banner goes: the corner whose rectangle covers the least of the
     boxes and labels already drawn (top left first), so the verdict never hides what it is
     about -- a banner over the first box's label made officers guess its class."""

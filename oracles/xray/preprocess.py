@@ -60,7 +60,7 @@ def fitted(image: Image.Image, size: int = INPUT_SIZE) -> Image.Image:
     w, h = image.size
     scale = size / max(w, h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    return image.resize((nw, nh), Image.BILINEAR) if (nw, nh) != (w, h) else image
+    return image.resize((nw, nh), Image.Resampling.BILINEAR) if (nw, nh) != (w, h) else image
 
 
 def letterbox(

@@ -115,7 +115,7 @@ def load_grey(im: RealImage, max_side: int = 512) -> np.ndarray:
     w, h = img.size
     if max(w, h) > max_side:
         s = max_side / max(w, h)
-        img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR)
+        img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR)
     return np.asarray(img, np.uint8)
 
 

@@ -76,7 +76,7 @@ def retrain(
     )
     cx, cy, _ = train.render_set(CHECK_SEED, check, workers=1) if check else (None, None, None)
     figures: dict[str, Any] = {}
-    if cx is not None:
+    if cx is not None and cy is not None:  # both or neither (`check`)
         before = train.onnx_scores(base.folder / base.manifest["file"], cx)
         after = train.onnx_scores(onnx_file, cx)
         figures = {

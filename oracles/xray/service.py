@@ -11,6 +11,7 @@ the labels `smartcustoms xray retrain` fine-tunes on.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import sqlite3
@@ -288,7 +289,10 @@ class XrayService:
         sql += " ORDER BY created_at DESC, scan_id LIMIT ?"
         return [dict(r) for r in self.db.query(sql, (*params, limit))]
 
-    def alerts(self, status: str | None = "open", limit: int = 100) -> list[dict[str, Any]]:
+    # `builtins.list`: in the class body after `def list`, plain `list` names that method
+    def alerts(
+        self, status: str | None = "open", limit: int = 100
+    ) -> builtins.list[dict[str, Any]]:
         sql = (
             "SELECT a.*, s.sha256, s.declaration_id FROM xray_alerts a"
             " JOIN xray_scans s USING (scan_id)"
@@ -391,7 +395,7 @@ class XrayService:
             rows[0]["scan_id"], rows[0]["class"], decision, user=user, note=note, alert_id=alert_id
         )
 
-    def labelled(self) -> list[tuple[bytes, np.ndarray, np.ndarray, str]]:
+    def labelled(self) -> builtins.list[tuple[bytes, np.ndarray, np.ndarray, str]]:
         """Scans with officer decisions: (image bytes, labels, known mask, sha256).
 
         The latest decision per (scan, class) wins; classes nobody decided are unknown.

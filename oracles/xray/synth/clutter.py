@@ -126,9 +126,8 @@ def _cheese(rng: np.random.Generator) -> Obj:
         )
     ]
     if rng.random() < 0.4:  # packaging
-        prims.append(
-            Prim(rounded_rect(*(outline.min(0) - 5), *(outline.max(0) + 5), 6), ORGANIC, 0.3)
-        )
+        lo, hi = outline.min(0) - 5, outline.max(0) + 5
+        prims.append(Prim(rounded_rect(lo[0], lo[1], hi[0], hi[1], 6), ORGANIC, 0.3))
     return Obj("cheese", prims)
 
 
@@ -347,7 +346,8 @@ def _coins(rng: np.random.Generator) -> Obj:
     prims = []
     for _ in range(int(rng.integers(2, 9))):
         r = rng.uniform(8, 14)
-        prims.append(Prim(ellipse(*rng.normal(0, 14, 2), r, r, 16), METAL, rng.uniform(0.15, 0.3)))
+        cx, cy = rng.normal(0, 14, 2)
+        prims.append(Prim(ellipse(cx, cy, r, r, 16), METAL, rng.uniform(0.15, 0.3)))
     return Obj("coins", prims)
 
 
@@ -443,12 +443,13 @@ def _misc(rng: np.random.Generator) -> Obj:
     kind = rng.choice(["belt", "toiletries", "glasses", "headphones"])
     if kind == "belt":
         path = curve(rng, 0, 0, rng.uniform(200, 400), 10, 0.5)
+        lo, hi = path[0] - 18, path[0] + 18
         return Obj(
             kind,
             [
                 Prim(path, ORGANIC, 1.0, width=22),
                 Prim(
-                    rounded_rect(*(path[0] - 18), *(path[0] + 18), 6),
+                    rounded_rect(lo[0], lo[1], hi[0], hi[1], 6),
                     METAL,
                     0.35,
                     holes=[rect(*(path[0] - 10), *(path[0] + 10))],
@@ -481,14 +482,15 @@ def _misc(rng: np.random.Generator) -> Obj:
         prims.append(Prim(poly((-6, -4), (6, -4)), METAL, 0.2, width=3))
         return Obj(kind, prims)
     arc = ellipse(0, 0, 70, 70, 24)[13:24]
+    (x0, y0), (x1, y1) = arc[0], arc[-1]
     return Obj(
         kind,
         [
             Prim(arc, ORGANIC, 1.0, width=10),
-            Prim(ellipse(*arc[0], 24, 24, 18), ORGANIC, 2.0, "round", edge=8),
-            Prim(ellipse(*arc[-1], 24, 24, 18), ORGANIC, 2.0, "round", edge=8),
-            Prim(ellipse(*arc[0], 9, 9, 12), METAL, 0.6),
-            Prim(ellipse(*arc[-1], 9, 9, 12), METAL, 0.6),
+            Prim(ellipse(x0, y0, 24, 24, 18), ORGANIC, 2.0, "round", edge=8),
+            Prim(ellipse(x1, y1, 24, 24, 18), ORGANIC, 2.0, "round", edge=8),
+            Prim(ellipse(x0, y0, 9, 9, 12), METAL, 0.6),
+            Prim(ellipse(x1, y1, 9, 9, 12), METAL, 0.6),
         ],
     )
 

@@ -28,7 +28,7 @@ def _texture(
         return 1 + amp * np.sin(local_u * (2 * np.pi / scale) + rng.uniform(0, 6.3))
     gh, gw = max(2, int(h / scale) + 2), max(2, int(w / scale) + 2)
     grid = rng.standard_normal((gh, gw)).astype(np.float32)
-    field_ = np.asarray(Image.fromarray(grid, mode="F").resize((w, h), Image.BILINEAR))
+    field_ = np.asarray(Image.fromarray(grid, mode="F").resize((w, h), Image.Resampling.BILINEAR))
     return np.clip(1 + amp * field_, 0.2, 2.0)
 
 

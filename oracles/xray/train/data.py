@@ -27,7 +27,9 @@ def mask_cells(mask: np.ndarray, lb_scale: float, pad: tuple[int, int]) -> np.nd
     h, w = mask.shape
     nw, nh = max(1, round(w * lb_scale)), max(1, round(h * lb_scale))
     small = np.asarray(
-        Image.fromarray(mask.astype(np.float32), mode="F").resize((nw, nh), Image.BILINEAR)
+        Image.fromarray(mask.astype(np.float32), mode="F").resize(
+            (nw, nh), Image.Resampling.BILINEAR
+        )
     )
     canvas = np.zeros((INPUT_SIZE, INPUT_SIZE), np.float32)
     canvas[pad[1] : pad[1] + nh, pad[0] : pad[0] + nw] = small
@@ -136,12 +138,12 @@ def zoom_view(
         y0, x0 = int(rng.integers(0, s - n + 1)), int(rng.integers(0, s - n + 1))
         img = np.full_like(x, 255)
         img[y0 : y0 + n, x0 : x0 + n] = np.asarray(
-            Image.fromarray(x).resize((n, n), Image.BILINEAR), np.uint8
+            Image.fromarray(x).resize((n, n), Image.Resampling.BILINEAR), np.uint8
         )
         big = np.zeros_like(up)
         for c in np.flatnonzero(up.reshape(len(up), -1).max(1) > 0):
             big[c, y0 : y0 + n, x0 : x0 + n] = np.asarray(
-                Image.fromarray(up[c], "F").resize((n, n), Image.BILINEAR)
+                Image.fromarray(up[c], "F").resize((n, n), Image.Resampling.BILINEAR)
             )
     else:
         hot = np.argwhere(cells.max(0) > 0)
@@ -156,13 +158,15 @@ def zoom_view(
         else:
             y0, x0 = int(rng.integers(0, s - side + 1)), int(rng.integers(0, s - side + 1))
         img = np.asarray(
-            Image.fromarray(x[y0 : y0 + side, x0 : x0 + side]).resize((s, s), Image.BILINEAR),
+            Image.fromarray(x[y0 : y0 + side, x0 : x0 + side]).resize(
+                (s, s), Image.Resampling.BILINEAR
+            ),
             np.uint8,
         )
         big = np.zeros_like(up)
         for c in np.flatnonzero(up.reshape(len(up), -1).max(1) > 0):
             win = up[c, y0 : y0 + side, x0 : x0 + side]
-            big[c] = np.asarray(Image.fromarray(win, "F").resize((s, s), Image.BILINEAR))
+            big[c] = np.asarray(Image.fromarray(win, "F").resize((s, s), Image.Resampling.BILINEAR))
     return img, np.clip(big.reshape(len(up), GRID, STRIDE, GRID, STRIDE).mean((2, 4)), 0, 1)
 
 
@@ -226,8 +230,8 @@ class Sources:
         n_non = self.per_batch[2] if self.nonscans is not None and len(self.nonscans) else 0
         if n_non:
             assert self.nonscans is not None
-            j = rng.integers(0, len(self.nonscans), n_non)
-            xn = self.nonscans[j].copy()
+            picks = rng.integers(0, len(self.nonscans), n_non)
+            xn = self.nonscans[picks].copy()
             g = rng.random(n_non) < self.nonscan_grey
             if g.any():
                 xn[g] = grey_of(xn[g])

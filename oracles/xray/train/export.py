@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -215,7 +215,12 @@ def onnx_scores(path: Path, x: np.ndarray, batch: int = 64) -> np.ndarray:
     return onnx_outputs(path, x, batch)[0]
 
 
-def reference_outputs(path: Path) -> dict[str, list[float]]:
+class ReferenceOutputs(TypedDict):
+    scores: list[float]  # per class, 6 places
+    scan: float  # the scan head's score, 6 places
+
+
+def reference_outputs(path: Path) -> ReferenceOutputs:
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

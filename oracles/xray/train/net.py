@@ -49,7 +49,7 @@ def build_net(fused: bool = False):
     forward(x) -> (class logits (N, C, GRID, GRID), scan logit (N,)).
     """
     torch = require_torch()
-    nn = torch.nn
+    from torch import nn  # already imported by require_torch; gives mypy the class
 
     class XrayNet(nn.Module):
         def __init__(self) -> None:
