@@ -38,6 +38,10 @@ class InstanceClient(Protocol):
         self, kind: int, request: dict[str, Any], *, issued_at: int, nonce: int
     ) -> SignedResult: ...
 
+    def attest_batch(
+        self, kind: int, requests: list[dict[str, Any]], *, issued_at: int, nonce: int
+    ) -> SignedBatch: ...
+
 
 class OracleUnavailable(OracleError):
     """Too few instances answered alike to reach the quorum; nothing was submitted."""

@@ -195,7 +195,7 @@ class OracleInstance:
         result = self.oracle.evaluate(request)
         a = att.Attestation(
             subject=result.subject,
-            kind=result.kind,
+            kind=att.Kind(result.kind),
             result_hash=result.result_hash,
             model_version=att.model_version(result.model_version),
             issued_at=issued_at,
@@ -227,7 +227,7 @@ class OracleInstance:
         tree = att.results_tree([(r.subject, r.result_hash) for r in results])
         b = att.BatchAttestation(
             root=tree.root,
-            kind=self.oracle.kind,
+            kind=att.Kind(self.oracle.kind),
             count=len(results),
             model_version=att.model_version(self.oracle.model_version),
             issued_at=issued_at,

@@ -66,7 +66,7 @@ def create_instance_app(name: str, instances: dict[int, OracleInstance]) -> Fast
         return instances.get(int(k)) if k is not None else None
 
     def unknown() -> JSONResponse:
-        runs = sorted(map(KIND_NAMES.get, instances))
+        runs = sorted(KIND_NAMES.get(k, str(k)) for k in instances)
         return JSONResponse(
             {"error": "unknown_kind", "detail": f"this instance runs {runs}"}, status_code=404
         )
@@ -159,7 +159,7 @@ def signed_batch_body(signed: SignedBatch) -> bytes:
 
 def signed_batch_to_json(signed: SignedBatch, *, results: bool = True) -> dict[str, Any]:
     b = signed.batch
-    out = {
+    out: dict[str, Any] = {
         "instance": signed.instance,
         "signer": signed.signer,
         "signature": "0x" + signed.signature.hex(),

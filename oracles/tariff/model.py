@@ -170,9 +170,9 @@ class TariffModel:
         (folder / VOCAB_FILE).write_text(
             "\n".join(self.vectorizer.vocabulary) + "\n", encoding="utf-8"
         )
-        np.savez_compressed(folder / RETRIEVAL_FILE, **self.retrieval.arrays())
+        _save(folder / RETRIEVAL_FILE, self.retrieval.arrays())
         if self.net is not None:
-            np.savez_compressed(folder / NETWORK_FILE, **self.net.arrays())
+            _save(folder / NETWORK_FILE, self.net.arrays())
         else:
             (folder / NETWORK_FILE).unlink(missing_ok=True)  # not a stale one from before
         r = self.retrieval
@@ -228,6 +228,11 @@ class TariffModel:
             calibration=Calibration(**doc["calibration"]),
             meta=doc.get("meta", {}),
         )
+
+
+def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    named: dict[str, Any] = arrays  # numpy's stubs would read a key as `allow_pickle`
+    np.savez_compressed(path, **named)
 
 
 def _arrays(path: Path) -> dict[str, np.ndarray]:

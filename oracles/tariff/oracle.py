@@ -179,7 +179,11 @@ class TariffOracle(Oracle):
                     f"{conf}); the declared code is not contradicted"
                 ),
             )
-        gap = self._duty_gap(it, declared, predicted) if mismatch and known else 0.0
+        gap = (
+            self._duty_gap(it, declared, predicted)
+            if mismatch and known and predicted is not None
+            else 0.0
+        )
         return {
             "sequence": it["sequence"],
             "declared": declared,
@@ -206,9 +210,9 @@ class TariffOracle(Oracle):
                 it.get("origin_country", "XX"),
             )
             mass = it.get("net_mass_kg")
-            kw = {"net_mass_kg": Decimal(str(mass))} if mass is not None else {}
-            on_declared = self.table.duty(declared, *args, **kw).amount
-            on_predicted = self.table.duty(predicted, *args, **kw).amount
+            kg = Decimal(str(mass)) if mass is not None else None
+            on_declared = self.table.duty(declared, *args, net_mass_kg=kg).amount
+            on_predicted = self.table.duty(predicted, *args, net_mass_kg=kg).amount
         except (TariffError, ArithmeticError, ValueError):
             return 0.0
         return float(max(Decimal(0), on_predicted - on_declared))

@@ -144,7 +144,8 @@ def fit(
     w_t = torch.as_tensor(np.asarray(weights, dtype=np.float32))
     emb = torch.nn.EmbeddingBag(v, config.dim, mode="sum", sparse=True)
     torch.nn.init.normal_(emb.weight, 0.0, 0.05)
-    heads = torch.nn.ModuleList(torch.nn.Linear(config.dim, c) for c in (c6, c4, c2))
+    linears = [torch.nn.Linear(config.dim, c) for c in (c6, c4, c2)]
+    heads = torch.nn.ModuleList(linears)
     steps = config.epochs * max(1, n // config.batch)
     opt = torch.optim.Adam(heads.parameters(), lr=config.lr)
     opt_e = torch.optim.SparseAdam(list(emb.parameters()), lr=config.lr)
@@ -173,14 +174,17 @@ def fit(
             r = torch.from_numpy(rows)
             wr = w_t[r]
             loss = sum(
-                hw * (ce(head(h), y[r], reduction="none", label_smoothing=ls) * wr).mean()
-                for hw, head, y, ls in zip(
-                    HEAD_WEIGHTS,
-                    heads,
-                    (y6_t, y4_t, y2_t),
-                    (config.label_smoothing, 0.0, 0.0),
-                    strict=True,
-                )
+                (
+                    hw * (ce(head(h), y[r], reduction="none", label_smoothing=ls) * wr).mean()
+                    for hw, head, y, ls in zip(
+                        HEAD_WEIGHTS,
+                        linears,
+                        (y6_t, y4_t, y2_t),
+                        (config.label_smoothing, 0.0, 0.0),
+                        strict=True,
+                    )
+                ),
+                torch.zeros(()),  # a tensor start (0 + loss is the loss, bit for bit)
             )
             opt.zero_grad()
             opt_e.zero_grad()
@@ -196,7 +200,7 @@ def fit(
         )
     with torch.no_grad():
         q, scale = quantize_rows(emb.weight.numpy())
-        w = [(hd.weight.numpy().T.copy(), hd.bias.numpy().copy()) for hd in heads]
+        w = [(hd.weight.numpy().T.copy(), hd.bias.numpy().copy()) for hd in linears]
     net = Net(q, scale, w[0][0], w[0][1], w[1][0], w[1][1], w[2][0], w[2][1], head_of, chapter_of)
     return Net.from_arrays(net.arrays(), head_of, chapter_of)  # the stored (float16) heads
 

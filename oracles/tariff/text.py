@@ -29,9 +29,9 @@ import bisect
 import itertools
 import re
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 USE_WEIGHT = 0.5  # weight of the words after "for" / "compatible with"
 CLAUSE_DECAY = 0.2  # a description's later clauses weigh less (queries only)
@@ -307,7 +307,7 @@ def segments(text: str) -> list[Segment]:
 
 
 @cache
-def _s2tw():  # type: ignore[no-untyped-def]
+def _s2tw() -> Any:  # an opencc.OpenCC (the package has no type information)
     import opencc
 
     return opencc.OpenCC("s2tw")
@@ -466,7 +466,15 @@ def quantity_features(text: str) -> list[str]:
 # --- features -------------------------------------------------------------------------------
 
 
-def _han_features(run: str, weight: float, counts: Counter[str]) -> None:
+class Weights(dict[str, float]):
+    """Feature -> weight; a missing feature weighs 0 (read without being added), as in a
+    `collections.Counter`, whose values the type checker takes for integers."""
+
+    def __missing__(self, key: str) -> float:
+        return 0.0
+
+
+def _han_features(run: str, weight: float, counts: Weights) -> None:
     for ch in run:
         counts["u:" + ch] += weight
     for n in (2, 3):
@@ -474,9 +482,7 @@ def _han_features(run: str, weight: float, counts: Counter[str]) -> None:
             counts["h:" + run[i : i + n]] += weight
 
 
-def _latin_features(
-    part: str, weight: float, counts: Counter[str], head: bool, query: bool
-) -> None:
+def _latin_features(part: str, weight: float, counts: Weights, head: bool, query: bool) -> None:
     ws = words(part)
     for j, w in enumerate(ws):
         boost = HEAD_BOOST if head and j == len(ws) - 1 and len(ws) <= HEAD_MAX_WORDS else 1.0
@@ -492,7 +498,7 @@ def _latin_features(
         counts[f"b:{a}_{b}"] += weight
 
 
-def features(text: str, query: bool = False) -> Counter[str]:
+def features(text: str, query: bool = False) -> Weights:
     """Counts of the features of a raw text (see the module docstring).
 
     Words after "for" (up to the next comma or semicolon) count half: in "phone case for
@@ -501,7 +507,7 @@ def features(text: str, query: bool = False) -> Counter[str]:
     `CLAUSE_DECAY` less, down to `MIN_CLAUSE_WEIGHT`: declarations name the goods first and
     add packing, grades and specifications after commas.
     """
-    counts: Counter[str] = Counter()
+    counts = Weights()
     norm = normalize(text)
     for q in quantity_features(norm):
         counts[q] += 1.0

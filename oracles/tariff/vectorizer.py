@@ -9,12 +9,12 @@ sublinear tf (1 + log tf) x smooth idf, L2-normalised rows (as scikit-learn's de
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy import sparse
 
-from oracles.tariff.text import features, skeleton
+from oracles.tariff.text import Weights, features, skeleton
 
 # Relative weight of each feature kind (see `oracles.tariff.text`): words, bigrams, character
 # n-grams, consonant skeletons, quantities, single Chinese characters, Chinese 2-3-grams.
@@ -47,7 +47,7 @@ class Vectorizer:
         min_df: int = 1,
         kind_weights: dict[str, float] | None = None,
         always: Collection[int] = (),
-    ) -> tuple[Vectorizer, list[Counter[str]]]:
+    ) -> tuple[Vectorizer, list[Weights]]:
         """Learn vocabulary and idf; also returns each text's feature counts (for reuse).
 
         A feature in fewer than `min_df` texts is dropped, unless a text whose index is in
@@ -66,7 +66,7 @@ class Vectorizer:
     def __len__(self) -> int:
         return len(self.vocabulary)
 
-    def transform_counts(self, counts: Sequence[Counter[str]]) -> sparse.csr_matrix:
+    def transform_counts(self, counts: Sequence[Mapping[str, float]]) -> sparse.csr_matrix:
         """L2-normalised tf-idf rows for precomputed feature counts (unknown features dropped)."""
         indptr = [0]
         indices: list[int] = []
@@ -88,7 +88,7 @@ class Vectorizer:
         )
         return normalize_rows(m)
 
-    def query(self, counts: Counter[str]) -> sparse.csr_matrix:
+    def query(self, counts: Mapping[str, float]) -> sparse.csr_matrix:
         """One L2-normalised row for a query's feature counts, built with numpy directly
         (the general path's scipy checks cost more than the arithmetic for one row)."""
         pairs = sorted((self.index[f], n) for f, n in counts.items() if f in self.index)
@@ -101,7 +101,7 @@ class Vectorizer:
         indptr = np.array([0, len(cols)], dtype=np.int64)
         return sparse.csr_matrix((vals, cols, indptr), shape=(1, len(self.vocabulary)))
 
-    def known_share(self, counts: Counter[str]) -> float:
+    def known_share(self, counts: Mapping[str, float]) -> float:
         """Share of a text's words the vocabulary knows, from its feature counts: a Latin
         word counts as known when the word or its consonant skeleton is (parcel lines
         abbreviate: "blsm" for "balsam"); Chinese counts its character pairs.  0 for a

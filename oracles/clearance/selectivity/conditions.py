@@ -83,6 +83,19 @@ Predicate = Callable[[Facts], bool]
 ItemPredicate = Callable[[RiskItem, set[str]], bool]
 
 
+def _negated(f: Predicate) -> Predicate:
+    return lambda c: not f(c)
+
+
+def _hs_in(codes: frozenset[str]) -> ItemPredicate:
+    """An item whose HS prefixes (second argument) meet `codes`."""
+    return lambda _it, prefixes: not codes.isdisjoint(prefixes)
+
+
+def _regulation_in(codes: frozenset[str]) -> ItemPredicate:
+    return lambda it, _prefixes: not codes.isdisjoint(it.regulations)
+
+
 class Compiler:
     """Turns one rule's `when` table into a predicate; raises RulesError with the key path."""
 
@@ -113,13 +126,13 @@ class Compiler:
                 nested.append(self._any(arg, where))
             elif key == "not":
                 inner = self.table(arg, where)
-                nested.append(lambda c, f=inner: not f(c))
+                nested.append(_negated(inner))
             elif key == "hs":
                 hs_gate = frozenset(self._hs(arg, where))
-                item.append(lambda it, p, s=hs_gate: not s.isdisjoint(p))
+                item.append(_hs_in(hs_gate))
             elif key == "regulation":
                 reg_gate = frozenset(self._strings(arg, where, _REGULATION, "an upper-case code"))
-                item.append(lambda it, p, s=reg_gate: not s.isdisjoint(it.regulations))
+                item.append(_regulation_in(reg_gate))
             elif key in _COUNTRY_KEYS:
                 codes = frozenset(
                     c.upper()
@@ -315,8 +328,8 @@ def _table(
         if not item:
             return True
         for it, p in c.items:
-            for f in item:
-                if not f(it, p):
+            for g in item:
+                if not g(it, p):
                     break
             else:
                 return True
