@@ -137,7 +137,7 @@ class Gateway:
 
     def pay(self, req: PayIn) -> tuple[int, dict[str, Any]]:
         single = req.payments is None
-        if single:
+        if req.payments is None:
             if req.order is None or req.amount is None or req.currency is None or not req.payer:
                 raise GatewayError(
                     422, "invalid_request", "give order, amount, currency and payer, or payments"

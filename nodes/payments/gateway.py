@@ -9,7 +9,7 @@ import sqlite3
 import time
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nacl.signing import VerifyKey
 
@@ -32,12 +32,38 @@ from offchain.payments import (
     verify_request,
 )
 
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Iterable
+
+    from nodes.records import RecordService
+    from offchain.db import Database
+    from offchain.settings import Settings
+    from offchain.xmlsafe import XmlLimits
+
 CALLBACK_PATH = "/payments/callback"
 CHECK_PATH = "/payments/check"
 
 
 class GatewayMessages:
     """Mixed into PaymentService (its database, settings, records outbox and orders)."""
+
+    # Set by PaymentService.__init__ (declared here for the type checker only).
+    settings: Settings
+    member_id: str
+    db: Database
+    records: RecordService
+    limits: XmlLimits
+    _receipts_pending: list[tuple[list[PreparedDocument], str]]
+    _receipts_lock: threading.Lock
+
+    if TYPE_CHECKING:
+        # Defined by GuaranteeBook and ReleaseBook, the classes this one is mixed with.
+        def _move(
+            self, tx: sqlite3.Connection, guarantee_id: str, order_ref: str, kind: str,
+            amount: str, actor: str, receipt: tuple[str, str] | None,
+        ) -> str: ...  # fmt: skip
+        def refresh_releases(self, declaration_ids: Iterable[str]) -> None: ...
 
     def register_gateway(self, gateway: str, public_key_hex: str, user: str) -> dict[str, Any]:
         try:
@@ -294,7 +320,8 @@ class GatewayMessages:
                 "UPDATE payment_orders SET state = 'paid', settled_at = ? WHERE reference = ?",
                 (now, p.order),
             )
-            if order["state"] == "guaranteed" and order["guarantee_id"]:
+            # "applied" implies an order (see _outcome)
+            if order is not None and order["state"] == "guaranteed" and order["guarantee_id"]:
                 self._move(tx, order["guarantee_id"], p.order, "restore", order["amount"],
                            f"gateway {gateway}", None)  # fmt: skip
         return payment_result(row), doc

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from offchain.declarations import CURRENCY_CODES
 from offchain.doctypes import PAYMENT_RECEIPT
@@ -14,6 +14,11 @@ from offchain.documents import prepare
 from offchain.hexbytes import hex0x
 from offchain.outbox import utc_now
 from offchain.payments import PaymentError, ReceiptFacts, cents, money, receipt_id, receipt_xml
+
+if TYPE_CHECKING:
+    from nodes.records import RecordService
+    from offchain.db import Database
+    from offchain.xmlsafe import XmlLimits
 
 
 def _today():
@@ -23,6 +28,20 @@ def _today():
 class GuaranteeBook:
     """Guarantee registration, deferral and movements; mixed into PaymentService, whose
     database, records outbox, orders and release state it uses."""
+
+    # Set by PaymentService.__init__ (declared here for the type checker only).
+    member_id: str
+    db: Database
+    records: RecordService
+    limits: XmlLimits
+
+    if TYPE_CHECKING:
+        # Defined by PaymentService and ReleaseBook, the classes this one is mixed with.
+        def _decision(self, declaration_id: str) -> dict[str, Any]: ...
+        def ensure_order(self, declaration_id: str) -> dict[str, Any] | None: ...
+        def payment_view(self, declaration_id: str) -> dict[str, Any]: ...
+        def release(self, declaration_id: str) -> dict[str, Any]: ...
+        def refresh_release(self, declaration_id: str) -> dict[str, Any]: ...
 
     def register_guarantee(self, g: dict[str, Any], user: str) -> dict[str, Any]:
         amount = money(g["amount"])

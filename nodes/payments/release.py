@@ -5,11 +5,14 @@ paid or secured (part of PaymentService)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nodes.payments.guarantees import order_json
 from offchain.outbox import utc_now
 from offchain.payments import PaymentError
+
+if TYPE_CHECKING:
+    from offchain.db import Database
 
 RELEASE_STATES = ("awaiting_payment", "released", "held")
 
@@ -17,6 +20,14 @@ RELEASE_STATES = ("awaiting_payment", "released", "held")
 class ReleaseBook:
     """Inspections and release state; mixed into PaymentService (its database, decisions
     and orders)."""
+
+    # Set by PaymentService.__init__ (declared here for the type checker only).
+    db: Database
+
+    if TYPE_CHECKING:
+        # Defined by PaymentService, the class this one is mixed into.
+        def _decision(self, declaration_id: str) -> dict[str, Any]: ...
+        def ensure_order(self, declaration_id: str) -> dict[str, Any] | None: ...
 
     def inspect(self, declaration_id: str, outcome: str, note: str, officer: str) -> dict[str, Any]:
         """An officer's documentary check or inspection outcome for the current channel."""
@@ -174,7 +185,7 @@ def _state(
             check = "documentary check" if channel == "C2" else "physical inspection"
             waiting.append(f"channel {channel}: {check} by an officer")
     paid = order is None or order["state"] in ("paid", "guaranteed")
-    if not paid:
+    if order is not None and not paid:  # not paid implies an order
         waiting.append(
             f"duties of {order['amount']} {order['currency']} unpaid (order "
             f"{order['reference']}, due {order['due_date']})"
