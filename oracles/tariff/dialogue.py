@@ -211,21 +211,26 @@ class Dialogue:
         self.pending = q
 
     def _best_question(self, unsaid_only: bool = False) -> Question | None:
-        """The question with the most information; with `unsaid_only`, only a facet the
-        description does not mention that still splits candidates holding `MIN_UNSAID`."""
+        """The question with the most information, never about a facet the description
+        already states ("cotton" answers the material: asking it again tells a trader the
+        model did not read the text); with `unsaid_only`, only facets that still split
+        candidates holding `MIN_UNSAID`."""
         probs = {c: p ** (1 / QUESTION_TEMPERATURE) for c, p in self.probabilities().items()}
         total = sum(probs.values()) or 1.0
         probs = {c: p / total for c, p in probs.items()}
         asked_kinds = {a["question"]["kind"] for a in self.asked}
+        asked_choices = [
+            (a["question"]["kind"], [o["id"] for o in a["question"]["options"][:-2]])
+            for a in self.asked
+        ]
         number = f"q{len(self.asked) + 1}"
         best: tuple[float, Question] | None = None
-        said = _said_text(self.description) if unsaid_only else ""
+        said = _said_text(self.description)
         for facet in FACETS:
             if facet.key in asked_kinds:
                 continue
-            if unsaid_only and (
-                any(rx.search(said) for _, rx in facet.patterns)
-                or said_in_chinese(facet.key, self.description)
+            if any(rx.search(said) for _, rx in facet.patterns) or said_in_chinese(
+                facet.key, self.description
             ):
                 continue
             mass: dict[str, float] = {}
@@ -261,6 +266,8 @@ class Dialogue:
             )
             opts = [(k, _label(k, self.lang)) for k, _ in top]
             opts += [(NONE, "None of these"), (UNKNOWN, "Don't know")]
+            if (kind, [k for k, _ in top]) in asked_choices:
+                continue  # answered "don't know" already: asking again cannot help
             q = self._question(number, kind, text, opts)
             if best is None or gain > best[0]:
                 best = (gain, q)

@@ -121,3 +121,24 @@ def test_none_of_these_removes_the_listed_candidates(tariff_model: TariffModel) 
     assert not shown & {
         c if d.asked[0]["question"]["kind"] == "subheading" else c[:4] for c in d.scores
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "stated"),
+    [
+        ("men's cotton knitted t-shirts", {"fibre", "gender"}),
+        ("純棉針織T恤", {"fibre"}),  # 純棉: pure cotton
+    ],
+)
+def test_a_facet_the_description_states_is_never_asked(
+    tariff_model: TariffModel, text: str, stated: set[str]
+) -> None:
+    """Asking "what material?" after "cotton" tells the trader the text was not read; and
+    a question answered "don't know" is not asked again word for word."""
+    d = Dialogue.start(tariff_model, text)
+    asked = []
+    while d.pending is not None:
+        asked.append((d.pending.kind, tuple(o for o, _ in d.pending.options)))
+        d.answer(d.pending.id, "unknown")
+    assert not stated & {kind for kind, _ in asked}, asked
+    assert len(asked) == len(set(asked)), f"a question came back: {asked}"
