@@ -80,6 +80,7 @@ class ApiKeys:
             "INSERT INTO api_keys (user, role, prefix, key_hash, created_at) VALUES (?,?,?,?,?)",
             (user, role, prefix, _hash(key), now),
         )
+        assert cur.lastrowid is not None  # sqlite3 sets it after every successful INSERT
         return key, NodeUser(cur.lastrowid, user, role, prefix, now, None)
 
     def verify(self, key: str | None) -> NodeUser:

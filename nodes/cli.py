@@ -89,7 +89,12 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
     except (click.ClickException, typer.TyperException) as exc:
-        exc.show()
+        # every exception typer raises here is its vendored ClickException (a TyperException
+        # with show()); a bare TyperException has none, so its message is printed the same way
+        if hasattr(exc, "show"):
+            exc.show()
+        else:
+            typer.echo(f"Error: {exc.format_message()}", err=True)
         if as_json:  # stdout stays valid JSON for a program reading it
             print_json({"error": "usage", "detail": exc.format_message()})
         sys.exit(getattr(exc, "exit_code", 2))

@@ -79,7 +79,7 @@ class CliConsole(Console):
         kw.setdefault("highlight", False)
         super().__init__(**kw)
 
-    def render_str(self, text: str, **kw: Any) -> Text:  # type: ignore[override]
+    def render_str(self, text: str, **kw: Any) -> Text:
         markup = kw.get("markup")
         if markup is None:
             markup = self._markup
@@ -90,7 +90,7 @@ class CliConsole(Console):
                 kw["markup"] = False
         return super().render_str(text, **kw)
 
-    def print(self, *objects: Any, **kw: Any) -> None:  # type: ignore[override]
+    def print(self, *objects: Any, **kw: Any) -> None:
         tables = [o for o in objects if isinstance(o, Table)]
         if not tables:
             return super().print(*objects, **kw)

@@ -74,7 +74,7 @@ class RecordService:
             if h in accepted:
                 out.append(accepted.pop(h))
             else:
-                doc = self.documents.outbox.document(h)
+                doc = self.documents.document(h)  # kept before: in the outbox
                 out.append(Submitted(h, p.doc_type.name, self.member_id, doc.state, True, {}))
         return out
 

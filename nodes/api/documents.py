@@ -93,8 +93,9 @@ async def submit(
     if wait:
         doc = await run_in_threadpool(svc.wait_anchored, sub.doc_hash, wait)
         out["state"] = doc.state
-        if doc.state == "anchored":
-            out["receipt"] = svc.receipt(doc).to_json()
+        receipt = svc.receipt(doc)  # None exactly when the document is not anchored
+        if receipt is not None:
+            out["receipt"] = receipt.to_json()
             return JSONResponse(out, status_code=201)
     return JSONResponse(out, status_code=202)
 

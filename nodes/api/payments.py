@@ -37,6 +37,7 @@ from nodes.api.responses import (
     ReleaseRowOut,
 )
 from nodes.auth import NodeUser
+from nodes.errors import ApiError
 from nodes.payments.service import RELEASE_STATES
 
 router = APIRouter(tags=["payments"])
@@ -95,6 +96,8 @@ class RefundIn(BaseModel):
 def declaration_status(declaration_id: DeclarationId, ctx: NodeDep, _: UserDep) -> dict[str, Any]:
     release = ctx.payments.refresh_release(declaration_id)
     rec = ctx.clearance.get(declaration_id)
+    if rec is None:  # refresh_release above already refused an unknown declaration
+        raise ApiError(404, "unknown_declaration", f"no declaration {declaration_id} on this node")
     return {
         "declaration": declaration_id,
         "declaration_hash": rec["declaration_hash"],

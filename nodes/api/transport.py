@@ -214,6 +214,7 @@ async def prove(event_id: RowId, ctx: NodeDep, _: UserDep) -> dict[str, Any]:
     summary="Re-check a proof document against the chain",
 )
 async def verify_proof(doc: dict[str, Any], ctx: NodeDep, _: UserDep) -> dict[str, Any]:
-    event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
+    raw = doc.get("event")
+    event = raw if isinstance(raw, dict) else {}
     key = ctx.transport.devices.verify_key(str(event.get("device", "")))
     return await run_in_threadpool(ctx.transport.evidence.check_proof, doc, key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -162,16 +162,16 @@ def permit_issue(
         content=raw,
         headers={"Content-Type": "application/json"},
     )
-    out(
-        res,
-        as_json,
-        lambda d: (
-            say(f"permit {d.get('permit_number') or permit.permit_id} issued by "
-                f"{d.get('issuer_member')} at {iso(d.get('issued_at'))}"),
-            say(f"  on-chain id {d['permit_id']}, tx {d['tx_hash']} (block {d['block']})"),
-            say(f"  valid {iso(permit.valid_from_ts)} to {iso(permit.valid_to_ts)}"),
-        ),
-    )  # fmt: skip
+
+    def render(d: dict[str, Any]) -> None:
+        say(
+            f"permit {d.get('permit_number') or permit.permit_id} issued by "
+            f"{d.get('issuer_member')} at {iso(d.get('issued_at'))}"
+        )
+        say(f"  on-chain id {d['permit_id']}, tx {d['tx_hash']} (block {d['block']})")
+        say(f"  valid {iso(permit.valid_from_ts)} to {iso(permit.valid_to_ts)}")
+
+    out(res, as_json, render)
 
 
 def _permit_lines(d: dict) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -52,21 +52,19 @@ def doc_submit(
         timeout=wait + 30,
     )
     data = res.get("receipt") or res
-    out(
-        data,
-        as_json,
-        lambda _d: (
+
+    def render(_d: dict[str, Any]) -> None:
+        say(
+            f"document {res['doc_hash']} ({res['doc_type']} for {res['recipient']}): "
+            f"{res['state']}" + (" (already submitted)" if res.get("duplicate") else "")
+        )
+        if "receipt" in res:
             say(
-                f"document {res['doc_hash']} ({res['doc_type']} for {res['recipient']}): "
-                f"{res['state']}" + (" (already submitted)" if res.get("duplicate") else "")
-            ),
-            "receipt" in res
-            and say(
                 f"  root {res['receipt']['root']}, tx {res['receipt']['tx']}, "
                 f"leaf {res['receipt']['leaf_index']}"
-            ),
-        ),
-    )
+            )
+
+    out(data, as_json, render)
 
 
 @app.command("verify")

@@ -146,7 +146,14 @@ def list_manifests(
     """Manifests lodged at the node or received from partner customs."""
     params = {"source": source} if source else None
     res = node_call(member, api_key, "GET", "/manifests", params=params)
-    out(res, as_json, lambda rows: [_summary(r) for r in rows] or say("no manifests"))
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            _summary(r)
+        if not rows:
+            say("no manifests")
+
+    out(res, as_json, render)
 
 
 @app.command("pre-arrival")

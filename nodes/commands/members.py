@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -154,4 +154,11 @@ def members_execute(proposal_id: int, as_member: AsMember, as_json: JsonOpt = Fa
 def members_proposals(as_json: JsonOpt = False) -> None:
     """All governance proposals and their state."""
     data = [p.to_json() for p in chain_context().registry.proposals()]
-    out(data, as_json, lambda ps: [_proposal_line(p) for p in ps] or say("no proposals"))
+
+    def render(ps: list[dict[str, Any]]) -> None:
+        for p in ps:
+            _proposal_line(p)
+        if not ps:
+            say("no proposals")
+
+    out(data, as_json, render)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,11 +46,9 @@ def node_apikey(
 
     ctx = NodeContext.open(settings(), member)
     key, u = ctx.api_keys.create(user, role)
-    out(
-        {"key": key, "user": u.user, "role": u.role, "id": u.id},
-        as_json,
-        lambda d: (
-            say(f"API key for {d['user']} ({d['role']}): {d['key']}"),
-            say("store it now: it is not shown again", style="dim"),
-        ),
-    )
+
+    def render(d: dict[str, Any]) -> None:
+        say(f"API key for {d['user']} ({d['role']}): {d['key']}")
+        say("store it now: it is not shown again", style="dim")
+
+    out({"key": key, "user": u.user, "role": u.role, "id": u.id}, as_json, render)

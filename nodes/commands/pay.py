@@ -183,10 +183,15 @@ def guarantee_list(
 ) -> None:
     """Registered guarantees and what each has available."""
     res = node_call(member, api_key, "GET", "/payments/guarantees")
-    out(res, as_json, lambda rows: [
-        say(f"{g['id']} {g['holder_scheme']}-{g['holder_id']}: "
-                      f"{g['available']} of {g['amount']} {g['currency']}") for g in rows
-    ])  # fmt: skip
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        for g in rows:
+            say(
+                f"{g['id']} {g['holder_scheme']}-{g['holder_id']}: "
+                f"{g['available']} of {g['amount']} {g['currency']}"
+            )
+
+    out(res, as_json, render)
 
 
 @gateway_app.command("serve")

@@ -17,9 +17,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -28,13 +27,18 @@ from typer.core import TyperGroup
 from nodes.cliutil import JsonOpt, console, err_console, out, settings
 from oracles.tariff.errors import TariffInputError
 
+if TYPE_CHECKING:
+    # typer vendors click: its groups parse with the vendored Context (not the `click`
+    # package's), and typer exports no public name for that base class.
+    from typer._click.core import Context
+
 
 class DescriptionGroup(TyperGroup):
     """A group whose unknown first argument is the description for `predict`."""
 
     default_command = "predict"
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)

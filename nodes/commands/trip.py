@@ -156,15 +156,15 @@ def start(
             "deadline": parse_deadline(deadline),
         },
     )
-    out(
-        body,
-        as_json,
-        lambda d: (
-            say(f"trip {d['trip']} started: {d['origin']} -> {d['destination']} on corridor "
-                f"{d['corridor']}, deadline {iso(d['deadline'])}"),
-            say(f"  tx {d['start_tx']}"),
-        ),
-    )  # fmt: skip
+
+    def render(d: dict[str, Any]) -> None:
+        say(
+            f"trip {d['trip']} started: {d['origin']} -> {d['destination']} on corridor "
+            f"{d['corridor']}, deadline {iso(d['deadline'])}"
+        )
+        say(f"  tx {d['start_tx']}")
+
+    out(body, as_json, render)
 
 
 def _trip_table(trips: list[dict[str, Any]]) -> None:
@@ -329,7 +329,14 @@ def alerts(
     more = len(rows) > limit
     rows = rows[:limit]
     if not follow:
-        out(rows, as_json, lambda rs: [_alert_line(a) for a in rs] or say("no alerts"))
+
+        def render(rs: list[dict[str, Any]]) -> None:
+            for a in rs:
+                _alert_line(a)
+            if not rs:
+                say("no alerts")
+
+        out(rows, as_json, render)
         if more:
             say(f"showing {len(rows)} (the --limit); more with --after-id {rows[-1]['id']}",
                 err=True)  # fmt: skip
@@ -394,7 +401,12 @@ def ack(
             node_call(member, api_key, "POST", f"/alerts/{i}/ack", json={"note": note})
             for i in alert_ids
         ]
-        out(done, as_json, lambda ds: [_alert_line(a) for a in ds])
+
+        def render(ds: list[dict[str, Any]]) -> None:
+            for a in ds:
+                _alert_line(a)
+
+        out(done, as_json, render)
         return
     res = node_call(
         member,

@@ -24,9 +24,10 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from nodes.documents.service import DocumentError, DocumentService, Submitted, seal_documents
+from offchain.cas.local import LocalStore
 from offchain.dates import DateWindow
 from offchain.doctypes import ANCHORED_TYPES
 from offchain.documents import prepare
@@ -72,8 +73,9 @@ class BulkIntake:
         self.workers = workers
         self.chunk = chunk
         st = service.settings.store
+        # cast: for store kind "local" the service opened a LocalStore (DocumentService.__init__)
         store = (
-            {"kind": "local", "root": str(service.store.root), "fsync": st.fsync}
+            {"kind": "local", "root": str(cast(LocalStore, service.store).root), "fsync": st.fsync}
             if st.kind == "local"
             else {"kind": "ipfs", "api_url": st.ipfs_api, "timeout_s": st.ipfs_timeout_s}
         )

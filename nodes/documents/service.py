@@ -165,7 +165,7 @@ class DocumentService:
         for d in docs:
             h = hex0x(d.doc_hash)
             if h in known:
-                state = self.outbox.document(h).state
+                state = self.document(h).state  # known: in the outbox (never removed from it)
                 out.append(Submitted(h, d.doc_type.name, recipient, state, True, d.summary))
             else:
                 out.append(next(accepted))
@@ -256,18 +256,19 @@ class DocumentService:
         self.wake.set()
         out = []
         for q, new in zip(queued, added, strict=True):
-            state = "queued" if new else self.outbox.document(q.doc_hash).state
+            state = "queued" if new else self.document(q.doc_hash).state
             out.append(Submitted(q.doc_hash, q.doc_type, q.recipient, state, not new, q.summary))
         return out
 
     def receipt(self, doc: OutDocument) -> Receipt | None:
         if doc.state != "anchored":
             return None
-        batch = self.outbox.batch(doc.batch_root)
+        root, leaf_index = _batch_leaf(doc)
+        batch = self.outbox.batch(root)
         return self._receipt(
             batch,
-            (doc.doc_hash, doc.leaf_index, doc.doc_type, doc.cid_recipient, doc.recipient),
-            self.outbox.proof(doc.batch_root, doc.leaf_index),
+            (doc.doc_hash, leaf_index, doc.doc_type, doc.cid_recipient, doc.recipient),
+            self.outbox.proof(root, leaf_index),
         )
 
     def batch_receipts(self, root: str) -> list[Receipt]:
@@ -334,7 +335,12 @@ class DocumentService:
         fixed: list[tuple[str, int, int]] = []
         while True:
             code, hashes, oldest = self.outbox.next_batch(max_docs)
-            if not hashes or (not force and len(hashes) < max_docs and not self._due(oldest)):
+            # (oldest is None exactly when nothing is queued, i.e. when hashes is empty)
+            if (
+                not hashes
+                or oldest is None
+                or (not force and len(hashes) < max_docs and not self._due(oldest))
+            ):
                 break
             # A random last leaf makes the root unpredictable before it is broadcast, and new
             # after a batch had to be rebuilt (see _claim).
@@ -441,6 +447,10 @@ class DocumentService:
         for d in self.outbox.due_deliveries(now):
             doc = self.outbox.document(d.doc_hash)
             try:
+                if doc is None:  # never: a delivery is queued for an outbox document
+                    raise DocumentError(
+                        "unknown_document", f"no document {d.doc_hash} in the outbox"
+                    )
                 verdict = self._deliver(client, doc)
             except Exception as exc:  # any failure is one failed attempt; the queue moves on
                 if not isinstance(
@@ -470,6 +480,10 @@ class DocumentService:
 
     def _deliver(self, client: httpx.Client, doc: OutDocument) -> dict[str, Any]:
         receipt = self.receipt(doc)
+        if receipt is None:  # never: deliveries are queued when a batch is anchored
+            raise DocumentError(
+                "not_anchored", f"document {doc.doc_hash} is {doc.state}, not anchored yet"
+            )
         body = json.dumps(
             {
                 "receipt": receipt.to_json(),
@@ -594,7 +608,12 @@ class DocumentService:
     def open_own(self, doc_hash: str) -> bytes:
         """Our copy of a document we submitted (canonical form), decrypted."""
         doc = self.document(doc_hash)
-        return crypto.decrypt_at_rest(self.rest_key, self.outbox.own_copy(doc.doc_hash))
+        copy = self.outbox.own_copy(doc.doc_hash)
+        if copy is None:  # never: the row was just read (and own_copy is NOT NULL)
+            raise DocumentError(
+                "unknown_document", f"no document {doc_hash} was submitted through this node"
+            )
+        return crypto.decrypt_at_rest(self.rest_key, copy)
 
     # --- revocation ------------------------------------------------------------------------
 
@@ -604,16 +623,17 @@ class DocumentService:
             raise DocumentError(
                 "not_anchored", f"document {doc.doc_hash} is {doc.state}, not anchored yet"
             )
+        root, leaf_index = _batch_leaf(doc)
         rc = self.chain.documents.revoke_document(
             self.chain.sender(self.issuer_key),
-            doc.batch_root,
+            root,
             doc.doc_hash,
-            self.outbox.proof(doc.batch_root, doc.leaf_index),
+            self.outbox.proof(root, leaf_index),
             reason,
         )
         tx = hex0x(rc["transactionHash"])
         self.log.record(doc.doc_hash, "revoked", user, reason=reason, tx=tx, scope="document")
-        return {"doc_hash": doc.doc_hash, "root": doc.batch_root, "tx": tx, "reason": reason}
+        return {"doc_hash": doc.doc_hash, "root": root, "tx": tx, "reason": reason}
 
     def revoke_batch(self, root: str, reason: str, user: str) -> dict[str, Any]:
         root = _norm_hash(root)
@@ -659,6 +679,16 @@ def seal_documents(
 
 class DeliveryRefused(Exception):
     """The importing node answered, but not with an acknowledgement."""
+
+
+def _batch_leaf(doc: OutDocument) -> tuple[str, int]:
+    """The batch root and leaf index of a batched or anchored document (the outbox sets
+    both when it puts the document in a batch)."""
+    if doc.batch_root is None or doc.leaf_index is None:
+        raise DocumentError(
+            "not_anchored", f"document {doc.doc_hash} is {doc.state}, not in a batch yet"
+        )
+    return doc.batch_root, doc.leaf_index
 
 
 def _norm_hash(value: str) -> str:

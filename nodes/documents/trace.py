@@ -181,6 +181,8 @@ class _Reverifier:
 
     def _revoked(self, detail: dict[str, Any]) -> dict[str, Any]:
         root = detail.get("root") or (self.out_doc.batch_root if self.out_doc else None)
+        if root is None:
+            return {"ok": False, "detail": "no batch recorded for this document"}
         status = self.s.chain.documents.status(root, self.h)
         return {
             "ok": status.revoked,

@@ -60,7 +60,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def _node_health(ctx: NodeContext) -> dict[str, Any]:
-    return json.loads(health(ctx).body)
+    return json.loads(bytes(health(ctx).body))  # a JSONResponse's body is bytes
 
 
 @router.get("/signin")

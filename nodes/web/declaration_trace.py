@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from eth_typing import HexStr
 from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 
@@ -92,7 +93,7 @@ class _Chain:
         if not isinstance(tx, str) or not tx.startswith("0x"):
             return _bad("the node's record has no transaction hash")
         try:
-            receipt = self.w3.eth.get_transaction_receipt(tx)
+            receipt = self.w3.eth.get_transaction_receipt(HexStr(tx))
         except TransactionNotFound:
             return _bad(f"transaction {tx} is not on this chain")
         if receipt["status"] != 1:
@@ -104,7 +105,7 @@ class _Chain:
             )
         if (receipt.get("to") or "").lower() != self.hub.address.lower():
             return _bad(f"transaction {tx} was not sent to AttestationHub")
-        tx_data = self.w3.eth.get_transaction(tx)
+        tx_data = self.w3.eth.get_transaction(HexStr(tx))
         try:
             fn, args = self.hub.contract.decode_function_input(tx_data["input"])
         except Exception:
@@ -446,7 +447,8 @@ def trace_company(ctx: NodeContext, importer_id: str) -> dict[str, Any]:
         "SELECT declaration_id, declaration_hash, channel, decision, attestation, reroutes,"
         " created_at FROM declarations ORDER BY created_at DESC LIMIT 5000"
     )
-    out, name = [], ""
+    out: list[dict[str, Any]] = []
+    name = ""
     hub = ctx.chain.attestations
     for r in rows:
         decision = json.loads(r["decision"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, cast
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -251,11 +251,14 @@ async def alerts_stream(
         ctx=ctx,
         _=v.user,
     )
-    response.body_iterator = _bounded(response.body_iterator, STREAM_SPAN_S)
+    # cast: stream_alerts answers a StreamingResponse over its `events()` async generator of
+    # str, which Starlette keeps as the body iterator as is (it is typed for any content)
+    body = cast(AsyncGenerator[str, None], response.body_iterator)
+    response.body_iterator = _bounded(body, STREAM_SPAN_S)
     return response
 
 
-async def _bounded(body: AsyncIterator[str], span_s: float) -> AsyncIterator[str]:
+async def _bounded(body: AsyncGenerator[str, None], span_s: float) -> AsyncIterator[str]:
     """`body` for at most `span_s` seconds; reconnecting clients are told to come back fast."""
     deadline = time.monotonic() + span_s
     try:

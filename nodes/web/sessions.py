@@ -23,6 +23,7 @@ session, a revoked key) — the console answers with the sign-in page and says w
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 import threading
 import time
@@ -127,8 +128,9 @@ class SessionStore:
         if not cookie:
             raise SignInRequired("Sign in to use the console.")
         try:
-            # The signature's own age limit backs up the server-side expiry.
-            sid = self._session_signer.loads(cookie, max_age=self.ttl_s + 60)
+            # The signature's own age limit backs up the server-side expiry.  Its age is
+            # whole seconds, so `age > floor(limit)` is the same test as `age > limit`.
+            sid = self._session_signer.loads(cookie, max_age=math.floor(self.ttl_s + 60))
         except SignatureExpired:
             raise SignInRequired("Your session expired; sign in again.") from None
         except BadSignature:

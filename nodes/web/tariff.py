@@ -89,7 +89,7 @@ def _render(
     )
 
 
-async def _form(request: Request, v: Viewer) -> tuple[dict[str, str] | None, Response | None]:
+async def _form(request: Request, v: Viewer) -> dict[str, str] | Response:
     """The posted fields as text, or the page saying the form was too large."""
     try:
         form = await checked_form(request, v, max_bytes=FORM_BYTES)
@@ -97,7 +97,7 @@ async def _form(request: Request, v: Viewer) -> tuple[dict[str, str] | None, Res
         ctx = node(request)
         cap = tariff_service(request, ctx).settings.max_description_chars
         size = request.headers.get("content-length", "?")
-        return None, _render(
+        return _render(
             request,
             v,
             None,
@@ -109,7 +109,7 @@ async def _form(request: Request, v: Viewer) -> tuple[dict[str, str] | None, Res
             ),
             status=413,
         )
-    return {k: str(val) for k, val in form.items() if isinstance(val, str)}, None
+    return {k: str(val) for k, val in form.items() if isinstance(val, str)}
 
 
 @router.get("/tariff")
@@ -147,9 +147,9 @@ def tariff_reload(v: Viewer = Depends(role(*CLASSIFIERS))) -> Response:
 async def classify(
     request: Request, ctx: NodeDep, v: Viewer = Depends(role(*CLASSIFIERS))
 ) -> Response:
-    fields, refused = await _form(request, v)
-    if refused is not None:
-        return refused
+    fields = await _form(request, v)
+    if isinstance(fields, Response):
+        return fields
     svc = _service(request, ctx)
     description = fields.get("description", "")
     try:
@@ -170,9 +170,9 @@ async def classify(
 async def answer(
     request: Request, ctx: NodeDep, v: Viewer = Depends(role(*CLASSIFIERS))
 ) -> Response:
-    fields, refused = await _form(request, v)
-    if refused is not None:
-        return refused
+    fields = await _form(request, v)
+    if isinstance(fields, Response):
+        return fields
     svc = _service(request, ctx)
     session, question, option = (
         fields.get("session", ""),
@@ -193,9 +193,9 @@ async def answer(
 
 @router.post("/tariff/stop")
 async def stop(request: Request, ctx: NodeDep, v: Viewer = Depends(role(*CLASSIFIERS))) -> Response:
-    fields, refused = await _form(request, v)
-    if refused is not None:
-        return refused
+    fields = await _form(request, v)
+    if isinstance(fields, Response):
+        return fields
     svc = _service(request, ctx)
     session = fields.get("session", "")
     description = fields.get("description", "")[: svc.settings.max_description_chars]
