@@ -312,7 +312,12 @@ class ClearanceService:
         )
         for hook in self.hooks:
             hook.changed(declaration_id)
-        return self.get(declaration_id)
+        updated = self.get(declaration_id)
+        if updated is None:  # read above and only updated since (declarations are not deleted)
+            raise ClearanceError(
+                "unknown_declaration", f"no declaration {declaration_id} on this node"
+            )
+        return updated
 
     def get(self, declaration_id: str) -> dict[str, Any] | None:
         rows = self.db.query(

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -26,11 +27,66 @@ from offchain.errors import CodedError
 from offchain.keystore import role_account_name
 from offchain.manifests import Manifest, ManifestLine, compare_lines, load_manifest_xml
 
+if TYPE_CHECKING:
+    import threading
+
+    from chain.context import Chain
+    from nodes.documents.service import DocumentService
+    from offchain.db import Database
+    from offchain.settings import Settings
+    from offchain.xmlsafe import XmlLimits
+
 log = logging.getLogger(__name__)
 
 
 class PartnerManifests:
     """Mixed into ManifestService (its database, documents service, settings, chain)."""
+
+    # Set by ManifestService.__init__ (declared here for the type checker only).
+    settings: Settings
+    member_id: str
+    chain: Chain
+    db: Database
+    documents: DocumentService
+    limits: XmlLimits
+    _lock: threading.Lock
+
+    if TYPE_CHECKING:
+        # Defined by ManifestService.
+        def _lines_of(
+            self, keys: Iterable[tuple[str, int]], where: str, args: tuple = ()
+        ) -> list: ...
+
+        @staticmethod
+        def _manifest_values(
+            m: Manifest, source: str, sender: str, loaded_or_hash: Any, pipeline: str,
+            forwarded_to: str | None, now: datetime, user: str, late: bool,
+        ) -> tuple: ...  # fmt: skip
+
+        def _line_row(
+            self,
+            m: Manifest,
+            seq: int,
+            line: ManifestLine,
+            late: bool,
+            partner: dict[tuple[str, int], dict[str, Any]],
+            *,
+            source: str = "lodged",
+            sender: str = "",
+        ) -> tuple: ...
+
+        def _judge(
+            self,
+            head: Head,
+            line: ManifestLine,
+            late: bool,
+            partner: dict[tuple[str, int], dict[str, Any]],
+        ) -> tuple[list[dict[str, Any]], list[str] | None]: ...
+
+        # Defined by ManifestReports (the other mixin).
+        def _manifest_row(self, source: str, sender: str, manifest_id: str) -> Any: ...
+
+        def find(self, ref: str, sender: str | None = None) -> Any: ...
 
     def _partner_lines(self, m: Manifest) -> dict[tuple[str, int], dict[str, Any]]:
         """The exporting customs' lines for the same transport documents (if it sent them)."""
@@ -182,7 +238,9 @@ class PartnerManifests:
                 " AND td_number = ? AND td_line = ?",
                 (p["td_number"], p["td_line"]),
             )
-            entry = {"transport_document": {"number": p["td_number"], "line": p["td_line"]}}
+            entry: dict[str, Any] = {
+                "transport_document": {"number": p["td_number"], "line": p["td_line"]}
+            }
             if not rep:
                 entry["status"] = "not_reported_yet"
             else:

@@ -3,16 +3,34 @@ lists, pre-arrival risk, undeclared lines and cross-checks (part of ManifestServ
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nodes.manifests.schema import LINE_COLUMNS, ManifestError, utc
+
+if TYPE_CHECKING:
+    from nodes.documents.service import DocumentService
+    from nodes.records import RecordService
+    from offchain.db import Database
+    from offchain.settings import Settings
 
 
 class ManifestReports:
     """Mixed into ManifestService (its database, records and documents services)."""
+
+    # Set by ManifestService.__init__ (declared here for the type checker only).
+    settings: Settings
+    member_id: str
+    db: Database
+    documents: DocumentService
+    records: RecordService
+
+    if TYPE_CHECKING:
+        # Defined by ManifestService.
+        def country_of(self, member_id: str) -> str | None: ...
 
     def _manifest_row(self, source: str, sender: str, manifest_id: str) -> Any:
         rows = self.db.query(
@@ -164,7 +182,7 @@ class ManifestReports:
         }
 
     def list(self, *, type_: str | None = None, source: str | None = None,
-             limit: int = 100) -> list[dict[str, Any]]:  # fmt: skip
+             limit: int = 100) -> builtins.list[dict[str, Any]]:  # fmt: skip
         where, args = [], []
         if type_:
             where.append("type = ?")
@@ -177,7 +195,7 @@ class ManifestReports:
         return [self.summary(r) for r in rows]
 
     def pre_arrival(self, *, lane: str | None = None, include_arrived_days: int = 2,
-                    limit: int = 500) -> list[dict[str, Any]]:  # fmt: skip
+                    limit: int = 500) -> builtins.list[dict[str, Any]]:  # fmt: skip
         """Lines flagged C2/C3 (or `lane`) whose arrival is ahead or recent, soonest first:
         lodged by carriers here, or received from the exporting customs."""
         since = utc(datetime.now(UTC) - timedelta(days=include_arrived_days))
@@ -191,7 +209,9 @@ class ManifestReports:
         usage = self._usage("IM", [(r["td_number"], r["td_line"]) for r in rows])
         return [self._line_json(r, usage) for r in rows]
 
-    def undeclared(self, *, days: int | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    def undeclared(
+        self, *, days: int | None = None, limit: int = 500
+    ) -> builtins.list[dict[str, Any]]:
         """Carrier-reported arrival lines not fully declared `days` after arrival."""
         days = self.settings.manifests.undeclared_after_days if days is None else days
         cutoff = utc(datetime.now(UTC) - timedelta(days=days))

@@ -9,6 +9,7 @@ keeps the genesis, the permissioning allowlist and the key files in agreement.
 from __future__ import annotations
 
 from eth_keys import keys
+from eth_keys.datatypes import PrivateKey
 from eth_utils.exceptions import ValidationError
 
 from nodes.network.errors import NetworkConfigError
@@ -23,7 +24,7 @@ _SECP256K1_P = 2**256 - 2**32 - 977
 _SECP256K1_B = 7
 
 
-def node_private_key(node_key: bytes, *, owner: str = "node key") -> keys.PrivateKey:
+def node_private_key(node_key: bytes, *, owner: str = "node key") -> PrivateKey:
     """Return the secp256k1 key for ``node_key`` or explain why Besu would reject it.
 
     ``owner`` names whose key it is (for example ``"member TW"``) so the message points at

@@ -99,9 +99,9 @@ class TripEvidence:
         for root in self._prepared_roots(trip_id):
             self._send(root)
             anchored.append(hex0x(root))
-        while (root := self._prepare(trip_id, max_events)) is not None:
-            self._send(root)
-            anchored.append(hex0x(root))
+        while (new_root := self._prepare(trip_id, max_events)) is not None:
+            self._send(new_root)
+            anchored.append(hex0x(new_root))
         return anchored
 
     def _prepared_roots(self, trip_id: str) -> list[bytes]:
@@ -148,6 +148,8 @@ class TripEvidence:
         """Send one prepared batch and mark it anchored (also when it already was)."""
         b = self.db.query("SELECT * FROM trip_batches WHERE root = ?", (root,))[0]
         transport = self.chain.transport
+        tx_hash: str | None
+        block: int | None
         try:
             result = transport.anchor_events(
                 self.chain.sender(self.sender_name),

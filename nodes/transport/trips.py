@@ -93,11 +93,11 @@ class TripBook:
 
     def get(self, trip_id: str, tx: sqlite3.Connection | None = None) -> Trip | None:
         sql, args = "SELECT * FROM trips WHERE trip = ?", (trip_id,)
-        row = (
-            tx.execute(sql, args).fetchone()
-            if tx is not None
-            else ((self.db.query(sql, args) or [None])[0])
-        )
+        if tx is not None:
+            row = tx.execute(sql, args).fetchone()
+        else:
+            rows = self.db.query(sql, args)
+            row = rows[0] if rows else None
         return Trip.from_row(row) if row is not None else None
 
     def list(self, state: str | None = None, limit: int = 500) -> list[Trip]:
