@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import rlp  # type: ignore[import-untyped]  # rlp ships no py.typed marker or stubs
+import rlp
 from eth_utils import is_address, to_canonical_address, to_checksum_address
 
 from nodes.network.errors import NetworkConfigError
