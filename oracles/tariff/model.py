@@ -23,6 +23,7 @@ under the repository's 20 MB limit.  Inference is numpy/scipy only.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -236,5 +237,13 @@ def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _arrays(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    """The arrays of one model file; ValueError saying which file is damaged (numpy's own
+    message for a file that is not an .npz talks about pickles)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(
+            f"{path} is damaged or not a model array file ({type(exc).__name__}); copy the "
+            "whole model folder again or retrain it with `smartcustoms classify train`"
+        ) from None

@@ -66,6 +66,18 @@ def test_a_folder_without_a_model_is_refused_with_the_fix(tmp_path: Path) -> Non
         TariffModel.load(tmp_path)
 
 
+@pytest.mark.parametrize("name", ["network.npz", "retrieval.npz"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_array_file_is_named_in_the_error(
+    tariff_model: TariffModel, tmp_path: Path, name: str, damage: str
+) -> None:
+    tariff_model.save(tmp_path / "copy")
+    f = tmp_path / "copy" / name
+    f.write_bytes(b"not a model" if damage == "garbage" else f.read_bytes()[:5000])
+    with pytest.raises(ValueError, match=rf"{name} is damaged.*copy the whole model folder"):
+        TariffModel.load(tmp_path / "copy")
+
+
 def test_a_model_copied_without_its_network_is_refused_not_run_half(
     tariff_model: TariffModel, tmp_path: Path
 ) -> None:
