@@ -91,7 +91,11 @@ FACETS: tuple[Facet, ...] = (
         "What textile material is it mainly made of?",
         (
             ("cotton", "Cotton", r"\bcotton\b"),
-            ("wool", "Wool or fine animal hair (cashmere...)", r"\bwool\b|\bfine animal hair\b"),
+            (
+                "wool",
+                "Wool or fine animal hair (cashmere...)",
+                r"\bwool\b|\bwooll?en\b|\bmerino\b|\bcashmere\b|\bfine animal hair\b",
+            ),
             (
                 "manmade",
                 "Synthetic or artificial fibres (polyester, nylon, acrylic, viscose)",

@@ -128,6 +128,7 @@ def test_none_of_these_removes_the_listed_candidates(tariff_model: TariffModel) 
     [
         ("men's cotton knitted t-shirts", {"fibre", "gender"}),
         ("純棉針織T恤", {"fibre"}),  # 純棉: pure cotton
+        ("woollen knitted jumper", {"fibre"}),
     ],
 )
 def test_a_facet_the_description_states_is_never_asked(
