@@ -303,7 +303,10 @@ EXPECT: dict[str, Callable[[Session, Run], None]] = {
         "rejected" in r.stdout.lower() and _members_unchanged(s) is None
     ),
     "declaration inspect": lambda s, r: "released" in r.stdout,
-    "declaration status TW-IM-2025-000201": lambda s, r: "released" in r.stdout,
+    # released, unless this installation's random sampling seed picked it (about 2 %)
+    "declaration status TW-IM-2025-000201": lambda s, r: (
+        "released" in r.stdout or "RANDOM: random selection" in r.stdout
+    ),
     "declaration status <declaration> --json": lambda s, r: (
         _json(r)["release"]["state"] == "held" and "C2" in _json(r)["release"]["waiting_for"][0]
     ),
