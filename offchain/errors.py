@@ -184,6 +184,33 @@ class OffchainError(CodedError):
     code: str = "offchain_error"
 
 
+class Rejected(OffchainError):
+    """An input refused before anything was stored or anchored: the fields the API shows.
+
+    `code` and `detail` as for every `CodedError` (message `code: detail`), `path` the field
+    at fault when the format has one, `line` the first offending XML line if known, `issues`
+    each problem found (`{line, path, message}`, plus `code` for a model's rule codes).  The
+    families (`DocumentRejected`, `DeclarationRejected`, `ManifestRejected`) are siblings
+    under it, not one another's subclasses: the declaration and manifest loaders catch
+    `DocumentRejected` to restate it in their own family.  It has no `code` of its own, so
+    each family keeps its row of `HTTP_STATUS`.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        issues: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        super().__init__(code, detail)
+        self.path = path
+        self.line = line
+        self.issues = tuple(issues)
+
+
 # Codes of DocumentRejected (statuses: HTTP_STATUS["document_rejected"]).
 #   xml_too_large      the upload is bigger than the configured cap (checked before parsing)
 #   xml_not_utf8       not UTF-8: a UTF-16/32 byte-order mark, another declared encoding, bad bytes
@@ -197,7 +224,7 @@ class OffchainError(CodedError):
 #   schema_invalid     the document breaks its XSD (or carries foreign attributes)
 
 
-class DocumentRejected(OffchainError):
+class DocumentRejected(Rejected):
     """A submitted trade document was refused; nothing was stored or anchored.
 
     `code` is one of the codes above, `detail` a sentence a person can act on (with the line
@@ -206,17 +233,3 @@ class DocumentRejected(OffchainError):
     """
 
     code: str = "document_rejected"
-
-    def __init__(
-        self,
-        code: str,
-        detail: str,
-        *,
-        line: int | None = None,
-        issues: Sequence[Mapping[str, Any]] = (),
-    ) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-        self.line = line
-        self.issues = tuple(issues)

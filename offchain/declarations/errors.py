@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 from pydantic_core import PydanticCustomError
 
-from offchain.errors import OffchainError
+from offchain.errors import Rejected
 
 RULE_CODES = frozenset(
     {
@@ -32,7 +29,7 @@ RULE_CODES = frozenset(
 )
 
 
-class DeclarationRejected(OffchainError):
+class DeclarationRejected(Rejected):
     """A declaration was refused before any oracle saw it.
 
     `code` is one of the codes of the package docstring (or an `xmlsafe` code for hostile or
@@ -43,23 +40,9 @@ class DeclarationRejected(OffchainError):
 
     code: str = "declaration_rejected"
 
-    def __init__(
-        self,
-        code: str,
-        detail: str,
-        *,
-        path: str | None = None,
-        line: int | None = None,
-        issues: Sequence[Mapping[str, Any]] = (),
-    ) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-        self.path = path
-        self.line = line
-        self.issues = tuple(issues)
-
 
 def _fail(code: str, detail: str) -> PydanticCustomError:
+    """The error a field or model validator raises for rule `code` (declarations' and
+    manifests' alike: `offchain.manifests` uses this one)."""
     # The text goes through a context variable: braces in user input must not be formatted.
     return PydanticCustomError(code, "{detail}", {"detail": detail})

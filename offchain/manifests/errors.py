@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-from pydantic_core import PydanticCustomError
-
-from offchain.errors import OffchainError
+from offchain.declarations.errors import _fail as _fail  # one rule-code helper for both
+from offchain.errors import Rejected
 
 RULE_CODES = frozenset(
     {
@@ -27,7 +23,7 @@ RULE_CODES = frozenset(
 )
 
 
-class ManifestRejected(OffchainError):
+class ManifestRejected(Rejected):
     """A manifest refused before anything was stored or anchored.
 
     `code` is one of the package docstring's codes (or an `xmlsafe` / schema code), `detail`
@@ -38,21 +34,3 @@ class ManifestRejected(OffchainError):
     """
 
     code: str = "manifest_rejected"
-
-    def __init__(
-        self,
-        code: str,
-        detail: str,
-        *,
-        path: str | None = None,
-        line: int | None = None,
-        issues: Sequence[Mapping[str, Any]] = (),
-    ) -> None:
-        super().__init__(code, detail)
-        self.path = path
-        self.line = line
-        self.issues = tuple(issues)
-
-
-def _fail(code: str, detail: str) -> PydanticCustomError:
-    return PydanticCustomError(code, "{detail}", {"detail": detail})
