@@ -104,7 +104,9 @@ def _decide(client, scan_id: str, alert_id: int, decision: str, note: str = ""):
 
 
 def _scan_count(web_nodes) -> int:
-    return len(web_nodes.tw_app.state.xray.list(500))
+    # the node builds its X-ray service on first use: before that, TW's fresh node holds none
+    svc = getattr(web_nodes.tw_app.state, "xray", None)
+    return 0 if svc is None else len(svc.list(500))
 
 
 def test_upload_shows_the_threat_and_the_overlay(web_nodes, console, unattested, firearm):
