@@ -7,7 +7,8 @@
     .venv/bin/python $S --stage grey --init /tmp/xray-2.0.0.onnx --real $R --work $W --cache $C \\
         --epochs 4 --steps-per-epoch 200
     .venv/bin/python $S --stage colour --init /tmp/xray-2.0.0.onnx --epochs 0 --work $W --cache $C
-    .venv/bin/python $S --stage assemble --real $R --work $W --cache $C   # the shipped 2.1.0
+    .venv/bin/python $S --stage head --real $R --work $W --cache $C       # 2.2.0's grey head
+    .venv/bin/python $S --stage assemble --real $R --work $W --cache $C   # the shipped 2.2.0
 
 Needs the `train` extra (torch==2.13.0, CPU) and, for the photographs the scan gate learns
 to refuse, scikit-image (its bundled sample photos; `--photos DIR` to use others).
@@ -28,6 +29,10 @@ head and calibration.  Stages:
   scans -- with `--freeze 9` only the scan head learns and the class maps stay exactly as
   they were, with less frozen `--teacher` (e.g. 1.0.0) keeps its colour maps as soft
   targets.  The epoch is chosen on the colour calibration scans.
+- `head`: the grey expert's class head alone refitted on its frozen features
+  (`train.refit_head`): real training crops as they are and mirrored, synthetic grey
+  training scans, and as negatives the training non-scans its own scan head lets through at
+  the threshold calibration gives it.  The expert before it is kept as `grey-base.pt`.
 - `assemble`: per expert, Platt scaling fitted on its calibration sets (colour; grey and
   real, each set weighted equally) and folded into its class head; export to ONNX, checked
   against torch; alert thresholds per class and false-alarm rate: the highest of the
@@ -43,6 +48,7 @@ head and calibration.  Stages:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -294,6 +300,68 @@ def stage_expert(kind: str, args, data: Data, log) -> None:
     log(f"{kind} expert: epoch {best['epoch']} chosen, {time.time() - t0:.0f} s")
 
 
+def stage_head(args, data: Data, log) -> None:
+    """Refit the grey expert's class head (`train.refit_head`) on the real training crops as
+    they are and mirrored and the synthetic grey training scans, against the training
+    non-scans (in grey and as they are) that its own scan head lets through at the
+    threshold calibration gives it.  The expert before the refit is kept as `grey-base.pt`
+    and a second run starts from it again, so the stage can be repeated."""
+    torch = train.require_torch()
+    t0 = time.time()
+    parts = data.real_parts()
+    if parts is None:
+        raise SystemExit("--stage head needs the real crops (--real DIR)")
+    base = args.work / "grey-base.pt"
+    if not base.exists():
+        base.write_bytes((args.work / "grey.pt").read_bytes())
+    net = train.build_net(fused=True)
+    net.load_state_dict(torch.load(base))
+    net.eval()
+    cal = data.synth("cal")
+    cal_scan = np.concatenate(
+        [
+            train.predict_scan(net, train.grey_rgb(cal[1])),
+            train.predict_scan(net, data.real_set("calibration")[0]),
+        ]
+    )
+    threshold = gate.threshold_from_calibration(cal_scan)
+    non = data.nonscans("train")
+    grey_non = train.grey_of(non)
+    negatives = np.concatenate(
+        [
+            grey_non[train.passing_nonscans(net, grey_non, threshold)],
+            non[train.passing_nonscans(net, non, threshold)],
+        ]
+    )
+    x, y = real_inputs(parts["train"])
+    synth = data.synth("train")
+    scans = np.concatenate([x, x[:, :, ::-1], train.grey_rgb(synth[1])])
+    labels = np.concatenate([y, y, synth[2]])
+    fit = train.HeadFit()
+    log(
+        f"grey head: {len(scans)} scans, {len(negatives)} of {2 * len(non)} training "
+        f"non-scans pass its scan head at {threshold}"
+    )
+    losses = train.refit_head(net, scans, labels, negatives, fit)
+    torch.save(net.state_dict(), args.work / "grey.pt")
+    info_path = args.work / "grey.json"
+    info = json.loads(info_path.read_text())
+    info["head_refit"] = {
+        **dataclasses.asdict(fit),
+        "scans": {
+            "real_train": len(x),
+            "real_train_mirrored": len(x),
+            "synthetic_grey": len(synth[2]),
+        },
+        "negatives": len(negatives),
+        "scan_threshold": threshold,
+        **losses,
+        "seconds": round(time.time() - t0),
+    }
+    info_path.write_text(json.dumps(info, indent=2) + "\n")
+    log(f"grey head refitted: {losses}, {time.time() - t0:.0f} s")
+
+
 def _expert_in(path: Path, kind: str) -> str | None:
     """Which expert of `path` to start from: the same kind when the file is routed."""
     import onnx
@@ -521,10 +589,10 @@ def stage_assemble(args, data: Data, log) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--stage", choices=("grey", "colour", "assemble"), required=True)
+    ap.add_argument("--stage", choices=("grey", "colour", "head", "assemble"), required=True)
     ap.add_argument("--work", type=Path, required=True, help="expert weights are kept here")
     ap.add_argument("--out", type=Path, default=REPO / "oracles" / "xray" / "model")
-    ap.add_argument("--version", default="2.1.0")
+    ap.add_argument("--version", default="2.2.0")
     ap.add_argument("--real", type=Path, default=None, help="folder of real crops + labels.csv")
     ap.add_argument("--photos", type=Path, default=None, help="photographs for the scan gate")
     ap.add_argument("--init", type=Path, default=None, help="start the expert from this ONNX")
@@ -553,6 +621,8 @@ def main() -> None:
     data = Data(args, log)
     if args.stage == "assemble":
         stage_assemble(args, data, log)
+    elif args.stage == "head":
+        stage_head(args, data, log)
     else:
         if args.init is None:
             raise SystemExit("--init: the ONNX model the expert starts from")

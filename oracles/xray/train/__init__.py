@@ -26,7 +26,8 @@ convolutions), so a retrain starts from exactly the model in service.
 
 One job per module: `net` (the networks and their colour routing), `data` (rendered sets,
 non-scans, batches), `fit` (the training loop, fine-tuning, predictions) and `export`
-(calibration, ONNX export and read-back, the manifest).  Everything public is imported
+(calibration, ONNX export and read-back, the manifest), `head` (refitting an expert's class
+head on its frozen features, against the non-scans its scan head lets through).  Everything public is imported
 here: `from oracles.xray import train; train.build_routed(...)` is the API.
 """
 
@@ -63,6 +64,7 @@ from oracles.xray.train.fit import (
     train,
     validation_score,
 )
+from oracles.xray.train.head import HeadFit, passing_nonscans, refit_head
 from oracles.xray.train.net import (
     CHROMA,
     COLOUR_SHARE,
@@ -84,6 +86,7 @@ __all__ = [
     "ONNX_OPSET",
     "OUTPUTS",
     "SPEC",
+    "HeadFit",
     "Sources",
     "build_net",
     "build_routed",
@@ -101,9 +104,11 @@ __all__ = [
     "nonscan_set",
     "onnx_outputs",
     "onnx_scores",
+    "passing_nonscans",
     "predict_scan",
     "predict_torch",
     "reference_outputs",
+    "refit_head",
     "render_one",
     "render_set",
     "require_torch",

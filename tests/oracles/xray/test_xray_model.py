@@ -141,7 +141,9 @@ def test_scores_are_calibrated_probabilities_recorded_in_the_manifest(model):
         assert set(part["a"]) == set(part["b"]) == set(model.classes)
     # held-out test sets: synthetic scans are many and close to the calibration sets; the
     # real test split is small (332 crops) and its mix of objects differs, so its ECE is
-    # larger (the model card reports each)
-    for part, most in (("synthetic", 0.06), ("synthetic_grey", 0.06), ("real", 0.15)):
+    # larger (the model card reports each).  Synthetic grey: 2.2.0's refitted grey head
+    # trades calibration on its weakest synthetic class (knife, AUC 0.78: ECE 0.058 -> 0.072)
+    # for real blades (AUC 0.967 -> 0.987); the card says so
+    for part, most in (("synthetic", 0.06), ("synthetic_grey", 0.08), ("real", 0.15)):
         for c, e in man["test"][part]["ece"].items():
             assert e is None or e < most, (part, c, e)

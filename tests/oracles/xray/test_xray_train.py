@@ -178,3 +178,28 @@ def test_freezing_the_features_and_class_head_trains_the_scan_head_alone():
     kept = [k for k in before if not k.startswith("scan.")]
     assert kept and all(torch.equal(before[k], after[k]) for k in kept)
     assert not torch.equal(before["scan.weight"], after["scan.weight"])
+
+
+def test_a_head_refit_changes_only_the_class_head_and_learns_its_labels():
+    """`refit_head` (how 2.2.0's grey expert was made) moves the class head towards the
+    labels it is given -- here the opposite of what a fresh net says -- and touches neither
+    the convolutions nor the scan head the gate depends on; the negatives it is given end
+    with lower scores than before."""
+    from oracles.xray import train
+
+    torch.manual_seed(0)
+    net = train.build_net(fused=True)
+    net.eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    scans = train.render_set(5163, 6, workers=1)[0]
+    negatives = train.nonscan_set(5163, 4, [])
+    pos = train.predict_torch(net, scans)
+    neg_before = train.predict_torch(net, negatives).max()
+    flipped = (pos < np.median(pos, axis=0)).astype(np.float32)  # labels it did not predict
+    fit = train.HeadFit(steps=60, lr=5e-2, negative_weight=1.0)
+    losses = train.refit_head(net, scans, flipped, negatives, fit)
+    assert losses["last_loss"] < losses["first_loss"]
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("head."))
+    assert not torch.equal(before["head.weight"], after["head.weight"])
+    assert train.predict_torch(net, negatives).max() < neg_before
