@@ -43,12 +43,14 @@ import os
 import pstats
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from eth_typing import HexStr
 from lxml import etree
 
 from chain.client import connect
@@ -293,7 +295,7 @@ def main() -> None:
                 f"one process, profiled: anchoring {args.docs / done['seconds']:.0f} docs/s\n"
                 f"{anchor_profile}\nverification {args.docs / verify_s:.0f} docs/s\n"
                 f"{top_lines(profile, 14)}",
-                file=os.sys.stderr,
+                file=sys.stderr,
             )
             db.close()
             return
@@ -304,8 +306,14 @@ def main() -> None:
         anchor_rate = args.docs / done["seconds"]
         receipts = done["receipts"]
         # a full batch (a slow intake lets the 2 s interval close smaller ones too)
-        batch = max((svc.outbox.batch(r) for r in done["roots"]), key=lambda b: b.count)
-        gas = w3.eth.get_transaction_receipt(batch.tx)["gasUsed"]
+        batches = []
+        for root in done["roots"]:
+            found = svc.outbox.batch(root)
+            assert found is not None, f"anchored root {root} has no outbox batch"
+            batches.append(found)
+        batch = max(batches, key=lambda b: b.count)
+        assert batch.tx is not None, f"batch {batch.root} is anchored but has no transaction"
+        gas = w3.eth.get_transaction_receipt(HexStr(batch.tx))["gasUsed"]
         gas_per_doc = gas / batch.count
 
         items = with_receipts(main_docs, receipts)

@@ -126,7 +126,12 @@ def synthetic_orders(ctx: NodeContext, n: int) -> list[dict[str, Any]]:
             " attestation, draws, created_at, created_by) VALUES (?,?,?,?,?,?,?,?)",
             rows,
         )
-    return [ctx.payments.ensure_order(r[0]) for r in rows]
+    orders = []
+    for r in rows:
+        order = ctx.payments.ensure_order(r[0])
+        assert order is not None, f"{r[0]} levies duties, so it must get a payment order"
+        orders.append(order)
+    return orders
 
 
 def main() -> None:
@@ -312,8 +317,12 @@ def main() -> None:
         statuses: dict[str, int] = {}
         for d in decls:
             found = ctx.manifests.findings(d)
+            cited = d.transport_documents
+            assert cited is not None and found is not None, (
+                f"{d.declaration_id} cites a transport document, so it has findings"
+            )
             merged = [{**c, "packages": r.packages, "gross_mass_kg": str(r.gross_mass_kg)}
-                      for r, c in zip(d.transport_documents, found["citations"], strict=True)]  # fmt: skip
+                      for r, c in zip(cited, found["citations"], strict=True)]  # fmt: skip
             result = match_citations(hs, merged, tolerances)
             ctx.manifests.decided(d.declaration_id)
             s = result["lines"][0]["status"]

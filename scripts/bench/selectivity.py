@@ -67,7 +67,9 @@ def synthetic(n: int, items: int, rng: random.Random) -> list[RiskInput]:
             _, codes, regs, (lo, hi), qtys = kind if rng.random() > 0.3 else GOODS[0]
             qty = rng.choice(qtys)
             unit = rng.uniform(lo, hi)
-            lines.append(RiskItem(rng.choice(codes), round(unit * qty, 2), qty, regulations=regs))
+            lines.append(
+                RiskItem(rng.choice(codes), round(unit * qty, 2), qty, regulations=frozenset(regs))
+            )
         r = rng.random()
         importer = (
             rng.choice(AEO)

@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import ModuleType
 
 import paho.mqtt.client as mqtt
 
@@ -42,11 +43,14 @@ from offchain.procs import free_port
 from offchain.transport_rules import RulePipeline
 
 
-def _sibling(name: str):
+def _sibling(name: str) -> ModuleType:
     """A module next to this script (scripts/bench is not on sys.path: see _benchpath)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path} as a module")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

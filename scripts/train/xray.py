@@ -210,12 +210,20 @@ class Data:
         )
 
 
+def parse_per_batch(text: str) -> tuple[int, int, int]:
+    """--per-batch "synthetic,real,not-a-scan": the three counts of a training batch."""
+    counts = [int(v) for v in text.split(",")]
+    if len(counts) != 3:
+        raise SystemExit(f"--per-batch takes three counts (synthetic,real,not-a-scan): {text!r}")
+    return counts[0], counts[1], counts[2]
+
+
 def stage_expert(kind: str, args, data: Data, log) -> None:
     torch = train.require_torch()
     t0 = time.time()
     synth = data.synth("train")
     cal = data.synth("cal")
-    per_batch = tuple(int(v) for v in args.per_batch.split(","))
+    per_batch = parse_per_batch(args.per_batch)
     if kind == "grey":
         pool = data.pool()
         if pool is not None:
