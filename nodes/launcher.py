@@ -143,6 +143,7 @@ class Launcher:
         self._wait_healthy()
         demo = self._seed_demo_documents()
         demo_declarations = self._seed_demo_clearance()
+        demo_xray = self._seed_demo_xray()
         registered = gateway_launch.register_everywhere(s, self.say)
         demo_payments = gateway_launch.seed_demo(s, self.say)
         demo_trips = self._seed_demo_trips()
@@ -168,6 +169,7 @@ class Launcher:
             ],
             "demo_documents": demo,
             "demo_declarations": demo_declarations,
+            "demo_xray": demo_xray,
             "demo_trips": demo_trips,
             "gateway": {"url": s.payments.gateway_url, "registered_with": registered},
             "demo_payments": demo_payments,
@@ -253,6 +255,48 @@ class Launcher:
                 "lodged demo declarations: "
                 + ", ".join(f"{d['declaration']} → {d['channel']}" for d in out)
             )
+        return out
+
+    def _seed_demo_xray(self) -> dict:
+        """On a new consortium, upload the example scan with a gun in the bag
+        (examples/xray/bag1.png) at the first member's node: judged, alerted and attested by
+        the members' XRAY instances, so a new user sees the X-ray flow and its console page.
+        Returns {} when scans exist already or the upload fails (said, never fatal)."""
+        s = self.settings
+        first = s.members[0]
+        path = REPO_ROOT / "examples" / "xray" / "bag1.png"
+        if not path.exists():
+            return {}
+        key = (s.node_dir(first.id) / "admin.apikey").read_text().strip()
+        url = s.node_url(first.id)
+        try:
+            with httpx.Client(timeout=120.0, headers={"X-API-Key": key}) as client:
+                if client.get(f"{url}/xray/scans", params={"limit": 1}).json():
+                    return {}
+                resp = client.post(
+                    f"{url}/xray/scans",
+                    content=path.read_bytes(),
+                    headers={"content-type": "image/png"},
+                )
+        except httpx.HTTPError as exc:
+            self.say(f"[yellow]demo X-ray scan skipped: {exc}[/]")
+            return {}
+        rec = resp.json()
+        if resp.status_code != 201:
+            self.say(f"[yellow]demo X-ray scan refused: {rec.get('detail')}[/]")
+            return {}
+        out = {
+            "file": str(path),
+            "scan_id": rec["scan_id"],
+            "verdict": rec["verdict"],
+            "threats": [f"{t['class']} {t['score']:.2f}" for t in rec["threats"]],
+            "attested": rec.get("attestation") is not None,
+            "page": f"{url}/ui/xray/{rec['scan_id']}",
+        }
+        self.say(
+            f"judged demo X-ray scan {path.name}: {out['verdict']}"
+            + ("" if out["attested"] else " (not attested: see the node log)")
+        )
         return out
 
     def _ensure_audit_model(self) -> None:
@@ -496,6 +540,14 @@ def print_summary(console: Console, summary: dict) -> None:
         console.print(
             f"  demo declaration {d['declaration']}: {d['channel']}"
             + (f" ({', '.join(d['reasons'])})" if d["reasons"] else "")
+        )
+    xr = summary.get("demo_xray") or {}
+    if xr:
+        console.print(
+            f"  demo X-ray scan {_short(xr['file'])}: {xr['verdict']}"
+            + (f" ({', '.join(xr['threats'])})" if xr["threats"] else "")
+            + (", verdict attested on chain" if xr["attested"] else ", not attested")
+            + f"; officer's page {xr['page']}"
         )
     gw = summary.get("gateway") or {}
     if gw:

@@ -115,6 +115,9 @@ def test_run_starts_three_nodes_stops_cleanly_and_restart_reuses(tmp_path):
             time.sleep(0.5)
         assert "seal_open_outside_zone" in status["alerts"], status
         assert [o["member"] for o in summary["oracles"]] == list(MEMBERS)
+        scan = summary["demo_xray"]  # the example bag with a gun, judged by 2 of 3 instances
+        assert scan["verdict"] == "threat" and scan["attested"] is True, scan
+        assert scan["threats"] and scan["threats"][0].startswith("firearm"), scan
         demo = {d["file"]: d for d in summary["demo_declarations"]}
         assert {"C2", "C3"} <= {d["channel"] for d in demo.values()}, demo
         # The low-risk one is green unless the keyed random draw (a new seed per
@@ -138,6 +141,7 @@ def test_run_starts_three_nodes_stops_cleanly_and_restart_reuses(tmp_path):
         assert summary2["deployment_reused"] is True
         assert summary2["demo_declarations"] == []  # seeded once, not again
         assert summary2["demo_trips"] == []
+        assert summary2["demo_xray"] == {}  # seeded once, not again
         assert summary2["demo_payments"] == {}
         assert summary2["contracts"]["ConsortiumRegistry"] == address
         assert summary2["block"] >= summary["block"]  # chain state survived the restart
