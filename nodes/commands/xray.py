@@ -87,7 +87,11 @@ def scan(
         except (XrayError, OSError) as exc:
             failed += 1
             code = getattr(exc, "code", "unreadable_file")
-            detail = getattr(exc, "detail", None) or str(exc)
+            detail = getattr(exc, "detail", None) or (
+                f"{path} cannot be read: {exc.strerror}"  # not "[Errno 2] ..."
+                if isinstance(exc, OSError) and exc.strerror
+                else str(exc)
+            )
             if as_json:
                 print(json.dumps({"image": str(path), "error": code, "detail": detail}))
             else:

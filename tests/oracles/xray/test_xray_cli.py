@@ -66,6 +66,13 @@ def test_scan_reports_bad_files_per_image_and_fails(tmp_path):
     assert r.exit_code == 1
     rec = json.loads(r.output.splitlines()[0])
     assert rec["error"] == "not_an_image" and rec["image"] == str(bad)
+    missing, folder = tmp_path / "missing.png", tmp_path
+    r = run("scan", str(missing), str(folder), "--json")
+    assert r.exit_code == 1
+    recs = [json.loads(x) for x in r.output.splitlines()]
+    assert [x["error"] for x in recs] == ["unreadable_file", "unreadable_file"]
+    assert recs[0]["detail"] == f"{missing} cannot be read: No such file or directory"
+    assert recs[1]["detail"] == f"{folder} cannot be read: Is a directory"
 
 
 def test_evaluate_needs_labels(tmp_path):
