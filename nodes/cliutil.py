@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -173,6 +174,19 @@ def out(data: Any, as_json: bool, render=None) -> None:
         render(data)
     else:
         print_json(data, indent=2)
+
+
+def rows_or(line: Callable[[Any], None], empty: str) -> Callable[[list[Any]], None]:
+    """A renderer for `out` of a list: `line(row)` for each row, or `empty` said when the
+    list is empty (so a person never gets a blank answer)."""
+
+    def render(rows: list[Any]) -> None:
+        for r in rows:
+            line(r)
+        if not rows:
+            say(empty)
+
+    return render
 
 
 _UNIX = re.compile(r"^\d{9,11}(\.\d+)?$")

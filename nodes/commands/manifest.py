@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from nodes.cliutil import ApiKeyOpt, JsonOpt, MemberOpt, console, esc, node_call, out, say
+from nodes.cliutil import ApiKeyOpt, JsonOpt, MemberOpt, console, esc, node_call, out, rows_or, say
 
 app = typer.Typer(
     no_args_is_help=True, help="Cargo manifests: lodge, show, pre-arrival risk, matching."
@@ -147,13 +147,7 @@ def list_manifests(
     params = {"source": source} if source else None
     res = node_call(member, api_key, "GET", "/manifests", params=params)
 
-    def render(rows: list[dict[str, Any]]) -> None:
-        for r in rows:
-            _summary(r)
-        if not rows:
-            say("no manifests")
-
-    out(res, as_json, render)
+    out(res, as_json, rows_or(_summary, "no manifests"))
 
 
 @app.command("pre-arrival")

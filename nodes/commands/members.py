@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -17,6 +17,7 @@ from nodes.cliutil import (
     iso,
     member_admin_sender,
     out,
+    rows_or,
     say,
 )
 from offchain.settings import ROLE_NAMES
@@ -155,10 +156,4 @@ def members_proposals(as_json: JsonOpt = False) -> None:
     """All governance proposals and their state."""
     data = [p.to_json() for p in chain_context().registry.proposals()]
 
-    def render(ps: list[dict[str, Any]]) -> None:
-        for p in ps:
-            _proposal_line(p)
-        if not ps:
-            say("no proposals")
-
-    out(data, as_json, render)
+    out(data, as_json, rows_or(_proposal_line, "no proposals"))

@@ -34,6 +34,7 @@ from nodes.cliutil import (
     node_call,
     out,
     print_json,
+    rows_or,
     say,
     settings,
 )
@@ -329,14 +330,7 @@ def alerts(
     more = len(rows) > limit
     rows = rows[:limit]
     if not follow:
-
-        def render(rs: list[dict[str, Any]]) -> None:
-            for a in rs:
-                _alert_line(a)
-            if not rs:
-                say("no alerts")
-
-        out(rows, as_json, render)
+        out(rows, as_json, rows_or(_alert_line, "no alerts"))
         if more:
             say(f"showing {len(rows)} (the --limit); more with --after-id {rows[-1]['id']}",
                 err=True)  # fmt: skip

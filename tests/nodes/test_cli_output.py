@@ -24,7 +24,7 @@ from rich.table import Table
 from typer.testing import CliRunner
 
 from nodes.cli import app
-from nodes.cliutil import CliConsole, escape_unknown_tags, iso, out, print_json, say
+from nodes.cliutil import CliConsole, escape_unknown_tags, iso, out, print_json, rows_or, say
 from nodes.commands.clearance import _permit_lines
 from nodes.commands.members import _member_lines, _proposal_line
 from offchain.settings import REPO_ROOT, Settings
@@ -174,6 +174,14 @@ def test_permit_member_and_proposal_lines_show_numbers_and_utc_times(captured):
     assert "joined 2026-12-06T22:39:05Z" in text and "1a" * 64 in text
     assert not re.search(r"\b1[78]\d{8}\b", text), text  # no Unix seconds left
     assert "'" not in text and "True" not in text
+
+
+def test_a_list_renderer_says_when_there_is_nothing(captured):
+    """`rows_or` (manifest list, members proposals, trip alerts): one line per row, and a
+    sentence rather than a blank answer for an empty list."""
+    out(["a", "b"], False, rows_or(lambda r: say(f"row {r}"), "no rows"))
+    out([], False, rows_or(lambda r: say(f"row {r}"), "no rows"))
+    assert captured.getvalue().splitlines() == ["row a", "row b", "no rows"]
 
 
 def test_data_without_a_renderer_is_json_not_a_python_repr(capsys):
