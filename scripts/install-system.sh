@@ -17,5 +17,18 @@ echo "installing Debian packages: ${need[*]}"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Another apt (unattended upgrades, a second checkout installing at the same time) may hold
+# apt's locks: wait for it -- up to 10 minutes -- instead of failing the whole build.
+apt_retry() {
+  local out
+  for _ in $(seq 120); do
+    out=$("$@" 2>&1) && return 0
+    grep -q "Could not get lock" <<<"$out" || { echo "$out" >&2; return 1; }
+    echo "apt is busy in another process; waiting" >&2
+    sleep 5
+  done
+  echo "$out" >&2
+  return 1
+}
+apt_retry $SUDO apt-get update -qq
+apt_retry $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
