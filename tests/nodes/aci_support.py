@@ -15,7 +15,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -33,6 +33,25 @@ _AIR = json.loads((EXAMPLES / "air-import-nzakl-twtpe.json").read_text())
 _EXPORT = load_manifest((EXAMPLES / "sea-export-twkel-sgsin.xml").read_bytes()).manifest.to_json()
 _BEARINGS = json.loads((EXAMPLES / "declaration-bearings-bl.json").read_text())
 TEMPLATES = {"sea": _SEA, "air": _AIR, "export": _EXPORT}
+
+
+def unsampled_ids(settings: Settings, chain: Any) -> Callable[[str], str]:
+    """`make(prefix)`: a declaration id no one used that the clearance oracle's random selection
+    never picks: by default 2.5 % of ids are drawn into C2 / C3 (keyed on the id, with the
+    instances' seed, `[sampling]` in the rules), so a test that expects a declaration to
+    stay C1 -- and be released once paid -- must not leave that to chance."""
+    from oracles.instances import clearance_oracle
+
+    selectivity = clearance_oracle(settings, chain).selectivity
+    cut = sum(selectivity.rules.sampling.values())
+
+    def make(prefix: str) -> str:
+        while True:
+            candidate = f"{prefix}-{uuid.uuid4().hex[:10]}"
+            if selectivity.draw(candidate) >= cut:
+                return candidate
+
+    return make
 
 
 def tag() -> str:

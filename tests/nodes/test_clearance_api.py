@@ -11,6 +11,7 @@ when the module ends and its nodes are gone.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import os
 import re
@@ -35,8 +36,14 @@ from offchain.permits import permit_id_bytes
 from offchain.procs import free_port_run
 from offchain.settings import REPO_ROOT, Settings
 from oracles.audit.service import train_demo
-from oracles.instances import clearance_oracle, instance_url, member_instances
+from oracles.instances import instance_url, member_instances
 from oracles.service import create_instance_app
+
+_spec = importlib.util.spec_from_file_location(
+    "_aci_support", Path(__file__).with_name("aci_support.py")
+)
+aci = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(aci)
 
 pytestmark = [
     pytest.mark.contract,
@@ -134,24 +141,11 @@ def api(tw: str, keys: dict[str, str]) -> Iterator[Callable[..., httpx.Response]
 
 
 @pytest.fixture(scope="module")
-def sampling(cs: Settings, chain):
-    """The sampling draw the instances use (their seed is the session keystore's)."""
-    selectivity = clearance_oracle(cs, chain).selectivity
-    return selectivity, sum(selectivity.rules.sampling.values())
-
-
-@pytest.fixture(scope="module")
-def new_id(sampling) -> Callable[[str], str]:
-    """`new_id("C1")`: a declaration id no one used, never picked by random selection."""
-    selectivity, cut = sampling
-
-    def make(prefix: str) -> str:
-        while True:
-            candidate = f"T-API-{prefix}-{uuid.uuid4().hex[:10]}"
-            if selectivity.draw(candidate) >= cut:
-                return candidate
-
-    return make
+def new_id(cs: Settings, chain) -> Callable[[str], str]:
+    """`new_id("C1")`: a declaration id no one used, never picked by random selection (the
+    sampling draw the instances use: their seed is the session keystore's)."""
+    make = aci.unsampled_ids(cs, chain)
+    return lambda prefix: make(f"T-API-{prefix}")
 
 
 def example_json(name: str, declaration_id: str, **fields: Any) -> dict[str, Any]:

@@ -33,7 +33,6 @@ from offchain.procs import free_port_run
 from offchain.receipt import Receipt
 from offchain.settings import REPO_ROOT, Settings
 from offchain.xmlsafe import XmlLimits
-from oracles.instances import clearance_oracle
 
 _spec = importlib.util.spec_from_file_location(
     "_aci_support", Path(__file__).with_name("aci_support.py")
@@ -117,16 +116,8 @@ def api(tw: str, gateway: str, keys) -> Iterator[Callable[..., httpx.Response]]:
 @pytest.fixture(scope="module")
 def new_id(ps: Settings, chain) -> Callable[[str], str]:
     """A declaration id never used, never picked by random selection."""
-    selectivity = clearance_oracle(ps, chain).selectivity
-    cut = sum(selectivity.rules.sampling.values())
-
-    def make(prefix: str) -> str:
-        while True:
-            candidate = f"T-PAY-{prefix}-{uuid.uuid4().hex[:8]}"
-            if selectivity.draw(candidate) >= cut:
-                return candidate
-
-    return make
+    make = aci.unsampled_ids(ps, chain)
+    return lambda prefix: make(f"T-PAY-{prefix}")
 
 
 @pytest.fixture

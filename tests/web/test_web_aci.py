@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,12 +79,12 @@ def site(settings: Settings, deployment, chain, make_fresh_settings, make_api_ke
             api.post("/manifests", json=old, headers={"X-API-Key": keys["carrier"]}).status_code
             == 201
         )
-        decls = {}
+        decls, new_id = {}, aci.unsampled_ids(s, chain)
         for name, cites in (
             ("paid", [aci.citation(aci.td_number(doc))]),
             ("held", [aci.citation("NO-SUCH-" + aci.tag())]),
         ):
-            did = f"T-WEB-{name.upper()}-{uuid.uuid4().hex[:6]}"
+            did = new_id(f"T-WEB-{name.upper()}")
             r = api.post("/declarations", json=aci.declaration(did, cites),
                          headers={"X-API-Key": keys["exporter"]})  # fmt: skip
             assert r.status_code == 201, r.text
