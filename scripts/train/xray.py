@@ -8,7 +8,13 @@
         --epochs 4 --steps-per-epoch 200
     .venv/bin/python $S --stage colour --init /tmp/xray-2.0.0.onnx --epochs 0 --work $W --cache $C
     .venv/bin/python $S --stage head --real $R --work $W --cache $C       # 2.2.0's grey head
-    .venv/bin/python $S --stage assemble --real $R --work $W --cache $C   # the shipped 2.2.0
+    .venv/bin/python $S --stage assemble --real $R --work $W --cache $C   # 2.2.0
+
+Or start from a finished model's experts instead of training them again (`unpack`):
+
+    mkdir -p /tmp/xray-2.2.0 && for f in xray.onnx manifest.json; do
+        git show a48f6d7:oracles/xray/model/$f > /tmp/xray-2.2.0/$f; done
+    .venv/bin/python $S --stage unpack --init /tmp/xray-2.2.0/xray.onnx --work $W
 
 Needs the `train` extra (torch==2.13.0, CPU) and, for the photographs the scan gate learns
 to refuse, scikit-image (its bundled sample photos; `--photos DIR` to use others).
@@ -19,6 +25,9 @@ greyscale scans, real or synthetic; which one answers is decided by the picture'
 colour (`train.colour_weight`), inside the ONNX graph.  Each has its own class maps, scan
 head and calibration.  Stages:
 
+- `unpack`: the experts of a finished model (`--init`, default the shipped one, with its
+  manifest beside it), calibration taken out again, as the work folder's `colour.pt` and
+  `grey.pt`: the stages after it start from exactly that model.
 - `grey`: the grey expert (from `--init`, e.g. 2.0.0, which already read grey and real
   scans): synthetic scans in grey, zoomed in and out; real GDXray crops (`--real`, split by
   `oracles.xray.real`: 70 % training, 10 % calibration, 20 % test) shown alone or put
@@ -33,6 +42,7 @@ head and calibration.  Stages:
   (`train.refit_head`): real training crops as they are and mirrored, synthetic grey
   training scans, and as negatives the training non-scans its own scan head lets through at
   the threshold calibration gives it.  The expert before it is kept as `grey-base.pt`.
+  `--hidden 64` gives the head a hidden layer beside its linear one (`train.widen_head`).
 - `assemble`: per expert, Platt scaling fitted on its calibration sets (colour; grey and
   real, each set weighted equally) and folded into its class head; export to ONNX, checked
   against torch; alert thresholds per class and false-alarm rate: the highest of the
@@ -313,7 +323,9 @@ def stage_head(args, data: Data, log) -> None:
     they are and mirrored and the synthetic grey training scans, against the training
     non-scans (in grey and as they are) that its own scan head lets through at the
     threshold calibration gives it.  The expert before the refit is kept as `grey-base.pt`
-    and a second run starts from it again, so the stage can be repeated."""
+    and a second run starts from it again, so the stage can be repeated.  `--hidden N`
+    gives the head a hidden layer of width N beside the linear one (`train.widen_head`),
+    fitted on each picture's `--cells` (default 16) highest cells per class."""
     torch = train.require_torch()
     t0 = time.time()
     parts = data.real_parts()
@@ -322,9 +334,10 @@ def stage_head(args, data: Data, log) -> None:
     base = args.work / "grey-base.pt"
     if not base.exists():
         base.write_bytes((args.work / "grey.pt").read_bytes())
-    net = train.build_net(fused=True)
-    net.load_state_dict(torch.load(base))
-    net.eval()
+    net = _load_expert(base)
+    if args.hidden:
+        torch.manual_seed(args.seed)
+        net = train.widen_head(net, args.hidden)
     cal = data.synth("cal")
     cal_scan = np.concatenate(
         [
@@ -345,7 +358,13 @@ def stage_head(args, data: Data, log) -> None:
     synth = data.synth("train")
     scans = np.concatenate([x, x[:, :, ::-1], train.grey_rgb(synth[1])])
     labels = np.concatenate([y, y, synth[2]])
-    fit = train.HeadFit()
+    fit = (
+        # as in the probe that found it (MODEL_CARD): a hidden layer needs more steps, and
+        # on all 1,024 cells of every picture it would take hours
+        train.HeadFit(steps=300, cells=args.cells or 16)
+        if args.hidden
+        else train.HeadFit(cells=args.cells)
+    )
     log(
         f"grey head: {len(scans)} scans, {len(negatives)} of {2 * len(non)} training "
         f"non-scans pass its scan head at {threshold}"
@@ -356,6 +375,8 @@ def stage_head(args, data: Data, log) -> None:
     info = json.loads(info_path.read_text())
     info["head_refit"] = {
         **dataclasses.asdict(fit),
+        "hidden": args.hidden,
+        "started_from": base.name,
         "scans": {
             "real_train": len(x),
             "real_train_mirrored": len(x),
@@ -378,12 +399,47 @@ def _expert_in(path: Path, kind: str) -> str | None:
     return kind if any(n.startswith("net.colour.") for n in names) else None
 
 
-def _load_expert(work: Path, kind: str):
+def _load_expert(path: Path):
+    """A fused expert from its saved weights, with the class head it was saved with."""
     torch = train.require_torch()
-    net = train.build_net(fused=True)
-    net.load_state_dict(torch.load(work / f"{kind}.pt"))
+    state = torch.load(path)
+    hidden = state.get("head_hidden.weight")
+    net = train.build_net(fused=True, hidden=0 if hidden is None else int(hidden.shape[0]))
+    net.load_state_dict(state)
     net.eval()
     return net
+
+
+def stage_unpack(args, log) -> None:
+    """The two experts of a finished model (`--init`, default the shipped one) with its
+    calibration taken out again (from the manifest beside it), as the work folder's
+    `colour.pt` and `grey.pt`, and their training records: later stages then start from
+    exactly the model in service, without re-running its training."""
+    torch = train.require_torch()
+    src = args.init or args.out / "xray.onnx"
+    manifest = json.loads((src.parent / "manifest.json").read_text())
+    if manifest.get("sha256") != train.sha256_file(src):
+        raise SystemExit(f"{src} is not the model its manifest.json describes (sha256 differs)")
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / "grey-base.pt").unlink(missing_ok=True)
+    for kind in ("colour", "grey"):
+        net = train.net_from_onnx(src, expert=kind)
+        cal = manifest["calibration"][kind]
+        a = [cal["a"][c] for c in train.CLASSES]
+        b = [cal["b"][c] for c in train.CLASSES]
+        # logit' = a * logit + b  ->  logit = logit' / a - b / a
+        train.calibrate(net, [1 / v for v in a], [-w / v for v, w in zip(a, b, strict=True)])
+        torch.save(net.state_dict(), args.work / f"{kind}.pt")
+        info = {
+            **manifest["training"]["experts"][kind],
+            "unpacked_from": {
+                "version": manifest["version"],
+                "sha256": manifest["sha256"],
+                "calibration_removed": cal,
+            },
+        }
+        (args.work / f"{kind}.json").write_text(json.dumps(info, indent=2) + "\n")
+        log(f"{kind} expert of {manifest['version']} -> {args.work / f'{kind}.pt'}")
 
 
 def judged(folder: Path, images: list[Image.Image]) -> list:
@@ -407,7 +463,7 @@ def stage_assemble(args, data: Data, log) -> None:
     torch = train.require_torch()
     t0 = time.time()
     rates = sorted({float(r) for r in args.alarm_rates.split(",")} | {args.default_rate})
-    colour, grey = _load_expert(args.work, "colour"), _load_expert(args.work, "grey")
+    colour, grey = (_load_expert(args.work / f"{k}.pt") for k in ("colour", "grey"))
     info = {k: json.loads((args.work / f"{k}.json").read_text()) for k in ("colour", "grey")}
     cal = data.synth("cal")
     cal_sets = {"synthetic": (cal[0], cal[2]), "synthetic_grey": (train.grey_rgb(cal[1]), cal[2])}
@@ -481,6 +537,12 @@ def stage_assemble(args, data: Data, log) -> None:
                 f"{train.CHROMA}) - {train.GREY_SHARE}) / "
                 f"{train.COLOUR_SHARE - train.GREY_SHARE:g}, 0, 1)"
             ),
+            "class_head": {
+                name: "linear"
+                if not train.hidden_width(e)
+                else f"linear + a hidden layer of {train.hidden_width(e)} (ReLU), summed"
+                for name, e in (("colour", colour), ("grey", grey))
+            },
             "parameters": sum(p.numel() for p in net.parameters()),
         },
         "default_alarm_rate": args.default_rate,
@@ -597,13 +659,17 @@ def stage_assemble(args, data: Data, log) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--stage", choices=("grey", "colour", "head", "assemble"), required=True)
+    ap.add_argument(
+        "--stage", choices=("unpack", "grey", "colour", "head", "assemble"), required=True
+    )
     ap.add_argument("--work", type=Path, required=True, help="expert weights are kept here")
     ap.add_argument("--out", type=Path, default=REPO / "oracles" / "xray" / "model")
     ap.add_argument("--version", default="2.2.0")
     ap.add_argument("--real", type=Path, default=None, help="folder of real crops + labels.csv")
     ap.add_argument("--photos", type=Path, default=None, help="photographs for the scan gate")
     ap.add_argument("--init", type=Path, default=None, help="start the expert from this ONNX")
+    ap.add_argument("--hidden", type=int, default=0, help="head stage: hidden layer width")
+    ap.add_argument("--cells", type=int, default=None, help="head stage: cells per class")
     ap.add_argument("--teacher", type=Path, default=None, help="soft targets on colour (ONNX)")
     ap.add_argument("--per-batch", default=None, help="synthetic, real, not-a-scan")
     ap.add_argument("--composite-share", type=float, default=0.5)
@@ -627,7 +693,9 @@ def main() -> None:
         args.per_batch = "10,16,6" if args.stage == "grey" else "26,0,6"
     log = train.stderr_log
     data = Data(args, log)
-    if args.stage == "assemble":
+    if args.stage == "unpack":
+        stage_unpack(args, log)
+    elif args.stage == "assemble":
         stage_assemble(args, data, log)
     elif args.stage == "head":
         stage_head(args, data, log)

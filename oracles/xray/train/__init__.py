@@ -27,7 +27,8 @@ convolutions), so a retrain starts from exactly the model in service.
 One job per module: `net` (the networks and their colour routing), `data` (rendered sets,
 non-scans, batches), `fit` (the training loop, fine-tuning, predictions) and `export`
 (calibration, ONNX export and read-back, the manifest), `head` (refitting an expert's class
-head on its frozen features, against the non-scans its scan head lets through).  Everything public is imported
+head -- linear, or with a hidden layer beside it -- on its frozen features, against the
+non-scans its scan head lets through).  Everything public is imported
 here: `from oracles.xray import train; train.build_routed(...)` is the API.
 """
 
@@ -64,18 +65,27 @@ from oracles.xray.train.fit import (
     train,
     validation_score,
 )
-from oracles.xray.train.head import HeadFit, passing_nonscans, refit_head
+from oracles.xray.train.head import (
+    HeadFit,
+    cell_features,
+    passing_nonscans,
+    refit_head,
+    refit_head_on,
+)
 from oracles.xray.train.net import (
     CHROMA,
     COLOUR_SHARE,
     GREY_SHARE,
+    HIDDEN_HEAD,
     SPEC,
     build_net,
     build_routed,
     colour_weight,
     colour_weight_np,
     experts,
+    hidden_width,
     require_torch,
+    widen_head,
 )
 
 __all__ = [
@@ -83,6 +93,7 @@ __all__ = [
     "CLASSES",
     "COLOUR_SHARE",
     "GREY_SHARE",
+    "HIDDEN_HEAD",
     "ONNX_OPSET",
     "OUTPUTS",
     "SPEC",
@@ -91,6 +102,7 @@ __all__ = [
     "build_net",
     "build_routed",
     "calibrate",
+    "cell_features",
     "colour_weight",
     "colour_weight_np",
     "experts",
@@ -99,6 +111,7 @@ __all__ = [
     "fit_platt",
     "grey_of",
     "grey_rgb",
+    "hidden_width",
     "mask_cells",
     "net_from_onnx",
     "nonscan_set",
@@ -109,6 +122,7 @@ __all__ = [
     "predict_torch",
     "reference_outputs",
     "refit_head",
+    "refit_head_on",
     "render_one",
     "render_set",
     "require_torch",
@@ -117,6 +131,7 @@ __all__ = [
     "thresholds",
     "train",
     "validation_score",
+    "widen_head",
     "write_manifest",
     "zoom_view",
 ]

@@ -20,7 +20,14 @@ from oracles.xray import metrics
 from oracles.xray.errors import XrayError
 from oracles.xray.preprocess import reference_input, to_input
 from oracles.xray.synth import CLASSES
-from oracles.xray.train.net import build_net, build_routed, exportable, require_torch
+from oracles.xray.train.net import (
+    HIDDEN_HEAD,
+    build_net,
+    build_routed,
+    exportable,
+    hidden_width,
+    require_torch,
+)
 
 ONNX_OPSET = 17
 OUTPUTS = ["scores", "heat", "scan"]
@@ -55,13 +62,17 @@ def fit_platt(
 
 def calibrate(net, a: Sequence[float], b: Sequence[float]) -> None:
     """Fold per-class Platt scaling into the class head: logit' = a * logit + b, so the
-    exported scores and heat maps are calibrated and the ONNX file's hash covers it."""
+    exported scores and heat maps are calibrated and the ONNX file's hash covers it.  A head
+    with a hidden layer sums two paths: both last layers are scaled, the offset is added
+    once."""
     torch = require_torch()
     with torch.no_grad():
         at = torch.tensor(a, dtype=net.head.weight.dtype)
         bt = torch.tensor(b, dtype=net.head.weight.dtype)
-        net.head.weight.mul_(at.view(-1, 1, 1, 1))
-        net.head.bias.mul_(at).add_(bt)
+        for last in (net.head, net.head_out) if hidden_width(net) else (net.head,):
+            last.weight.mul_(at.view(-1, 1, 1, 1))
+            last.bias.mul_(at)
+        net.head.bias.add_(bt)
 
 
 # --- ONNX -------------------------------------------------------------------------------------
@@ -132,8 +143,18 @@ def net_from_onnx(path: Path, *, partial: bool = False, expert: str | None = Non
         nets = {}
         for name, other in (("colour", "grey"), ("grey", "colour")):
             # the exporter keeps one copy of a tensor both experts hold identically (layers
-            # one expert took unchanged from the other): a weight missing here is the other's
-            sub = {**{k: v for k, v in subs[other].items() if k not in subs[name]}, **subs[name]}
+            # one expert took unchanged from the other): a weight missing here is the
+            # other's -- but a hidden class head is an expert's own only if its first layer
+            # is (a fresh last layer is all zeros, as the other expert's may be)
+            own_hidden = "head_hidden.weight" in subs[name]
+            sub = {
+                **{
+                    k: v
+                    for k, v in subs[other].items()
+                    if k not in subs[name] and (own_hidden or not k.startswith(HIDDEN_HEAD))
+                },
+                **subs[name],
+            }
             nets[name] = _load_expert(path, sub, partial)
         if expert is not None:
             return nets[expert]
@@ -169,7 +190,8 @@ def net_from_onnx(path: Path, *, partial: bool = False, expert: str | None = Non
 def _load_expert(path: Path, weights: dict[str, np.ndarray], partial: bool):
     """A fused `build_net` network from its parameters by name ("features.0.weight", ...)."""
     torch = require_torch()
-    net = build_net(fused=True)
+    hidden = weights.get("head_hidden.weight")
+    net = build_net(fused=True, hidden=0 if hidden is None else int(hidden.shape[0]))
     state = net.state_dict()
     missing = [k for k in state if k not in weights and not (partial and k.startswith("scan."))]
     if missing:

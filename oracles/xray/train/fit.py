@@ -133,9 +133,10 @@ def train(
     if not mixed:
         sources = Sources(sources.synth, grey_share=sources.grey_share, per_batch=(batch, 0, 0))
     net = init if init is not None else build_net()
-    convs = [mod for mod in net.features if isinstance(mod, torch.nn.Conv2d)] + [net.head]
-    for conv in convs[:freeze]:
-        for p in conv.parameters():
+    # in order: each convolution of the features, then the class head (all its layers)
+    groups = [[mod] for mod in net.features if isinstance(mod, torch.nn.Conv2d)]
+    for group in [*groups, net.class_head()][:freeze]:
+        for p in (p for mod in group for p in mod.parameters()):
             p.requires_grad_(False)
     opt = torch.optim.AdamW(
         [p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4

@@ -16,6 +16,8 @@ import numpy as np
 from oracles.xray.errors import XrayError
 from oracles.xray.synth import CLASSES
 
+# parameter-name prefixes of a hidden class head (`build_net(hidden=...)`)
+HIDDEN_HEAD = ("head_hidden.", "head_out.")
 # (in, out, stride, dilation) of the 3x3 convolutions
 SPEC = [
     (3, 16, 2, 1),
@@ -43,10 +45,16 @@ def require_torch():
     return torch
 
 
-def build_net(fused: bool = False):
+def build_net(fused: bool = False, hidden: int = 0):
     """The network; `fused=True` has no batch-norm (biases instead), the shape of the ONNX.
 
     forward(x) -> (class logits (N, C, GRID, GRID), scan logit (N,)).
+
+    `hidden` > 0 gives the class head a hidden layer beside its linear one, which stays as
+    a skip path: logits = head(f) + head_out(relu(head_hidden(f))), all 1 x 1.  Why: on
+    frozen features a linear head cannot find more real guns without also firing on
+    pictures that are not scans (see `train.head`); one hidden layer can.  `head_out`
+    starts at zero, so a net given a hidden head first computes what it did without.
     """
     torch = require_torch()
     from torch import nn  # already imported by require_torch; gives mypy the class
@@ -62,13 +70,46 @@ def build_net(fused: bool = False):
                 layers.append(nn.ReLU(inplace=True))
             self.features = nn.Sequential(*layers)
             self.head = nn.Conv2d(SPEC[-1][1], len(CLASSES), 1)
+            if hidden:
+                self.head_hidden = nn.Conv2d(SPEC[-1][1], hidden, 1)
+                self.head_out = nn.Conv2d(hidden, len(CLASSES), 1)
+                for p in self.head_out.parameters():
+                    nn.init.zeros_(p)
             self.scan = nn.Conv2d(SPEC[-1][1], 1, 1)
+
+        def class_head(self) -> list:
+            """The class head's 1 x 1 convolutions: the linear one first."""
+            return [self.head, self.head_hidden, self.head_out] if hidden else [self.head]
+
+        def classify(self, f):
+            """Class logits of a feature map (N, channels, H, W)."""
+            z = self.head(f)
+            if hidden:
+                z = z + self.head_out(torch.relu(self.head_hidden(f)))
+            return z
 
         def forward(self, x):
             f = self.features(x)
-            return self.head(f), torch.mean(self.scan(f), dim=(1, 2, 3))
+            return self.classify(f), torch.mean(self.scan(f), dim=(1, 2, 3))
 
     return XrayNet()
+
+
+def widen_head(net, hidden: int):
+    """A fused copy of `net` (a fused `build_net`, linear class head) with a hidden class-head
+    layer of width `hidden` added, its last layer at zero: it computes what `net` does."""
+    state = net.state_dict()
+    if any(k.startswith(HIDDEN_HEAD) for k in state) or any(".running_" in k for k in state):
+        raise XrayError("model_invalid", "widen_head takes a fused net with a linear class head")
+    wide = build_net(fused=True, hidden=hidden)
+    wide.load_state_dict(state, strict=False)
+    wide.eval()
+    return wide
+
+
+def hidden_width(net) -> int:
+    """The width of `net`'s hidden class-head layer (0: a linear head only)."""
+    return 0 if not hasattr(net, "head_hidden") else int(net.head_hidden.out_channels)
 
 
 # A picture is shown to the colour expert when at least COLOUR_SHARE of its pixels carry

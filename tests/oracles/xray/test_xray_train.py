@@ -203,3 +203,108 @@ def test_a_head_refit_changes_only_the_class_head_and_learns_its_labels():
     assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("head."))
     assert not torch.equal(before["head.weight"], after["head.weight"])
     assert train.predict_torch(net, negatives).max() < neg_before
+
+
+def test_a_hidden_class_head_starts_as_the_linear_one_refits_calibrates_and_loads_back(tmp_path):
+    """A grey expert given a hidden class-head layer (`widen_head`, how 2.3.0's was made)
+    first computes exactly what it did; refitted, only its class head moves and its
+    negatives end lower; Platt scaling folded into both paths is a * logit + b; beside a
+    linear colour expert it exports, and each expert loads back from the ONNX file with
+    the head it had -- the retrain path (`finetune`) starts from exactly that."""
+    from oracles.xray import train
+
+    torch.manual_seed(0)
+    colour, grey = train.build_net(fused=True).eval(), train.build_net(fused=True).eval()
+    rendered = train.render_set(5164, 6, workers=1)
+    xc, xg = rendered[0], train.grey_rgb(rendered[1])
+    wide = train.widen_head(grey, 8)
+    assert train.hidden_width(wide) == 8 and train.hidden_width(grey) == 0
+    before = train.predict_torch(wide, xg, logits=True)
+    assert np.array_equal(before, train.predict_torch(grey, xg, logits=True))
+
+    negatives = train.nonscan_set(5164, 4, [])
+    neg_before = train.predict_torch(wide, negatives).max()
+    kept = {k: v.clone() for k, v in wide.state_dict().items()}
+    labels = (before < np.median(before, axis=0)).astype(np.float32)
+    fit = train.HeadFit(steps=40, lr=5e-2, negative_weight=1.0)
+    losses = train.refit_head(wide, xg, labels, negatives, fit)
+    assert losses["last_loss"] < losses["first_loss"]
+    after = wide.state_dict()
+    moved = {k for k in kept if not torch.equal(kept[k], after[k])}
+    assert {"head_hidden.weight", "head_out.weight"} <= moved
+    assert all(k.startswith(("head.", *train.HIDDEN_HEAD)) for k in moved)
+    assert train.predict_torch(wide, negatives).max() < neg_before
+
+    z = train.predict_torch(wide, xg, logits=True)
+    a, b = [1.5, 0.5, 2.0, 1.0], [0.1, -0.2, 0.3, 0.0]
+    train.calibrate(wide, a, b)
+    assert np.allclose(train.predict_torch(wide, xg, logits=True), np.multiply(a, z) + b, atol=1e-4)
+
+    path = tmp_path / "hidden.onnx"
+    x = np.concatenate([xc, xg])
+    assert train.export_onnx(train.build_routed(colour, wide).eval(), path, x) < 1e-4
+    back = train.net_from_onnx(path)
+    assert (train.hidden_width(back.colour), train.hidden_width(back.grey)) == (0, 8)
+    assert np.abs(train.predict_torch(back, x) - train.onnx_scores(path, x)).max() < 1e-5
+
+
+def test_widening_a_head_that_is_not_linear_says_so():
+    from oracles.xray import train
+
+    with pytest.raises(XrayError) as info:
+        train.widen_head(train.build_net(fused=True, hidden=4), 8)
+    assert info.value.code == "model_invalid"
+
+
+def test_unpacking_the_shipped_model_gives_its_experts_without_calibration(tmp_path):
+    """`scripts/train/xray.py --stage unpack` (how 2.3.0 started from 2.2.0): each expert
+    saved with its Platt scaling taken out; folding the manifest's scaling back in gives
+    the shipped scores again, so later stages start from exactly the model in service."""
+    import argparse
+    import importlib.util
+
+    from offchain.settings import REPO_ROOT
+    from oracles.xray import train
+
+    spec = importlib.util.spec_from_file_location(
+        "train_xray", REPO_ROOT / "scripts" / "train" / "xray.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    args = argparse.Namespace(init=None, out=SHIPPED_DIR, work=tmp_path)
+    script.stage_unpack(args, lambda m: None)
+    manifest = json.loads((SHIPPED_DIR / "manifest.json").read_text())
+    for kind in ("colour", "grey"):
+        x = _scans(kind)
+        net = script._load_expert(tmp_path / f"{kind}.pt")
+        raw = train.predict_torch(net, x, logits=True)
+        cal = manifest["calibration"][kind]
+        a = [cal["a"][c] for c in train.CLASSES]
+        b = [cal["b"][c] for c in train.CLASSES]
+        shipped = train.predict_torch(
+            train.net_from_onnx(SHIPPED_DIR / "xray.onnx", expert=kind), x, logits=True
+        )
+        assert np.abs(np.multiply(a, raw) + b - shipped).max() < 1e-4
+        assert (
+            json.loads((tmp_path / f"{kind}.json").read_text())["unpacked_from"]["version"]
+            == manifest["version"]
+        )
+
+
+def test_a_refit_on_each_pictures_top_cells_starts_from_the_same_loss_as_on_all_cells():
+    """`HeadFit(cells=k)` keeps, per class, each picture's k cells where the head is highest:
+    a class's image score is the max of its map, so before any step the loss is exactly the
+    all-cells one (cutting by the highest cells over all classes was not: 0.6908 / 0.6911)."""
+    from oracles.xray import train
+
+    torch.manual_seed(3)
+    net = train.widen_head(train.build_net(fused=True).eval(), 8)
+    x = train.grey_rgb(train.render_set(5165, 4, workers=1)[1])
+    neg = train.nonscan_set(5165, 3, [])
+    cells, negs = train.cell_features(net, x), train.cell_features(net, neg)
+    labels = np.eye(len(synth.CLASSES), dtype=np.float32)[[0, 1, 2, 3]]
+    every = train.refit_head_on(net, cells, labels, negs, train.HeadFit(steps=1, lr=0.0))
+    top = train.refit_head_on(net, cells, labels, negs, train.HeadFit(steps=1, lr=0.0, cells=3))
+    assert cells.shape[2] > 3 * 4 and top["first_loss"] == pytest.approx(
+        every["first_loss"], abs=1e-6
+    )
