@@ -403,8 +403,7 @@ def _load_expert(path: Path):
     """A fused expert from its saved weights, with the class head it was saved with."""
     torch = train.require_torch()
     state = torch.load(path)
-    hidden = state.get("head_hidden.weight")
-    net = train.build_net(fused=True, hidden=0 if hidden is None else int(hidden.shape[0]))
+    net = train.build_net(fused=True, hidden=train.hidden_width_of(state))
     net.load_state_dict(state)
     net.eval()
     return net

@@ -84,6 +84,7 @@ from oracles.xray.train.net import (
     colour_weight_np,
     experts,
     hidden_width,
+    hidden_width_of,
     require_torch,
     widen_head,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "grey_of",
     "grey_rgb",
     "hidden_width",
+    "hidden_width_of",
     "mask_cells",
     "net_from_onnx",
     "nonscan_set",

@@ -26,6 +26,7 @@ from oracles.xray.train.net import (
     build_routed,
     exportable,
     hidden_width,
+    hidden_width_of,
     require_torch,
 )
 
@@ -190,8 +191,7 @@ def net_from_onnx(path: Path, *, partial: bool = False, expert: str | None = Non
 def _load_expert(path: Path, weights: dict[str, np.ndarray], partial: bool):
     """A fused `build_net` network from its parameters by name ("features.0.weight", ...)."""
     torch = require_torch()
-    hidden = weights.get("head_hidden.weight")
-    net = build_net(fused=True, hidden=0 if hidden is None else int(hidden.shape[0]))
+    net = build_net(fused=True, hidden=hidden_width_of(weights))
     state = net.state_dict()
     missing = [k for k in state if k not in weights and not (partial and k.startswith("scan."))]
     if missing:

@@ -107,6 +107,13 @@ def widen_head(net, hidden: int):
     return wide
 
 
+def hidden_width_of(weights) -> int:
+    """The hidden class-head width of saved weights by name (a state dict, an ONNX file's
+    initializers): 0 when they hold a linear head only."""
+    w = weights.get("head_hidden.weight")
+    return 0 if w is None else int(w.shape[0])
+
+
 def hidden_width(net) -> int:
     """The width of `net`'s hidden class-head layer (0: a linear head only)."""
     return 0 if not hasattr(net, "head_hidden") else int(net.head_hidden.out_channels)
