@@ -416,6 +416,8 @@ def stage_unpack(args, log) -> None:
     exactly the model in service, without re-running its training."""
     torch = train.require_torch()
     src = args.init or args.out / "xray.onnx"
+    if not src.is_file() or not (src.parent / "manifest.json").is_file():
+        raise SystemExit(f"--init {src}: give a model's ONNX file with its manifest.json beside it")
     manifest = json.loads((src.parent / "manifest.json").read_text())
     if manifest.get("sha256") != train.sha256_file(src):
         raise SystemExit(f"{src} is not the model its manifest.json describes (sha256 differs)")

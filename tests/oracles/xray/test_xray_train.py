@@ -256,21 +256,29 @@ def test_widening_a_head_that_is_not_linear_says_so():
     assert info.value.code == "model_invalid"
 
 
-def test_unpacking_the_shipped_model_gives_its_experts_without_calibration(tmp_path):
-    """`scripts/train/xray.py --stage unpack` (how 2.3.0 started from 2.2.0): each expert
-    saved with its Platt scaling taken out; folding the manifest's scaling back in gives
-    the shipped scores again, so later stages start from exactly the model in service."""
-    import argparse
+def _train_script():
+    """scripts/train/xray.py as a module (scripts/ is not a package)."""
     import importlib.util
 
     from offchain.settings import REPO_ROOT
-    from oracles.xray import train
 
     spec = importlib.util.spec_from_file_location(
         "train_xray", REPO_ROOT / "scripts" / "train" / "xray.py"
     )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+def test_unpacking_the_shipped_model_gives_its_experts_without_calibration(tmp_path):
+    """`scripts/train/xray.py --stage unpack` (how 2.3.0 started from 2.2.0): each expert
+    saved with its Platt scaling taken out; folding the manifest's scaling back in gives
+    the shipped scores again, so later stages start from exactly the model in service."""
+    import argparse
+
+    from oracles.xray import train
+
+    script = _train_script()
     args = argparse.Namespace(init=None, out=SHIPPED_DIR, work=tmp_path)
     script.stage_unpack(args, lambda m: None)
     manifest = json.loads((SHIPPED_DIR / "manifest.json").read_text())
@@ -308,3 +316,24 @@ def test_a_refit_on_each_pictures_top_cells_starts_from_the_same_loss_as_on_all_
     assert cells.shape[2] > 3 * 4 and top["first_loss"] == pytest.approx(
         every["first_loss"], abs=1e-6
     )
+
+
+def test_unpacking_a_model_that_is_not_its_manifests_or_is_missing_says_so(tmp_path):
+    import argparse
+    import shutil
+
+    script = _train_script()
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(SHIPPED_DIR / "manifest.json", other / "manifest.json")
+    (other / "xray.onnx").write_bytes((SHIPPED_DIR / "xray.onnx").read_bytes()[:-1] + b"\0")
+    for init, words in (
+        (other / "xray.onnx", "sha256 differs"),
+        (tmp_path / "none.onnx", "beside it"),
+    ):
+        with pytest.raises(SystemExit) as info:
+            script.stage_unpack(
+                argparse.Namespace(init=init, out=SHIPPED_DIR, work=tmp_path / "w"), print
+            )
+        assert words in str(info.value)
+    assert not (tmp_path / "w" / "grey.pt").exists()
