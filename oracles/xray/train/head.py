@@ -12,7 +12,9 @@ The image score is the maximum of the class map, as in training (`fit._loss`), s
 head keeps the export of the network: only the class head's weights change.  The head may
 have a hidden layer beside its linear one (`build_net(hidden=...)`, `widen_head`): on these
 features a linear head that finds more real guns also fires on more pictures that are not
-scans, and a hidden layer lets it do the first without the second.
+scans; with a hidden layer, out of fold on the real training split, fewer training non-scans
+outscore weak guns (13.8 % -> 9.8 %) but firearm AUC gained only 0.002, so 2.2.0's head
+stayed linear (MODEL_CARD).
 """
 
 from __future__ import annotations

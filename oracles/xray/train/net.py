@@ -52,9 +52,10 @@ def build_net(fused: bool = False, hidden: int = 0):
 
     `hidden` > 0 gives the class head a hidden layer beside its linear one, which stays as
     a skip path: logits = head(f) + head_out(relu(head_hidden(f))), all 1 x 1.  Why: on
-    frozen features a linear head cannot find more real guns without also firing on
-    pictures that are not scans (see `train.head`); one hidden layer can.  `head_out`
-    starts at zero, so a net given a hidden head first computes what it did without.
+    frozen features a linear head that finds more real guns also fires on more pictures
+    that are not scans (see `train.head`); a hidden layer stays quieter on them (measured:
+    MODEL_CARD, "Tried after 2.1.0").  `head_out` starts at zero, so a net given a hidden
+    head first computes what it did without.
     """
     torch = require_torch()
     from torch import nn  # already imported by require_torch; gives mypy the class
