@@ -25,7 +25,7 @@ apt_retry() {
     out=$("$@" 2>&1) && return 0
     grep -q "Could not get lock" <<<"$out" || { echo "$out" >&2; return 1; }
     echo "apt is busy in another process; waiting" >&2
-    sleep 5
+    sleep "${APT_WAIT_S:-5}"
   done
   echo "$out" >&2
   return 1
