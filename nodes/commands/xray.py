@@ -137,6 +137,14 @@ def evaluate(
             "sub-folders named firearm, knife, clear (or handgun, shuriken, background...).",
         ),
     ],
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            help="FOLDER=CLASS: what a sub-folder holds when its name does not say, e.g. "
+            "--label class_0=firearm --label class_3=clear (repeat for each folder).",
+        ),
+    ] = None,
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -145,8 +153,11 @@ def evaluate(
     (colour or greyscale)."""
     from oracles.xray.config import xray_settings
     from oracles.xray.dataset import evaluate as run
+    from oracles.xray.dataset import parse_names
 
-    result = run(_model(model), data, xray_settings(settings()).limits)
+    m = _model(model)
+    names = parse_names(label or [], m.classes)
+    result = run(m, data, xray_settings(settings()).limits, names=names)
 
     def render(r: dict) -> None:
         table = Table(title=f"{r['n']} scans, {r['model_version']}", title_justify="left")
@@ -173,6 +184,10 @@ def evaluate(
             )
         for e in r["errors"]:
             err_console.print(f"[yellow]skipped[/] {e['image']}: {e['error']} ({e['detail']})")
+        for k in r["skipped"]:
+            err_console.print(
+                f"[yellow]left out[/] {k['images']} image(s) in {k['folder']}/: {k['detail']}"
+            )
 
     out(result, as_json, render)
 

@@ -8,7 +8,10 @@ of {"class", "box"}) that evaluation ignores.
 Folders as they come are read too: without `labels.csv`, every image under a sub-folder
 named after what it holds -- `firearm/`, `knife/`, `clear/`, or the usual names of public
 sets (`handgun`, `gun`, `pistol`, `shuriken`, `razor_blade`, `blade`, `background`,
-`benign`...) -- is labelled by that folder.  Greyscale single-energy images need no
+`benign`...) -- is labelled by that folder.  Folders named otherwise (a public set's
+`class_0/`, a series `B0049/`) are labelled by the user (`names`, the CLI's `--label
+class_0=firearm`), and images no name labels are reported as skipped, never dropped
+silently: a figure over part of a set must say so.  Greyscale single-energy images need no
 conversion.  Class names in `labels.csv` may use the same synonyms.
 """
 
@@ -18,6 +21,7 @@ import csv
 import json
 import re
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -84,11 +88,46 @@ def _classes(text: str) -> set[str]:
     return {SYNONYMS.get(c, c) for c in found} - {""}
 
 
-def read_labels(folder: Path, classes: tuple[str, ...]) -> list[tuple[str, set[str]]]:
+def parse_names(pairs: list[str], classes: tuple[str, ...]) -> dict[str, str]:
+    """`["class_0=firearm", "class_3=clear", ...]` -> {folder name (lower case): class, or
+    "" for no threat}, each class checked against `classes` (synonyms allowed)."""
+    names: dict[str, str] = {}
+    for pair in pairs:
+        folder, sep, label = pair.partition("=")
+        folder, label = folder.strip().lower(), label.strip().lower()
+        if not sep or not folder or not label:
+            raise XrayError(
+                "bad_request",
+                f"--label {pair!r}: write FOLDER=CLASS, e.g. class_0=firearm or class_3=clear",
+            )
+        cls = SYNONYMS.get(label, label)
+        if cls and cls not in classes:
+            raise XrayError(
+                "bad_request",
+                f"--label {pair!r}: unknown class {label!r}; the model knows "
+                f"{', '.join(classes)} (or clear for no threat)",
+            )
+        names[folder] = cls
+    return names
+
+
+def read_labels(
+    folder: Path, classes: tuple[str, ...], names: dict[str, str] | None = None
+) -> list[tuple[str, set[str]]]:
     """(image path relative to `folder`, classes present) for every image of the set."""
+    return labelled(folder, classes, names)[0]
+
+
+def labelled(
+    folder: Path, classes: tuple[str, ...], names: dict[str, str] | None = None
+) -> tuple[list[tuple[str, set[str]]], list[dict[str, Any]]]:
+    """`read_labels`, and the images left out: [{"folder", "images", "detail"}] for
+    sub-folders no class name labels and images directly in `folder` (always empty when
+    `labels.csv` says what the set is).  `names`: the user's folder -> class
+    (`parse_names`), before the built-in names."""
     path = folder / LABELS
     if not path.is_file():
-        return _from_folders(folder, classes)
+        return _from_folders(folder, classes, names or {})
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"image", "classes"} <= set(reader.fieldnames):
@@ -111,36 +150,50 @@ def read_labels(folder: Path, classes: tuple[str, ...]) -> list[tuple[str, set[s
             rows.append(((r["image"] or "").strip(), found))
     if not rows:
         raise XrayError("bad_dataset", f"{path} lists no images")
-    return rows
+    return rows, []
 
 
-def _from_folders(folder: Path, classes: tuple[str, ...]) -> list[tuple[str, set[str]]]:
+def _from_folders(
+    folder: Path, classes: tuple[str, ...], names: dict[str, str]
+) -> tuple[list[tuple[str, set[str]]], list[dict[str, Any]]]:
     """Labels from sub-folder names, for a folder without labels.csv."""
     if not folder.is_dir():
         raise XrayError("bad_dataset", f"{folder} is not a folder")
-    rows, skipped = [], set()
+    rows: list[tuple[str, set[str]]] = []
+    skipped: Counter[str] = Counter()
     for p in sorted(folder.rglob("*")):
         if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
             continue
         rel = p.relative_to(folder)
         if len(rel.parts) < 2:
-            skipped.add(".")
+            skipped["."] += 1
             continue
         name = rel.parts[0].lower()
-        cls = SYNONYMS.get(name, name)
+        cls = names.get(name, SYNONYMS.get(name, name))
         if cls and cls not in classes:
-            skipped.add(rel.parts[0])
+            skipped[rel.parts[0]] += 1
             continue
         rows.append((str(rel), {cls} if cls else set()))
     if not rows:
         raise XrayError(
             "bad_dataset",
             f"{folder / LABELS} does not exist and no sub-folder is named after a class: "
-            f"add a {LABELS} with columns image,classes, or put images in sub-folders named "
-            f"{', '.join(classes)} or clear"
+            f"add a {LABELS} with columns image,classes, put images in sub-folders named "
+            f"{', '.join(classes)} or clear, or name yours (--label FOLDER=CLASS)"
             + (f" (found {', '.join(sorted(skipped))})" if skipped else ""),
         )
-    return rows
+    left_out = [
+        {
+            "folder": sub,
+            "images": n,
+            "detail": "images directly in the data set folder carry no label"
+            if sub == "."
+            else f"no class is named {sub!r}: label it with --label {sub}=CLASS "
+            "(or clear for no threat)",
+        }
+        for sub, n in sorted(skipped.items())
+    ]
+    return rows, left_out
 
 
 def evaluate(
@@ -149,15 +202,17 @@ def evaluate(
     limits: ImageLimits = ImageLimits(),
     batch: int = 32,
     rates: tuple[float, ...] = (0.01, 0.05),
+    names: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Per class: AUC, recall at each false-alarm rate of `rates`, expected calibration
     error, and recall / false alarms at the model's own alert thresholds.
 
-    Images that cannot be read are listed under "errors" and left out of the figures.  An
-    image the scan gate refuses is listed under "not_a_scan" and counted in the figures as
-    what the officer gets from it: no alarm (every score 0).
+    Images that cannot be read are listed under "errors" and left out of the figures, as
+    are images no label names ("skipped", per folder; `names` labels folders).  An image
+    the scan gate refuses is listed under "not_a_scan" and counted in the figures as what
+    the officer gets from it: no alarm (every score 0).
     """
-    rows = read_labels(folder, model.classes)
+    rows, skipped = labelled(folder, model.classes, names)
     scores, labels, errors, refused = [], [], [], []
     t0 = time.perf_counter()
     pending: list[tuple[Image.Image, set[str], str]] = []
@@ -220,6 +275,7 @@ def evaluate(
             "alarm_rate": model.alarm_rate,
             "not_a_scan": refused,
             "errors": errors,
+            "skipped": skipped,
             "images_per_s": round(len(scores) / seconds, 1),
         }
     )

@@ -75,6 +75,29 @@ def test_scan_reports_bad_files_per_image_and_fails(tmp_path):
     assert recs[1]["detail"] == f"{folder} cannot be read: Is a directory"
 
 
+def test_evaluate_labels_folders_as_told_and_reports_what_it_left_out(tmp_path):
+    """`--label` names what a sub-folder holds; the folder nothing names is reported, not
+    silently dropped; a label for an unknown class is refused before any image is read."""
+    from oracles.xray import synth
+
+    for sub, threats in (("class_0", {"firearm": 1}), ("class_3", {}), ("extra", {})):
+        (tmp_path / sub).mkdir()
+        for i in range(3):
+            scan = synth.scan(4700 + len(sub), i, size=192, threats=threats, display="grey")
+            Image.fromarray(scan.image).save(tmp_path / sub / f"{i}.png")
+    args = ("evaluate", "--data", str(tmp_path), "--label", "class_0=firearm")
+    r = run(*args, "--label", "class_3=clear", "--json")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output)
+    assert rep["n"] == 6 and rep["positives"]["firearm"] == 3
+    assert [(k["folder"], k["images"]) for k in rep["skipped"]] == [("extra", 3)]
+    r = run(*args, "--label", "class_3=clear")
+    assert r.exit_code == 0 and "left out 3 image(s) in extra/" in r.output
+    r = run(*args, "--label", "class_3=bomb", "--json")
+    assert r.exit_code != 0 and getattr(r.exception, "code", None) == "bad_request"
+    assert "bomb" in r.exception.detail
+
+
 def test_evaluate_needs_labels(tmp_path):
     r = run("evaluate", "--data", str(tmp_path), "--json")
     assert r.exit_code != 0

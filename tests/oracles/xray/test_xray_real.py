@@ -94,6 +94,42 @@ def test_evaluate_reads_greyscale_folders_as_they_come(model, tmp_path):
     assert rep["at_threshold"]["firearm"]["threshold"] == model.thresholds["firearm"]
 
 
+def test_folders_named_otherwise_are_labelled_by_the_user_and_the_rest_is_reported(model, tmp_path):
+    """A public set's own folder names (class_0, a series B0049) mean nothing to the
+    oracle: the user names them (`--label`), and images nothing labels are listed as left
+    out with how to label them -- a figure over part of a set must say so."""
+    for sub, threats in (("class_0", {"firearm": 1}), ("class_3", {}), ("B0049", {})):
+        (tmp_path / sub).mkdir()
+        for i in range(3):
+            grey(4500 + len(sub), i, size=160, threats=threats).save(tmp_path / sub / f"{i}.png")
+    grey(4600, 0, size=160).save(tmp_path / "loose.png")
+    names = dataset.parse_names(["Class_0=handgun", "class_3 = clear"], model.classes)
+    assert names == {"class_0": "firearm", "class_3": ""}
+    rows, skipped = dataset.labelled(tmp_path, model.classes, names)
+    assert {name.split("/")[0]: found for name, found in rows} == {
+        "class_0": {"firearm"},
+        "class_3": set(),
+    }
+    assert [(k["folder"], k["images"]) for k in skipped] == [(".", 1), ("B0049", 3)]
+    assert "--label B0049=CLASS" in skipped[1]["detail"]
+    rep = dataset.evaluate(model, tmp_path, names=names)
+    assert rep["n"] == 6 and rep["positives"]["firearm"] == 3 and rep["skipped"] == skipped
+    # without names nothing is labelled: the error says how to name the folders
+    with pytest.raises(Exception) as info:
+        dataset.labelled(tmp_path, model.classes)
+    assert getattr(info.value, "code", "") == "bad_dataset" and "--label" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "pair, says",
+    [("class_0", "FOLDER=CLASS"), ("=firearm", "FOLDER=CLASS"), ("class_0=rifle", "rifle")],
+)
+def test_a_bad_label_says_what_is_wrong(model, pair, says):
+    with pytest.raises(Exception) as info:
+        dataset.parse_names([pair], model.classes)
+    assert getattr(info.value, "code", "") == "bad_request" and says in str(info.value)
+
+
 def test_a_folder_without_labels_or_class_folders_says_what_to_do(model, tmp_path):
     grey(1, 0, size=128).save(tmp_path / "a.png")
     with pytest.raises(Exception) as info:
