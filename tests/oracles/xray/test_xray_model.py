@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from offchain.settings import Settings
 from oracles.xray import synth
 from oracles.xray.errors import XrayError
 from oracles.xray.model import SHIPPED_DIR, XrayModel, sha256_file
@@ -131,6 +132,19 @@ def test_thresholds_follow_the_false_alarm_rate_setting(model):
     with pytest.raises(XrayError) as info:
         XrayModel(SHIPPED_DIR, alarm_rate=0.033)
     assert info.value.code == "model_invalid" and "alarm_rate" in info.value.detail
+
+
+def test_an_installation_sets_the_false_alarm_rate_in_its_settings(tmp_path, monkeypatch):
+    """`xray.alarm_rate` from the environment (or the TOML file) reaches the model a node
+    and the CLI load: its thresholds are the manifest's for that rate."""
+    from oracles.xray.config import load_model
+
+    man = json.loads((SHIPPED_DIR / "manifest.json").read_text())
+    monkeypatch.setenv("SMARTCUSTOMS_XRAY__ALARM_RATE", "0.01")
+    loaded = load_model(Settings(home=tmp_path))
+    assert loaded.alarm_rate == 0.01 and loaded.thresholds == man["thresholds_by_rate"]["0.01"]
+    monkeypatch.delenv("SMARTCUSTOMS_XRAY__ALARM_RATE")
+    assert load_model(Settings(home=tmp_path)).alarm_rate == 0.05
 
 
 def test_scores_are_calibrated_probabilities_recorded_in_the_manifest(model):
