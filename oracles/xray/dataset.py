@@ -107,6 +107,12 @@ def parse_names(pairs: list[str], classes: tuple[str, ...]) -> dict[str, str]:
                 f"--label {pair!r}: unknown class {label!r}; the model knows "
                 f"{', '.join(classes)} (or clear for no threat)",
             )
+        if folder in names and names[folder] != cls:
+            raise XrayError(
+                "bad_request",
+                f"--label {pair!r}: folder {folder!r} is already labelled "
+                f"{names[folder] or 'clear'}; give each folder one class",
+            )
         names[folder] = cls
     return names
 

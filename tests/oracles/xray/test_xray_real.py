@@ -130,6 +130,17 @@ def test_a_bad_label_says_what_is_wrong(model, pair, says):
     assert getattr(info.value, "code", "") == "bad_request" and says in str(info.value)
 
 
+def test_one_folder_labelled_two_ways_is_refused_not_silently_resolved(model):
+    """Giving the same folder twice with the same class is harmless; with two classes the
+    report would silently count it as the last one, so it is an error before any image."""
+    same = dataset.parse_names(["class_0=firearm", "CLASS_0=handgun"], model.classes)
+    assert same == {"class_0": "firearm"}
+    with pytest.raises(Exception) as info:
+        dataset.parse_names(["class_0=firearm", "class_0=knife"], model.classes)
+    assert getattr(info.value, "code", "") == "bad_request"
+    assert "already labelled firearm" in str(info.value)
+
+
 def test_a_folder_without_labels_or_class_folders_says_what_to_do(model, tmp_path):
     grey(1, 0, size=128).save(tmp_path / "a.png")
     with pytest.raises(Exception) as info:
