@@ -17,7 +17,8 @@ Or start from a finished model's experts instead of training them again (`unpack
     .venv/bin/python $S --stage unpack --init /tmp/xray-2.2.0/xray.onnx --work $W
 
 Needs the `train` extra (torch==2.13.0, CPU) and, for the photographs the scan gate learns
-to refuse, scikit-image (its bundled sample photos; `--photos DIR` to use others).
+to refuse, scikit-image (its bundled sample photos); `--photos DIR` adds every picture of a
+folder to them (2.3.0: the JPEGs of Debian's opencv-doc, see the model card).
 
 The model (`oracles.xray.train.build_routed`) is two networks of the same small kind: the
 *colour expert* judges dual-energy pseudo-colour scans, the *grey expert* single-energy
@@ -52,13 +53,18 @@ head and calibration.  Stages:
   onnxruntime and the whole gate: calibration figures, test figures (`--no-test` skips
   them while choosing), refusals of real and synthetic scans, and pictures that are not
   scans of seeds never used before (`FRESH_SEEDS`), with photographs never trained on
-  (`HELDOUT_PHOTOS`).  Writes `manifest.json`; the model card is written by hand from it.
+  (`HELDOUT_PHOTOS`, and each `--heldout-photos DIR`: crops, and every picture whole).
+  Writes `manifest.json`; the model card is written by hand from it.
+- `gate`: the same gate measurements of a finished model (`--model`, default the shipped
+  one), printed as JSON: how a candidate is compared with the model it would replace
+  (`--no-test`: calibration material only).  Needs no torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -97,17 +103,18 @@ TRAIN_PHOTOS = (
     "horse.png",
     "phantom.png",
 )
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg")
 # Photographs never trained on, for measuring the gate: the two bundled with scikit-learn.
 HELDOUT_PHOTOS = ("china.jpg", "flower.jpg")
 # Pictures that are not scans, of seeds no training or threshold ever used: without
 # photographs (as the benchmark's), and with the held-out photographs.
 FRESH_SEEDS = {"fresh_generated": 31, "fresh_with_heldout_photos": 32}
 N_FRESH = 500
+# Crops of the photographs of each --heldout-photos folder (never trained on).
+HELDOUT_FOLDER_SEED = 33
 
 
-def photo_dir(arg: Path | None) -> Path | None:
-    if arg is not None:
-        return arg
+def skimage_photo_dir() -> Path | None:
     try:
         import skimage
     except ImportError:
@@ -115,15 +122,46 @@ def photo_dir(arg: Path | None) -> Path | None:
     return Path(skimage.__file__).parent / "data"
 
 
-def read_photos(folder: Path | None, log) -> tuple[list[np.ndarray], list[str]]:
-    if folder is None:
+def folder_photos(folder: Path) -> list[str]:
+    """Every picture in `folder` (a photograph corpus given with --photos), sorted."""
+    if not folder.is_dir():
+        raise SystemExit(f"--photos {folder}: not a folder of pictures")
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def read_photos(folders: list[Path], log) -> tuple[list[np.ndarray], list[str]]:
+    """scikit-image's `TRAIN_PHOTOS` (when installed) and every picture of each folder in
+    `folders`: more kinds of photograph teach the scan gate more of what is not a scan."""
+    found: list[tuple[Path, str]] = []
+    sk = skimage_photo_dir()
+    if sk is not None:
+        found += [(sk, n) for n in TRAIN_PHOTOS if (sk / n).is_file()]
+    for folder in folders:
+        found += [(folder, n) for n in folder_photos(folder)]
+    if not found:
         log("no photographs (pip install scikit-image, or --photos DIR): the gate learns less")
-        return [], []
-    names = [n for n in TRAIN_PHOTOS if (folder / n).is_file()]
-    if not names:
-        names = sorted(p.name for p in folder.iterdir() if p.suffix in (".png", ".jpg"))
-    photos = [np.asarray(load_image((folder / n).read_bytes()).image) for n in names]
-    return photos, names
+    photos = [np.asarray(load_image((f / n).read_bytes()).image) for f, n in found]
+    return photos, [n if f == sk else f"{f.name}/{n}" for f, n in found]
+
+
+def photo_record(names: list[str]) -> dict:
+    """The photographs trained on, for a manifest: scikit-image's by name, each folder by
+    its number of pictures and the sha256 of its sorted names (hundreds of them)."""
+    folders: dict[str, list[str]] = {}
+    for n in names:
+        if "/" in n:
+            folder, _, name = n.partition("/")
+            folders.setdefault(folder, []).append(name)
+    return {
+        "scikit-image": [n for n in names if "/" not in n],
+        "folders": {
+            f: {
+                "pictures": len(ns),
+                "names_sha256": hashlib.sha256("\n".join(sorted(ns)).encode()).hexdigest(),
+            }
+            for f, ns in folders.items()
+        },
+    }
 
 
 def heldout_photos() -> tuple[list[np.ndarray], list[str]]:
@@ -191,7 +229,7 @@ class Data:
         )
 
     def photos(self):
-        return self._get("photos", lambda: read_photos(photo_dir(self.args.photos), self.log))
+        return self._get("photos", lambda: read_photos(self.args.photos, self.log))
 
     def nonscans(self, which: str):
         a = self.args
@@ -310,7 +348,7 @@ def stage_expert(kind: str, args, data: Data, log) -> None:
         "chosen_epoch": best["epoch"],
         "chosen_on": list(val),
         "history": history,
-        "photos": data.photos()[1],
+        "photos": photo_record(data.photos()[1]),
         "seconds": round(time.time() - t0),
         "torch": torch.__version__,
     }
@@ -460,6 +498,92 @@ def gate_figures(dets: list) -> dict:
     }
 
 
+def measure_gate(folder: Path, args, data: Data, log) -> dict:
+    """What the whole service path (gate rules, scan head, thresholds) of the model in
+    `folder` does with pictures that are not scans and with real crops: calibration
+    non-scans (drawn with the training photographs), never-used seeds with and without the
+    never-trained photographs, each `--heldout-photos` folder (crops of seed
+    `HELDOUT_FOLDER_SEED`, and every picture whole, as it is and in grey), and the real
+    calibration (and, without `--no-test`, test) crops.  The same code measures a candidate
+    and the model it would replace, so a rule can compare them on equal terms."""
+    gates: dict = {
+        "calibration_nonscans": {
+            "seed": args.seed + 11,
+            "photos": len(data.photos()[0]),
+            **gate_figures(
+                judged(
+                    folder,
+                    [nonscan.picture(args.seed + 11, i, data.photos()[0]) for i in range(400)],
+                )
+            ),
+        }
+    }
+    log(f"gate calibration_nonscans: {gates['calibration_nonscans']}")
+    if args.no_test:  # while choosing: calibration material only
+        return gates | real_gates(folder, data, ("calibration",), log)
+    fresh_photos, fresh_names = heldout_photos()
+    for name, seed in FRESH_SEEDS.items():
+        ph = fresh_photos if "photos" in name else []
+        pics = [nonscan.picture(seed, i, ph) for i in range(N_FRESH)]
+        gates[name] = {
+            "seed": seed,
+            "photos": fresh_names if ph else [],
+            **gate_figures(judged(folder, pics)),
+        }
+        log(f"gate {name}: {gates[name]}")
+    for where in args.heldout_photos:
+        names = folder_photos(where)
+        photos = [load_image((where / n).read_bytes()).image.convert("RGB") for n in names]
+        arrays = [np.asarray(im) for im in photos]
+        crops = [
+            nonscan.photo(np.random.default_rng([HELDOUT_FOLDER_SEED, i]), arrays)
+            for i in range(N_FRESH)
+        ]
+        whole = photos + [im.convert("L").convert("RGB") for im in photos]
+        dets = judged(folder, whole)
+        gates[f"heldout_photos_{where.name}"] = {
+            "folder": where.name,
+            "photos": len(names),
+            "crops": {"seed": HELDOUT_FOLDER_SEED, **gate_figures(judged(folder, crops))},
+            "whole_as_they_are_and_grey": {
+                **gate_figures(dets),
+                "threat_files": [
+                    f"{names[k % len(names)]}{' (grey)' if k >= len(names) else ''}"
+                    for k, d in enumerate(dets)
+                    if d.verdict == "threat"
+                ],
+            },
+        }
+        log(f"gate held-out photos {where}: {gates[f'heldout_photos_{where.name}']}")
+    return gates | real_gates(folder, data, ("calibration", "test"), log)
+
+
+def real_gates(folder: Path, data: Data, splits: tuple[str, ...], log) -> dict:
+    """Real crops of each split through the whole service path: none should be refused."""
+    parts = data.real_parts()
+    if parts is None:
+        return {}
+    gates = {}
+    for which in splits:
+        items = parts[which]
+        dets = judged(folder, [load_image(im.path.read_bytes()).image for im in items])
+        gates[f"real_{which}"] = {
+            **gate_figures(dets),
+            "refused_files": [
+                items[k].path.name for k, d in enumerate(dets) if d.verdict == "not_a_scan"
+            ],
+        }
+        log(f"gate real {which}: {gates[f'real_{which}']['refused']} refused of {len(dets)}")
+    return gates
+
+
+def stage_gate(args, data: Data, log) -> None:
+    """Measure the gate of a finished model (`--model`, default the shipped one) on the
+    same sets `assemble` measures a new one on; prints one JSON object."""
+    folder = args.model or args.out
+    print(json.dumps(measure_gate(folder, args, data, log), indent=2))
+
+
 def stage_assemble(args, data: Data, log) -> None:
     torch = train.require_torch()
     t0 = time.time()
@@ -517,7 +641,6 @@ def stage_assemble(args, data: Data, log) -> None:
     }
     for k, v in calibration_figures.items():
         log(f"calibration {k}: auc {v['auc']} r@5% {v['recall_at_5pct_false_alarm']}")
-    fresh_photos, fresh_names = heldout_photos()
     manifest = {
         "name": "xray",
         "version": args.version,
@@ -584,7 +707,7 @@ def stage_assemble(args, data: Data, log) -> None:
             "n_train": args.n_train,
             "n_calibration": args.n_val,
             "n_nonscan": args.n_nonscan,
-            "photos": data.photos()[1],
+            "photos": photo_record(data.photos()[1]),
             "real": None
             if data.real_parts() is None
             else {
@@ -601,40 +724,8 @@ def stage_assemble(args, data: Data, log) -> None:
     }
     train.write_manifest(args.out, manifest)
 
-    # the gate, through the whole service path
-    gates: dict = {
-        "calibration_nonscans": {
-            "seed": args.seed + 11,
-            **gate_figures(
-                judged(
-                    args.out,
-                    [nonscan.picture(args.seed + 11, i, data.photos()[0]) for i in range(400)],
-                )
-            ),
-        }
-    }
-    for name, seed in FRESH_SEEDS.items():
-        ph = fresh_photos if "photos" in name else []
-        pics = [nonscan.picture(seed, i, ph) for i in range(N_FRESH)]
-        gates[name] = {
-            "seed": seed,
-            "photos": fresh_names if ph else [],
-            **gate_figures(judged(args.out, pics)),
-        }
-        log(f"gate {name}: {gates[name]}")
-    parts = data.real_parts()
-    if parts is not None:
-        for which in ("calibration",) + (() if args.no_test else ("test",)):
-            items = parts[which]
-            dets = judged(args.out, [load_image(im.path.read_bytes()).image for im in items])
-            gates[f"real_{which}"] = {
-                **gate_figures(dets),
-                "refused_files": [
-                    items[k].path.name for k, d in enumerate(dets) if d.verdict == "not_a_scan"
-                ],
-            }
-            log(f"gate real {which}: {gates[f'real_{which}']['refused']} refused of {len(dets)}")
-    manifest["gate"] = gates
+    manifest["gate"] = measure_gate(args.out, args, data, log)
+    train.write_manifest(args.out, manifest)
 
     if not args.no_test:
         test = data.synth("test")
@@ -642,7 +733,7 @@ def stage_assemble(args, data: Data, log) -> None:
             "synthetic": (test[0], test[2]),
             "synthetic_grey": (train.grey_rgb(test[1]), test[2]),
         }
-        if parts is not None:
+        if data.real_parts() is not None:
             test_sets["real"] = data.real_set("test")
         report = {}
         for k, (x, y) in test_sets.items():
@@ -661,13 +752,28 @@ def stage_assemble(args, data: Data, log) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
-        "--stage", choices=("unpack", "grey", "colour", "head", "assemble"), required=True
+        "--stage", choices=("unpack", "grey", "colour", "head", "assemble", "gate"), required=True
     )
     ap.add_argument("--work", type=Path, required=True, help="expert weights are kept here")
     ap.add_argument("--out", type=Path, default=REPO / "oracles" / "xray" / "model")
     ap.add_argument("--version", default="2.2.0")
     ap.add_argument("--real", type=Path, default=None, help="folder of real crops + labels.csv")
-    ap.add_argument("--photos", type=Path, default=None, help="photographs for the scan gate")
+    ap.add_argument(
+        "--photos",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder of photographs the scan gate learns to refuse, besides scikit-image's "
+        "(repeatable)",
+    )
+    ap.add_argument(
+        "--heldout-photos",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder of photographs never trained on, to measure the gate with (repeatable)",
+    )
+    ap.add_argument("--model", type=Path, default=None, help="gate stage: the model folder")
     ap.add_argument("--init", type=Path, default=None, help="start the expert from this ONNX")
     ap.add_argument("--hidden", type=int, default=0, help="head stage: hidden layer width")
     ap.add_argument("--cells", type=int, default=None, help="head stage: cells per class")
@@ -700,6 +806,8 @@ def main() -> None:
         stage_assemble(args, data, log)
     elif args.stage == "head":
         stage_head(args, data, log)
+    elif args.stage == "gate":
+        stage_gate(args, data, log)
     else:
         if args.init is None:
             raise SystemExit("--init: the ONNX model the expert starts from")

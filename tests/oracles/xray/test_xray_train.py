@@ -256,21 +256,7 @@ def test_widening_a_head_that_is_not_linear_says_so():
     assert info.value.code == "model_invalid"
 
 
-def _train_script():
-    """scripts/train/xray.py as a module (scripts/ is not a package)."""
-    import importlib.util
-
-    from offchain.settings import REPO_ROOT
-
-    spec = importlib.util.spec_from_file_location(
-        "train_xray", REPO_ROOT / "scripts" / "train" / "xray.py"
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
-
-
-def test_unpacking_the_shipped_model_gives_its_experts_without_calibration(tmp_path):
+def test_unpacking_the_shipped_model_gives_its_experts_without_calibration(tmp_path, train_script):
     """`scripts/train/xray.py --stage unpack` (how 2.3.0 started from 2.2.0): each expert
     saved with its Platt scaling taken out; folding the manifest's scaling back in gives
     the shipped scores again, so later stages start from exactly the model in service."""
@@ -278,7 +264,7 @@ def test_unpacking_the_shipped_model_gives_its_experts_without_calibration(tmp_p
 
     from oracles.xray import train
 
-    script = _train_script()
+    script = train_script
     args = argparse.Namespace(init=None, out=SHIPPED_DIR, work=tmp_path)
     script.stage_unpack(args, lambda m: None)
     manifest = json.loads((SHIPPED_DIR / "manifest.json").read_text())
@@ -318,11 +304,11 @@ def test_a_refit_on_each_pictures_top_cells_starts_from_the_same_loss_as_on_all_
     )
 
 
-def test_unpacking_a_model_that_is_not_its_manifests_or_is_missing_says_so(tmp_path):
+def test_unpacking_a_model_that_is_not_its_manifests_or_is_missing_says_so(tmp_path, train_script):
     import argparse
     import shutil
 
-    script = _train_script()
+    script = train_script
     other = tmp_path / "other"
     other.mkdir()
     shutil.copy(SHIPPED_DIR / "manifest.json", other / "manifest.json")

@@ -1,0 +1,114 @@
+"""The training script's gate measurements (`scripts/train/xray.py --stage gate`): what a
+model's whole service path does with pictures that are not scans.  Needs no torch, so it
+runs in CI: the same code measures a candidate and the model it would replace."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from offchain.settings import REPO_ROOT
+from oracles.xray.model import SHIPPED_DIR
+
+
+def _pictures(folder, pictures: dict[str, np.ndarray]):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, arr in pictures.items():
+        Image.fromarray(arr).save(folder / name)
+    return folder
+
+
+def _flat_and_noise(folder):
+    rng = np.random.default_rng(5)
+    return _pictures(
+        folder,
+        {
+            "flat.png": np.full((120, 160, 3), 90, np.uint8),
+            "noise.jpg": rng.integers(0, 256, (150, 150, 3), dtype=np.uint8),
+        },
+    )
+
+
+def test_photo_folders_add_every_picture_after_scikit_images(tmp_path, train_script):
+    folder = _flat_and_noise(tmp_path / "corpus")
+    (folder / "README.txt").write_text("not a picture")
+    photos, names = train_script.read_photos([folder], lambda m: None)
+    assert names[-2:] == ["corpus/flat.png", "corpus/noise.jpg"]
+    assert len(photos) == len(names) and photos[-2].shape == (120, 160, 3)
+    record = train_script.photo_record(names)
+    assert record["folders"]["corpus"]["pictures"] == 2
+    assert len(record["scikit-image"]) == len(names) - 2
+    with pytest.raises(SystemExit) as info:
+        train_script.read_photos([tmp_path / "missing"], lambda m: None)
+    assert "--photos" in str(info.value) and "missing" in str(info.value)
+
+
+def _args(tmp_path, **kw) -> argparse.Namespace:
+    base = dict(
+        photos=[],
+        heldout_photos=[],
+        seed=1,
+        cache=None,
+        real=None,
+        no_test=False,
+        work=tmp_path / "work",
+        model=None,
+        out=SHIPPED_DIR,
+    )
+    return argparse.Namespace(**(base | kw))
+
+
+def test_held_out_photo_folders_are_measured_whole_and_as_crops(
+    tmp_path, train_script, monkeypatch
+):
+    """A flat picture and noise are refused by the gate's rules, as they are and in grey;
+    the crops set and the never-used seeds are drawn too (few of them here)."""
+    monkeypatch.setattr(train_script, "N_FRESH", 6)
+    held = _flat_and_noise(tmp_path / "held")
+    args = _args(tmp_path, heldout_photos=[held])
+    gates = train_script.measure_gate(SHIPPED_DIR, args, train_script.Data(args, print), print)
+    whole = gates["heldout_photos_held"]["whole_as_they_are_and_grey"]
+    assert (whole["n"], whole["refused"], whole["threat_verdicts"]) == (4, 4, 0)
+    assert whole["threat_files"] == []
+    assert gates["heldout_photos_held"]["crops"]["n"] == 6
+    assert gates["fresh_generated"]["n"] == 6 and gates["calibration_nonscans"]["n"] == 400
+
+
+def test_while_choosing_the_gate_measures_calibration_material_only(tmp_path, train_script):
+    """--no-test: nothing held out is measured, so a rule can be applied blind."""
+    held = _flat_and_noise(tmp_path / "held")
+    args = _args(tmp_path, heldout_photos=[held], no_test=True)
+    gates = train_script.measure_gate(SHIPPED_DIR, args, train_script.Data(args, print), print)
+    assert list(gates) == ["calibration_nonscans"]
+
+
+def test_the_gate_stage_prints_one_json_object(tmp_path):
+    """The command as the model card gives it, end to end (calibration only, to be quick)."""
+    corpus = _flat_and_noise(tmp_path / "corpus")
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "train" / "xray.py"),
+            "--stage",
+            "gate",
+            "--work",
+            str(tmp_path / "work"),
+            "--photos",
+            str(corpus),
+            "--no-test",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+    )
+    gates = json.loads(out.stdout)
+    assert gates["calibration_nonscans"]["n"] == 400
+    assert gates["calibration_nonscans"]["photos"] >= 2
+    assert "gate calibration_nonscans" in out.stderr
