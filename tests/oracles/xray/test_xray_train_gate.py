@@ -112,3 +112,32 @@ def test_the_gate_stage_prints_one_json_object(tmp_path):
     assert gates["calibration_nonscans"]["n"] == 400
     assert gates["calibration_nonscans"]["photos"] >= 2
     assert "gate calibration_nonscans" in out.stderr
+
+
+def test_gathering_photographs_keeps_large_distinct_pictures_only(tmp_path):
+    """scripts/train/xray_photos.py end to end: how 2.3.0's OpenCV pictures were gathered."""
+    src = tmp_path / "doc"
+    rng = np.random.default_rng(9)
+    big = rng.integers(0, 256, (300, 1600, 3), dtype=np.uint8)
+    _pictures(src / "a", {"street.jpg": big, "thumb.jpg": big[:100, :100], "plot.png": big})
+    (src / "b").mkdir()
+    (src / "b" / "street-copy.jpg").write_bytes((src / "a" / "street.jpg").read_bytes())
+    (src / "b" / "lena.jpg").write_bytes((src / "a" / "street.jpg").read_bytes())
+    (src / "b" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    script = REPO_ROOT / "scripts" / "train" / "xray_photos.py"
+    out = subprocess.run(
+        [sys.executable, str(script), str(src), str(tmp_path / "out"), "--max-side", "800"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    counts = json.loads(out.stdout)
+    assert counts == {"kept": 1, "small": 1, "duplicate": 1, "left_out": 1, "unreadable": 1}
+    (kept,) = (tmp_path / "out").iterdir()
+    assert kept.name.startswith("street-") and Image.open(kept).size == (800, 150)
+    missing = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "nowhere"), str(tmp_path / "o2")],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode != 0 and "not a folder" in missing.stderr
