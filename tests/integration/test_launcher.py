@@ -55,7 +55,12 @@ def _start(env: dict[str, str]) -> tuple[subprocess.Popen, dict]:
     if not line:
         proc.wait(timeout=30)
         raise AssertionError(f"launcher exited {proc.returncode}: {proc.stderr.read()}")
-    return proc, json.loads(line)
+    summary = json.loads(line)
+    if "nodes" not in summary:  # an error line ({"error", "detail"}): say which
+        proc.kill()
+        proc.wait(timeout=30)
+        raise AssertionError(f"launcher did not start: {line.strip()}")
+    return proc, summary
 
 
 def _children(pid: int) -> list[int]:
