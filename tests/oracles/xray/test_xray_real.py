@@ -149,6 +149,11 @@ def test_a_folder_without_labels_or_class_folders_says_what_to_do(model, tmp_pat
 
 
 MARGIN = 0.05  # scores this close to a threshold may fall either side of it
+# How far resampling a bag to half or double size may move one score (2.2.0: at most 0.047
+# over these 16 pictures, 2.3.0: 0.055 once, on a knife score of 0.25 far under its
+# threshold), and on average (both: about 0.012).  A model that learnt image sizes moves
+# scores by tenths.
+SCALE_MOST, SCALE_MEAN = 0.07, 0.02
 
 
 @pytest.mark.parametrize("display", ["grey", "colour"])
@@ -156,7 +161,7 @@ def test_the_same_bag_at_two_scales_gets_the_same_verdict(model, display):
     """A picture's size must not decide its class: a scan and the same scan at half and at
     double resolution get the same scores (within resampling) and, wherever no score sits
     on a threshold's edge, the same verdict and threat classes."""
-    compared = 0
+    compared, moved = 0, []
     for i in range(8):
         threats = {"firearm": 1} if i % 2 == 0 else {}
         img = Image.fromarray(synth.scan(7700, i, threats=threats, display=display).image)
@@ -165,11 +170,13 @@ def test_the_same_bag_at_two_scales_gets_the_same_verdict(model, display):
         for scale in (0.5, 2.0):
             det = model.detect(img.resize((round(512 * scale),) * 2, Image.BILINEAR))
             for c in model.classes:
-                assert abs(det.scores[c] - base.scores[c]) < MARGIN, (i, scale, c)
+                moved.append(abs(det.scores[c] - base.scores[c]))
+                assert moved[-1] < SCALE_MOST, (i, scale, c)
             if not edge:
                 compared += 1
                 assert det.verdict == base.verdict, (i, scale, det.scores, base.scores)
                 assert {t["class"] for t in det.threats} == {t["class"] for t in base.threats}
+    assert np.mean(moved) < SCALE_MEAN
     assert compared >= 8  # most bags are clear of the edges: the verdicts were compared
 
 
