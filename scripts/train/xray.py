@@ -128,8 +128,11 @@ def skimage_photo_dir() -> Path | None:
 def folder_photos(folder: Path) -> list[str]:
     """Every picture in `folder` (a photograph corpus given with --photos), sorted."""
     if not folder.is_dir():
-        raise SystemExit(f"--photos {folder}: not a folder of pictures")
-    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+        raise SystemExit(f"{folder}: not a folder of pictures (--photos, --heldout-photos)")
+    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+    if not names:
+        raise SystemExit(f"{folder}: no {', '.join(PHOTO_SUFFIXES)} pictures in it")
+    return names
 
 
 def read_photos(folders: list[Path], log) -> tuple[list[np.ndarray], list[str]]:

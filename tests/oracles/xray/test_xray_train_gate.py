@@ -47,6 +47,10 @@ def test_photo_folders_add_every_picture_after_scikit_images(tmp_path, train_scr
     with pytest.raises(SystemExit) as info:
         train_script.read_photos([tmp_path / "missing"], lambda m: None)
     assert "--photos" in str(info.value) and "missing" in str(info.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as info:  # a typo'd folder must not measure nothing
+        train_script.read_photos([tmp_path / "empty"], lambda m: None)
+    assert "no .png, .jpg, .jpeg pictures" in str(info.value)
 
 
 def _args(tmp_path, **kw) -> argparse.Namespace:
