@@ -538,30 +538,36 @@ def measure_gate(folder: Path, args, data: Data, log) -> dict:
         }
         log(f"gate {name}: {gates[name]}")
     for where in args.heldout_photos:
-        names = folder_photos(where)
-        photos = [load_image((where / n).read_bytes()).image.convert("RGB") for n in names]
-        arrays = [np.asarray(im) for im in photos]
-        crops = [
-            nonscan.photo(np.random.default_rng([HELDOUT_FOLDER_SEED, i]), arrays)
-            for i in range(N_FRESH)
-        ]
-        whole = photos + [im.convert("L").convert("RGB") for im in photos]
-        dets = judged(folder, whole)
-        gates[f"heldout_photos_{where.name}"] = {
-            "folder": where.name,
-            "photos": len(names),
-            "crops": {"seed": HELDOUT_FOLDER_SEED, **gate_figures(judged(folder, crops))},
-            "whole_as_they_are_and_grey": {
-                **gate_figures(dets),
-                "threat_files": [
-                    f"{names[k % len(names)]}{' (grey)' if k >= len(names) else ''}"
-                    for k, d in enumerate(dets)
-                    if d.verdict == "threat"
-                ],
-            },
-        }
+        gates[f"heldout_photos_{where.name}"] = heldout_folder_gate(folder, where)
         log(f"gate held-out photos {where}: {gates[f'heldout_photos_{where.name}']}")
     return gates | real_gates(folder, data, ("calibration", "test"), log)
+
+
+def heldout_folder_gate(folder: Path, where: Path) -> dict:
+    """The pictures of `where` (never trained on) through the model in `folder`: as crops
+    drawn like the training photographs (seed `HELDOUT_FOLDER_SEED`), and whole, as they
+    are and in grey, naming those judged threats."""
+    names = folder_photos(where)
+    photos = [load_image((where / n).read_bytes()).image.convert("RGB") for n in names]
+    arrays = [np.asarray(im) for im in photos]
+    crops = [
+        nonscan.photo(np.random.default_rng([HELDOUT_FOLDER_SEED, i]), arrays)
+        for i in range(N_FRESH)
+    ]
+    dets = judged(folder, photos + [im.convert("L").convert("RGB") for im in photos])
+    return {
+        "folder": where.name,
+        "photos": len(names),
+        "crops": {"seed": HELDOUT_FOLDER_SEED, **gate_figures(judged(folder, crops))},
+        "whole_as_they_are_and_grey": {
+            **gate_figures(dets),
+            "threat_files": [
+                f"{names[k % len(names)]}{' (grey)' if k >= len(names) else ''}"
+                for k, d in enumerate(dets)
+                if d.verdict == "threat"
+            ],
+        },
+    }
 
 
 def real_gates(folder: Path, data: Data, splits: tuple[str, ...], log) -> dict:
@@ -804,6 +810,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.per_batch is None:
         args.per_batch = "10,16,6" if args.stage == "grey" else "26,0,6"
+    for folder in args.photos + args.heldout_photos:
+        folder_photos(folder)  # a wrong folder fails now, not after minutes of rendering
     log = train.stderr_log
     data = Data(args, log)
     if args.stage == "unpack":

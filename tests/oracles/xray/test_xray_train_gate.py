@@ -145,3 +145,24 @@ def test_gathering_photographs_keeps_large_distinct_pictures_only(tmp_path):
         text=True,
     )
     assert missing.returncode != 0 and "not a folder" in missing.stderr
+
+
+def test_a_wrong_photo_folder_fails_before_any_work(tmp_path):
+    """A typo in --photos must not cost the minutes of rendering that come first."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "train" / "xray.py"),
+            "--stage",
+            "gate",
+            "--work",
+            str(tmp_path / "work"),
+            "--heldout-photos",
+            str(tmp_path / "wallpapers"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert out.returncode != 0 and "wallpapers: not a folder of pictures" in out.stderr
+    assert "gate calibration_nonscans" not in out.stderr
