@@ -7,11 +7,13 @@
     P=/tmp/photos/train   # scripts/train/xray_photos.py: OpenCV's pictures (2.3.0)
     .venv/bin/python $S --stage grey --init /tmp/xray-2.0.0.onnx --real $R --photos $P \\
         --work $W --cache $C --epochs 4 --steps-per-epoch 200
-    .venv/bin/python $S --stage colour --init /tmp/xray-2.0.0.onnx --photos $P --freeze 9 \\
-        --epochs 2 --steps-per-epoch 200 --work $W --cache $C     # only its scan head learns
+    .venv/bin/python $S --stage colour --init /tmp/xray-1.0.0.onnx \\
+        --teacher /tmp/xray-1.0.0.onnx --freeze 3 --per-batch 20,0,12 --photos $P \\
+        --epochs 4 --steps-per-epoch 300 --work $W --cache $C
+        # (2.3.0: --init 2.0.0 --freeze 9, its scan head only, 2 x 200 batches)
     .venv/bin/python $S --stage head --real $R --photos $P --work $W --cache $C
     .venv/bin/python $S --stage assemble --real $R --photos $P --work $W --cache $C \\
-        --heldout-photos /tmp/photos/heldout                           # 2.3.0
+        --heldout-photos /tmp/photos/heldout                           # 2.4.0
 
 Or start from a finished model's experts instead of training them again (`unpack`):
 
@@ -768,7 +770,7 @@ def main() -> None:
     )
     ap.add_argument("--work", type=Path, required=True, help="expert weights are kept here")
     ap.add_argument("--out", type=Path, default=REPO / "oracles" / "xray" / "model")
-    ap.add_argument("--version", default="2.3.0")
+    ap.add_argument("--version", default="2.4.0")
     ap.add_argument("--real", type=Path, default=None, help="folder of real crops + labels.csv")
     ap.add_argument(
         "--photos",
