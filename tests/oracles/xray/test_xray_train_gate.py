@@ -92,26 +92,22 @@ def test_while_choosing_the_gate_measures_calibration_material_only(tmp_path, tr
     assert list(gates) == ["calibration_nonscans"]
 
 
+def _gate_stage(tmp_path, *extra: str) -> subprocess.CompletedProcess:
+    """`scripts/train/xray.py --stage gate` as a user runs it, on the shipped model."""
+    script = REPO_ROOT / "scripts" / "train" / "xray.py"
+    return subprocess.run(
+        [sys.executable, str(script), "--stage", "gate", "--work", str(tmp_path / "work"), *extra],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+
+
 def test_the_gate_stage_prints_one_json_object(tmp_path):
     """The command as the model card gives it, end to end (calibration only, to be quick)."""
     corpus = _flat_and_noise(tmp_path / "corpus")
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "scripts" / "train" / "xray.py"),
-            "--stage",
-            "gate",
-            "--work",
-            str(tmp_path / "work"),
-            "--photos",
-            str(corpus),
-            "--no-test",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO_ROOT,
-    )
+    out = _gate_stage(tmp_path, "--photos", str(corpus), "--no-test")
+    assert out.returncode == 0, out.stderr
     gates = json.loads(out.stdout)
     assert gates["calibration_nonscans"]["n"] == 400
     assert gates["calibration_nonscans"]["photos"] >= 2
@@ -149,20 +145,6 @@ def test_gathering_photographs_keeps_large_distinct_pictures_only(tmp_path):
 
 def test_a_wrong_photo_folder_fails_before_any_work(tmp_path):
     """A typo in --photos must not cost the minutes of rendering that come first."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "scripts" / "train" / "xray.py"),
-            "--stage",
-            "gate",
-            "--work",
-            str(tmp_path / "work"),
-            "--heldout-photos",
-            str(tmp_path / "wallpapers"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-    )
+    out = _gate_stage(tmp_path, "--heldout-photos", str(tmp_path / "wallpapers"))
     assert out.returncode != 0 and "wallpapers: not a folder of pictures" in out.stderr
     assert "gate calibration_nonscans" not in out.stderr
