@@ -48,7 +48,8 @@ head and calibration.  Stages:
   (`train.refit_head`): real training crops as they are and mirrored, synthetic grey
   training scans, and as negatives the training non-scans its own scan head lets through at
   the threshold calibration gives it.  The expert before it is kept as `grey-base.pt`.
-  `--hidden 64` gives the head a hidden layer beside its linear one (`train.widen_head`).
+  `--hidden 64` gives the head a hidden layer beside its linear one (`train.widen_head`);
+  `--context` a whole-picture term (`train.with_context`, 2.5.0).
 - `assemble`: per expert, Platt scaling fitted on its calibration sets (colour; grey and
   real, each set weighted equally) and folded into its class head; export to ONNX, checked
   against torch; alert thresholds per class and false-alarm rate: the highest of the
@@ -371,7 +372,8 @@ def stage_head(args, data: Data, log) -> None:
     threshold calibration gives it.  The expert before the refit is kept as `grey-base.pt`
     and a second run starts from it again, so the stage can be repeated.  `--hidden N`
     gives the head a hidden layer of width N beside the linear one (`train.widen_head`),
-    fitted on each picture's `--cells` (default 16) highest cells per class."""
+    fitted on each picture's `--cells` (default 16) highest cells per class; `--context` a
+    whole-picture term (`train.with_context`), fitted on every cell."""
     torch = train.require_torch()
     t0 = time.time()
     parts = data.real_parts()
@@ -381,6 +383,8 @@ def stage_head(args, data: Data, log) -> None:
     if not base.exists():
         base.write_bytes((args.work / "grey.pt").read_bytes())
     net = _load_expert(base)
+    if args.context:
+        net = train.with_context(net)
     if args.hidden:
         torch.manual_seed(args.seed)
         net = train.widen_head(net, args.hidden)
@@ -422,6 +426,7 @@ def stage_head(args, data: Data, log) -> None:
     info["head_refit"] = {
         **dataclasses.asdict(fit),
         "hidden": args.hidden,
+        "context": args.context,
         "started_from": base.name,
         "scans": {
             "real_train": len(x),
@@ -449,7 +454,9 @@ def _load_expert(path: Path):
     """A fused expert from its saved weights, with the class head it was saved with."""
     torch = train.require_torch()
     state = torch.load(path)
-    net = train.build_net(fused=True, hidden=train.hidden_width_of(state))
+    net = train.build_net(
+        fused=True, hidden=train.hidden_width_of(state), context=train.context_of(state)
+    )
     net.load_state_dict(state)
     net.eval()
     return net
@@ -487,6 +494,16 @@ def stage_unpack(args, log) -> None:
         }
         (args.work / f"{kind}.json").write_text(json.dumps(info, indent=2) + "\n")
         log(f"{kind} expert of {manifest['version']} -> {args.work / f'{kind}.pt'}")
+
+
+def head_description(net) -> str:
+    """An expert's class head in words, for the manifest."""
+    parts = ["linear"]
+    if train.hidden_width(net):
+        parts.append(f"a hidden layer of {train.hidden_width(net)} (ReLU)")
+    if train.has_context(net):
+        parts.append("a whole-picture term (1 x 1 on the grid-averaged features)")
+    return ", ".join(parts) + (", summed" if len(parts) > 1 else "")
 
 
 def judged(folder: Path, images: list[Image.Image]) -> list:
@@ -676,10 +693,7 @@ def stage_assemble(args, data: Data, log) -> None:
                 f"{train.COLOUR_SHARE - train.GREY_SHARE:g}, 0, 1)"
             ),
             "class_head": {
-                name: "linear"
-                if not train.hidden_width(e)
-                else f"linear + a hidden layer of {train.hidden_width(e)} (ReLU), summed"
-                for name, e in (("colour", colour), ("grey", grey))
+                name: head_description(e) for name, e in (("colour", colour), ("grey", grey))
             },
             "parameters": sum(p.numel() for p in net.parameters()),
         },
@@ -791,6 +805,11 @@ def main() -> None:
     ap.add_argument("--init", type=Path, default=None, help="start the expert from this ONNX")
     ap.add_argument("--hidden", type=int, default=0, help="head stage: hidden layer width")
     ap.add_argument("--cells", type=int, default=None, help="head stage: cells per class")
+    ap.add_argument(
+        "--context",
+        action="store_true",
+        help="head stage: the class head also sees the whole picture (its average features)",
+    )
     ap.add_argument("--teacher", type=Path, default=None, help="soft targets on colour (ONNX)")
     ap.add_argument("--per-batch", default=None, help="synthetic, real, not-a-scan")
     ap.add_argument("--composite-share", type=float, default=0.5)

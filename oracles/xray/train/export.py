@@ -21,10 +21,13 @@ from oracles.xray.errors import XrayError
 from oracles.xray.preprocess import reference_input, to_input
 from oracles.xray.synth import CLASSES
 from oracles.xray.train.net import (
+    CONTEXT_HEAD,
     HIDDEN_HEAD,
     build_net,
     build_routed,
+    context_of,
     exportable,
+    has_context,
     hidden_width,
     hidden_width_of,
     require_torch,
@@ -64,13 +67,18 @@ def fit_platt(
 def calibrate(net, a: Sequence[float], b: Sequence[float]) -> None:
     """Fold per-class Platt scaling into the class head: logit' = a * logit + b, so the
     exported scores and heat maps are calibrated and the ONNX file's hash covers it.  A head
-    with a hidden layer sums two paths: both last layers are scaled, the offset is added
-    once."""
+    with a hidden layer or a whole-picture term sums paths: every last layer is scaled, the
+    offset is added once."""
     torch = require_torch()
+    lasts = [net.head]
+    if hidden_width(net):
+        lasts.append(net.head_out)
+    if has_context(net):
+        lasts.append(net.head_global)
     with torch.no_grad():
         at = torch.tensor(a, dtype=net.head.weight.dtype)
         bt = torch.tensor(b, dtype=net.head.weight.dtype)
-        for last in (net.head, net.head_out) if hidden_width(net) else (net.head,):
+        for last in lasts:
             last.weight.mul_(at.view(-1, 1, 1, 1))
             last.bias.mul_(at)
         net.head.bias.add_(bt)
@@ -146,13 +154,15 @@ def net_from_onnx(path: Path, *, partial: bool = False, expert: str | None = Non
             # the exporter keeps one copy of a tensor both experts hold identically (layers
             # one expert took unchanged from the other): a weight missing here is the
             # other's -- but a hidden class head is an expert's own only if its first layer
-            # is (a fresh last layer is all zeros, as the other expert's may be)
-            own_hidden = "head_hidden.weight" in subs[name]
+            # is (a fresh last layer is all zeros, as the other expert's may be), and a
+            # whole-picture term only if its weight is
+            own = ((HIDDEN_HEAD, "head_hidden.weight"), ((CONTEXT_HEAD,), f"{CONTEXT_HEAD}weight"))
+            not_own = tuple(p for prefixes, key in own if key not in subs[name] for p in prefixes)
             sub = {
                 **{
                     k: v
                     for k, v in subs[other].items()
-                    if k not in subs[name] and (own_hidden or not k.startswith(HIDDEN_HEAD))
+                    if k not in subs[name] and not k.startswith(not_own)
                 },
                 **subs[name],
             }
@@ -191,7 +201,7 @@ def net_from_onnx(path: Path, *, partial: bool = False, expert: str | None = Non
 def _load_expert(path: Path, weights: dict[str, np.ndarray], partial: bool):
     """A fused `build_net` network from its parameters by name ("features.0.weight", ...)."""
     torch = require_torch()
-    net = build_net(fused=True, hidden=hidden_width_of(weights))
+    net = build_net(fused=True, hidden=hidden_width_of(weights), context=context_of(weights))
     state = net.state_dict()
     missing = [k for k in state if k not in weights and not (partial and k.startswith("scan."))]
     if missing:

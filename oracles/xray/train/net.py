@@ -18,6 +18,8 @@ from oracles.xray.synth import CLASSES
 
 # parameter-name prefixes of a hidden class head (`build_net(hidden=...)`)
 HIDDEN_HEAD = ("head_hidden.", "head_out.")
+# parameter-name prefix of the whole-picture term of a class head (`build_net(context=True)`)
+CONTEXT_HEAD = "head_global."
 # (in, out, stride, dilation) of the 3x3 convolutions
 SPEC = [
     (3, 16, 2, 1),
@@ -45,7 +47,7 @@ def require_torch():
     return torch
 
 
-def build_net(fused: bool = False, hidden: int = 0):
+def build_net(fused: bool = False, hidden: int = 0, context: bool = False):
     """The network; `fused=True` has no batch-norm (biases instead), the shape of the ONNX.
 
     forward(x) -> (class logits (N, C, GRID, GRID), scan logit (N,)).
@@ -56,6 +58,14 @@ def build_net(fused: bool = False, hidden: int = 0):
     that are not scans (see `train.head`); a hidden layer stays quieter on them (measured:
     MODEL_CARD, "Tried after 2.1.0").  `head_out` starts at zero, so a net given a hidden
     head first computes what it did without.
+
+    `context` adds to every cell of the class map a term of the whole picture: a 1 x 1
+    layer on the feature map averaged over the grid (`head_global`, starting at zero).  Why:
+    a gun that fills a real crop is wider than a cell's receptive field (151 of 256 px), so
+    no cell sees it whole; 2.4.0 ranked its own real training guns at AUC 0.976, the same
+    crops shrunk to 3/4 at 0.991.  The picture's average says "this looks like a gun" where
+    no single cell can (MODEL_CARD, 2.5.0).  The map stays a map: the term shifts a class's
+    whole map, so boxes stay where the cells see the object.
     """
     torch = require_torch()
     from torch import nn  # already imported by require_torch; gives mypy the class
@@ -76,17 +86,24 @@ def build_net(fused: bool = False, hidden: int = 0):
                 self.head_out = nn.Conv2d(hidden, len(CLASSES), 1)
                 for p in self.head_out.parameters():
                     nn.init.zeros_(p)
+            if context:
+                self.head_global = nn.Conv2d(SPEC[-1][1], len(CLASSES), 1)
+                for p in self.head_global.parameters():
+                    nn.init.zeros_(p)
             self.scan = nn.Conv2d(SPEC[-1][1], 1, 1)
 
         def class_head(self) -> list:
             """The class head's 1 x 1 convolutions: the linear one first."""
-            return [self.head, self.head_hidden, self.head_out] if hidden else [self.head]
+            layers = [self.head, self.head_hidden, self.head_out] if hidden else [self.head]
+            return [*layers, self.head_global] if context else layers
 
         def classify(self, f):
             """Class logits of a feature map (N, channels, H, W)."""
             z = self.head(f)
             if hidden:
                 z = z + self.head_out(torch.relu(self.head_hidden(f)))
+            if context:
+                z = z + self.head_global(torch.mean(f, dim=(2, 3), keepdim=True))
             return z
 
         def forward(self, x):
@@ -99,13 +116,25 @@ def build_net(fused: bool = False, hidden: int = 0):
 def widen_head(net, hidden: int):
     """A fused copy of `net` (a fused `build_net`, linear class head) with a hidden class-head
     layer of width `hidden` added, its last layer at zero: it computes what `net` does."""
-    state = net.state_dict()
-    if any(k.startswith(HIDDEN_HEAD) for k in state) or any(".running_" in k for k in state):
+    if any(k.startswith(HIDDEN_HEAD) for k in net.state_dict()):
         raise XrayError("model_invalid", "widen_head takes a fused net with a linear class head")
-    wide = build_net(fused=True, hidden=hidden)
-    wide.load_state_dict(state, strict=False)
-    wide.eval()
-    return wide
+    return _rebuilt(net, hidden=hidden, context=has_context(net))
+
+
+def with_context(net):
+    """A fused copy of `net` whose class head also has the whole-picture term (`build_net`'s
+    `context`), at zero: it computes what `net` does until the head is refitted."""
+    return _rebuilt(net, hidden=hidden_width(net), context=True)
+
+
+def _rebuilt(net, *, hidden: int, context: bool):
+    state = net.state_dict()
+    if any(".running_" in k for k in state):
+        raise XrayError("model_invalid", "takes a fused net (no batch-norm)")
+    out = build_net(fused=True, hidden=hidden, context=context)
+    out.load_state_dict(state, strict=False)
+    out.eval()
+    return out
 
 
 def hidden_width_of(weights) -> int:
@@ -113,6 +142,16 @@ def hidden_width_of(weights) -> int:
     initializers): 0 when they hold a linear head only."""
     w = weights.get("head_hidden.weight")
     return 0 if w is None else int(w.shape[0])
+
+
+def context_of(weights) -> bool:
+    """Whether saved weights by name (a state dict, an ONNX file's initializers) hold a
+    class head with the whole-picture term."""
+    return f"{CONTEXT_HEAD}weight" in weights
+
+
+def has_context(net) -> bool:
+    return hasattr(net, CONTEXT_HEAD.rstrip("."))
 
 
 def hidden_width(net) -> int:

@@ -10,7 +10,7 @@ import pytest
 from oracles.xray import synth
 from oracles.xray.errors import XrayError
 from oracles.xray.model import SHIPPED_DIR, XrayModel
-from oracles.xray.preprocess import letterbox
+from oracles.xray.preprocess import letterbox, to_input
 
 torch = pytest.importorskip("torch", reason="fine-tuning needs torch: pip install '.[train]'")
 
@@ -323,3 +323,60 @@ def test_unpacking_a_model_that_is_not_its_manifests_or_is_missing_says_so(tmp_p
             )
         assert words in str(info.value)
     assert not (tmp_path / "w" / "grey.pt").exists()
+
+
+def test_a_whole_picture_term_starts_at_zero_refits_calibrates_and_loads_back(tmp_path):
+    """A grey expert whose class head gains a whole-picture term (`with_context`, how
+    2.5.0's was made) first computes exactly what it did; refitted, only its class head
+    moves, its negatives end lower, and the term shifts each class map as a whole (boxes
+    stay where the cells see the object); Platt scaling folds into every path; beside a
+    plain colour expert it exports and each expert loads back with the head it had -- the
+    retrain path (`finetune`) starts from exactly that.  Its term is a mean over every cell,
+    so a fit on selected cells is refused."""
+    from oracles.xray import train
+
+    torch.manual_seed(3)
+    colour, grey = train.build_net(fused=True).eval(), train.build_net(fused=True).eval()
+    rendered = train.render_set(5166, 6, workers=1)
+    xc, xg = rendered[0], train.grey_rgb(rendered[1])
+    ctx = train.with_context(grey)
+    assert train.has_context(ctx) and not train.has_context(grey)
+    before = train.predict_torch(ctx, xg, logits=True)
+    assert np.array_equal(before, train.predict_torch(grey, xg, logits=True))
+
+    negatives = train.nonscan_set(5166, 4, [])
+    neg_before = train.predict_torch(ctx, negatives).max()
+    kept = {k: v.clone() for k, v in ctx.state_dict().items()}
+    labels = (before < np.median(before, axis=0)).astype(np.float32)
+    with pytest.raises(XrayError) as info:
+        train.refit_head(ctx, xg, labels, negatives, train.HeadFit(steps=1, cells=4))
+    assert info.value.code == "model_invalid" and "every cell" in info.value.detail
+    fit = train.HeadFit(steps=40, lr=5e-2, negative_weight=1.0)
+    losses = train.refit_head(ctx, xg, labels, negatives, fit)
+    assert losses["last_loss"] < losses["first_loss"]
+    after = ctx.state_dict()
+    moved = {k for k in kept if not torch.equal(kept[k], after[k])}
+    assert "head_global.weight" in moved
+    assert all(k.startswith(("head.", train.CONTEXT_HEAD)) for k in moved)
+    assert train.predict_torch(ctx, negatives).max() < neg_before
+
+    inp = torch.from_numpy(to_input(xg))
+    with torch.no_grad():
+        f = ctx.features(inp)
+        shift = ctx.classify(f) - ctx.head(f)  # the whole-picture term alone
+    assert shift.abs().max() > 0
+    assert torch.allclose(shift, shift[:, :, :1, :1].expand_as(shift), atol=1e-6)
+
+    z = train.predict_torch(ctx, xg, logits=True)
+    a, b = [1.5, 0.5, 2.0, 1.0], [0.1, -0.2, 0.3, 0.0]
+    train.calibrate(ctx, a, b)
+    assert np.allclose(train.predict_torch(ctx, xg, logits=True), np.multiply(a, z) + b, atol=1e-4)
+
+    path = tmp_path / "context.onnx"
+    x = np.concatenate([xc, xg])
+    assert train.export_onnx(train.build_routed(colour, ctx).eval(), path, x) < 1e-4
+    back = train.net_from_onnx(path)
+    assert (train.has_context(back.colour), train.has_context(back.grey)) == (False, True)
+    assert np.abs(train.predict_torch(back, x) - train.onnx_scores(path, x)).max() < 1e-5
+    alone = train.net_from_onnx(path, expert="grey")
+    assert np.abs(train.predict_torch(alone, xg) - train.onnx_scores(path, xg)).max() < 1e-5
