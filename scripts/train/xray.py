@@ -11,9 +11,9 @@
         --teacher /tmp/xray-1.0.0.onnx --freeze 3 --per-batch 20,0,12 --photos $P \\
         --epochs 4 --steps-per-epoch 300 --work $W --cache $C
         # (2.3.0: --init 2.0.0 --freeze 9, its scan head only, 2 x 200 batches)
-    .venv/bin/python $S --stage head --real $R --photos $P --work $W --cache $C
+    .venv/bin/python $S --stage head --context --real $R --photos $P --work $W --cache $C
     .venv/bin/python $S --stage assemble --real $R --photos $P --work $W --cache $C \\
-        --heldout-photos /tmp/photos/heldout                           # 2.4.0
+        --heldout-photos /tmp/photos/heldout                           # 2.5.0
 
 Or start from a finished model's experts instead of training them again (`unpack`):
 
@@ -784,7 +784,7 @@ def main() -> None:
     )
     ap.add_argument("--work", type=Path, required=True, help="expert weights are kept here")
     ap.add_argument("--out", type=Path, default=REPO / "oracles" / "xray" / "model")
-    ap.add_argument("--version", default="2.4.0")
+    ap.add_argument("--version", default="2.5.0")
     ap.add_argument("--real", type=Path, default=None, help="folder of real crops + labels.csv")
     ap.add_argument(
         "--photos",
