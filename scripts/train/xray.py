@@ -5,6 +5,7 @@
     git show 050f517:oracles/xray/model/xray.onnx > /tmp/xray-2.0.0.onnx
     S=scripts/train/xray.py; R=/work/shared/data/xray/gdxray; W=/tmp/xray-work; C=/tmp/xray-cache
     P=/tmp/photos/train   # scripts/train/xray_photos.py: OpenCV's pictures (2.3.0)
+    # and /tmp/photos/heldout: its --wallpapers, measured on and never trained on
     .venv/bin/python $S --stage grey --init /tmp/xray-2.0.0.onnx --real $R --photos $P \\
         --work $W --cache $C --epochs 4 --steps-per-epoch 200
     .venv/bin/python $S --stage colour --init /tmp/xray-1.0.0.onnx \\

@@ -11,6 +11,19 @@ at most `--max-side` pixels and saved as `<name>-<8 hex of its sha1>.jpg`.  2.3.
 pictures came from Debian's opencv-doc 4.6.0 this way; the model's manifest records their
 number and the sha256 of their sorted names, so a rebuild can check it got the same ones.
 The pictures are training material only: they are not copied into the repository.
+
+`--wallpapers` gathers a folder of desktop wallpapers instead, the gate's held-out pictures
+(`xray.py --heldout-photos`, never trained on): one picture per wallpaper, the largest
+(JPEG or PNG), named after the wallpaper.  A wallpaper is a folder with a `contents/`
+subfolder (KDE's layout) or a loose picture, its sizes (`Name_3840x2160.jpg`) counted as
+one.  The 58 of 2.3.0 to 2.5.0's model card:
+
+    apt-get download plasma-workspace-wallpapers mate-backgrounds
+    for f in plasma-workspace-wallpapers_*.deb mate-backgrounds_*.deb; do dpkg -x $f /tmp/wp; done
+    S=scripts/train/xray_photos.py
+    .venv/bin/python $S --wallpapers /tmp/wp/usr/share/wallpapers /tmp/photos/heldout
+    .venv/bin/python $S --wallpapers --prefix mate- /tmp/wp/usr/share/backgrounds/mate \\
+        /tmp/photos/heldout
 """
 
 from __future__ import annotations
@@ -19,12 +32,15 @@ import argparse
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
 SUFFIXES = (".jpg", ".jpeg")
 LEFT_OUT = ("lena",)
+WALLPAPER_SUFFIXES = (".jpg", ".jpeg", ".png")
+SIZE_SUFFIX = re.compile(r"_\d+x\d+$")  # "Elephants_3840x2160" is a size of "Elephants"
 
 
 def gather(source: Path, dest: Path, min_side: int = 200, max_side: int = 1024) -> dict:
@@ -65,14 +81,50 @@ def gather(source: Path, dest: Path, min_side: int = 200, max_side: int = 1024) 
     return counts
 
 
+def wallpapers(source: Path, dest: Path, prefix: str = "", max_side: int = 1280) -> dict:
+    """The largest picture of each wallpaper under `source`, shrunk to at most `max_side`,
+    saved as `<prefix><wallpaper>.jpg`; returns how many wallpapers and pictures were seen."""
+    if not source.is_dir():
+        raise SystemExit(f"{source}: not a folder (give the unpacked wallpapers folder)")
+    found: dict[str, list[Path]] = {}
+    for path in sorted(source.rglob("*")):
+        if path.suffix.lower() not in WALLPAPER_SUFFIXES or not path.is_file():
+            continue
+        package = next((a for a in path.parents if (a / "contents").is_dir()), None)
+        name = package.name if package is not None else SIZE_SUFFIX.sub("", path.stem)
+        found.setdefault(prefix + name, []).append(path)
+    if not found:
+        raise SystemExit(f"{source}: no {', '.join(WALLPAPER_SUFFIXES)} pictures in it")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, paths in found.items():
+        best = max(paths, key=_area_then_bytes)
+        with Image.open(best) as im:
+            pic = im.convert("RGB")
+        pic.thumbnail((max_side, max_side))
+        pic.save(dest / f"{name}.jpg", quality=92)
+    return {"wallpapers": len(found), "pictures": sum(len(v) for v in found.values())}
+
+
+def _area_then_bytes(path: Path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        w, h = im.size
+    return w * h, path.stat().st_size
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("source", type=Path, help="folder to search (e.g. the opencv-doc docs)")
     ap.add_argument("dest", type=Path, help="folder to write the pictures to")
     ap.add_argument("--min-side", type=int, default=200)
-    ap.add_argument("--max-side", type=int, default=1024)
+    ap.add_argument("--max-side", type=int, default=None, help="default 1024; wallpapers 1280")
+    ap.add_argument("--wallpapers", action="store_true", help="one picture per wallpaper")
+    ap.add_argument("--prefix", default="", help="wallpapers: put before each name")
     args = ap.parse_args()
-    print(json.dumps(gather(args.source, args.dest, args.min_side, args.max_side)))
+    if args.wallpapers:
+        counts = wallpapers(args.source, args.dest, args.prefix, args.max_side or 1280)
+    else:
+        counts = gather(args.source, args.dest, args.min_side, args.max_side or 1024)
+    print(json.dumps(counts))
 
 
 if __name__ == "__main__":

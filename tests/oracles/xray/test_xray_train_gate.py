@@ -143,6 +143,48 @@ def test_gathering_photographs_keeps_large_distinct_pictures_only(tmp_path):
     assert missing.returncode != 0 and "not a folder" in missing.stderr
 
 
+def test_gathering_wallpapers_keeps_the_largest_picture_of_each(tmp_path):
+    """scripts/train/xray_photos.py --wallpapers end to end: how the gate's held-out
+    wallpapers are rebuilt -- a KDE package (a folder with contents/) is one wallpaper, and
+    so are a loose picture's sizes (Name_WxH); the largest is kept, named after it."""
+    rng = np.random.default_rng(10)
+
+    def pic(h: int, w: int) -> np.ndarray:
+        return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+    src = tmp_path / "wallpapers"
+    _pictures(
+        src / "Autumn" / "contents" / "images",
+        {"640x480.jpg": pic(48, 64), "1920x1080.png": pic(108, 192)},
+    )
+    _pictures(src / "Autumn" / "contents", {"screenshot.png": pic(20, 30)})
+    _pictures(
+        src / "loose",
+        {"Dune.jpg": pic(50, 80), "Dune_3840x2160.jpg": pic(90, 160), "Silk.png": pic(70, 40)},
+    )
+    (src / "loose" / "notes.txt").write_text("not a picture")
+    script = REPO_ROOT / "scripts" / "train" / "xray_photos.py"
+    args = [sys.executable, str(script), "--wallpapers", "--prefix", "w-", str(src)]
+    out = subprocess.run([*args, str(tmp_path / "out")], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == {"wallpapers": 3, "pictures": 6}
+    sizes = {f.name: Image.open(f).size for f in (tmp_path / "out").iterdir()}
+    assert sizes == {"w-Autumn.jpg": (192, 108), "w-Dune.jpg": (160, 90), "w-Silk.jpg": (40, 70)}
+    small = subprocess.run(
+        [*args, str(tmp_path / "small"), "--max-side", "100"], capture_output=True, text=True
+    )
+    assert small.returncode == 0 and Image.open(tmp_path / "small" / "w-Autumn.jpg").size == (
+        100,
+        56,
+    )
+    (tmp_path / "empty").mkdir()
+    empty = subprocess.run(
+        [sys.executable, str(script), "--wallpapers", str(tmp_path / "empty"), str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert empty.returncode != 0 and "no .jpg, .jpeg, .png pictures in it" in empty.stderr
+
+
 def test_a_wrong_photo_folder_fails_before_any_work(tmp_path):
     """A typo in --photos must not cost the minutes of rendering that come first."""
     out = _gate_stage(tmp_path, "--heldout-photos", str(tmp_path / "wallpapers"))
