@@ -377,6 +377,10 @@ def stage_head(args, data: Data, log) -> None:
     whole-picture term (`train.with_context`), fitted on every cell."""
     torch = train.require_torch()
     t0 = time.time()
+    if args.context and (args.hidden or args.cells):
+        raise SystemExit(
+            "--context is fitted on every cell: it does not go with --hidden or --cells"
+        )
     parts = data.real_parts()
     if parts is None:
         raise SystemExit("--stage head needs the real crops (--real DIR)")

@@ -380,3 +380,14 @@ def test_a_whole_picture_term_starts_at_zero_refits_calibrates_and_loads_back(tm
     assert np.abs(train.predict_torch(back, x) - train.onnx_scores(path, x)).max() < 1e-5
     alone = train.net_from_onnx(path, expert="grey")
     assert np.abs(train.predict_torch(alone, xg) - train.onnx_scores(path, xg)).max() < 1e-5
+
+
+def test_a_whole_picture_term_with_selected_cells_fails_before_any_work(train_script, tmp_path):
+    """`--stage head --context` fits every cell; with `--hidden` (16 cells) or `--cells` it
+    says so at once, not after minutes of features."""
+    import argparse
+
+    for extra in ({"hidden": 8, "cells": None}, {"hidden": 0, "cells": 4}):
+        args = argparse.Namespace(context=True, work=tmp_path, **extra)
+        with pytest.raises(SystemExit, match="--context is fitted on every cell"):
+            train_script.stage_head(args, None, lambda m: None)
