@@ -459,9 +459,7 @@ def _load_expert(path: Path):
     """A fused expert from its saved weights, with the class head it was saved with."""
     torch = train.require_torch()
     state = torch.load(path)
-    net = train.build_net(
-        fused=True, hidden=train.hidden_width_of(state), context=train.context_of(state)
-    )
+    net = train.fused_net_for(state)
     net.load_state_dict(state)
     net.eval()
     return net

@@ -25,11 +25,10 @@ from oracles.xray.train.net import (
     HIDDEN_HEAD,
     build_net,
     build_routed,
-    context_of,
     exportable,
+    fused_net_for,
     has_context,
     hidden_width,
-    hidden_width_of,
     require_torch,
 )
 
@@ -201,7 +200,7 @@ def net_from_onnx(path: Path, *, partial: bool = False, expert: str | None = Non
 def _load_expert(path: Path, weights: dict[str, np.ndarray], partial: bool):
     """A fused `build_net` network from its parameters by name ("features.0.weight", ...)."""
     torch = require_torch()
-    net = build_net(fused=True, hidden=hidden_width_of(weights), context=context_of(weights))
+    net = fused_net_for(weights)
     state = net.state_dict()
     missing = [k for k in state if k not in weights and not (partial and k.startswith("scan."))]
     if missing:

@@ -137,6 +137,13 @@ def _rebuilt(net, *, hidden: int, context: bool):
     return out
 
 
+def fused_net_for(weights):
+    """A fused `build_net` with the class head that saved weights by name (a state dict, an
+    ONNX file's initializers) hold -- linear, hidden layer, whole-picture term -- not yet
+    loaded: the one place that reads a head's shape from its weights."""
+    return build_net(fused=True, hidden=hidden_width_of(weights), context=context_of(weights))
+
+
 def hidden_width_of(weights) -> int:
     """The hidden class-head width of saved weights by name (a state dict, an ONNX file's
     initializers): 0 when they hold a linear head only."""
