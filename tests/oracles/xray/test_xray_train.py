@@ -205,6 +205,42 @@ def test_a_head_refit_changes_only_the_class_head_and_learns_its_labels():
     assert train.predict_torch(net, negatives).max() < neg_before
 
 
+def _refit_moves_the_class_head_only(net, xg, before, seed: int, head_prefixes) -> set:
+    """Refit `net`'s class head on labels cut from its own logits `before`: the loss falls,
+    only the class head (`head.` and `head_prefixes`) moves, negatives end lower; returns
+    the names of the parameters that moved."""
+    from oracles.xray import train
+
+    negatives = train.nonscan_set(seed, 4, [])
+    neg_before = train.predict_torch(net, negatives).max()
+    kept = {k: v.clone() for k, v in net.state_dict().items()}
+    labels = (before < np.median(before, axis=0)).astype(np.float32)
+    fit = train.HeadFit(steps=40, lr=5e-2, negative_weight=1.0)
+    losses = train.refit_head(net, xg, labels, negatives, fit)
+    assert losses["last_loss"] < losses["first_loss"]
+    after = net.state_dict()
+    moved = {k for k in kept if not torch.equal(kept[k], after[k])}
+    assert all(k.startswith(("head.", *head_prefixes)) for k in moved)
+    assert train.predict_torch(net, negatives).max() < neg_before
+    return moved
+
+
+def _calibrates_exports_and_loads_back(colour, grey, xc, xg, path):
+    """Platt scaling folded into `grey`'s head is a * logit + b; beside `colour` it exports
+    to `path` and loads back computing what onnxruntime computes; returns what loaded."""
+    from oracles.xray import train
+
+    z = train.predict_torch(grey, xg, logits=True)
+    a, b = [1.5, 0.5, 2.0, 1.0], [0.1, -0.2, 0.3, 0.0]
+    train.calibrate(grey, a, b)
+    assert np.allclose(train.predict_torch(grey, xg, logits=True), np.multiply(a, z) + b, atol=1e-4)
+    x = np.concatenate([xc, xg])
+    assert train.export_onnx(train.build_routed(colour, grey).eval(), path, x) < 1e-4
+    back = train.net_from_onnx(path)
+    assert np.abs(train.predict_torch(back, x) - train.onnx_scores(path, x)).max() < 1e-5
+    return back
+
+
 def test_a_hidden_class_head_starts_as_the_linear_one_refits_calibrates_and_loads_back(tmp_path):
     """A grey expert given a hidden class-head layer (`widen_head`, how 2.3.0's was made)
     first computes exactly what it did; refitted, only its class head moves and its
@@ -222,30 +258,11 @@ def test_a_hidden_class_head_starts_as_the_linear_one_refits_calibrates_and_load
     before = train.predict_torch(wide, xg, logits=True)
     assert np.array_equal(before, train.predict_torch(grey, xg, logits=True))
 
-    negatives = train.nonscan_set(5164, 4, [])
-    neg_before = train.predict_torch(wide, negatives).max()
-    kept = {k: v.clone() for k, v in wide.state_dict().items()}
-    labels = (before < np.median(before, axis=0)).astype(np.float32)
-    fit = train.HeadFit(steps=40, lr=5e-2, negative_weight=1.0)
-    losses = train.refit_head(wide, xg, labels, negatives, fit)
-    assert losses["last_loss"] < losses["first_loss"]
-    after = wide.state_dict()
-    moved = {k for k in kept if not torch.equal(kept[k], after[k])}
+    moved = _refit_moves_the_class_head_only(wide, xg, before, 5164, train.HIDDEN_HEAD)
     assert {"head_hidden.weight", "head_out.weight"} <= moved
-    assert all(k.startswith(("head.", *train.HIDDEN_HEAD)) for k in moved)
-    assert train.predict_torch(wide, negatives).max() < neg_before
 
-    z = train.predict_torch(wide, xg, logits=True)
-    a, b = [1.5, 0.5, 2.0, 1.0], [0.1, -0.2, 0.3, 0.0]
-    train.calibrate(wide, a, b)
-    assert np.allclose(train.predict_torch(wide, xg, logits=True), np.multiply(a, z) + b, atol=1e-4)
-
-    path = tmp_path / "hidden.onnx"
-    x = np.concatenate([xc, xg])
-    assert train.export_onnx(train.build_routed(colour, wide).eval(), path, x) < 1e-4
-    back = train.net_from_onnx(path)
+    back = _calibrates_exports_and_loads_back(colour, wide, xc, xg, tmp_path / "hidden.onnx")
     assert (train.hidden_width(back.colour), train.hidden_width(back.grey)) == (0, 8)
-    assert np.abs(train.predict_torch(back, x) - train.onnx_scores(path, x)).max() < 1e-5
 
 
 def test_widening_a_head_that_is_not_linear_says_so():
@@ -344,21 +361,12 @@ def test_a_whole_picture_term_starts_at_zero_refits_calibrates_and_loads_back(tm
     before = train.predict_torch(ctx, xg, logits=True)
     assert np.array_equal(before, train.predict_torch(grey, xg, logits=True))
 
-    negatives = train.nonscan_set(5166, 4, [])
-    neg_before = train.predict_torch(ctx, negatives).max()
-    kept = {k: v.clone() for k, v in ctx.state_dict().items()}
     labels = (before < np.median(before, axis=0)).astype(np.float32)
     with pytest.raises(XrayError) as info:
-        train.refit_head(ctx, xg, labels, negatives, train.HeadFit(steps=1, cells=4))
+        train.refit_head(ctx, xg, labels, xg[:1], train.HeadFit(steps=1, cells=4))
     assert info.value.code == "model_invalid" and "every cell" in info.value.detail
-    fit = train.HeadFit(steps=40, lr=5e-2, negative_weight=1.0)
-    losses = train.refit_head(ctx, xg, labels, negatives, fit)
-    assert losses["last_loss"] < losses["first_loss"]
-    after = ctx.state_dict()
-    moved = {k for k in kept if not torch.equal(kept[k], after[k])}
+    moved = _refit_moves_the_class_head_only(ctx, xg, before, 5166, (train.CONTEXT_HEAD,))
     assert "head_global.weight" in moved
-    assert all(k.startswith(("head.", train.CONTEXT_HEAD)) for k in moved)
-    assert train.predict_torch(ctx, negatives).max() < neg_before
 
     inp = torch.from_numpy(to_input(xg))
     with torch.no_grad():
@@ -367,17 +375,9 @@ def test_a_whole_picture_term_starts_at_zero_refits_calibrates_and_loads_back(tm
     assert shift.abs().max() > 0
     assert torch.allclose(shift, shift[:, :, :1, :1].expand_as(shift), atol=1e-6)
 
-    z = train.predict_torch(ctx, xg, logits=True)
-    a, b = [1.5, 0.5, 2.0, 1.0], [0.1, -0.2, 0.3, 0.0]
-    train.calibrate(ctx, a, b)
-    assert np.allclose(train.predict_torch(ctx, xg, logits=True), np.multiply(a, z) + b, atol=1e-4)
-
     path = tmp_path / "context.onnx"
-    x = np.concatenate([xc, xg])
-    assert train.export_onnx(train.build_routed(colour, ctx).eval(), path, x) < 1e-4
-    back = train.net_from_onnx(path)
+    back = _calibrates_exports_and_loads_back(colour, ctx, xc, xg, path)
     assert (train.has_context(back.colour), train.has_context(back.grey)) == (False, True)
-    assert np.abs(train.predict_torch(back, x) - train.onnx_scores(path, x)).max() < 1e-5
     alone = train.net_from_onnx(path, expert="grey")
     assert np.abs(train.predict_torch(alone, xg) - train.onnx_scores(path, xg)).max() < 1e-5
 
