@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from offchain.errors import OffchainError
-from offchain.procs import die_with_parent
+from offchain.procs import die_with_parent, free_port
 
 
 class BrokerError(OffchainError):
@@ -106,6 +106,7 @@ class Broker:
             )
         binary = mosquitto_binary()
         conf = self.write_config()
+        log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
                 [binary, "-c", str(conf)],
@@ -118,15 +119,27 @@ class Broker:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if "Address already in use" in self._log_since(log_start):
+                    raise BrokerPortInUse(
+                        f"{self.host}:{self.port} was taken by another process while mosquitto "
+                        "started; choose another broker port"
+                    )
                 raise BrokerError(
                     f"mosquitto exited with code {self.process.returncode} at start; "
                     f"see {self.log_file}"
                 )
-            if accepts(self.host, self.port):
+            # accepting is not enough: another process may have taken the port after the
+            # check above; only our mosquitto's own "running" line says it is ours
+            if " running" in self._log_since(log_start) and accepts(self.host, self.port):
                 return self
             time.sleep(0.02)
         self.stop()
         raise BrokerError(f"mosquitto did not accept on {self.host}:{self.port} in {timeout_s} s")
+
+    def _log_since(self, offset: int) -> str:
+        with self.log_file.open("rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM (mosquitto saves its persistence database), then make sure it is gone."""
@@ -145,7 +158,18 @@ class Broker:
         return self.start()
 
     def __enter__(self) -> Broker:
-        return self.start()
+        return self if self.process is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def free_broker(data_dir: Path | str, host: str = "127.0.0.1", attempts: int = 5) -> Broker:
+    """A started broker on a free port (tests, benchmarks): a port found free can be taken by
+    another process before mosquitto binds it, so a few ports are tried."""
+    for _ in range(attempts - 1):
+        try:
+            return Broker(free_port(host), data_dir, host).start()
+        except BrokerPortInUse:
+            continue
+    return Broker(free_port(host), data_dir, host).start()

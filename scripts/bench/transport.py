@@ -34,12 +34,11 @@ from nodes.transport.monitor import TripMonitor
 from nodes.transport.simulator import interleave, make_trips, plan, sign_all
 from nodes.transport.trips import OPEN, Trip, TripBook
 from offchain.alerts import AlertStore
-from offchain.broker import Broker
+from offchain.broker import free_broker
 from offchain.db import Database
 from offchain.devices import DeviceRegistry, topic_for
 from offchain.geo import default_index
 from offchain.ingest import Ingester
-from offchain.procs import free_port
 from offchain.transport_rules import RulePipeline
 
 
@@ -127,7 +126,7 @@ def main() -> None:
     n = len(items)
     payloads = [p for _, p in items]
     tmp = Path(tempfile.mkdtemp(prefix="sc-bench-transport-"))
-    with Broker(free_port(), tmp / "mqtt") as broker:
+    with free_broker(tmp / "mqtt") as broker:
         got, done = [0], threading.Event()
         sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="raw", clean_session=False)
 

@@ -30,8 +30,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from chain.devnet import free_port
-from offchain.broker import Broker
+from offchain.broker import free_broker
 from offchain.settings import Settings
 
 from .conftest import api_key, fresh_settings, serve
@@ -50,7 +49,7 @@ class FuzzNode:
 
 @pytest.fixture(scope="module")
 def fuzz_node(settings: Settings, deployment, rewinding, tmp_path_factory) -> Iterator[FuzzNode]:
-    with rewinding(), Broker(free_port(), tmp_path_factory.mktemp("fuzz-mqtt")) as broker:
+    with rewinding(), free_broker(tmp_path_factory.mktemp("fuzz-mqtt")) as broker:
         s = fresh_settings(settings, tmp_path_factory.mktemp("fuzz") / "home")
         s = s.model_copy(
             update={

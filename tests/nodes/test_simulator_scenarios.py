@@ -24,12 +24,11 @@ from nodes.transport.monitor import TripMonitor
 from nodes.transport.simulator import EXPECTED_ALERT, SCENARIOS, make_trips, plan, sign_all
 from nodes.transport.trips import OPEN, Trip, TripBook
 from offchain.alerts import AlertStore
-from offchain.broker import Broker
+from offchain.broker import Broker, free_broker
 from offchain.db import Database
 from offchain.devices import DeviceRegistry, topic_for
 from offchain.geo import default_index
 from offchain.ingest import Ingester
-from offchain.procs import free_port
 from offchain.transport_rules import RulePipeline, SealState, TripContext
 
 GEO = default_index()
@@ -75,7 +74,7 @@ def test_rules_raise_exactly_the_scenarios_alert(scenario, corridor):
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory) -> Iterator[Broker]:
-    with Broker(free_port(), tmp_path_factory.mktemp("mqtt")) as b:
+    with free_broker(tmp_path_factory.mktemp("mqtt")) as b:
         yield b
 
 

@@ -21,7 +21,7 @@ from chain.devnet import free_port
 from chain.transport import Outcome
 from nodes.transport.service import TransportService
 from nodes.transport.simulator import SCENARIOS, simulate
-from offchain.broker import Broker
+from offchain.broker import Broker, free_broker
 from offchain.db import Database
 from offchain.geo import default_index
 from offchain.settings import Settings
@@ -33,7 +33,7 @@ MEMBER = "TW"
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory) -> Iterator[Broker]:
-    with Broker(free_port(), tmp_path_factory.mktemp("mqtt")) as b:
+    with free_broker(tmp_path_factory.mktemp("mqtt")) as b:
         yield b
 
 

@@ -18,12 +18,11 @@ from nacl.signing import SigningKey
 from nodes.transport.monitor import TripMonitor
 from nodes.transport.trips import ARRIVED, OPEN, Trip, TripBook
 from offchain.alerts import AlertStore
-from offchain.broker import Broker
+from offchain.broker import Broker, free_broker
 from offchain.db import Database
 from offchain.devices import DeviceRegistry, encode, topic_for
 from offchain.geo import default_index
 from offchain.ingest import Ingester
-from offchain.procs import free_port
 from offchain.transport_rules import RulePipeline
 
 MEMBER = "TW"
@@ -35,7 +34,7 @@ CORRIDOR = GEO.corridor("TPP-TPE")
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    with Broker(free_port(), tmp_path / "mqtt") as b:
+    with free_broker(tmp_path / "mqtt") as b:
         yield b
 
 

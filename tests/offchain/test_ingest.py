@@ -11,11 +11,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from nacl.signing import SigningKey
 
-from offchain.broker import Broker, BrokerPortInUse
+from offchain.broker import Broker, BrokerPortInUse, free_broker
 from offchain.db import Database
 from offchain.devices import DeviceRegistry, canonical_bytes, encode, topic_for
 from offchain.ingest import GPS_SPOOFING, Ingester
-from offchain.procs import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +26,7 @@ T0 = time.time() - 3600
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    with Broker(free_port(), tmp_path / "mqtt") as b:
+    with free_broker(tmp_path / "mqtt") as b:
         yield b
 
 
@@ -344,3 +343,34 @@ def test_a_defect_in_verification_refuses_that_message_only(db, registry, broker
 def test_second_broker_on_a_taken_port_is_refused_clearly(broker, tmp_path):
     with pytest.raises(BrokerPortInUse, match="already in use"):
         Broker(broker.port, tmp_path / "other").start()
+
+
+def test_a_port_taken_while_mosquitto_starts_is_refused_not_mistaken_for_ours(
+    broker, tmp_path, monkeypatch
+):
+    """The race behind a flaky CI run: a free port is taken by another test's broker between
+    the check and mosquitto's bind, and the other broker answers on it.  Real mosquitto on
+    both sides; only the first "is the port free?" check is made to miss the other broker
+    (the race window cannot be timed reliably).  Start must refuse, not return a broker
+    whose clients talk to someone else's."""
+    from offchain import broker as broker_module
+
+    real = broker_module.accepts
+    checks: list[int] = []
+
+    def accepts(host: str, port: int) -> bool:
+        checks.append(port)
+        return len(checks) > 1 and real(host, port)  # the first check misses the other broker
+
+    monkeypatch.setattr(broker_module, "accepts", accepts)
+    late = Broker(broker.port, tmp_path / "late")
+    with pytest.raises(BrokerPortInUse, match="taken by another process while mosquitto started"):
+        late.start()
+    assert late.process is not None and late.process.poll() is not None  # ours exited
+
+
+def test_a_free_broker_runs_its_own_mosquitto(tmp_path):
+    with free_broker(tmp_path / "mqtt") as b:
+        assert b.process is not None and b.process.poll() is None
+        assert " running" in b.log_file.read_text()
+    assert b.process is None

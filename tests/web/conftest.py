@@ -21,9 +21,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from chain.devnet import free_port
 from nodes.app import create_app
-from offchain.broker import Broker
+from offchain.broker import Broker, free_broker
 from offchain.settings import Settings
 
 _spec = importlib.util.spec_from_file_location(
@@ -79,7 +78,7 @@ class WebNodes:
 @pytest.fixture(scope="session")
 def web_nodes(settings: Settings, deployment, tmp_path_factory) -> Iterator[WebNodes]:
     """TW and SG nodes with their own state; TW ingests trips from its own mosquitto."""
-    with Broker(free_port(), tmp_path_factory.mktemp("web-mqtt")) as broker:
+    with free_broker(tmp_path_factory.mktemp("web-mqtt")) as broker:
         s = _node_fixtures.fresh_settings(settings, tmp_path_factory.mktemp("web") / "home")
         s = s.model_copy(
             update={
