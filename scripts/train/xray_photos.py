@@ -12,6 +12,14 @@ pictures came from Debian's opencv-doc 4.6.0 this way; the model's manifest reco
 number and the sha256 of their sorted names, so a rebuild can check it got the same ones.
 The pictures are training material only: they are not copied into the repository.
 
+`--png` takes PNGs too, their transparent parts laid on white (as a shop's product photograph):
+the 466 object cut-outs of the candidates tried after 2.5.0 (model card: W and X, neither
+shipped) came from Debian's tuxpaint-stamps-default 2022.06.04 this way:
+
+    apt-get download tuxpaint-stamps-default && dpkg -x tuxpaint-stamps-default_*.deb /tmp/tux
+    .venv/bin/python scripts/train/xray_photos.py --png --min-side 100 \\
+        /tmp/tux/usr/share/tuxpaint/stamps /tmp/photos/stamps
+
 `--wallpapers` gathers a folder of desktop wallpapers instead, the gate's held-out pictures
 (`xray.py --heldout-photos`, never trained on): one picture per wallpaper, the largest
 (JPEG or PNG), named after the wallpaper.  A wallpaper is a folder with a `contents/`
@@ -43,9 +51,11 @@ WALLPAPER_SUFFIXES = (".jpg", ".jpeg", ".png")
 SIZE_SUFFIX = re.compile(r"_\d+x\d+$")  # "Elephants_3840x2160" is a size of "Elephants"
 
 
-def gather(source: Path, dest: Path, min_side: int = 200, max_side: int = 1024) -> dict:
+def gather(
+    source: Path, dest: Path, min_side: int = 200, max_side: int = 1024, png: bool = False
+) -> dict:
     """Copy the pictures of `source` that qualify into `dest`; returns counts of what was
-    kept and why the others were not."""
+    kept and why the others were not.  `png`: PNGs count too, laid on white."""
     if not source.is_dir():
         raise SystemExit(f"{source}: not a folder (give the unpacked opencv-doc folder)")
     dest.mkdir(parents=True, exist_ok=True)
@@ -54,7 +64,7 @@ def gather(source: Path, dest: Path, min_side: int = 200, max_side: int = 1024) 
     for root, _, files in sorted(os.walk(source)):
         for name in sorted(files):
             path = Path(root) / name
-            if path.suffix.lower() not in SUFFIXES:
+            if path.suffix.lower() not in SUFFIXES + ((".png",) if png else ()):
                 continue
             if any(word in str(path.relative_to(source)).lower() for word in LEFT_OUT):
                 counts["left_out"] += 1
@@ -63,7 +73,7 @@ def gather(source: Path, dest: Path, min_side: int = 200, max_side: int = 1024) 
             try:
                 with Image.open(path) as im:
                     small = min(im.size) < min_side
-                    pic = None if small else im.convert("RGB")
+                    pic = None if small else on_white(im)
             except (UnidentifiedImageError, OSError):
                 counts["unreadable"] += 1
                 continue
@@ -79,6 +89,15 @@ def gather(source: Path, dest: Path, min_side: int = 200, max_side: int = 1024) 
             pic.save(dest / f"{path.stem[:40]}-{digest[:8]}.jpg", quality=92)
             counts["kept"] += 1
     return counts
+
+
+def on_white(im: Image.Image) -> Image.Image:
+    """RGB; a picture with transparency is laid on white first (otherwise its transparent
+    pixels would show whatever colour they happen to hold, often black)."""
+    if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    return im.convert("RGB")
 
 
 def wallpapers(source: Path, dest: Path, prefix: str = "", max_side: int = 1280) -> dict:
@@ -119,11 +138,12 @@ def main() -> None:
     ap.add_argument("--max-side", type=int, default=None, help="default 1024; wallpapers 1280")
     ap.add_argument("--wallpapers", action="store_true", help="one picture per wallpaper")
     ap.add_argument("--prefix", default="", help="wallpapers: put before each name")
+    ap.add_argument("--png", action="store_true", help="PNGs too, transparent parts on white")
     args = ap.parse_args()
     if args.wallpapers:
         counts = wallpapers(args.source, args.dest, args.prefix, args.max_side or 1280)
     else:
-        counts = gather(args.source, args.dest, args.min_side, args.max_side or 1024)
+        counts = gather(args.source, args.dest, args.min_side, args.max_side or 1024, args.png)
     print(json.dumps(counts))
 
 

@@ -143,6 +143,31 @@ def test_gathering_photographs_keeps_large_distinct_pictures_only(tmp_path):
     assert missing.returncode != 0 and "not a folder" in missing.stderr
 
 
+def test_gathering_png_cut_outs_lays_them_on_white(tmp_path):
+    """xray_photos.py --png (how the tuxpaint stamps were gathered): a cut-out's transparent
+    pixels become white, not the black they hold; without --png a PNG is not taken."""
+    src = tmp_path / "stamps"
+    src.mkdir()
+    cut = np.zeros((120, 120, 4), np.uint8)  # transparent black all round ...
+    cut[40:80, 40:80] = (200, 30, 30, 255)  # ... a red square in the middle
+    Image.fromarray(cut, "RGBA").save(src / "apple.png")
+    Image.fromarray(np.full((150, 150), 60, np.uint8), "L").save(src / "grey.png")
+    script = REPO_ROOT / "scripts" / "train" / "xray_photos.py"
+
+    def run(*flags: str, dest: str) -> dict:
+        args = [sys.executable, str(script), *flags, "--min-side", "100", str(src), dest]
+        return json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
+
+    assert run(dest=str(tmp_path / "jpeg-only"))["kept"] == 0
+    assert run("--png", dest=str(tmp_path / "out"))["kept"] == 2
+    apple = next((tmp_path / "out").glob("apple-*.jpg"))
+    pixels = np.asarray(Image.open(apple).convert("RGB"), np.int16)
+    assert pixels[5, 5].min() > 245  # was transparent black: now white
+    assert pixels[60, 60, 0] > 170 and pixels[60, 60, 1] < 70  # the square stays red
+    grey = np.asarray(Image.open(next((tmp_path / "out").glob("grey-*.jpg"))).convert("L"))
+    assert abs(int(grey.mean()) - 60) <= 2  # an opaque picture is taken as it is
+
+
 def test_gathering_wallpapers_keeps_the_largest_picture_of_each(tmp_path):
     """scripts/train/xray_photos.py --wallpapers end to end: how the gate's held-out
     wallpapers are rebuilt -- a KDE package (a folder with contents/) is one wallpaper, and
