@@ -209,6 +209,9 @@ class XraySettings(BaseModel):
     threads: int = Field(2, ge=1, le=64)
     # false-alarm rate the alert thresholds are chosen for (None: the model's default, 5 %)
     alarm_rate: float | None = Field(None, gt=0, lt=1)
+    # scores between the alert thresholds and those of this looser rate make a scan
+    # "uncertain" (an officer looks at the image); None: the model's default (10 %), 0: none
+    review_rate: float | None = Field(None, ge=0, lt=1)
 
 
 class ManifestSettings(BaseModel):

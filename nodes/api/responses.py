@@ -619,6 +619,11 @@ class ScanOut(ScanRowOut):
     threat: bool
     threats: list[Json]
     scores: Json
+    review: list[Json] = Field(
+        default_factory=list,
+        description="classes scored under their alert threshold but in the review band "
+        "(verdict uncertain: look at the image)",
+    )
     declaration_id: str | None
     created_by: str
     alerts: list[Json]
@@ -646,5 +651,7 @@ class XrayModelOut(Answer):
     classes: list[str]
     alarm_rate: Number
     thresholds: Json
+    review_rate: Number | None
+    review_thresholds: Json | None
     scan_threshold: Number
     test: Json

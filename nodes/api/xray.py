@@ -204,7 +204,7 @@ def list_scans(
     svc: XrayDep,
     _: UserDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    verdict: Annotated[str | None, Query(pattern="^(threat|clear)$")] = None,
+    verdict: Annotated[str | None, Query(pattern="^(threat|uncertain|clear)$")] = None,
 ) -> list[dict[str, Any]]:
     return svc.list(limit, verdict)
 
@@ -324,6 +324,8 @@ def model_info(svc: XrayDep, _: UserDep) -> dict[str, Any]:
         "classes": list(m.classes),
         "alarm_rate": m.alarm_rate,
         "thresholds": m.thresholds,
+        "review_rate": m.review_rate,
+        "review_thresholds": m.review_thresholds,
         "scan_threshold": m.scan_threshold,
         "test": m.manifest.get("test", {}),
     }

@@ -32,6 +32,7 @@ app = typer.Typer(
     no_args_is_help=True, help="X-ray scans: threat recognition, evaluation, feedback, retraining."
 )
 
+VERDICT_COLOURS = {"threat": "red", "uncertain": "yellow", "clear": "green"}
 ModelOpt = Annotated[
     Path | None,
     typer.Option("--model", help="Model folder (manifest.json + ONNX); default: the active model."),
@@ -44,7 +45,10 @@ def _model(folder: Path | None):
 
     s = settings()
     if folder is not None:
-        return XrayModel(folder, threads=xray_settings(s).threads)
+        xs = xray_settings(s)
+        return XrayModel(
+            folder, threads=xs.threads, alarm_rate=xs.alarm_rate, review_rate=xs.review_rate
+        )
     return load_model(s)
 
 
@@ -62,7 +66,9 @@ def scan(
 ) -> None:
     """Judge scans; with --json one line per image:
     {"image", "sha256", "threats": [{"class", "score", "threshold", "box"}], "verdict",
-    "ms", "scores", "scan", "alarm_rate", "thresholds", ...}.
+    "ms", "scores", "scan", "alarm_rate", "thresholds", "review", "review_rate", ...}.
+    The verdict is threat, uncertain (a class in the review band under its alert threshold:
+    look at the image) or clear.
 
     An unreadable image, or a picture that is not a scan (error `not_a_scan`), gives
     {"image", "error", "detail"} and exit code 1 at the end.
@@ -108,6 +114,8 @@ def scan(
             "scan": det.scan,
             "alarm_rate": det.alarm_rate,
             "thresholds": det.thresholds,
+            "review": det.review,
+            "review_rate": det.review_rate,
             "warnings": loaded.warnings,
             "model_version": m.version_id,
         }
@@ -118,8 +126,12 @@ def scan(
         if as_json:
             print(json.dumps(rec))
         else:
-            found = ", ".join(f"{t['class']} {t['score']:.2f}" for t in det.threats) or "-"
-            colour = "red" if det.verdict == "threat" else "green"
+            found = ", ".join(f"{t['class']} {t['score']:.2f}" for t in det.threats) or (
+                "look: " + ", ".join(f"{r['class']} {r['score']:.2f}" for r in det.review)
+                if det.review
+                else "-"
+            )
+            colour = VERDICT_COLOURS.get(det.verdict, "green")
             table.add_row(str(path), f"[{colour}]{det.verdict}[/]", found, f"{ms:.0f}")
     if not as_json:
         console.print(table)
@@ -222,6 +234,8 @@ def info(model: ModelOpt = None, as_json: JsonOpt = False) -> None:
             "classes": list(m.classes),
             "alarm_rate": m.alarm_rate,
             "thresholds": m.thresholds,
+            "review_rate": m.review_rate,
+            "review_thresholds": m.review_thresholds,
             "scan_threshold": m.scan_threshold,
             "reference_max_diff": diff,
             "test": man.get("test", {}),

@@ -175,13 +175,14 @@ async def xray_upload(
         )
     if attests(ctx):
         rec = await run_in_threadpool(attest_scan, ctx, svc, rec, data)
-    verdict = "threat" if rec["threat"] else "clear"
     n = len(rec["alerts"])
+    look = ", ".join(r["class"] for r in rec.get("review", []))
     v.session.flash.append(
         (
-            "bad" if rec["threat"] else "ok",
-            f"{name} judged {verdict}"
+            {"threat": "bad", "uncertain": "warn"}.get(rec["verdict"], "ok"),
+            f"{name} judged {rec['verdict']}"
             + (f" with {n} alert{'s' if n != 1 else ''}" if n else "")
+            + (f": look at the image ({look} in the review band)" if not n and look else "")
             + ".",
         )
     )

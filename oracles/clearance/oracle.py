@@ -377,6 +377,7 @@ class ClearanceOracle(Oracle):
             tariff_duty_gap=tariff.get("duty_gap"),
             audit_score=audit.get("score"),
             xray_threat=xray.get("threat"),
+            xray_uncertain=xray.get("uncertain"),
             xray_score=xray.get("score"),
             description="; ".join(it.description for it in decl.items),
             **_manifest_risk(manifest),

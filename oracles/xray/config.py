@@ -26,7 +26,8 @@ from oracles.xray.model import SHIPPED_DIR, XrayModel
 
 
 class XraySettings(BaseModel):
-    """X-ray scans: upload limits, the model, inference threads, the false-alarm rate."""
+    """X-ray scans: upload limits, the model, inference threads, the false-alarm rate and
+    the review band under it."""
 
     model_config = ConfigDict(protected_namespaces=())
 
@@ -39,6 +40,9 @@ class XraySettings(BaseModel):
     # false-alarm rate the alert thresholds are chosen for; the model records thresholds for
     # a few rates (manifest `thresholds_by_rate`); None: the model's default (5 %)
     alarm_rate: float | None = Field(None, gt=0, lt=1)
+    # scores between the alert thresholds and those of this looser rate make a scan
+    # "uncertain" (an officer looks at the image); None: the model's default (10 %), 0: none
+    review_rate: float | None = Field(None, ge=0, lt=1)
 
     @property
     def limits(self) -> ImageLimits:
@@ -90,4 +94,10 @@ def activate(settings: Any, version: str, sha256: str) -> Path:
 def load_model(settings: Any) -> XrayModel:
     folder, pinned = active_model(settings)
     xs = xray_settings(settings)
-    return XrayModel(folder, expected_sha256=pinned, threads=xs.threads, alarm_rate=xs.alarm_rate)
+    return XrayModel(
+        folder,
+        expected_sha256=pinned,
+        threads=xs.threads,
+        alarm_rate=xs.alarm_rate,
+        review_rate=xs.review_rate,
+    )

@@ -12,13 +12,18 @@ the calibration folded into the network at training) and, for every class at or 
 threshold, one threat per connected hot region of the map, boxed in scan pixels.  The
 thresholds are those the manifest records for the installation's false-alarm rate
 (`xray.alarm_rate`, default 5 %), and every verdict names the rate and the thresholds it
-used.  Before that, `oracles.xray.gate` decides whether the picture is a scan at all: a
+used.  Between those and the thresholds of a looser rate (`xray.review_rate`, default 10 %)
+lies the review band: a scan with no threat but a class score in it is `uncertain`, not
+`clear` -- the model is not sure enough to send an officer to open the bag, nor to let it
+go unseen, so an officer looks at the image (`review` names the classes).  Before that,
+`oracles.xray.gate` decides whether the picture is a scan at all: a
 picture that is not gets the verdict `not_a_scan`, with no scores and no threats, and
 `Detection.require_scan` turns it into the error the node, the CLI and the oracle answer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -44,6 +49,10 @@ from oracles.xray.preprocess import (
 SHIPPED_DIR = Path(__file__).resolve().parent / "model"
 BOX_LEVEL = 0.5  # a threat region is where the map is over half its peak
 SCORE_DIGITS = 4  # scores are rounded so independent instances hash the same output
+# Scores between the alert thresholds and this rate's are "uncertain": an officer looks at
+# the image.  10 %: twice the default alarm rate, so about one clean scan in twenty more is
+# looked at (on the calibration sets), not opened.
+DEFAULT_REVIEW_RATE = 0.10
 
 
 def sha256_file(path: Path) -> str:
@@ -59,11 +68,14 @@ class Detection:
     scores: dict[str, float]  # empty for not_a_scan
     # {"class", "score", "threshold", "box": [x0, y0, x1, y1] in scan pixels}
     threats: list[dict[str, Any]]
-    verdict: str  # "threat" | "clear" | "not_a_scan"
+    verdict: str  # "threat" | "uncertain" | "clear" | "not_a_scan"
     scan: float = 1.0  # the scan head's score (1.0 for models without one)
     thresholds: dict[str, float] | None = None  # the alert thresholds used
     alarm_rate: float | None = None  # the false-alarm rate they were chosen for
     not_a_scan: str | None = None  # why, when the verdict is not_a_scan
+    # classes in the review band: {"class", "score", "threshold" (the review threshold)}
+    review: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    review_rate: float | None = None  # the band's lower edge is the thresholds of this rate
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -73,6 +85,8 @@ class Detection:
             "scan": self.scan,
             "alarm_rate": self.alarm_rate,
             "thresholds": self.thresholds,
+            "review": self.review,
+            "review_rate": self.review_rate,
         }
         if self.not_a_scan:
             out["not_a_scan"] = self.not_a_scan
@@ -95,7 +109,11 @@ class XrayModel:
         expected_sha256: str | None = None,
         threads: int = 2,
         alarm_rate: float | None = None,
+        review_rate: float | None = None,
     ) -> None:
+        """`review_rate`: the false-alarm rate whose thresholds open the review band under
+        the alert thresholds (None: `DEFAULT_REVIEW_RATE`; 0: no band; it must be looser
+        than the alarm rate)."""
         import onnxruntime as ort
 
         self.folder = Path(folder)
@@ -107,6 +125,9 @@ class XrayModel:
             self.classes: tuple[str, ...] = tuple(manifest["classes"])
             self.alarm_rate, table = _thresholds(manifest, alarm_rate)
             self.thresholds: dict[str, float] = {c: float(table[c]) for c in self.classes}
+            self.review_rate, self.review_thresholds = _review(
+                manifest, self.alarm_rate, review_rate, self.classes
+            )
             self.scan_threshold = float(manifest.get("scan_threshold", 0.0))
             self.input_size = int(manifest["input_size"])
         except FileNotFoundError:
@@ -225,6 +246,23 @@ class XrayModel:
             {}, [], "not_a_scan", round(scan, SCORE_DIGITS), self.thresholds, self.alarm_rate, why
         )
 
+    def _review_band(
+        self, rounded: dict[str, float], threats: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The classes scored at or over their review threshold that raised no threat (under
+        the alert threshold, or -- rarely -- over it with no hot region to box)."""
+        if self.review_thresholds is None:
+            return []
+        raised = {t["class"] for t in threats}
+        return sorted(
+            (
+                {"class": c, "score": rounded[c], "threshold": self.review_thresholds[c]}
+                for c in self.classes
+                if c not in raised and rounded[c] >= self.review_thresholds[c]
+            ),
+            key=lambda r: (-r["score"], r["class"]),
+        )
+
     def _detection(
         self, scores: np.ndarray, heat: np.ndarray, scan: float, lb: Letterbox
     ) -> Detection:
@@ -247,17 +285,22 @@ class XrayModel:
                     }
                 )
         threats.sort(key=lambda t: (-t["score"], t["class"], t["box"]))
+        review = self._review_band(rounded, threats)
         return Detection(
             rounded,
             threats,
-            "threat" if threats else "clear",
+            "threat" if threats else "uncertain" if review else "clear",
             scan,
             self.thresholds,
             self.alarm_rate,
+            review=review,
+            review_rate=self.review_rate,
         )
 
 
-def _thresholds(manifest: dict[str, Any], rate: float | None) -> tuple[float | None, dict]:
+def _thresholds(
+    manifest: dict[str, Any], rate: float | None, setting: str = "xray.alarm_rate"
+) -> tuple[float | None, dict]:
     """(false-alarm rate, thresholds per class) for the asked rate (None: the manifest's
     default).  Models recorded before rates were offered have one set, of no stated rate."""
     table = manifest.get("thresholds_by_rate")
@@ -270,9 +313,34 @@ def _thresholds(manifest: dict[str, Any], rate: float | None) -> tuple[float | N
     raise XrayError(
         "model_invalid",
         f"this model records alert thresholds for false-alarm rates "
-        f"{', '.join(sorted(table, key=float))}, not {want:g}: set xray.alarm_rate to one "
-        "of them",
+        f"{', '.join(sorted(table, key=float))}, not {want:g}: set {setting} to one of them",
     )
+
+
+def _review(
+    manifest: dict[str, Any],
+    alarm_rate: float | None,
+    rate: float | None,
+    classes: tuple[str, ...],
+) -> tuple[float | None, dict[str, float] | None]:
+    """(review rate, review thresholds per class), or (None, None) without a band.  The
+    default band is left out where the alarm rate is already as loose as it; a band asked
+    for at or under the alarm rate is an error."""
+    if rate is None:
+        loose_alarms = alarm_rate is not None and alarm_rate >= DEFAULT_REVIEW_RATE - 1e-9
+        rate = 0.0 if loose_alarms else DEFAULT_REVIEW_RATE
+    if not rate:
+        return None, None
+    if alarm_rate is not None and rate <= alarm_rate + 1e-9:
+        raise XrayError(
+            "model_invalid",
+            f"xray.review_rate {rate:g} must be looser than xray.alarm_rate {alarm_rate:g} "
+            "(the review band lies under the alert thresholds); set 0 for no band",
+        )
+    if not manifest.get("thresholds_by_rate"):
+        return None, None  # a model recorded before rates were offered has no band
+    _, table = _thresholds(manifest, rate, setting="xray.review_rate")
+    return rate, {c: float(table[c]) for c in classes}
 
 
 def regions(

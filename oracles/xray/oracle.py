@@ -5,10 +5,12 @@ content store the oracle was given; `image_sha256` (hex) is checked when present
 subject attested on chain is the image's sha256, the model version names the exact weights
 (`xray-<version>+<8 hex of the ONNX sha256>`).
 
-Output: `{"image_sha256", "verdict", "threat", "score", "scores", "threats", "scan",
-"alarm_rate", "thresholds", "warnings"}`: each threat names the threshold it crossed, and
-`alarm_rate` the false-alarm rate those thresholds were chosen for.  `threat` (bool) and
-`score` (the highest class score) are what the clearance oracle reads as `others["xray"]`.
+Output: `{"image_sha256", "verdict", "threat", "uncertain", "score", "scores", "threats",
+"scan", "alarm_rate", "thresholds", "review", "review_rate", "warnings"}`: each threat names
+the threshold it crossed, and `alarm_rate` the false-alarm rate those thresholds were chosen
+for; `review` the classes in the band under them (verdict `uncertain`: an officer looks at
+the image).  `threat`, `uncertain` (bools) and `score` (the highest class score) are what
+the clearance oracle reads as `others["xray"]`.
 A picture that is not a scan (`oracles.xray.gate`) gets no output at all: the instance
 answers the error `not_a_scan` (422), so no verdict exists to attest and clearance never
 sees one -- it reads the declaration as having no attested scan, as before any upload.  Scores are rounded to 4 places and boxes are integers, so instances on
@@ -95,11 +97,14 @@ class XrayOracle(Oracle):
             "image_sha256": loaded.sha256,
             "verdict": det.verdict,
             "threat": det.verdict == "threat",
+            "uncertain": det.verdict == "uncertain",
             "score": max(det.scores.values()),
             "scores": det.scores,
             "threats": det.threats,
             "scan": det.scan,
             "alarm_rate": det.alarm_rate,
             "thresholds": det.thresholds,
+            "review": det.review,
+            "review_rate": det.review_rate,
             "warnings": loaded.warnings,
         }

@@ -38,6 +38,9 @@ def banner_corner(
     return min(rects, key=lambda r: sum(_overlap(r, t) for t in taken))
 
 
+BANNER_COLOURS = {"threat": (200, 0, 0), "uncertain": (170, 95, 0), "clear": (0, 140, 0)}
+
+
 def draw_overlay(image: Image.Image, threats: list[dict[str, Any]], verdict: str) -> bytes:
     """PNG bytes: `image` (RGB) with a box and label per threat and the verdict in a banner."""
     img = image.convert("RGB").copy()
@@ -62,10 +65,13 @@ def draw_overlay(image: Image.Image, threats: list[dict[str, Any]], verdict: str
             font=font,
         )
         taken += [(x0, ty, x0 + tw, ty + th), (x0, y0, x1, y1)]
-    banner = "THREAT: " + ", ".join(sorted({t["class"] for t in threats})) if threats else "CLEAR"
+    if threats:
+        banner = "THREAT: " + ", ".join(sorted({t["class"] for t in threats}))
+    else:
+        banner = "UNCERTAIN: LOOK" if verdict == "uncertain" else "CLEAR"
     tb = d.textbbox((0, 0), banner, font=font)
     bx, by, bx1, by1 = banner_corner((w, h), (tb[2] - tb[0] + 10, tb[3] - tb[1] + 8), taken)
-    d.rectangle([bx, by, bx1, by1], fill=(200, 0, 0) if verdict == "threat" else (0, 140, 0))
+    d.rectangle([bx, by, bx1, by1], fill=BANNER_COLOURS.get(verdict, BANNER_COLOURS["clear"]))
     d.text((bx + 5, by + 4 - tb[1]), banner, fill=(255, 255, 255), font=font)
     buf = io.BytesIO()
     img.save(buf, "PNG", optimize=False, compress_level=3)

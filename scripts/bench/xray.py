@@ -12,14 +12,20 @@ No chain, no node.  Prints one JSON line:
   batch_images_per_s  the same with batches of --batch scans (the `xray evaluate` path)
   threads           onnxruntime intra-op threads
   alarm_rate        the false-alarm rate the model's thresholds are chosen for
+  review_rate       the looser rate whose thresholds open the review band under them
   quality           on --quality-n scans of seed --seed + 1 (never used in training, whose
                     seeds are 1-3), in dual-energy colour and in single-energy grey: n,
                     positives, AUC, recall at 1 % and 5 % false alarms, ECE per class, and
-                    the share refused as not a scan (`refused`, should be 0)
+                    the share refused as not a scan (`refused`, should be 0), and the
+                    verdicts (`threat` / `uncertain` / `clear` shares) of the scans that
+                    carry nothing (`clean`: threat = false alarms, uncertain = extra looks
+                    at the image) and of those that carry something (`carrying`: clear =
+                    not even looked at)
   real              with --real DIR (a GDXray-style folder): the held-out test split of
                     `oracles.xray.real` (never used for training or thresholds), same figures
   not_scans         --nonscan-n pictures that are not scans (`oracles.xray.nonscan`, a seed
-                    never used in training, no photographs): share refused, and threats raised
+                    never used in training, no photographs): share refused, threats raised,
+                    and pictures judged `uncertain` (an officer would look at them)
   model_version     the model measured
 """
 
@@ -44,13 +50,26 @@ RATES = (0.01, 0.05)
 
 def judged(model: XrayModel, images: list[Image.Image], y: np.ndarray) -> dict:
     """Figures over `images` as the service judges them (gate first; refused = no alarm)."""
-    scores, refused = [], 0
+    scores, verdicts = [], []
     for i in range(0, len(images), 32):
         for det in model.detect_many(images[i : i + 32]):
-            refused += det.verdict == "not_a_scan"
+            verdicts.append(det.verdict)
             scores.append([det.scores.get(c, 0.0) for c in model.classes])
     rep = metrics.report(np.array(scores), y, model.classes, rates=RATES)
-    return {**rep, "refused": round(refused / len(images), 4)}
+    carrying = y.max(axis=1) > 0
+    shares = {
+        group: {
+            v: round(sum(verdicts[k] == v for k in idx) / len(idx), 4)
+            for v in ("threat", "uncertain", "clear")
+        }
+        for group, idx in (
+            ("clean", np.flatnonzero(~carrying)),
+            ("carrying", np.flatnonzero(carrying)),
+        )
+        if len(idx)
+    }
+    refused = verdicts.count("not_a_scan")
+    return {**rep, "refused": round(refused / len(images), 4), "verdicts": shares}
 
 
 def main() -> None:
@@ -129,6 +148,7 @@ def main() -> None:
             "refused": round(sum(d.verdict == "not_a_scan" for d in dets) / len(dets), 4),
             "threats": sum(len(d.threats) for d in dets),
             "threat_verdicts": sum(d.verdict == "threat" for d in dets),
+            "uncertain": sum(d.verdict == "uncertain" for d in dets),
         }
 
     print(
@@ -143,6 +163,7 @@ def main() -> None:
                 "threads": args.threads,
                 "model_version": model.version_id,
                 "alarm_rate": model.alarm_rate,
+                "review_rate": model.review_rate,
                 "quality": quality,
                 "real": real_figures,
                 "not_scans": not_scans,

@@ -818,3 +818,33 @@ def test_xray_verdict_is_attested_alerted_and_sends_the_declaration_to_c3(api, c
     assert out["oracles"]["xray"]["attestation"]["tx"] == attestation["tx"]
     assert out["channel"] == "C3"
     assert "XRAY-THREAT" in [r["rule"] for r in out["reasons"]]
+
+
+def test_an_uncertain_xray_verdict_is_attested_and_sends_the_declaration_to_c2(
+    api, chain, new_id, uncertain_scan_png
+):
+    """The review band end to end: the members' instances agree the scan is `uncertain`,
+    that is attested, no alert opens a bag, and clearance asks for a look (XRAY-SUSPECT)."""
+    did = new_id("XRAYLOOK")
+    resp = api(
+        "officer",
+        "POST",
+        "/xray/scans",
+        params={"declaration_id": did},
+        content=uncertain_scan_png,
+        headers={"Content-Type": "image/png"},
+    )
+    assert resp.status_code == 201, resp.text
+    scan = resp.json()
+    assert scan["verdict"] == "uncertain" and scan["review"] and scan["alerts"] == []
+    assert chain.w3.eth.get_transaction_receipt(scan["attestation"]["tx"])["status"] == 1
+    lodged = api(
+        "exporter", "POST", "/declarations", json=example_json("01-machinery-parts-sg.json", did)
+    )
+    assert lodged.status_code == 201, lodged.text
+    out = lodged.json()
+    xray = out["oracles"]["xray"]
+    assert xray["uncertain"] is True and xray["threat"] is False
+    rules = [r["rule"] for r in out["reasons"]]
+    assert "XRAY-SUSPECT" in rules and "XRAY-THREAT" not in rules
+    assert out["channel"] in ("C2", "C3")

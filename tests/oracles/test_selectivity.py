@@ -832,6 +832,11 @@ def _example() -> Selectivity:
         (risk(items=[item("930200")]), Channel.C3, "ARMS-CH93"),
         (risk(permit_ok=False), Channel.C3, "PERMIT-INVALID"),
         (risk(xray_threat=True, xray_score=0.99), Channel.C3, "XRAY-THREAT"),
+        (
+            risk(xray_threat=False, xray_uncertain=True, xray_score=0.22),
+            Channel.C2,
+            "XRAY-SUSPECT",
+        ),
         (risk(documents_ok=False), Channel.C2, "DOCUMENTS-FAILED"),
         (risk(items=[item("850760", regs={"DANGEROUS_GOODS"})]), Channel.C2, "DANGEROUS-GOODS"),
         (risk(items=[item("271019")]), Channel.C2, "DANGEROUS-GOODS"),

@@ -13,6 +13,7 @@ import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -139,6 +140,33 @@ def test_upload_shows_the_threat_and_the_overlay(web_nodes, console, unattested,
     assert f'href="/ui/xray/{scan_id}#alert-{rec["alerts"][0]["alert_id"]}"' in listing
     stream = web_nodes.tw_app.state.node.transport.alerts
     assert stream.counts("xray", scan_id) == {"xray_firearm": 1}
+
+
+def test_an_uncertain_upload_asks_the_officer_to_look(
+    web_nodes, console, unattested, uncertain_scan_png
+):
+    """No alert and no red: an amber summary naming the classes in the review band, the
+    flash says to look at the image, the listing's badge says uncertain, the overlay's
+    banner is amber."""
+    officer = console("TW", "officer")
+    scan_id = _uploaded(officer, uncertain_scan_png, name="look-1.png")
+    r = officer.http.get(f"/ui/xray/{scan_id}")
+    assert r.status_code == 200, r.text[:2000]
+    rec = web_nodes.tw_app.state.xray.get(scan_id)
+    classes = ", ".join(x["class"] for x in rec["review"])
+    assert (
+        f"look-1.png judged uncertain: look at the image ({classes} in the review band)." in r.text
+    )
+    assert 'class="flash flash-warn"' in r.text
+    assert 'class="summary summary-warn" id="xray-verdict"' in r.text
+    assert 'data-verdict="uncertain"' in r.text and "Uncertain — look at the image:" in r.text
+    assert _alert_ids(r.text) == [] and rec["alerts"] == []
+    listing = officer.http.get("/ui/xray").text
+    row = listing[listing.index(f'data-scan-id="{scan_id}"') :]
+    assert '<span class="badge state-open">uncertain</span>' in row[: row.index("</tr>")]
+    img = Image.open(io.BytesIO(officer.http.get(f"/ui/xray/{scan_id}/overlay.png").content))
+    rgb = np.asarray(img.convert("RGB")).reshape(-1, 3)
+    assert ((rgb == (170, 95, 0)).all(axis=1)).sum() > 100  # the amber banner
 
 
 def test_confirm_one_alert_and_reject_another(web_nodes, console, unattested, firearm, firearm2):

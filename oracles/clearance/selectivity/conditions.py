@@ -33,6 +33,7 @@ _DECL_BOOLS = (
     "documents_ok",
     "tariff_mismatch",
     "xray_threat",
+    "xray_uncertain",
     "manifest_late",
     "partner_mismatch",
     "manifest_unknown",

@@ -113,6 +113,7 @@ class RiskInput:
     tariff_duty_gap: float | None = None
     audit_score: float | None = None
     xray_threat: bool | None = None
+    xray_uncertain: bool | None = None
     xray_score: float | None = None
     scope: str = "declaration"
     carrier: str | None = None

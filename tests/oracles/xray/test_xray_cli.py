@@ -42,7 +42,7 @@ def test_synth_then_scan_then_evaluate(tmp_path):
     assert len(lines) == 3
     for rec in lines:
         assert set(rec) >= {"image", "sha256", "threats", "verdict", "ms"}
-        assert rec["verdict"] in {"threat", "clear"}
+        assert rec["verdict"] in {"threat", "uncertain", "clear"}
         for t in rec["threats"]:
             assert set(t) == {"class", "score", "threshold", "box"}
             assert t["score"] >= t["threshold"] == rec["thresholds"][t["class"]]
@@ -57,6 +57,26 @@ def test_synth_then_scan_then_evaluate(tmp_path):
     assert set(rep["recall_at_1pct_false_alarm"]) == set(rep["ece"]) == set(rep["auc"])
     assert all(0 <= v <= 1 for v in rep["ece"].values())
     assert rep["not_a_scan"] == []
+
+
+def test_scan_says_uncertain_and_what_to_look_at(tmp_path, monkeypatch, uncertain_scan_png):
+    """`xray scan` on a scan in the review band: the verdict, the classes in the band (JSON
+    and table), and with SMARTCUSTOMS_XRAY__REVIEW_RATE=0 the same scan is clear."""
+    path = tmp_path / "look.png"
+    path.write_bytes(uncertain_scan_png)
+    r = run("scan", str(path), "--json")
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.output)
+    assert rec["verdict"] == "uncertain" and rec["threats"] == [] and rec["review_rate"] == 0.1
+    top = rec["review"][0]
+    assert top["threshold"] <= top["score"] < rec["thresholds"][top["class"]]
+    table = run("scan", str(path))
+    assert table.exit_code == 0 and "uncertain" in table.output
+    assert f"look: {top['class']} {top['score']:.2f}" in table.output
+    s = Settings(home=tmp_path / "var", xray={"review_rate": 0})
+    monkeypatch.setattr(cmd, "settings", lambda: s)
+    rec = json.loads(run("scan", str(path), "--json").output)
+    assert rec["verdict"] == "clear" and rec["review"] == [] and rec["review_rate"] is None
 
 
 def test_scan_reports_bad_files_per_image_and_fails(tmp_path):

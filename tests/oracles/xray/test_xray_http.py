@@ -137,5 +137,30 @@ def test_a_real_scan_still_goes_through(node: Node) -> None:
     r = node.upload(data, filename="bag.png")
     assert r.status_code == 201, r.text
     rec = r.json()
-    assert rec["verdict"] in ("threat", "clear") and rec["scores"]
+    assert rec["verdict"] in ("threat", "uncertain", "clear") and rec["scores"]
     assert node.get(f"/xray/scans/{rec['scan_id']}").json()["sha256"] == rec["sha256"]
+
+
+def test_an_uncertain_scan_is_kept_for_a_look_without_an_alert(
+    node: Node, uncertain_scan_png: bytes
+) -> None:
+    """A scan in the review band: stored with verdict `uncertain` and the classes to look
+    at, no alert (nobody is sent to open the bag), and found by `?verdict=uncertain`."""
+    alerts = len(node.get("/xray/alerts", status="open").json())
+    r = node.upload(uncertain_scan_png, filename="look.png")
+    assert r.status_code == 201, r.text
+    rec = r.json()
+    assert rec["verdict"] == "uncertain" and rec["threat"] is False and rec["threats"] == []
+    assert rec["review"] and rec["alerts"] == []
+    info = node.get("/xray/model").json()
+    assert info["review_rate"] == 0.1
+    for row in rec["review"]:
+        assert info["review_thresholds"][row["class"]] == row["threshold"] <= row["score"]
+        assert row["score"] < info["thresholds"][row["class"]]
+    assert len(node.get("/xray/alerts", status="open").json()) == alerts
+    listed = [s["scan_id"] for s in node.get("/xray/scans", verdict="uncertain").json()]
+    assert rec["scan_id"] in listed
+    clear = [s["scan_id"] for s in node.get("/xray/scans", verdict="clear").json()]
+    assert rec["scan_id"] not in clear
+    bad = node.get("/xray/scans", verdict="maybe")
+    assert bad.status_code == 422 and bad.json()["error"]

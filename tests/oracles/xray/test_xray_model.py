@@ -147,6 +147,66 @@ def test_an_installation_sets_the_false_alarm_rate_in_its_settings(tmp_path, mon
     assert load_model(Settings(home=tmp_path)).alarm_rate == 0.05
 
 
+def _grey_scans(n: int) -> list[Image.Image]:
+    return [Image.fromarray(synth.scan(7, i, size=256, display="grey").image) for i in range(n)]
+
+
+def test_scores_in_the_review_band_make_the_verdict_uncertain(model):
+    """Between the alert thresholds (5 %) and the 10 % ones a scan is `uncertain`, not
+    `clear`: no threat, no box, but `review` names each class in the band with the review
+    threshold it reached -- the rule holds for every scan, and the band is not empty."""
+    assert model.review_rate == 0.10
+    man = json.loads((SHIPPED_DIR / "manifest.json").read_text())
+    assert model.review_thresholds == man["thresholds_by_rate"]["0.1"]
+    dets = model.detect_many(_grey_scans(40))
+    for d in dets:
+        raised = {t["class"] for t in d.threats}
+        band = {
+            c
+            for c in model.classes
+            if c not in raised and d.scores[c] >= model.review_thresholds[c]
+        }
+        assert {r["class"] for r in d.review} == band
+        for r in d.review:
+            assert r["threshold"] == model.review_thresholds[r["class"]] <= r["score"]
+        want = "threat" if d.threats else "uncertain" if band else "clear"
+        assert d.verdict == want and d.review_rate == 0.10
+        assert d.to_json()["review"] == d.review
+    uncertain = [d for d in dets if d.verdict == "uncertain"]
+    assert uncertain and all(not d.threats for d in uncertain)
+    assert any(d.verdict == "clear" for d in dets)
+
+
+def test_the_review_band_can_be_turned_off_and_must_lie_under_the_alarms():
+    """review_rate 0: what was uncertain is clear; a review rate at or under the alarm
+    rate, or one the model has no thresholds for, is refused naming the setting."""
+    off = XrayModel(SHIPPED_DIR, review_rate=0)
+    assert off.review_rate is None and off.review_thresholds is None
+    dets = off.detect_many(_grey_scans(40))
+    assert {d.verdict for d in dets} <= {"threat", "clear"}
+    assert all(d.review == [] for d in dets)
+    loose = XrayModel(SHIPPED_DIR, alarm_rate=0.1)  # the default band would be empty
+    assert loose.review_rate is None and loose.detect_many(_grey_scans(2))[0].review == []
+    for rate, alarm, words in ((0.05, None, "looser"), (0.02, 0.05, "looser"), (0.07, None, "")):
+        with pytest.raises(XrayError) as info:
+            XrayModel(SHIPPED_DIR, alarm_rate=alarm, review_rate=rate)
+        assert info.value.code == "model_invalid"
+        assert "xray.review_rate" in info.value.detail and words in info.value.detail
+
+
+def test_an_installation_sets_the_review_rate_in_its_settings(tmp_path, monkeypatch):
+    from oracles.xray.config import load_model
+
+    monkeypatch.setenv("SMARTCUSTOMS_XRAY__ALARM_RATE", "0.01")
+    monkeypatch.setenv("SMARTCUSTOMS_XRAY__REVIEW_RATE", "0.05")
+    loaded = load_model(Settings(home=tmp_path))
+    man = json.loads((SHIPPED_DIR / "manifest.json").read_text())
+    assert loaded.review_rate == 0.05
+    assert loaded.review_thresholds == man["thresholds_by_rate"]["0.05"]
+    monkeypatch.setenv("SMARTCUSTOMS_XRAY__REVIEW_RATE", "0")
+    assert load_model(Settings(home=tmp_path)).review_thresholds is None
+
+
 def test_scores_are_calibrated_probabilities_recorded_in_the_manifest(model):
     man = json.loads((SHIPPED_DIR / "manifest.json").read_text())
     cal = man["calibration"]
