@@ -32,6 +32,7 @@ from offchain.alerts import NewAlert
 from oracles.base import OracleError
 from oracles.xray.config import load_model, xray_settings
 from oracles.xray.errors import XrayError
+from oracles.xray.image import ImageLimits
 from oracles.xray.service import XrayService
 
 router = APIRouter(tags=["xray"])
@@ -55,12 +56,11 @@ def service(request: Request, ctx: NodeDep) -> XrayService:
         with _build_lock:
             svc = getattr(request.app.state, "xray", None)
             if svc is None:
-                xs = xray_settings(ctx.settings)
                 svc = XrayService(
                     ctx.db,
                     ctx.documents.store,
                     load_model(ctx.settings),
-                    limits=xs.limits,
+                    limits=ImageLimits.from_settings(xray_settings(ctx.settings)),
                     on_alert=getattr(request.app.state, "xray_on_alert", None),
                 )
                 request.app.state.xray = svc

@@ -74,11 +74,11 @@ def scan(
     {"image", "error", "detail"} and exit code 1 at the end.
     """
     from oracles.xray.config import xray_settings
-    from oracles.xray.image import load_image
+    from oracles.xray.image import ImageLimits, load_image
     from oracles.xray.overlay import draw_overlay
 
     m = _model(model)
-    limits = xray_settings(settings()).limits
+    limits = ImageLimits.from_settings(xray_settings(settings()))
     if overlay is not None:
         overlay.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -166,10 +166,11 @@ def evaluate(
     from oracles.xray.config import xray_settings
     from oracles.xray.dataset import evaluate as run
     from oracles.xray.dataset import parse_names
+    from oracles.xray.image import ImageLimits
 
     m = _model(model)
     names = parse_names(label or [], m.classes)
-    result = run(m, data, xray_settings(settings()).limits, names=names)
+    result = run(m, data, ImageLimits.from_settings(xray_settings(settings())), names=names)
 
     def render(r: dict) -> None:
         table = Table(title=f"{r['n']} scans, {r['model_version']}", title_justify="left")
@@ -250,6 +251,7 @@ def _node_service(member: str | None):
     from offchain.cas import open_store
     from offchain.db import Database
     from oracles.xray.config import load_model, xray_settings
+    from oracles.xray.image import ImageLimits
     from oracles.xray.service import XrayService
 
     s = settings()
@@ -275,7 +277,10 @@ def _node_service(member: str | None):
         )
     )
     return XrayService(
-        Database(node_dir / "node.sqlite"), store, load_model(s), limits=xray_settings(s).limits
+        Database(node_dir / "node.sqlite"),
+        store,
+        load_model(s),
+        limits=ImageLimits.from_settings(xray_settings(s)),
     )
 
 

@@ -15,7 +15,7 @@ One file (or package of files) per job:
 - `real`       real crops (GDXray): grouping by series and image, the held-out split
 - `service`    a node's image database, alerts and officer feedback
 - `oracle`     `XrayOracle`, kind XRAY, attested like every oracle
-- `config`     settings defaults and which model version runs
+- `config`     the installation's `xray` settings and which model version runs
 - `nonscan`, `augment`  what the gate learns to refuse; training views of real crops
 - `train`, `retrain`  PyTorch training and fine-tuning (the `train` extra only): `train`
                is net, data, fit and export
@@ -31,6 +31,8 @@ from typing import Any
 def xray_oracle(settings: Any, store: Any = None):
     """The XRAY oracle of this installation (active model, upload limits, optional store)."""
     from oracles.xray.config import load_model, xray_settings
+    from oracles.xray.image import ImageLimits
     from oracles.xray.oracle import XrayOracle
 
-    return XrayOracle(load_model(settings), store, xray_settings(settings).limits)
+    limits = ImageLimits.from_settings(xray_settings(settings))
+    return XrayOracle(load_model(settings), store, limits)

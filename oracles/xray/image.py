@@ -30,11 +30,15 @@ import hashlib
 import io
 import struct
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from oracles.xray.errors import XrayError
+
+if TYPE_CHECKING:
+    from offchain.settings import XraySettings
 
 FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "GIF", "WEBP")
 MIN_SIDE = 16
@@ -45,6 +49,11 @@ class ImageLimits:
     max_bytes: int = 16 * 1024 * 1024
     max_side: int = 8192
     max_pixels: int = 40_000_000
+
+    @classmethod
+    def from_settings(cls, xray: XraySettings) -> ImageLimits:
+        """The caps a node applies: `[xray] max_upload_bytes, max_side, max_pixels`."""
+        return cls(xray.max_upload_bytes, xray.max_side, xray.max_pixels)
 
 
 @dataclass

@@ -79,6 +79,22 @@ def test_scan_says_uncertain_and_what_to_look_at(tmp_path, monkeypatch, uncertai
     assert rec["verdict"] == "clear" and rec["review"] == [] and rec["review_rate"] is None
 
 
+def test_scan_applies_the_installations_upload_caps(tmp_path, monkeypatch, uncertain_scan_png):
+    """`[xray] max_upload_bytes / max_side` reach the CLI (ImageLimits.from_settings): a file
+    over either cap is refused with its code, and the defaults take the same file."""
+    path = tmp_path / "look.png"
+    path.write_bytes(uncertain_scan_png)
+    assert json.loads(run("scan", str(path), "--json").output)["verdict"] == "uncertain"
+    for caps, code in (
+        ({"max_upload_bytes": 1024}, "upload_too_large"),
+        ({"max_side": 128}, "image_too_large"),
+    ):
+        s = Settings(home=tmp_path / "var", xray=caps)
+        monkeypatch.setattr(cmd, "settings", lambda s=s: s)
+        r = run("scan", str(path), "--json")
+        assert r.exit_code == 1 and json.loads(r.output)["error"] == code, r.output
+
+
 def test_scan_reports_bad_files_per_image_and_fails(tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
