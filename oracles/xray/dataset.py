@@ -211,7 +211,8 @@ def evaluate(
     names: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Per class: AUC, recall at each false-alarm rate of `rates`, expected calibration
-    error, and recall / false alarms at the model's own alert thresholds.
+    error, and recall / false alarms at the model's own alert thresholds; over the scans,
+    the shares of threat / uncertain / clear verdicts (`metrics.verdict_shares`).
 
     Images that cannot be read are listed under "errors" and left out of the figures, as
     are images no label names ("skipped", per folder; `names` labels folders).  An image
@@ -219,7 +220,7 @@ def evaluate(
     the officer gets from it: no alarm (every score 0).
     """
     rows, skipped = labelled(folder, model.classes, names)
-    scores, labels, errors, refused = [], [], [], []
+    scores, labels, errors, refused, verdicts = [], [], [], [], []
     t0 = time.perf_counter()
     pending: list[tuple[Image.Image, set[str], str]] = []
 
@@ -229,6 +230,7 @@ def evaluate(
         ):
             if det.verdict == "not_a_scan":
                 refused.append({"image": name, "classes": sorted(found), "detail": det.not_a_scan})
+            verdicts.append(det.verdict)
             scores.append([det.scores.get(c, 0.0) for c in model.classes])
             labels.append([c in found for c in model.classes])
         pending.clear()
@@ -279,6 +281,8 @@ def evaluate(
         {
             "model_version": model.version_id,
             "alarm_rate": model.alarm_rate,
+            "review_rate": model.review_rate,
+            "verdicts": metrics.verdict_shares(verdicts, y),
             "not_a_scan": refused,
             "errors": errors,
             "skipped": skipped,

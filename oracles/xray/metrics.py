@@ -94,3 +94,22 @@ def report(
         }
     out["ece"] = {c: r4(ece(scores[:, i], labels[:, i])) for i, c in enumerate(classes)}
     return out
+
+
+def verdict_shares(verdicts: list[str], labels: np.ndarray) -> dict[str, dict[str, float]]:
+    """Shares of `threat`, `uncertain` and `clear` verdicts among the scans that carry
+    nothing (`clean`: threat = false alarms, uncertain = extra looks at the image) and among
+    those that carry something (`carrying`: clear = not even looked at); what is left of a
+    group was refused as not a scan.  A group without scans is left out."""
+    carrying = np.asarray(labels).max(axis=1) > 0
+    return {
+        group: {
+            v: round(sum(verdicts[k] == v for k in idx) / len(idx), 4)
+            for v in ("threat", "uncertain", "clear")
+        }
+        for group, idx in (
+            ("clean", np.flatnonzero(~carrying)),
+            ("carrying", np.flatnonzero(carrying)),
+        )
+        if len(idx)
+    }

@@ -56,20 +56,12 @@ def judged(model: XrayModel, images: list[Image.Image], y: np.ndarray) -> dict:
             verdicts.append(det.verdict)
             scores.append([det.scores.get(c, 0.0) for c in model.classes])
     rep = metrics.report(np.array(scores), y, model.classes, rates=RATES)
-    carrying = y.max(axis=1) > 0
-    shares = {
-        group: {
-            v: round(sum(verdicts[k] == v for k in idx) / len(idx), 4)
-            for v in ("threat", "uncertain", "clear")
-        }
-        for group, idx in (
-            ("clean", np.flatnonzero(~carrying)),
-            ("carrying", np.flatnonzero(carrying)),
-        )
-        if len(idx)
-    }
     refused = verdicts.count("not_a_scan")
-    return {**rep, "refused": round(refused / len(images), 4), "verdicts": shares}
+    return {
+        **rep,
+        "refused": round(refused / len(images), 4),
+        "verdicts": metrics.verdict_shares(verdicts, y),
+    }
 
 
 def main() -> None:

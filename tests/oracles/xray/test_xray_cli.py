@@ -57,6 +57,10 @@ def test_synth_then_scan_then_evaluate(tmp_path):
     assert set(rep["recall_at_1pct_false_alarm"]) == set(rep["ece"]) == set(rep["auc"])
     assert all(0 <= v <= 1 for v in rep["ece"].values())
     assert rep["not_a_scan"] == []
+    assert rep["review_rate"] == 0.1
+    for group in rep["verdicts"].values():  # every scan judged: the three shares add up to 1
+        assert set(group) == {"threat", "uncertain", "clear"}
+        assert abs(sum(group.values()) - 1) < 1e-3
 
 
 def test_scan_says_uncertain_and_what_to_look_at(tmp_path, monkeypatch, uncertain_scan_png):

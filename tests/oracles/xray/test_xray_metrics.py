@@ -57,3 +57,16 @@ def test_report_gives_every_rate_asked_for_and_the_ece():
     assert set(rep) >= {"auc", "recall_at_1pct_false_alarm", "recall_at_5pct_false_alarm", "ece"}
     for c in ("a", "b"):
         assert rep["recall_at_1pct_false_alarm"][c] <= rep["recall_at_5pct_false_alarm"][c]
+
+
+def test_verdict_shares_split_clean_from_carrying_scans():
+    """Clean scans: threat = false alarms, uncertain = looks; carrying scans: clear = not
+    looked at; a refused scan counts in no share, and a group without scans is left out."""
+    y = np.array([[0, 0], [0, 0], [0, 0], [0, 0], [1, 0], [0, 1]], dtype=np.float32)
+    verdicts = ["threat", "uncertain", "clear", "not_a_scan", "clear", "threat"]
+    got = metrics.verdict_shares(verdicts, y)
+    assert got == {
+        "clean": {"threat": 0.25, "uncertain": 0.25, "clear": 0.25},
+        "carrying": {"threat": 0.5, "uncertain": 0.0, "clear": 0.5},
+    }
+    assert set(metrics.verdict_shares(["clear"], np.zeros((1, 2)))) == {"clean"}
