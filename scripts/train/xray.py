@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -509,11 +510,19 @@ def head_description(net) -> str:
     return ", ".join(parts) + (", summed" if len(parts) > 1 else "")
 
 
-def judged(folder: Path, images: list[Image.Image]) -> list:
-    """Detections through the whole service path (gate rules, scan head, thresholds)."""
+@functools.lru_cache(maxsize=2)  # a candidate and the model it would replace
+def _loaded(folder: Path, manifest: str):
+    """The model in `folder`, loaded once per manifest text (a rewritten model reloads)."""
     from oracles.xray.model import XrayModel
 
-    model = XrayModel(folder)
+    return XrayModel(folder)
+
+
+def judged(folder: Path, images: list[Image.Image]) -> list:
+    """Detections through the whole service path (gate rules, scan head, thresholds); the
+    model in `folder` is loaded once for all the sets a gate measurement judges."""
+    manifest = folder / "manifest.json"
+    model = _loaded(folder, manifest.read_text() if manifest.is_file() else "")
     return [d for i in range(0, len(images), 32) for d in model.detect_many(images[i : i + 32])]
 
 
