@@ -121,7 +121,7 @@ def scan(
         }
         if overlay is not None:
             target = overlay / f"{path.stem}.overlay.png"
-            target.write_bytes(draw_overlay(loaded.image, det.threats, det.verdict))
+            target.write_bytes(draw_overlay(loaded.image, det.threats, det.verdict, det.review))
             rec["overlay"] = str(target)
         if as_json:
             print(json.dumps(rec))

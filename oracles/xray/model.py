@@ -73,7 +73,8 @@ class Detection:
     thresholds: dict[str, float] | None = None  # the alert thresholds used
     alarm_rate: float | None = None  # the false-alarm rate they were chosen for
     not_a_scan: str | None = None  # why, when the verdict is not_a_scan
-    # classes in the review band: {"class", "score", "threshold" (the review threshold)}
+    # classes in the review band: {"class", "score", "threshold" (the review threshold),
+    # "regions": [{"score", "box"}, ...] (its hot regions at that threshold, scan pixels)}
     review: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     review_rate: float | None = None  # the band's lower edge is the thresholds of this rate
 
@@ -286,6 +287,11 @@ class XrayModel:
                 )
         threats.sort(key=lambda t: (-t["score"], t["class"], t["box"]))
         review = self._review_band(rounded, threats)
+        for r in review:  # where to look: the class map's regions at the review threshold
+            hot = regions(heat[self.classes.index(r["class"])], r["threshold"])
+            r["regions"] = [
+                {"score": round(peak, SCORE_DIGITS), "box": lb.to_scan(box)} for peak, box in hot
+            ]
         return Detection(
             rounded,
             threats,

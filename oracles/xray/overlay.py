@@ -1,4 +1,5 @@
-"""The picture an officer looks at: the scan with each threat boxed, named and scored."""
+"""The picture an officer looks at: the scan with each threat boxed, named and scored, and
+for an uncertain verdict where to look (the review band's regions, boxed thin in amber)."""
 
 from __future__ import annotations
 
@@ -38,22 +39,29 @@ def banner_corner(
     return min(rects, key=lambda r: sum(_overlap(r, t) for t in taken))
 
 
+REVIEW_COLOUR = (255, 160, 0)  # amber: look at it, do not open the bag for it
 BANNER_COLOURS = {"threat": (200, 0, 0), "uncertain": (170, 95, 0), "clear": (0, 140, 0)}
 
 
-def draw_overlay(image: Image.Image, threats: list[dict[str, Any]], verdict: str) -> bytes:
-    """PNG bytes: `image` (RGB) with a box and label per threat and the verdict in a banner."""
+def draw_overlay(
+    image: Image.Image,
+    threats: list[dict[str, Any]],
+    verdict: str,
+    review: list[dict[str, Any]] | None = None,
+) -> bytes:
+    """PNG bytes: `image` (RGB) with a box and label per threat, a thin amber box per region
+    of a class in the review band (`review`, labelled "look: <class> <score>"), and the
+    verdict in a banner."""
     img = image.convert("RGB").copy()
     d = ImageDraw.Draw(img)
     w, h = img.size
     line = max(2, round(max(w, h) / 256))
     font = ImageFont.load_default(size=max(11, round(max(w, h) / 40)))
-    taken: list[tuple[int, int, int, int]] = []
-    for t in threats:
-        colour = COLOURS.get(t["class"], (255, 0, 0))
-        x0, y0, x1, y1 = t["box"]
-        d.rectangle([x0, y0, x1, y1], outline=colour, width=line)
-        label = f"{t['class']} {t['score']:.2f}"
+    taken: list[tuple[float, float, float, float]] = []
+
+    def boxed(box: list[int], colour: tuple[int, int, int], label: str, width: int) -> None:
+        x0, y0, x1, y1 = box
+        d.rectangle([x0, y0, x1, y1], outline=colour, width=width)
         tb = d.textbbox((0, 0), label, font=font)
         tw, th = tb[2] - tb[0] + 6, tb[3] - tb[1] + 6
         ty = y0 - th if y0 - th >= 0 else min(y1 + 1, h - th)
@@ -64,7 +72,16 @@ def draw_overlay(image: Image.Image, threats: list[dict[str, Any]], verdict: str
             fill=(0, 0, 0) if colour[1] > 150 else (255, 255, 255),
             font=font,
         )
-        taken += [(x0, ty, x0 + tw, ty + th), (x0, y0, x1, y1)]
+        taken.extend([(x0, ty, x0 + tw, ty + th), (x0, y0, x1, y1)])
+
+    for t in threats:
+        boxed(
+            t["box"], COLOURS.get(t["class"], (255, 0, 0)), f"{t['class']} {t['score']:.2f}", line
+        )
+    for r in review or []:
+        for g in r.get("regions", []):
+            label = f"look: {r['class']} {g['score']:.2f}"
+            boxed(g["box"], REVIEW_COLOUR, label, max(1, line // 2))
     if threats:
         banner = "THREAT: " + ", ".join(sorted({t["class"] for t in threats}))
     else:

@@ -321,7 +321,7 @@ class XrayService:
         """PNG: the stored scan with its stored threats drawn (no second inference)."""
         rec = self.get(scan_id)
         loaded = load_image(self.image_bytes(scan_id), self.limits)
-        return draw_overlay(loaded.image, rec["threats"], rec["verdict"])
+        return draw_overlay(loaded.image, rec["threats"], rec["verdict"], rec["review"])
 
     # --- feedback -------------------------------------------------------------------------
 

@@ -169,6 +169,11 @@ def test_scores_in_the_review_band_make_the_verdict_uncertain(model):
         assert {r["class"] for r in d.review} == band
         for r in d.review:
             assert r["threshold"] == model.review_thresholds[r["class"]] <= r["score"]
+            assert r["regions"][0]["score"] == r["score"]  # where to look: its peak first
+            for g in r["regions"]:
+                x0, y0, x1, y1 = g["box"]
+                assert 0 <= x0 <= x1 < 256 and 0 <= y0 <= y1 < 256
+                assert r["threshold"] <= g["score"] <= r["score"]
         want = "threat" if d.threats else "uncertain" if band else "clear"
         assert d.verdict == want and d.review_rate == 0.10
         assert d.to_json()["review"] == d.review

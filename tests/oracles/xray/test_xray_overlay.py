@@ -29,3 +29,25 @@ def test_a_threat_at_the_top_left_keeps_its_label_visible():
     assert tuple(label_px) == COLOURS["firearm"], label_px
     # and the banner went to another corner, still drawn in full
     assert tuple(png[3, 508]) == (200, 0, 0)
+
+
+def test_an_uncertain_scan_shows_where_to_look_in_amber():
+    """A class in the review band: each of its regions boxed thin in amber and labelled
+    "look: ...", the banner amber and clear of the label; no threat box is drawn."""
+    from oracles.xray.overlay import BANNER_COLOURS, REVIEW_COLOUR
+
+    scan = Image.new("RGB", (512, 512), (255, 255, 255))
+    review = [
+        {
+            "class": "firearm",
+            "score": 0.22,
+            "threshold": 0.15,
+            "regions": [{"score": 0.22, "box": [2, 40, 200, 200]}],
+        }
+    ]
+    png = np.asarray(Image.open(io.BytesIO(draw_overlay(scan, [], "uncertain", review))))
+    assert tuple(png[120, 2]) == REVIEW_COLOUR  # the box's left edge
+    assert tuple(png[38, 3]) == REVIEW_COLOUR  # its label's fill, above the box
+    banner = (png == BANNER_COLOURS["uncertain"]).all(axis=-1)
+    assert banner.sum() > 500 and not banner[24:, :].any()  # drawn in full, above the label
+    assert not any((png.reshape(-1, 3) == c).all(axis=1).any() for c in COLOURS.values())
