@@ -40,16 +40,9 @@ ModelOpt = Annotated[
 
 
 def _model(folder: Path | None):
-    from oracles.xray.config import load_model, xray_settings
-    from oracles.xray.model import XrayModel
+    from oracles.xray.config import load_model
 
-    s = settings()
-    if folder is not None:
-        xs = xray_settings(s)
-        return XrayModel(
-            folder, threads=xs.threads, alarm_rate=xs.alarm_rate, review_rate=xs.review_rate
-        )
-    return load_model(s)
+    return load_model(settings(), folder)
 
 
 @app.command()

@@ -60,8 +60,12 @@ def activate(settings: Any, version: str, sha256: str) -> Path:
     return pointer
 
 
-def load_model(settings: Any) -> XrayModel:
-    folder, pinned = active_model(settings)
+def load_model(settings: Any, folder: Path | None = None) -> XrayModel:
+    """The active model (`active_model`), or the one in `folder` (unpinned), run with the
+    installation's threads, alarm rate and review rate."""
+    pinned = None
+    if folder is None:
+        folder, pinned = active_model(settings)
     xs = xray_settings(settings)
     return XrayModel(
         folder,

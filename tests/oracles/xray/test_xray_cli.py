@@ -83,6 +83,30 @@ def test_scan_says_uncertain_and_what_to_look_at(tmp_path, monkeypatch, uncertai
     assert rec["verdict"] == "clear" and rec["review"] == [] and rec["review_rate"] is None
 
 
+def test_a_model_folder_given_with_model_runs_at_the_installations_rates(
+    tmp_path, monkeypatch, uncertain_scan_png
+):
+    """`--model DIR` (a copy of the shipped model) is run like the active model: with the
+    installation's alarm and review rates, and a damaged copy is refused by name."""
+    import shutil
+
+    from oracles.xray.model import SHIPPED_DIR
+
+    folder = tmp_path / "copy"
+    shutil.copytree(SHIPPED_DIR, folder)
+    path = tmp_path / "look.png"
+    path.write_bytes(uncertain_scan_png)
+    s = Settings(home=tmp_path / "var", xray={"alarm_rate": 0.01, "review_rate": 0.05})
+    monkeypatch.setattr(cmd, "settings", lambda: s)
+    rec = json.loads(run("scan", str(path), "--model", str(folder), "--json").output)
+    man = json.loads((folder / "manifest.json").read_text())
+    assert rec["alarm_rate"] == 0.01 and rec["thresholds"] == man["thresholds_by_rate"]["0.01"]
+    assert rec["review_rate"] == 0.05
+    (folder / "xray.onnx").write_bytes(b"not the model")
+    r = run("info", "--model", str(folder))  # the smartcustoms app prints it as "error: ..."
+    assert r.exit_code != 0 and getattr(r.exception, "code", None) == "model_hash_mismatch"
+
+
 def test_scan_applies_the_installations_upload_caps(tmp_path, monkeypatch, uncertain_scan_png):
     """`[xray] max_upload_bytes / max_side` reach the CLI (ImageLimits.from_settings): a file
     over either cap is refused with its code, and the defaults take the same file."""
