@@ -161,6 +161,11 @@ def test_an_uncertain_upload_asks_the_officer_to_look(
     assert 'class="summary summary-warn" id="xray-verdict"' in r.text
     assert 'data-verdict="uncertain"' in r.text and "Uncertain — look at the image:" in r.text
     assert _alert_ids(r.text) == [] and rec["alerts"] == []
+    top = rec["review"][0]  # its row in the scores table: amber, the review threshold, where
+    assert f'<tr data-class="{top["class"]}" class="row-warn">' in r.text
+    assert f"(review from {top['threshold']:.4f})" in r.text
+    box = top["regions"][0]["box"]
+    assert f"look at <code>[{', '.join(map(str, box))}]</code>" in r.text
     listing = officer.http.get("/ui/xray").text
     row = listing[listing.index(f'data-scan-id="{scan_id}"') :]
     assert '<span class="badge state-open">uncertain</span>' in row[: row.index("</tr>")]
