@@ -183,6 +183,13 @@ def evaluate(
                 f(r["ece"][c], ".3f"),
             )
         console.print(table)
+        for group, what in (("clean", "scans that carry nothing"), ("carrying", "scans that do")):
+            v = r["verdicts"].get(group)
+            if v:
+                console.print(
+                    f"{what}: {v['threat']:.1%} threat, {v['uncertain']:.1%} uncertain "
+                    f"(look at the image), {v['clear']:.1%} clear"
+                )
         if r["not_a_scan"]:
             err_console.print(
                 f"[yellow]{len(r['not_a_scan'])} image(s) refused as not a scan[/] "

@@ -157,6 +157,10 @@ def test_evaluate_labels_folders_as_told_and_reports_what_it_left_out(tmp_path):
     assert [(k["folder"], k["images"]) for k in rep["skipped"]] == [("extra", 3)]
     r = run(*args, "--label", "class_3=clear")
     assert r.exit_code == 0 and "left out 3 image(s) in extra/" in r.output
+    for group, what in (("clean", "scans that carry nothing"), ("carrying", "scans that do")):
+        v = rep["verdicts"][group]  # the table output says what the JSON says
+        line = f"{what}: {v['threat']:.1%} threat, {v['uncertain']:.1%} uncertain"
+        assert line in r.output, r.output
     r = run(*args, "--label", "class_3=bomb", "--json")
     assert r.exit_code != 0 and getattr(r.exception, "code", None) == "bad_request"
     assert "bomb" in r.exception.detail
