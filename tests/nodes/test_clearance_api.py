@@ -786,18 +786,32 @@ def _firearm_png() -> bytes:
     return buf.getvalue()
 
 
-def test_xray_verdict_is_attested_alerted_and_sends_the_declaration_to_c3(api, chain, new_id):
-    did = new_id("XRAY")
+def _scanned(api, did: str, png: bytes) -> dict:
+    """An officer's upload of `png` for declaration `did`, judged and attested (201)."""
     resp = api(
         "officer",
         "POST",
         "/xray/scans",
         params={"declaration_id": did},
-        content=_firearm_png(),
+        content=png,
         headers={"Content-Type": "image/png"},
     )
     assert resp.status_code == 201, resp.text
-    scan = resp.json()
+    return resp.json()
+
+
+def _lodged(api, did: str) -> dict:
+    """The exporter lodges the machinery-parts example as declaration `did` (201)."""
+    lodged = api(
+        "exporter", "POST", "/declarations", json=example_json("01-machinery-parts-sg.json", did)
+    )
+    assert lodged.status_code == 201, lodged.text
+    return lodged.json()
+
+
+def test_xray_verdict_is_attested_alerted_and_sends_the_declaration_to_c3(api, chain, new_id):
+    did = new_id("XRAY")
+    scan = _scanned(api, did, _firearm_png())
     assert scan["verdict"] == "threat" and "firearm" in {t["class"] for t in scan["threats"]}
     attestation = scan["attestation"]
     assert attestation["kind"] == "XRAY" and attestation["subject"] == "0x" + scan["sha256"]
@@ -809,11 +823,7 @@ def test_xray_verdict_is_attested_alerted_and_sends_the_declaration_to_c3(api, c
     assert "xray_firearm" in kinds and len(kinds) == len(scan["threats"])
     assert all(did in a["detail"] for a in alerts)
 
-    lodged = api(
-        "exporter", "POST", "/declarations", json=example_json("01-machinery-parts-sg.json", did)
-    )
-    assert lodged.status_code == 201, lodged.text
-    out = lodged.json()
+    out = _lodged(api, did)
     assert out["oracles"]["xray"]["threat"] is True
     assert out["oracles"]["xray"]["attestation"]["tx"] == attestation["tx"]
     assert out["channel"] == "C3"
@@ -826,23 +836,10 @@ def test_an_uncertain_xray_verdict_is_attested_and_sends_the_declaration_to_c2(
     """The review band end to end: the members' instances agree the scan is `uncertain`,
     that is attested, no alert opens a bag, and clearance asks for a look (XRAY-SUSPECT)."""
     did = new_id("XRAYLOOK")
-    resp = api(
-        "officer",
-        "POST",
-        "/xray/scans",
-        params={"declaration_id": did},
-        content=uncertain_scan_png,
-        headers={"Content-Type": "image/png"},
-    )
-    assert resp.status_code == 201, resp.text
-    scan = resp.json()
+    scan = _scanned(api, did, uncertain_scan_png)
     assert scan["verdict"] == "uncertain" and scan["review"] and scan["alerts"] == []
     assert chain.w3.eth.get_transaction_receipt(scan["attestation"]["tx"])["status"] == 1
-    lodged = api(
-        "exporter", "POST", "/declarations", json=example_json("01-machinery-parts-sg.json", did)
-    )
-    assert lodged.status_code == 201, lodged.text
-    out = lodged.json()
+    out = _lodged(api, did)
     xray = out["oracles"]["xray"]
     assert xray["uncertain"] is True and xray["threat"] is False
     rules = [r["rule"] for r in out["reasons"]]
