@@ -10,6 +10,12 @@ crash loses nothing (unacked messages are redelivered), and a redelivered messag
 already committed is recognised by its (device, seq) and counted as a duplicate.  The price
 is that redelivery after a crash can show up in `duplicates`, never as a second row.
 
+Clean stop: the writer commits and acks what is queued, then the broker must *read* those
+acks before the socket closes.  A socket closed while the broker is still sending to it is
+reset by the kernel, and a reset drops whatever the broker had not yet read, acks included:
+the next session would get that batch again (as duplicates).  The broker answers packets
+in order, so `stop()` sends a no-op UNSUBSCRIBE and waits for its UNSUBACK first.
+
 Per message, one of three outcomes, nothing silently lost:
 - a row in `trip_events` (accepted; `flag = 'gps_spoofing'` when the implied speed to the
   nearest stored neighbour in time exceeds `max_speed_kmh`);
@@ -194,6 +200,7 @@ class Ingester:
         self._stats_lock = threading.Lock()
         self._accepting = threading.Event()
         self._connected = threading.Event()
+        self._flushed = threading.Event()
         self._writer: threading.Thread | None = None
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -208,6 +215,7 @@ class Ingester:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
+        self.client.on_unsubscribe = self._on_unsubscribe
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -223,8 +231,9 @@ class Ingester:
             raise TimeoutError(f"MQTT broker at {self._host}:{self._port} did not answer")
         return self
 
-    def stop(self) -> None:
-        """Clean stop: stop taking messages, commit and ack what is queued, then disconnect.
+    def stop(self, flush_timeout_s: float = 5.0) -> None:
+        """Clean stop: stop taking messages, commit and ack what is queued, wait until the
+        broker has read the acks (see the module docstring), then disconnect.
 
         Messages arriving during the stop are neither stored nor acked, so the broker
         redelivers them to the next session with this client id.
@@ -234,9 +243,25 @@ class Ingester:
             self._queue.put(None)
             self._writer.join()
             self._writer = None
+        self._wait_acks_read(flush_timeout_s)
         with contextlib.suppress(Exception):
             self.client.disconnect()
         self.client.loop_stop()
+
+    def _wait_acks_read(self, timeout_s: float) -> None:
+        """Round trip a no-op UNSUBSCRIBE (a filter this client never subscribes to, so the
+        persistent session keeps its subscription): its UNSUBACK comes after the broker read
+        every ack sent before it."""
+        if not self._connected.is_set():
+            return  # no connection to flush; unacked messages are redelivered anyway
+        self._flushed.clear()
+        rc, _ = self.client.unsubscribe(f"smartcustoms/{self.member_id}/ingester-stop")
+        if rc != mqtt.MQTT_ERR_SUCCESS or not self._flushed.wait(timeout_s):
+            log.warning(
+                "the broker did not confirm the last acks within %.1f s; the next session "
+                "may receive the last batch again (counted as duplicates, never stored twice)",
+                timeout_s,
+            )
 
     def __enter__(self) -> Ingester:
         return self.start()
@@ -275,6 +300,9 @@ class Ingester:
             log.error("subscription to %s refused: %s", self.topic_filter, reason_codes)
             return
         self._connected.set()  # ready only once the broker confirmed the subscription
+
+    def _on_unsubscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        self._flushed.set()  # only stop() unsubscribes
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
