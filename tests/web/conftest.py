@@ -8,6 +8,7 @@ for the tests under its folder, so this one loads that file and re-exports what 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import threading
 import time
@@ -193,8 +194,11 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 @pytest.fixture(scope="module")
-def driver():
-    """Debian's chromium, headless, with its console log captured (skips if absent)."""
+def driver(tmp_path_factory):
+    """Debian's chromium, headless, with its console log captured (skips if absent).
+
+    Its temporary files (profile, singleton socket) go under pytest's tmp, not /tmp, which
+    otherwise kept one `org.chromium.Chromium.*` folder per run."""
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.skip(
             f"browser tests need Debian's chromium ({CHROMIUM}) and chromium-driver "
@@ -216,7 +220,9 @@ def driver():
     ):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    scratch = tmp_path_factory.mktemp("chromium")
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    drv = webdriver.Chrome(service=Service(CHROMEDRIVER, env=env), options=opts)
     drv.set_page_load_timeout(60)
     try:
         yield drv
