@@ -13,7 +13,10 @@ Two halves, cheapest first:
    a colour: luminance spread under `FLAT_STD` grey levels), random noise (most of the
    signal in pixel-to-pixel differences: `NOISE_HF`), or most of the picture one exact
    grey level (`MODE_SHARE`: a drawing, a diagram or a screenshot on its plain background;
-   a detector is never that noise-free -- real crops reach 0.34, synthetic scans 0.31).
+   a detector is never that noise-free -- real crops reach 0.34, synthetic scans 0.31), or
+   most of it two exact shades (`TWO_SHADES`: a figure filled in one colour on a plain
+   ground, e.g. a drawn silhouette covering more than half the picture -- real crops reach
+   0.57, synthetic scans 0.63).
    Real scans are smooth between edges and have air, objects and their shadows.
 2. The network's scan head (`XrayModel`, output `scan`): a score, learned against
    photographs, drawings, screenshots, gradients and "dead leaves" pictures
@@ -37,13 +40,17 @@ MIN_SCAN_SIDE = 40  # pixels: a 32 x 32 icon is refused; GDXray has clutter crop
 FLAT_STD = 4.0  # grey levels of luminance spread: real GDXray crops have 11.5 and more
 NOISE_HF = 0.2  # share of the spread in 3x3 local differences: real crops <= 0.11, noise 0.66
 MODE_SHARE = 0.5  # share of pixels of the single most common grey level
+# share of pixels of the two most common grey levels: 0.20 over the most any real training /
+# calibration crop or synthetic calibration scan reaches (0.57), rounded up to 0.05
+TWO_SHADES = 0.8
 SCAN_MARGIN = 2.0  # logits (e^2 = 7.4 times the odds) under the lowest calibration scan
 _SIDE = 256  # statistics are taken on a copy at most this big (fast, resolution-free)
 
 
 def statistics(image: Image.Image) -> dict[str, float]:
-    """Luminance spread (`std`), high-frequency share (`hf`), mean chroma (`chroma`) and
-    the share of the single most common grey level (`mode`) of an RGB image, on a copy
+    """Luminance spread (`std`), high-frequency share (`hf`), mean chroma (`chroma`), the
+    share of the single most common grey level (`mode`) and of the two most common (`two`)
+    of an RGB image, on a copy
     whose longer side is at most 256 px; rounded to 4 places so every oracle instance
     takes the same decision."""
     img = image
@@ -58,13 +65,15 @@ def statistics(image: Image.Image) -> dict[str, float]:
     # mean absolute difference from the 3x3 neighbourhood mean, relative to the spread
     hf = float(np.abs(g - ndimage.uniform_filter(g, 3, mode="nearest")).mean()) / max(std, 1e-6)
     chroma = float((np.maximum(np.maximum(r, gr), b) - np.minimum(np.minimum(r, gr), b)).mean())
-    levels = np.bincount(np.rint(g).astype(np.int64).ravel(), minlength=256)
-    mode = float(levels.max()) / g.size
+    levels = np.sort(np.bincount(np.rint(g).astype(np.int64).ravel(), minlength=256))
+    mode = float(levels[-1]) / g.size
+    two = float(levels[-1] + levels[-2]) / g.size
     return {
         "std": round(std, 4),
         "hf": round(hf, 4),
         "chroma": round(chroma, 4),
         "mode": round(mode, 4),
+        "two": round(two, 4),
     }
 
 
@@ -96,6 +105,12 @@ def rule_refusal(image: Image.Image, small: Image.Image | None = None) -> str | 
             f"{st['mode']:.0%} of the image is one exact shade: a drawing, a diagram or a "
             "screenshot on a plain background, not a scan (a scanner's picture always "
             "carries detector noise)"
+        )
+    if st["two"] >= TWO_SHADES:
+        return (
+            f"{st['two']:.0%} of the image is two exact shades: a figure filled in one colour "
+            "on a plain ground (a drawing or a silhouette), not a scan (a scanner's picture "
+            "always carries detector noise)"
         )
     return None
 

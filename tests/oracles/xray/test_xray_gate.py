@@ -151,6 +151,18 @@ def test_drawings(model):
         refused(model, nonscan.drawing(np.random.default_rng([TEST_SEED, 100 + i])))
 
 
+@pytest.mark.parametrize("ground, ink", [(255, 0), (200, 30), (255, 60)])
+def test_a_silhouette_filling_most_of_the_picture(model, ground, ink):
+    """A gun drawn as one filled shape covering over half the picture: its ground is under
+    half, so the one-shade rule lets it through (2.5.0 then judged it a scan, "clear");
+    figure and ground together are 97 % two exact shades."""
+    img = Image.new("RGB", (320, 220), (ground,) * 3)
+    outline = [(10, 10), (310, 10), (310, 90), (150, 90), (130, 210), (40, 210), (60, 90), (10, 90)]
+    ImageDraw.Draw(img).polygon(outline, fill=(ink,) * 3)
+    assert gate.statistics(img)["mode"] < gate.MODE_SHARE
+    refused(model, img, "two exact shades")
+
+
 @pytest.mark.parametrize("size", [(32, 32), (39, 400), (16, 16)])
 def test_tiny_images(model, size):
     img = Image.fromarray(synth.scan(5, 0, size=64).image).resize(size)  # a scan, shrunk
@@ -192,6 +204,7 @@ def test_gate_statistics_are_rounded_and_repeatable():
     a, b = gate.statistics(img), gate.statistics(img.copy())
     assert a == b and all(v == round(v, 4) for v in a.values())
     assert a["std"] > gate.FLAT_STD and a["hf"] < gate.NOISE_HF and a["mode"] < gate.MODE_SHARE
+    assert a["mode"] <= a["two"] < gate.TWO_SHADES
 
 
 # --- what a refusal means downstream: nothing kept, alerted or attested -----------------------
