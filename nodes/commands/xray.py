@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from nodes.cliutil import (
@@ -190,6 +191,28 @@ def evaluate(
                     f"{what}: {v['threat']:.1%} threat, {v['uncertain']:.1%} uncertain "
                     f"(look at the image), {v['clear']:.1%} clear"
                 )
+        if len(r["strata"]) > 1:
+            st_table = Table(title="by stratum", title_justify="left")
+            for col in ("stratum", "scans", "carrying", "threat", "uncertain", "clear", "refused"):
+                st_table.add_column(col)
+            for name, st in r["strata"].items():
+                st_table.add_row(
+                    name,
+                    *(str(st[k]) for k in ("n", "carrying", "threat", "uncertain", "clear")),
+                    str(st["not_a_scan"]),
+                )
+            console.print(st_table)
+        fails = r["failures"]
+        for kind, what, shown in (
+            ("missed", "carrying a threat, no alarm", "scores"),
+            ("false_alarms", "clean, judged a threat", "raised"),
+        ):
+            total = fails[f"{kind}_total"]
+            if total:
+                console.print(f"{total} {what} (first {min(total, 10)} of {total}):")
+                for x in fails[kind][:10]:
+                    scores = ", ".join(f"{c} {v:.3f}" for c, v in x[shown].items())
+                    console.print(f"  {escape(x['image'])} \\[{escape(x['stratum'])}] {scores}")
         if r["not_a_scan"]:
             err_console.print(
                 f"[yellow]{len(r['not_a_scan'])} image(s) refused as not a scan[/] "

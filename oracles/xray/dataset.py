@@ -13,6 +13,11 @@ sets (`handgun`, `gun`, `pistol`, `shuriken`, `razor_blade`, `blade`, `backgroun
 class_0=firearm`), and images no name labels are reported as skipped, never dropped
 silently: a figure over part of a set must say so.  Greyscale single-energy images need no
 conversion.  Class names in `labels.csv` may use the same synonyms.
+
+Figures over a whole set hide where a model fails (guns alone and guns in cluttered bags
+average out), so `evaluate` also reports each *stratum* -- the `object` column of
+`labels.csv` when it has one (e.g. handgun, shuriken, background), else the image's folder --
+and names the failures: scans that carry a threat but got no alarm, and clean scans that did.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import json
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +39,7 @@ from PIL import Image
 from oracles.xray import metrics, synth
 from oracles.xray.errors import XrayError
 from oracles.xray.image import ImageLimits, load_image
-from oracles.xray.model import XrayModel
+from oracles.xray.model import Detection, XrayModel
 
 LABELS = "labels.csv"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
@@ -217,10 +224,12 @@ def evaluate(
     Images that cannot be read are listed under "errors" and left out of the figures, as
     are images no label names ("skipped", per folder; `names` labels folders).  An image
     the scan gate refuses is listed under "not_a_scan" and counted in the figures as what
-    the officer gets from it: no alarm (every score 0).
+    the officer gets from it: no alarm (every score 0).  `strata` and `failures`: see the
+    module docstring (`stratum_of`, `failures`).
     """
     rows, skipped = labelled(folder, model.classes, names)
-    scores, labels, errors, refused, verdicts = [], [], [], [], []
+    stratum_of = strata_of(folder)
+    scores, labels, errors, refused, verdicts, judged = [], [], [], [], [], []
     t0 = time.perf_counter()
     pending: list[tuple[Image.Image, set[str], str]] = []
 
@@ -233,6 +242,7 @@ def evaluate(
             verdicts.append(det.verdict)
             scores.append([det.scores.get(c, 0.0) for c in model.classes])
             labels.append([c in found for c in model.classes])
+            judged.append(Judged.of(name, stratum_of(name), found, det))
         pending.clear()
 
     root = folder.resolve()
@@ -283,6 +293,8 @@ def evaluate(
             "alarm_rate": model.alarm_rate,
             "review_rate": model.review_rate,
             "verdicts": metrics.verdict_shares(verdicts, y),
+            "strata": strata(judged),
+            "failures": failures(judged),
             "not_a_scan": refused,
             "errors": errors,
             "skipped": skipped,
@@ -290,3 +302,94 @@ def evaluate(
         }
     )
     return out
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One scan of a data set as the service judged it (for `strata` and `failures`)."""
+
+    image: str
+    stratum: str
+    classes: set[str]  # carried
+    verdict: str
+    scores: dict[str, float]
+    raised: dict[str, float]  # the classes that raised the alarm, with their scores
+
+    @classmethod
+    def of(cls, image: str, stratum: str, carried: set[str], det: Detection) -> Judged:
+        raised = {t["class"]: t["score"] for t in det.threats}
+        return cls(image, stratum, carried, det.verdict, det.scores, raised)
+
+
+MAX_FAILURES = 200  # per kind in a report; the counts are always whole
+
+
+def strata_of(folder: Path) -> Callable[[str], str]:
+    """image name -> its stratum: the `object` column of `labels.csv` where it has one (and
+    the row fills it), else the folder the image is in ("." for the set's own folder)."""
+    objects: dict[str, str] = {}
+    path = folder / LABELS
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames and "object" in reader.fieldnames:
+                objects = {(r["image"] or "").strip(): (r["object"] or "").strip() for r in reader}
+
+    def stratum(name: str) -> str:
+        return objects.get(name) or Path(name).parent.as_posix()
+
+    return stratum
+
+
+def strata(judged: list[Judged]) -> dict[str, dict[str, Any]]:
+    """Per stratum: how many scans, how many carry a threat, and the count of each verdict;
+    `alarmed_right`: carrying scans on which a class they carry raised the alarm (a gun
+    found as a knife is an alarm, but not this); None for a stratum that carries nothing."""
+    out: dict[str, dict[str, Any]] = {}
+    for j in judged:
+        st = out.setdefault(
+            j.stratum,
+            {"n": 0, "carrying": 0, "threat": 0, "uncertain": 0, "clear": 0, "not_a_scan": 0},
+        )
+        st["n"] += 1
+        st[j.verdict] += 1
+        st["carrying"] += bool(j.classes)
+        st["alarmed_right"] = st.get("alarmed_right", 0) + (
+            j.verdict == "threat" and any(c in j.raised for c in j.classes)
+        )
+    for st in out.values():
+        if not st["carrying"]:
+            st["alarmed_right"] = None
+    return dict(sorted(out.items()))
+
+
+def failures(judged: list[Judged]) -> dict[str, Any]:
+    """What an officer would have got wrong: `missed`, scans carrying a threat that raised
+    no alarm (clear, uncertain or refused), with their scores for what they carry, lowest
+    first; `false_alarms`, clean scans judged threats, with the classes raised, highest first.
+    Each list holds at most `MAX_FAILURES`; the `_total` counts are whole."""
+    missed = sorted(
+        (j for j in judged if j.classes and j.verdict != "threat"),
+        key=lambda j: max(j.scores.get(c, 0.0) for c in j.classes),
+    )
+    false_alarms = sorted(
+        (j for j in judged if not j.classes and j.verdict == "threat"),
+        key=lambda j: -max(j.raised.values()),
+    )
+    return {
+        "missed_total": len(missed),
+        "missed": [
+            {
+                "image": j.image,
+                "stratum": j.stratum,
+                "verdict": j.verdict,
+                "scores": {c: j.scores.get(c, 0.0) for c in sorted(j.classes)},
+            }
+            for j in missed[:MAX_FAILURES]
+        ],
+        "false_alarms_total": len(false_alarms),
+        "false_alarms": [
+            {"image": j.image, "stratum": j.stratum, "raised": j.raised}
+            for j in false_alarms[:MAX_FAILURES]
+        ],
+    }

@@ -22,7 +22,10 @@ No chain, no node.  Prints one JSON line:
                     at the image) and of those that carry something (`carrying`: clear =
                     not even looked at)
   real              with --real DIR (a GDXray-style folder): the held-out test split of
-                    `oracles.xray.real` (never used for training or thresholds), same figures
+                    `oracles.xray.real` (never used for training or thresholds), same figures,
+                    and `strata`: verdict counts per object kind (handgun, shuriken,
+                    razor_blade, background; `alarmed_right`: alarms raised by a class the
+                    scan carries)
   not_scans         --nonscan-n pictures that are not scans (`oracles.xray.nonscan`, a seed
                     never used in training, no photographs): share refused, threats raised,
                     and pictures judged `uncertain` (an officer would look at them)
@@ -41,27 +44,44 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from oracles.xray import metrics, nonscan, real, synth
+from oracles.xray import dataset, metrics, nonscan, real, synth
 from oracles.xray.image import load_image
 from oracles.xray.model import SHIPPED_DIR, XrayModel
 
 RATES = (0.01, 0.05)
 
 
-def judged(model: XrayModel, images: list[Image.Image], y: np.ndarray) -> dict:
-    """Figures over `images` as the service judges them (gate first; refused = no alarm)."""
-    scores, verdicts = [], []
+def judged(
+    model: XrayModel, images: list[Image.Image], y: np.ndarray, strata: list[str] | None = None
+) -> dict:
+    """Figures over `images` as the service judges them (gate first; refused = no alarm);
+    with `strata` (one name per image) also the verdict counts of each stratum."""
+    scores, verdicts, dets = [], [], []
     for i in range(0, len(images), 32):
         for det in model.detect_many(images[i : i + 32]):
             verdicts.append(det.verdict)
             scores.append([det.scores.get(c, 0.0) for c in model.classes])
+            dets.append(det)
     rep = metrics.report(np.array(scores), y, model.classes, rates=RATES)
     refused = verdicts.count("not_a_scan")
-    return {
+    out = {
         **rep,
         "refused": round(refused / len(images), 4),
         "verdicts": metrics.verdict_shares(verdicts, y),
     }
+    if strata is not None:
+        out["strata"] = dataset.strata(
+            [
+                dataset.Judged.of(
+                    str(k),
+                    strata[k],
+                    {c for c, v in zip(model.classes, y[k], strict=True) if v > 0},
+                    d,
+                )
+                for k, d in enumerate(dets)
+            ]
+        )
+    return out
 
 
 def main() -> None:
@@ -128,6 +148,7 @@ def main() -> None:
                 model,
                 [load_image(im.path.read_bytes()).image for im in test],
                 np.stack([im.labels for im in test]),
+                [im.object or im.path.parent.name for im in test],
             ),
         }
 

@@ -161,6 +161,19 @@ def test_evaluate_labels_folders_as_told_and_reports_what_it_left_out(tmp_path):
         v = rep["verdicts"][group]  # the table output says what the JSON says
         line = f"{what}: {v['threat']:.1%} threat, {v['uncertain']:.1%} uncertain"
         assert line in r.output, r.output
+    assert set(rep["strata"]) == {"class_0", "class_3"} and "by stratum" in r.output
+    for name, st in rep["strata"].items():  # one table row per stratum, as in the JSON
+        cells = [name, st["n"], st["carrying"], st["threat"], st["uncertain"], st["clear"]]
+        rows = [[c.strip() for c in line.split("│")[1:7]] for line in r.output.splitlines()]
+        assert [str(c) for c in cells] in rows, r.output
+    fails = rep["failures"]
+    for kind, what in (
+        ("missed", "carrying a threat, no alarm"),
+        ("false_alarms", "clean, judged"),
+    ):
+        assert (f"{fails[f'{kind}_total']} {what}" in r.output) == (fails[f"{kind}_total"] > 0)
+        for x in fails[kind][:10]:
+            assert f"{x['image']} [{x['stratum']}]" in r.output
     r = run(*args, "--label", "class_3=bomb", "--json")
     assert r.exit_code != 0 and getattr(r.exception, "code", None) == "bad_request"
     assert "bomb" in r.exception.detail

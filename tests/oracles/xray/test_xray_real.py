@@ -94,6 +94,49 @@ def test_evaluate_reads_greyscale_folders_as_they_come(model, tmp_path):
     assert rep["at_threshold"]["firearm"]["threshold"] == model.thresholds["firearm"]
 
 
+def test_evaluate_reports_each_stratum_and_names_every_failure(model, tmp_path):
+    """Strata come from labels.csv's `object` column (else the image's folder); each is
+    counted by verdict, and every threat-carrying scan without an alarm (here a carrying
+    picture the gate refuses, and whatever the model misses) and every clean scan judged a
+    threat is named, so a figure over the whole set cannot hide where it fails."""
+    rows = [("image", "classes", "object")]
+    kinds = (("gun", "firearm", {"firearm": 1}), ("bag", "", {}), ("blade", "knife", {"knife": 1}))
+    for obj, classes, threats in kinds:
+        for i in range(5):
+            grey(4800 + len(obj), i, size=200, threats=threats).save(tmp_path / f"{obj}{i}.png")
+            rows.append((f"{obj}{i}.png", classes, obj))
+    Image.new("RGB", (200, 200), (0, 0, 0)).save(tmp_path / "black.png")  # refused
+    rows.append(("black.png", "firearm", "gun"))
+    with open(tmp_path / "labels.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    rep = dataset.evaluate(model, tmp_path)
+    st = rep["strata"]
+    assert list(st) == ["bag", "blade", "gun"]
+    assert (st["gun"]["n"], st["gun"]["carrying"], st["gun"]["not_a_scan"]) == (6, 6, 1)
+    assert st["bag"]["carrying"] == 0 and st["bag"]["alarmed_right"] is None
+    for s in st.values():
+        assert sum(s[v] for v in ("threat", "uncertain", "clear", "not_a_scan")) == s["n"]
+    assert sum(s["n"] for s in st.values()) == rep["n"] == 16
+    fails = rep["failures"]
+    carrying_no_alarm = sum(s["carrying"] and s["n"] - s["threat"] for s in st.values())
+    assert fails["missed_total"] == len(fails["missed"]) == carrying_no_alarm >= 1
+    assert fails["false_alarms_total"] == st["bag"]["threat"]
+    black = next(m for m in fails["missed"] if m["image"] == "black.png")
+    assert black == {
+        "image": "black.png",
+        "stratum": "gun",
+        "verdict": "not_a_scan",
+        "scores": {"firearm": 0.0},
+    }
+    lowest = [max(m["scores"].values()) for m in fails["missed"]]
+    assert lowest == sorted(lowest)
+    # without an object column, the folder is the stratum
+    (tmp_path / "labels.csv").write_text(
+        "image,classes\n" + "".join(f"{r[0]},{r[1]}\n" for r in rows[1:])
+    )
+    assert list(dataset.evaluate(model, tmp_path)["strata"]) == ["."]
+
+
 def test_folders_named_otherwise_are_labelled_by_the_user_and_the_rest_is_reported(model, tmp_path):
     """A public set's own folder names (class_0, a series B0049) mean nothing to the
     oracle: the user names them (`--label`), and images nothing labels are listed as left
