@@ -5,7 +5,7 @@
     .venv/bin/python scripts/train/xray_photos.py /tmp/opencv-doc/usr/share/doc/opencv-doc \\
         /tmp/photos/train
 
-Every JPEG under the source at least `--min-side` pixels a side, byte-identical copies
+Every JPEG (or WebP) under the source at least `--min-side` pixels a side, byte-identical copies
 dropped (the first in sorted order kept), any path naming `lena` left out, each shrunk to
 at most `--max-side` pixels and saved as `<name>-<8 hex of its sha1>.jpg`.  2.3.0's 445
 pictures came from Debian's opencv-doc 4.6.0 this way; the model's manifest records their
@@ -45,7 +45,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-SUFFIXES = (".jpg", ".jpeg")
+SUFFIXES = (".jpg", ".jpeg", ".webp")  # opencv-doc 4.6.0 holds no .webp: its 445 stay the same
 LEFT_OUT = ("lena",)
 WALLPAPER_SUFFIXES = (".jpg", ".jpeg", ".png")
 SIZE_SUFFIX = re.compile(r"_\d+x\d+$")  # "Elephants_3840x2160" is a size of "Elephants"

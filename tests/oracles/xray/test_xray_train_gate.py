@@ -120,6 +120,7 @@ def test_gathering_photographs_keeps_large_distinct_pictures_only(tmp_path):
     rng = np.random.default_rng(9)
     big = rng.integers(0, 256, (300, 1600, 3), dtype=np.uint8)
     _pictures(src / "a", {"street.jpg": big, "thumb.jpg": big[:100, :100], "plot.png": big})
+    _pictures(src / "c", {"desk.webp": big[:, ::-1]})  # WebP is a photograph's format too
     (src / "b").mkdir()
     (src / "b" / "street-copy.jpg").write_bytes((src / "a" / "street.jpg").read_bytes())
     (src / "b" / "lena.jpg").write_bytes((src / "a" / "street.jpg").read_bytes())
@@ -132,9 +133,10 @@ def test_gathering_photographs_keeps_large_distinct_pictures_only(tmp_path):
         check=True,
     )
     counts = json.loads(out.stdout)
-    assert counts == {"kept": 1, "small": 1, "duplicate": 1, "left_out": 1, "unreadable": 1}
-    (kept,) = (tmp_path / "out").iterdir()
-    assert kept.name.startswith("street-") and Image.open(kept).size == (800, 150)
+    assert counts == {"kept": 2, "small": 1, "duplicate": 1, "left_out": 1, "unreadable": 1}
+    desk, street = sorted((tmp_path / "out").iterdir())
+    assert street.name.startswith("street-") and Image.open(street).size == (800, 150)
+    assert desk.name.startswith("desk-") and desk.suffix == ".jpg"
     missing = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "nowhere"), str(tmp_path / "o2")],
         capture_output=True,
