@@ -225,11 +225,11 @@ def evaluate(
     are images no label names ("skipped", per folder; `names` labels folders).  An image
     the scan gate refuses is listed under "not_a_scan" and counted in the figures as what
     the officer gets from it: no alarm (every score 0).  `strata` and `failures`: see the
-    module docstring (`stratum_of`, `failures`).
+    module docstring (`strata_of`, `strata`, `failures`).
     """
     rows, skipped = labelled(folder, model.classes, names)
     stratum_of = strata_of(folder)
-    scores, labels, errors, refused, verdicts, judged = [], [], [], [], [], []
+    scores, labels, errors, refused, judged = [], [], [], [], []
     t0 = time.perf_counter()
     pending: list[tuple[Image.Image, set[str], str]] = []
 
@@ -239,7 +239,6 @@ def evaluate(
         ):
             if det.verdict == "not_a_scan":
                 refused.append({"image": name, "classes": sorted(found), "detail": det.not_a_scan})
-            verdicts.append(det.verdict)
             scores.append([det.scores.get(c, 0.0) for c in model.classes])
             labels.append([c in found for c in model.classes])
             judged.append(Judged.of(name, stratum_of(name), found, det))
@@ -292,7 +291,7 @@ def evaluate(
             "model_version": model.version_id,
             "alarm_rate": model.alarm_rate,
             "review_rate": model.review_rate,
-            "verdicts": metrics.verdict_shares(verdicts, y),
+            "verdicts": metrics.verdict_shares([j.verdict for j in judged], y),
             "strata": strata(judged),
             "failures": failures(judged),
             "not_a_scan": refused,
