@@ -23,9 +23,9 @@ No chain, no node.  Prints one JSON line:
                     not even looked at)
   real              with --real DIR (a GDXray-style folder): the held-out test split of
                     `oracles.xray.real` (never used for training or thresholds), same figures,
-                    and `strata`: verdict counts per object kind (handgun, shuriken,
-                    razor_blade, background; `alarmed_right`: alarms raised by a class the
-                    scan carries)
+                    and `strata`: verdict counts per object kind and GDXray series
+                    ("handgun B0049": guns alone, "handgun B0079": guns in bags, ...;
+                    `alarmed_right`: alarms raised by a class the scan carries)
   not_scans         --nonscan-n pictures that are not scans (`oracles.xray.nonscan`, a seed
                     never used in training, no photographs): share refused, threats raised,
                     and pictures judged `uncertain` (an officer would look at them)
@@ -148,7 +148,7 @@ def main() -> None:
                 model,
                 [load_image(im.path.read_bytes()).image for im in test],
                 np.stack([im.labels for im in test]),
-                [im.object or im.path.parent.name for im in test],
+                [f"{im.object or im.path.parent.name} {im.series}" for im in test],
             ),
         }
 
