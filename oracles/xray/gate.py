@@ -50,9 +50,8 @@ _SIDE = 256  # statistics are taken on a copy at most this big (fast, resolution
 def statistics(image: Image.Image) -> dict[str, float]:
     """Luminance spread (`std`), high-frequency share (`hf`), mean chroma (`chroma`), the
     share of the single most common grey level (`mode`) and of the two most common (`two`)
-    of an RGB image, on a copy
-    whose longer side is at most 256 px; rounded to 4 places so every oracle instance
-    takes the same decision."""
+    of an RGB image, on a copy whose longer side is at most 256 px; rounded to 4 places so
+    every oracle instance takes the same decision."""
     img = image
     w, h = img.size
     if max(w, h) > _SIDE:
