@@ -108,8 +108,8 @@ def rule_refusal(image: Image.Image, small: Image.Image | None = None) -> str | 
         )
     if st["hf"] > NOISE_HF:
         return (
-            f"the image is random noise ({st['hf']:.0%} of its contrast is pixel-to-pixel "
-            "variation; a scan is smooth between the edges of objects)"
+            f"the image is random noise or fine print ({st['hf']:.0%} of its contrast is "
+            "pixel-to-pixel variation; a scan is smooth between the edges of objects)"
         )
     if st["edges"] < EDGE_KURTOSIS:
         return (

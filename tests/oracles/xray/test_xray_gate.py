@@ -159,6 +159,20 @@ def test_screenshots(model):
         refused(model, nonscan.screenshot(np.random.default_rng([TEST_SEED, i])))
 
 
+def test_a_page_of_text(model):
+    """Dense print is mostly pixel-to-pixel contrast: refused, and the reason names it."""
+    img = Image.new("RGB", (600, 300), "white")
+    d = ImageDraw.Draw(img)
+    for i in range(8):
+        d.text(
+            (10, 10 + 35 * i),
+            "Invoice 2025-0042 total 1,234.00 EUR",
+            fill="black",
+            font=ImageFont.load_default(size=28),
+        )
+    refused(model, img, "fine print")
+
+
 def test_drawings(model):
     img = Image.new("RGB", (600, 400), (255, 255, 255))
     d = ImageDraw.Draw(img)
