@@ -248,17 +248,30 @@ class XrayModel:
         )
 
     def _review_band(
-        self, rounded: dict[str, float], threats: list[dict[str, Any]]
+        self,
+        rounded: dict[str, float],
+        threats: list[dict[str, Any]],
+        heat: np.ndarray,
+        lb: Letterbox,
     ) -> list[dict[str, Any]]:
         """The classes scored at or over their review threshold that raised no threat (under
-        the alert threshold, or -- rarely -- over it with no hot region to box)."""
+        the alert threshold, or -- rarely -- over it with no hot region to box), each with
+        where to look: its map's hot regions at the review threshold, in scan pixels."""
         if self.review_thresholds is None:
             return []
         raised = {t["class"] for t in threats}
         return sorted(
             (
-                {"class": c, "score": rounded[c], "threshold": self.review_thresholds[c]}
-                for c in self.classes
+                {
+                    "class": c,
+                    "score": rounded[c],
+                    "threshold": self.review_thresholds[c],
+                    "regions": [
+                        {"score": round(peak, SCORE_DIGITS), "box": lb.to_scan(box)}
+                        for peak, box in regions(heat[i], self.review_thresholds[c])
+                    ],
+                }
+                for i, c in enumerate(self.classes)
                 if c not in raised and rounded[c] >= self.review_thresholds[c]
             ),
             key=lambda r: (-r["score"], r["class"]),
@@ -286,12 +299,7 @@ class XrayModel:
                     }
                 )
         threats.sort(key=lambda t: (-t["score"], t["class"], t["box"]))
-        review = self._review_band(rounded, threats)
-        for r in review:  # where to look: the class map's regions at the review threshold
-            hot = regions(heat[self.classes.index(r["class"])], r["threshold"])
-            r["regions"] = [
-                {"score": round(peak, SCORE_DIGITS), "box": lb.to_scan(box)} for peak, box in hot
-            ]
+        review = self._review_band(rounded, threats, heat, lb)
         return Detection(
             rounded,
             threats,
