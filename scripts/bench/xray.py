@@ -56,12 +56,9 @@ def judged(
 ) -> dict:
     """Figures over `images` as the service judges them (gate first; refused = no alarm);
     with `strata` (one name per image) also the verdict counts of each stratum."""
-    scores, verdicts, dets = [], [], []
-    for i in range(0, len(images), 32):
-        for det in model.detect_many(images[i : i + 32]):
-            verdicts.append(det.verdict)
-            scores.append([det.scores.get(c, 0.0) for c in model.classes])
-            dets.append(det)
+    dets = [d for i in range(0, len(images), 32) for d in model.detect_many(images[i : i + 32])]
+    scores = [[d.scores.get(c, 0.0) for c in model.classes] for d in dets]
+    verdicts = [d.verdict for d in dets]
     rep = metrics.report(np.array(scores), y, model.classes, rates=RATES)
     refused = verdicts.count("not_a_scan")
     out = {
